@@ -1,0 +1,86 @@
+# pgark — see README.md.  `make`, `make check`, `make demo`, `make install PREFIX=…`
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+CC       ?= cc
+
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+WARN      = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+            -Wshadow -Wvla -Wwrite-strings
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 $(WARN) -pthread
+CPPFLAGS += -D_GNU_SOURCE -DPGARK_VERSION='"$(VERSION)"' -Ilib -Icommon $(PQ_CFLAGS)
+LDLIBS   += -lpq -lcrypto -llz4 -linih -pthread
+
+ifeq ($(WERROR),1)
+CFLAGS   += -Werror
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC  = $(wildcard lib/*.c)
+LIB_OBJ  = $(LIB_SRC:.c=.o)
+COMMON_OBJ = common/prog.o
+PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen repo/repo-init
+BINS     = $(addprefix bin/,$(notdir $(PROGRAMS)))
+UNIT_SRC = $(wildcard t/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:.c=)
+
+.PHONY: all check unit demo install clean cppcheck deps-build deps-check deps-demo
+all: $(BINS)
+
+# rebuild everything when the flags change (SANITIZE=1 and back)
+BUILD_FLAGS := $(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS)
+.build-flags: FORCE
+	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+FORCE:
+
+%.o: %.c $(wildcard lib/*.h common/*.h) .build-flags
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+lib/libpgark.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+bin/%: $(COMMON_OBJ) lib/libpgark.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) lib/libpgark.a $(LDLIBS)
+
+bin/wal-push: archive/wal-push.o
+bin/wal-fetch: restore/wal-fetch.o
+bin/key-gen: keys/key-gen.o
+bin/repo-init: repo/repo-init.o
+
+t/unit/test_%: t/unit/test_%.o t/unit/tap.o lib/libpgark.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< t/unit/tap.o lib/libpgark.a $(LDLIBS)
+
+t/unit/%.o: CPPFLAGS += -It/unit
+
+unit: $(UNIT_BIN)
+
+deps-build deps-check deps-demo:
+	@sh mk/deps.sh $(@:deps-%=%)
+
+# All tests, one prove run: C unit tests (t/unit/test_*) and cluster tests (t/*.pl).
+check: deps-check
+	$(MAKE) all unit
+	sh t/run-tests
+
+demo: deps-demo
+	$(MAKE) all
+	sh contrib/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --std=c11 -D_GNU_SOURCE --inline-suppr --suppress=missingIncludeSystem \
+	  -Ilib -Icommon lib common archive restore keys repo
+
+clean:
+	rm -rf bin lib/*.o lib/*.a common/*.o archive/*.o restore/*.o keys/*.o repo/*.o \
+	  t/unit/*.o $(UNIT_BIN) tmp_check .build-flags

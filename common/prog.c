@@ -1,0 +1,174 @@
+#include "prog.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#ifndef PGARK_VERSION
+#define PGARK_VERSION "0.0.0"
+#endif
+
+static void
+print_help(const prog *p)
+{
+	printf("Usage: %s [OPTION]... %s\n\n%s\n", p->name, p->usage, p->help);
+	printf("\nCommon options:\n"
+		   "  -c, --config FILE   configuration file (default: $PGARK_CONFIG, then %s)\n"
+		   "  -v, --verbose       more messages\n"
+		   "  -q, --quiet         errors only\n"
+		   "      --help          show this help and exit\n"
+		   "      --version       show the version and exit\n"
+		   "\nEvery setting can also be given as PGARK_<SECTION>_<KEY> in the environment,\n"
+		   "e.g. PGARK_REPO_PATH=/var/lib/pgark.\n", PGARK_DEFAULT_CONFIG);
+}
+
+int
+prog_start(prog *p, int argc, char **argv, const struct option *extra, const char *extra_short,
+		   prog_opt_fn fn)
+{
+	struct option opts[32];
+	char		shortopts[64];
+	int			n = 0;
+	int			c;
+	static const struct option common[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 1000},
+		{"version", no_argument, NULL, 1001},
+	};
+
+	p->t0 = now_ms();
+	log_init(p->name, LOG_LEVEL_INFO);
+	for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+		opts[n++] = common[i];
+	for (int i = 0; extra && extra[i].name && n < 31; i++)
+		opts[n++] = extra[i];
+	memset(&opts[n], 0, sizeof(opts[n]));
+	snprintf(shortopts, sizeof(shortopts), "+c:vq%s", extra_short ? extra_short : "");
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'c':
+				p->config_path = optarg;
+				break;
+			case 'v':
+				p->verbosity = 1;
+				break;
+			case 'q':
+				p->verbosity = -1;
+				break;
+			case 1000:
+				print_help(p);
+				return 0;
+			case 1001:
+				printf("%s (pgark) %s\n", p->name, PGARK_VERSION);
+				return 0;
+			case '?':
+				return prog_usage_error(p, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+			default:
+				if (fn == NULL)
+					return prog_usage_error(p, "unknown option");
+				{
+					int			rc = fn(p, c, optarg);
+
+					if (rc >= 0)
+						return rc;
+				}
+		}
+	}
+	p->argc = argc - optind;
+	p->argv = argv + optind;
+	if (p->verbosity > 0)
+		log_set_level(LOG_LEVEL_DEBUG);
+	else if (p->verbosity < 0)
+		log_set_level(LOG_LEVEL_ERROR);
+	return -1;
+}
+
+int
+prog_load_config(prog *p, pgark_err *err)
+{
+	if (config_load(&p->cfg, p->config_path, err) != 0)
+		return prog_fail(p, err);
+	if (p->verbosity == 0)
+		log_set_level(p->cfg.log_level);
+	return -1;
+}
+
+int
+prog_exit_code(const prog *p, const pgark_err *err)
+{
+	pgark_errkind k = err ? err->kind : PGARK_ERR_INTERNAL;
+
+	if (k == PGARK_OK)
+		return 0;
+	switch (p->kind)
+	{
+		case PROG_WAL_PUSH:
+			/* PostgreSQL retries on any non-zero status; above 125 would
+			 * make the archiver process exit, so it is never used */
+			return 1;
+		case PROG_WAL_FETCH:
+			if (k == PGARK_ERR_NOTFOUND)
+				return 1;
+			if (k == PGARK_ERR_TRANSIENT && p->standby)
+				return 1;	/* a standby retries by itself */
+			return EXIT_FETCH_FATAL;
+		case PROG_PLAIN:
+			return k == PGARK_ERR_USAGE ? 2 : 1;
+	}
+	return 1;
+}
+
+int
+prog_fail(prog *p, const pgark_err *err)
+{
+	log_error("%s", err->msg[0] ? err->msg : err_kind_name(err->kind));
+	return prog_exit_code(p, err);
+}
+
+int
+prog_usage_error(prog *p, const char *fmt,...)
+{
+	char		msg[512];
+	va_list		ap;
+	pgark_err	err;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s", msg);
+	fprintf(stderr, "Usage: %s [OPTION]... %s\nTry \"%s --help\" for more information.\n",
+			p->name, p->usage, p->name);
+	err_set(&err, PGARK_ERR_USAGE, 0, "%s", msg);
+	return prog_exit_code(p, &err);
+}
+
+void
+prog_audit(prog *p, const char *action, const char *object, const char *result, const char *detail,
+		   uint64_t bytes, uint64_t stored)
+{
+	audit_rec	rec = {
+		.program = p->name,
+		.action = action,
+		.object = object,
+		.result = result,
+		.detail = detail,
+		.bytes = bytes,
+		.stored = stored,
+		.duration_ms = now_ms() - p->t0,
+	};
+	pgark_err	err;
+
+	if (p->cfg.audit[0] == '\0')
+		return;
+	if (audit_append(p->cfg.audit, &rec, &err) != 0)
+		log_warning("%s", err.msg);
+}

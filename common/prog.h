@@ -1,0 +1,67 @@
+/*
+ * prog.h — what every pgark program shares: option parsing (--config,
+ * --help, --version, -v, -q), loading the configuration, and the one table
+ * that maps library error kinds to exit codes.
+ */
+#ifndef PGARK_PROG_H
+#define PGARK_PROG_H
+
+#include <getopt.h>
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+
+/* wal-fetch: any failure other than "not in the repository" must exceed 125
+ * so that PostgreSQL stops recovery instead of ending it (and promoting). */
+#define EXIT_FETCH_FATAL 200
+
+typedef enum prog_kind
+{
+	PROG_PLAIN,					/* 0 ok, 1 failed, 2 usage */
+	PROG_WAL_PUSH,				/* 0 stored, 1 anything else (never above 125) */
+	PROG_WAL_FETCH				/* 0 delivered, 1 not found, EXIT_FETCH_FATAL otherwise */
+} prog_kind;
+
+typedef struct prog
+{
+	const char *name;
+	prog_kind	kind;
+	const char *usage;			/* "NAME DEST" */
+	const char *help;			/* description and program options */
+	const char *config_path;
+	pgark_config cfg;
+	int			verbosity;		/* -1 quiet, 0, 1 verbose */
+	int			argc;			/* positional arguments */
+	char	  **argv;
+	int			standby;		/* wal-fetch: standby.signal present */
+	double		t0;
+} prog;
+
+typedef int (*prog_opt_fn) (prog *p, int opt, const char *arg);
+
+/*
+ * Parse the command line. Common options are handled here; others (extra,
+ * with their short letters in extra_short) go to fn. Returns -1 to go on,
+ * else the exit code to return now (0 after --help/--version).
+ */
+int			prog_start(prog *p, int argc, char **argv, const struct option *extra,
+					   const char *extra_short, prog_opt_fn fn);
+
+/* Load and validate the configuration; on failure returns the exit code. */
+int			prog_load_config(prog *p, pgark_err *err);
+
+/* Exit code for an error, per program kind (the one table). */
+int			prog_exit_code(const prog *p, const pgark_err *err);
+
+/* Log err and return its exit code. */
+int			prog_fail(prog *p, const pgark_err *err);
+
+/* Usage error: print message and usage; returns the usage exit code. */
+int			prog_usage_error(prog *p, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+
+/* Append an audit record if [log] audit is set; a failure is only a warning. */
+void		prog_audit(prog *p, const char *action, const char *object, const char *result,
+					   const char *detail, uint64_t bytes, uint64_t stored);
+
+#endif

@@ -1,0 +1,323 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+typedef enum
+{
+	OPT_STRING,
+	OPT_PATH,
+	OPT_LOGLEVEL
+} opt_type;
+
+typedef struct opt_def
+{
+	const char *section;
+	const char *key;
+	opt_type	type;
+	size_t		offset;
+	size_t		size;
+} opt_def;
+
+#define OPT(sec, key, type, field) \
+	{ sec, key, type, offsetof(pgark_config, field), sizeof(((pgark_config *) 0)->field) }
+
+static const opt_def options[] = {
+	OPT("repo", "type", OPT_STRING, repo_type),
+	OPT("repo", "path", OPT_PATH, repo_path),
+	OPT("crypto", "key_file", OPT_PATH, key_file),
+	OPT("crypto", "key_command", OPT_STRING, key_command),
+	OPT("crypto", "cipher", OPT_STRING, cipher),
+	OPT("postgres", "pgdata", OPT_PATH, pgdata),
+	OPT("postgres", "conninfo", OPT_STRING, conninfo),
+	OPT("archive", "spool", OPT_PATH, spool),
+	OPT("log", "level", OPT_LOGLEVEL, log_level),
+	OPT("log", "audit", OPT_PATH, audit),
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+void
+config_defaults(pgark_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->repo_type, sizeof(cfg->repo_type), "local");
+	snprintf(cfg->cipher, sizeof(cfg->cipher), "aes-256-gcm");
+	cfg->log_level = LOG_LEVEL_INFO;
+}
+
+static const opt_def *
+find_option(const char *section, const char *key, int *section_known)
+{
+	*section_known = 0;
+	for (size_t i = 0; i < NOPTIONS; i++)
+	{
+		if (strcmp(options[i].section, section) != 0)
+			continue;
+		*section_known = 1;
+		if (strcmp(options[i].key, key) == 0)
+			return &options[i];
+	}
+	return NULL;
+}
+
+/* Store value into the field; msg gets the reason on failure. */
+static int
+set_value(pgark_config *cfg, const opt_def *o, const char *value, char *msg, size_t msglen)
+{
+	char	   *field = (char *) cfg + o->offset;
+
+	switch (o->type)
+	{
+		case OPT_STRING:
+		case OPT_PATH:
+			if (strlen(value) >= o->size)
+			{
+				snprintf(msg, msglen, "value too long (at most %zu characters)", o->size - 1);
+				return -1;
+			}
+			if (o->type == OPT_PATH && value[0] != '\0' && value[0] != '/')
+			{
+				snprintf(msg, msglen, "\"%s\" is not an absolute path", value);
+				return -1;
+			}
+			snprintf(field, o->size, "%s", value);
+			return 0;
+		case OPT_LOGLEVEL:
+			{
+				static const char *const names[] = {"error", "warning", "info", "debug"};
+
+				for (int i = 0; i < 4; i++)
+					if (strcmp(value, names[i]) == 0)
+					{
+						*(log_level *) (void *) field = (log_level) i;
+						return 0;
+					}
+				snprintf(msg, msglen, "\"%s\" is not a log level (error, warning, info, debug)", value);
+				return -1;
+			}
+	}
+	snprintf(msg, msglen, "internal error");
+	return -1;
+}
+
+typedef struct parse_ctx
+{
+	pgark_config *cfg;
+	FILE	   *fp;
+	const char *path;
+	int			lineno;
+	int			failed;
+	char		seen[NOPTIONS];
+	char		msg[768];
+} parse_ctx;
+
+/* inih reader: one line per call, leading blanks removed (so an indented
+ * line is never taken as a continuation of the previous value). */
+static char *
+reader(char *buf, int num, void *stream)
+{
+	parse_ctx  *ctx = stream;
+	char		line[4096];
+	char	   *p;
+	size_t		len;
+
+	if (ctx->failed)
+		return NULL;
+	if (fgets(line, sizeof(line), ctx->fp) == NULL)
+		return NULL;
+	ctx->lineno++;
+	len = strlen(line);
+	if (len == sizeof(line) - 1 && line[len - 1] != '\n')
+	{
+		snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: line too long", ctx->path, ctx->lineno);
+		ctx->failed = 1;
+		return NULL;
+	}
+	p = line;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strlen(p) >= (size_t) num)
+	{
+		snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: line too long (at most %d characters)",
+				 ctx->path, ctx->lineno, num - 2);
+		ctx->failed = 1;
+		return NULL;
+	}
+	memcpy(buf, p, strlen(p) + 1);
+	return buf;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	parse_ctx  *ctx = user;
+	int			section_known;
+	const opt_def *o;
+	char		why[512];
+
+	if (ctx->failed)
+		return 0;
+	o = find_option(section, name, &section_known);
+	if (o == NULL)
+	{
+		if (!section_known)
+			snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: unknown section [%s] (key \"%s\")",
+					 ctx->path, ctx->lineno, section, name);
+		else
+			snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: [%s] %s: unknown setting",
+					 ctx->path, ctx->lineno, section, name);
+		ctx->failed = 1;
+		return 0;
+	}
+	if (ctx->seen[o - options])
+	{
+		snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: [%s] %s: set more than once",
+				 ctx->path, ctx->lineno, section, name);
+		ctx->failed = 1;
+		return 0;
+	}
+	ctx->seen[o - options] = 1;
+	if (set_value(ctx->cfg, o, value, why, sizeof(why)) != 0)
+	{
+		snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: [%s] %s: %s",
+				 ctx->path, ctx->lineno, section, name, why);
+		ctx->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int
+apply_environment(pgark_config *cfg, pgark_err *err)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+	{
+		char		var[128];
+		const char *v;
+		char		why[512];
+
+		snprintf(var, sizeof(var), "PGARK_%s_%s", options[i].section, options[i].key);
+		for (char *p = var; *p; p++)
+			*p = (char) toupper((unsigned char) *p);
+		v = getenv(var);
+		if (v == NULL)
+			continue;
+		if (set_value(cfg, &options[i], v, why, sizeof(why)) != 0)
+			return err_set(err, PGARK_ERR_CONFIG, 0, "environment %s: %s", var, why);
+	}
+	return 0;
+}
+
+int
+config_load(pgark_config *cfg, const char *path, pgark_err *err)
+{
+	parse_ctx	ctx;
+	int			rc;
+	int			explicit = 1;
+
+	config_defaults(cfg);
+	if (path == NULL || path[0] == '\0')
+		path = getenv("PGARK_CONFIG");
+	if (path == NULL || path[0] == '\0')
+	{
+		path = PGARK_DEFAULT_CONFIG;
+		explicit = 0;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	ctx.path = path;
+	ctx.fp = fopen(path, "r");
+	if (ctx.fp == NULL)
+	{
+		if (errno == ENOENT && !explicit)
+			return err_set(err, PGARK_ERR_CONFIG, ENOENT,
+						   "no configuration file: %s does not exist (give one with --config FILE or PGARK_CONFIG)",
+						   path);
+		return err_sys(err, PGARK_ERR_CONFIG, "could not open configuration file \"%s\"", path);
+	}
+	snprintf(cfg->source, sizeof(cfg->source), "%s", path);
+	rc = ini_parse_stream(reader, &ctx, handler, &ctx);
+	if (ferror(ctx.fp) && !ctx.failed)
+	{
+		fclose(ctx.fp);
+		return err_sys(err, PGARK_ERR_CONFIG, "could not read configuration file \"%s\"", path);
+	}
+	fclose(ctx.fp);
+	if (ctx.failed)
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s", ctx.msg);
+	if (rc != 0)
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s:%d: syntax error (expected [section], key = value, or a # comment)",
+					   path, rc > 0 ? rc : ctx.lineno);
+	if (apply_environment(cfg, err) != 0)
+		return -1;
+	return config_validate(cfg, err);
+}
+
+int
+config_set(pgark_config *cfg, const char *assignment, pgark_err *err)
+{
+	char		section[64], key[64];
+	const char *dot = strchr(assignment, '.');
+	const char *eq = strchr(assignment, '=');
+	const opt_def *o;
+	int			known;
+	char		why[512];
+
+	if (dot == NULL || eq == NULL || dot > eq || (size_t) (dot - assignment) >= sizeof(section) ||
+		(size_t) (eq - dot - 1) >= sizeof(key))
+		return err_set(err, PGARK_ERR_USAGE, 0, "\"%s\": expected section.key=value", assignment);
+	snprintf(section, sizeof(section), "%.*s", (int) (dot - assignment), assignment);
+	snprintf(key, sizeof(key), "%.*s", (int) (eq - dot - 1), dot + 1);
+	o = find_option(section, key, &known);
+	if (o == NULL)
+		return err_set(err, PGARK_ERR_USAGE, 0, "[%s] %s: unknown setting", section, key);
+	if (set_value(cfg, o, eq + 1, why, sizeof(why)) != 0)
+		return err_set(err, PGARK_ERR_USAGE, 0, "[%s] %s: %s", section, key, why);
+	return 0;
+}
+
+int
+config_cipher_is_none(const pgark_config *cfg)
+{
+	return strcmp(cfg->cipher, "none") == 0;
+}
+
+int
+config_validate(pgark_config *cfg, pgark_err *err)
+{
+	const char *src = cfg->source[0] ? cfg->source : "configuration";
+
+	if (strcmp(cfg->repo_type, "local") != 0)
+	{
+		if (strcmp(cfg->repo_type, "s3") == 0)
+			return err_set(err, PGARK_ERR_CONFIG, 0,
+						   "%s: [repo] type = s3: S3 repositories are not available in this version yet; use type = local",
+						   src);
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] type: \"%s\" is not a repository type (local)",
+					   src, cfg->repo_type);
+	}
+	if (cfg->repo_path[0] == '\0')
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] path is required for type = local", src);
+	if (strcmp(cfg->cipher, "aes-256-gcm") != 0 && strcmp(cfg->cipher, "none") != 0)
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [crypto] cipher: \"%s\" is not a cipher (aes-256-gcm, or none for tests)",
+					   src, cfg->cipher);
+	if (!config_cipher_is_none(cfg))
+	{
+		if (cfg->key_file[0] && cfg->key_command[0])
+			return err_set(err, PGARK_ERR_CONFIG, 0,
+						   "%s: [crypto] key_file and key_command are both set; keep one", src);
+		if (!cfg->key_file[0] && !cfg->key_command[0])
+			return err_set(err, PGARK_ERR_CONFIG, 0,
+						   "%s: [crypto] key_file (or key_command) is required to encrypt; make a key with key-gen",
+						   src);
+	}
+	return 0;
+}

@@ -1,0 +1,458 @@
+#include "keyring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "util.h"
+
+#define FPR_LABEL "pgark key fingerprint v1"
+#define WRAP_INFO "pgark dek wrap v1"
+#define MAX_DEKS 64
+#define DEK_AAD_LEN 68
+
+struct keyring
+{
+	store	   *st;
+	int			have_kek;
+	uint8_t		kek[KEK_LEN];
+	char		fpr[2 * KEK_FPR_LEN + 1];
+	char		kek_source[PATH_MAX + 32];
+	int			ndeks;
+	obj_dek		deks[MAX_DEKS];
+};
+
+/* A key is 32 raw bytes, or 64 hex digits with an optional newline. */
+static int
+parse_key(const uint8_t *buf, size_t len, uint8_t kek[KEK_LEN])
+{
+	if (len == KEK_LEN)
+	{
+		memcpy(kek, buf, KEK_LEN);
+		return 0;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len == 2 * KEK_LEN)
+	{
+		char		hex[2 * KEK_LEN + 1];
+
+		memcpy(hex, buf, 2 * KEK_LEN);
+		hex[2 * KEK_LEN] = '\0';
+		if (hex_decode(hex, kek, KEK_LEN) == 0)
+		{
+			secure_zero(hex, sizeof(hex));
+			return 0;
+		}
+		secure_zero(hex, sizeof(hex));
+	}
+	return -1;
+}
+
+int
+kek_read_file(const char *path, uint8_t kek[KEK_LEN], pgark_err *err)
+{
+	int			fd;
+	struct stat sb;
+	uint8_t		buf[2 * KEK_LEN + 8];
+	ssize_t		n;
+	int			rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return err_set(err, PGARK_ERR_KEY, ENOENT,
+						   "key file %s does not exist (make one with key-gen, or fix [crypto] key_file)", path);
+		if (errno == ELOOP)
+			return err_set(err, PGARK_ERR_KEY, ELOOP, "key file %s is a symbolic link; name the file itself", path);
+		return err_sys(err, PGARK_ERR_KEY, "could not open key file %s", path);
+	}
+	if (fstat(fd, &sb) != 0)
+	{
+		err_sys(err, PGARK_ERR_KEY, "could not stat key file %s", path);
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode))
+	{
+		err_set(err, PGARK_ERR_KEY, 0, "key file %s is not a regular file", path);
+		goto done;
+	}
+	if (sb.st_mode & (S_IRWXG | S_IRWXO))
+	{
+		err_set(err, PGARK_ERR_KEY, 0,
+				"key file %s has mode %04o: group or others can access it; refusing to use it (chmod 600 %s)",
+				path, (unsigned) (sb.st_mode & 07777), path);
+		goto done;
+	}
+	n = read_full(fd, buf, sizeof(buf));
+	if (n < 0)
+	{
+		err_sys(err, PGARK_ERR_KEY, "could not read key file %s", path);
+		goto done;
+	}
+	if (parse_key(buf, (size_t) n, kek) != 0)
+	{
+		err_set(err, PGARK_ERR_KEY, 0,
+				"key file %s does not hold a key (expected 32 bytes, or 64 hex digits)", path);
+		goto done;
+	}
+	rc = 0;
+done:
+	secure_zero(buf, sizeof(buf));
+	close(fd);
+	return rc;
+}
+
+int
+kek_read_command(const char *command, uint8_t kek[KEK_LEN], pgark_err *err)
+{
+	int			pfd[2];
+	pid_t		pid;
+	uint8_t		buf[256];
+	size_t		used = 0;
+	int			status;
+	int			rc = -1;
+
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return err_sys(err, PGARK_ERR_KEY, "could not create a pipe for [crypto] key_command");
+	pid = fork();
+	if (pid < 0)
+	{
+		close(pfd[0]);
+		close(pfd[1]);
+		return err_sys(err, PGARK_ERR_KEY, "could not start [crypto] key_command");
+	}
+	if (pid == 0)
+	{
+		dup2(pfd[1], STDOUT_FILENO);
+		execl("/bin/sh", "sh", "-c", command, (char *) NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;)
+	{
+		ssize_t		n = read(pfd[0], buf + used, sizeof(buf) - used);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t) n;
+		if (used == sizeof(buf))
+			break;
+	}
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+	{
+		if (errno != EINTR)
+		{
+			err_sys(err, PGARK_ERR_KEY, "could not wait for [crypto] key_command");
+			goto done;
+		}
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	{
+		if (WIFEXITED(status))
+			err_set(err, PGARK_ERR_KEY, 0, "[crypto] key_command failed (exit status %d)", WEXITSTATUS(status));
+		else
+			err_set(err, PGARK_ERR_KEY, 0, "[crypto] key_command was killed by signal %d", WTERMSIG(status));
+		goto done;
+	}
+	if (parse_key(buf, used, kek) != 0)
+	{
+		err_set(err, PGARK_ERR_KEY, 0,
+				"[crypto] key_command printed no key (expected 32 bytes, or 64 hex digits, on standard output)");
+		goto done;
+	}
+	rc = 0;
+done:
+	secure_zero(buf, sizeof(buf));
+	return rc;
+}
+
+int
+kek_generate_file(const char *path, pgark_err *err)
+{
+	uint8_t		kek[KEK_LEN];
+	char		dir[PATH_MAX];
+	int			fd;
+	int			rc = -1;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+	{
+		if (errno == EEXIST)
+			return err_set(err, PGARK_ERR_EXISTS, EEXIST,
+						   "%s already exists; refusing to overwrite a key (data encrypted with it would be lost)",
+						   path);
+		return err_sys(err, PGARK_ERR_IO, "could not create key file %s", path);
+	}
+	if (fchmod(fd, 0600) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not set mode 0600 on %s", path);
+		goto done;
+	}
+	if (random_bytes(kek, sizeof(kek), err) != 0)
+		goto done;
+	if (write_full(fd, kek, sizeof(kek)) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not write key file %s", path);
+		goto done;
+	}
+	if (fsync(fd) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not fsync key file %s", path);
+		goto done;
+	}
+	rc = 0;
+done:
+	secure_zero(kek, sizeof(kek));
+	close(fd);
+	if (rc != 0)
+		unlink(path);
+	else
+	{
+		path_dirname(path, dir, sizeof(dir));
+		rc = fsync_dir(dir, err);
+	}
+	return rc;
+}
+
+static int
+kek_fingerprint(const uint8_t kek[KEK_LEN], uint8_t fpr[KEK_FPR_LEN], pgark_err *err)
+{
+	uint8_t		mac[SHA256_LEN];
+
+	if (hmac_sha256(kek, KEK_LEN, (const uint8_t *) FPR_LABEL, strlen(FPR_LABEL), mac, err) != 0)
+		return -1;
+	memcpy(fpr, mac, KEK_FPR_LEN);
+	return 0;
+}
+
+static int
+wrap_key(const uint8_t kek[KEK_LEN], uint8_t wk[AES256_KEY_LEN], pgark_err *err)
+{
+	return hkdf_sha256(NULL, 0, kek, KEK_LEN, (const uint8_t *) WRAP_INFO, strlen(WRAP_INFO),
+					   wk, AES256_KEY_LEN, err);
+}
+
+int
+dek_wrap(const uint8_t kek[KEK_LEN], const obj_dek *dek, int64_t created,
+		 uint8_t out[DEK_OBJECT_LEN], pgark_err *err)
+{
+	uint8_t		wk[AES256_KEY_LEN];
+	gcm_ctx    *g = NULL;
+	int			rc = -1;
+
+	memset(out, 0, DEK_OBJECT_LEN);
+	memcpy(out, DEK_MAGIC, 8);
+	put_be16(out + 8, 1);
+	put_be64(out + 16, (uint64_t) created);
+	memcpy(out + 24, dek->id, OBJ_DEK_ID_LEN);
+	if (kek_fingerprint(kek, out + 40, err) != 0 ||
+		random_bytes(out + 56, GCM_NONCE_LEN, err) != 0 ||
+		wrap_key(kek, wk, err) != 0 ||
+		(g = gcm_new(wk, err)) == NULL)
+		goto done;
+	if (gcm_seal(g, out + 56, out, DEK_AAD_LEN, dek->key, AES256_KEY_LEN, out + 68, out + 100, err) != 0)
+		goto done;
+	rc = 0;
+done:
+	gcm_free(g);
+	secure_zero(wk, sizeof(wk));
+	return rc;
+}
+
+int
+dek_unwrap(const uint8_t kek[KEK_LEN], const uint8_t *buf, size_t len, obj_dek *dek, pgark_err *err)
+{
+	uint8_t		wk[AES256_KEY_LEN];
+	uint8_t		fpr[KEK_FPR_LEN];
+	gcm_ctx    *g = NULL;
+	int			rc = -1;
+
+	if (len != DEK_OBJECT_LEN || memcmp(buf, DEK_MAGIC, 8) != 0)
+		return err_set(err, PGARK_ERR_CORRUPT, 0, "not a pgark data key object");
+	if (get_be16(buf + 8) != 1)
+		return err_set(err, PGARK_ERR_CORRUPT, 0, "unsupported data key format version %u", get_be16(buf + 8));
+	if (kek_fingerprint(kek, fpr, err) != 0)
+		return -1;
+	if (memcmp(fpr, buf + 40, KEK_FPR_LEN) != 0)
+	{
+		char		want[2 * KEK_FPR_LEN + 1], have[2 * KEK_FPR_LEN + 1];
+
+		hex_encode(buf + 40, KEK_FPR_LEN, want);
+		hex_encode(fpr, KEK_FPR_LEN, have);
+		return err_set(err, PGARK_ERR_KEY, 0,
+					   "wrong master key: this data key is wrapped by the master key with fingerprint %s, "
+					   "the configured one has fingerprint %s", want, have);
+	}
+	if (wrap_key(kek, wk, err) != 0 || (g = gcm_new(wk, err)) == NULL)
+		goto done;
+	memcpy(dek->id, buf + 24, OBJ_DEK_ID_LEN);
+	if (gcm_open(g, buf + 56, buf, DEK_AAD_LEN, buf + 68, AES256_KEY_LEN, dek->key, buf + 100, err) != 0)
+	{
+		secure_zero(dek->key, sizeof(dek->key));
+		err_set(err, PGARK_ERR_KEY, 0, "data key does not unwrap with the configured master key (damaged key object?)");
+		goto done;
+	}
+	rc = 0;
+done:
+	gcm_free(g);
+	secure_zero(wk, sizeof(wk));
+	return rc;
+}
+
+keyring *
+keyring_open(const pgark_config *cfg, store *st, pgark_err *err)
+{
+	keyring    *kr = calloc(1, sizeof(*kr));
+	uint8_t		fpr[KEK_FPR_LEN];
+
+	if (kr == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	kr->st = st;
+	if (config_cipher_is_none(cfg))
+		return kr;
+	if (cfg->key_command[0])
+	{
+		snprintf(kr->kek_source, sizeof(kr->kek_source), "[crypto] key_command");
+		if (kek_read_command(cfg->key_command, kr->kek, err) != 0)
+			goto fail;
+	}
+	else
+	{
+		snprintf(kr->kek_source, sizeof(kr->kek_source), "%s", cfg->key_file);
+		if (kek_read_file(cfg->key_file, kr->kek, err) != 0)
+			goto fail;
+	}
+	if (kek_fingerprint(kr->kek, fpr, err) != 0)
+		goto fail;
+	hex_encode(fpr, KEK_FPR_LEN, kr->fpr);
+	kr->have_kek = 1;
+	return kr;
+fail:
+	keyring_free(kr);
+	return NULL;
+}
+
+void
+keyring_free(keyring *kr)
+{
+	if (kr == NULL)
+		return;
+	secure_zero(kr, sizeof(*kr));
+	free(kr);
+}
+
+const char *
+keyring_kek_fingerprint(const keyring *kr)
+{
+	return kr->have_kek ? kr->fpr : "";
+}
+
+static void
+dek_object_name(const uint8_t id[OBJ_DEK_ID_LEN], char *out, size_t outlen)
+{
+	char		hex[2 * OBJ_DEK_ID_LEN + 1];
+
+	hex_encode(id, OBJ_DEK_ID_LEN, hex);
+	snprintf(out, outlen, "keys/%s", hex);
+}
+
+const obj_dek *
+keyring_new_dek(keyring *kr, pgark_err *err)
+{
+	obj_dek		dek;
+	uint8_t		obj[DEK_OBJECT_LEN];
+	char		name[64];
+	const obj_dek *res = NULL;
+
+	if (!kr->have_kek)
+	{
+		err_set(err, PGARK_ERR_KEY, 0, "no master key configured");
+		return NULL;
+	}
+	if (kr->ndeks >= MAX_DEKS)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "too many data keys in one process");
+		return NULL;
+	}
+	if (random_bytes(dek.id, sizeof(dek.id), err) != 0 ||
+		random_bytes(dek.key, sizeof(dek.key), err) != 0 ||
+		dek_wrap(kr->kek, &dek, (int64_t) time(NULL), obj, err) != 0)
+		goto done;
+	dek_object_name(dek.id, name, sizeof(name));
+	if (store_put_buf(kr->st, name, obj, sizeof(obj), STORE_NO_OVERWRITE, err) != 0)
+		goto done;
+	kr->deks[kr->ndeks] = dek;
+	res = &kr->deks[kr->ndeks++];
+done:
+	secure_zero(&dek, sizeof(dek));
+	return res;
+}
+
+const obj_dek *
+keyring_get_dek(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
+{
+	char		name[64];
+	uint8_t    *buf = NULL;
+	size_t		len;
+	obj_dek		dek;
+	const obj_dek *res = NULL;
+
+	for (int i = 0; i < kr->ndeks; i++)
+		if (memcmp(kr->deks[i].id, id, OBJ_DEK_ID_LEN) == 0)
+			return &kr->deks[i];
+	dek_object_name(id, name, sizeof(name));
+	if (!kr->have_kek)
+	{
+		err_set(err, PGARK_ERR_KEY, 0, "object is encrypted with data key %s but no master key is configured", name + 5);
+		return NULL;
+	}
+	if (kr->ndeks >= MAX_DEKS)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "too many data keys in one process");
+		return NULL;
+	}
+	if (store_get_buf(kr->st, name, DEK_OBJECT_LEN, &buf, &len, err) != 0)
+	{
+		if (err && err->kind == PGARK_ERR_NOTFOUND)
+			err_set(err, PGARK_ERR_KEY, 0, "data key %s is missing from the repository", name);
+		return NULL;
+	}
+	if (dek_unwrap(kr->kek, buf, len, &dek, err) != 0)
+	{
+		err_prefix(err, "data key %s (master key from %s)", name, kr->kek_source);
+		goto done;
+	}
+	if (memcmp(dek.id, id, OBJ_DEK_ID_LEN) != 0)
+	{
+		err_set(err, PGARK_ERR_CORRUPT, 0, "data key object %s holds another key id", name);
+		goto done;
+	}
+	kr->deks[kr->ndeks] = dek;
+	res = &kr->deks[kr->ndeks++];
+done:
+	secure_zero(&dek, sizeof(dek));
+	free(buf);
+	return res;
+}
+
+const obj_dek *
+keyring_lookup(void *arg, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
+{
+	return keyring_get_dek((keyring *) arg, id, err);
+}

@@ -1,0 +1,262 @@
+#include "repo.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+#include "wal.h"
+
+int
+repo_meta_format(const repo_meta *m, char *out, size_t outlen)
+{
+	char		dek[2 * OBJ_DEK_ID_LEN + 1];
+	int			n;
+
+	hex_encode(m->data_key, OBJ_DEK_ID_LEN, dek);
+	n = snprintf(out, outlen,
+				 "# pgark repository: not secret; do not edit (see FORMAT.md)\n"
+				 "format = %d\n"
+				 "system_identifier = %" PRIu64 "\n"
+				 "pg_version = %d\n"
+				 "wal_segment_size = %" PRIu32 "\n"
+				 "cipher = %s\n"
+				 "data_key = %s\n"
+				 "created = %s\n",
+				 m->format, m->sysid, m->pg_version, m->wal_seg_size,
+				 m->cipher == OBJ_CIPHER_NONE ? "none" : "aes-256-gcm",
+				 m->cipher == OBJ_CIPHER_NONE ? "none" : dek, m->created);
+	return (n < 0 || (size_t) n >= outlen) ? -1 : n;
+}
+
+static int
+parse_u64(const char *v, uint64_t *out)
+{
+	char	   *end;
+
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	return (errno || *end) ? -1 : 0;
+}
+
+int
+repo_meta_parse(const char *text, size_t len, repo_meta *m, pgark_err *err)
+{
+	char		buf[2048];
+	char	   *line, *save = NULL;
+	unsigned	seen = 0;
+	int			lineno = 0;
+
+	if (len >= sizeof(buf))
+		return err_set(err, PGARK_ERR_CORRUPT, 0, "%s is too large", REPO_META_NAME);
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	memset(m, 0, sizeof(*m));
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	{
+		char	   *eq, *key, *val, *e;
+		uint64_t	u;
+
+		lineno++;
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		eq = strstr(line, " = ");
+		if (eq == NULL)
+			return err_set(err, PGARK_ERR_CORRUPT, 0, "%s line %d: expected \"key = value\"", REPO_META_NAME, lineno);
+		*eq = '\0';
+		key = line;
+		val = eq + 3;
+		for (e = val + strlen(val); e > val && e[-1] == '\r'; e--)
+			e[-1] = '\0';
+		if (strcmp(key, "format") == 0 && parse_u64(val, &u) == 0)
+		{
+			if (u != REPO_FORMAT)
+				return err_set(err, PGARK_ERR_CORRUPT, 0,
+							   "repository format %" PRIu64 " is not supported by this pgark (it reads format %d)",
+							   u, REPO_FORMAT);
+			m->format = (int) u;
+			seen |= 1;
+		}
+		else if (strcmp(key, "system_identifier") == 0 && parse_u64(val, &u) == 0)
+		{
+			m->sysid = u;
+			seen |= 2;
+		}
+		else if (strcmp(key, "pg_version") == 0 && parse_u64(val, &u) == 0 && u < 1000)
+		{
+			m->pg_version = (int) u;
+			seen |= 4;
+		}
+		else if (strcmp(key, "wal_segment_size") == 0 && parse_u64(val, &u) == 0 && wal_seg_size_valid(u))
+		{
+			m->wal_seg_size = (uint32_t) u;
+			seen |= 8;
+		}
+		else if (strcmp(key, "cipher") == 0 && (strcmp(val, "none") == 0 || strcmp(val, "aes-256-gcm") == 0))
+		{
+			m->cipher = strcmp(val, "none") == 0 ? OBJ_CIPHER_NONE : OBJ_CIPHER_AES256GCM;
+			seen |= 16;
+		}
+		else if (strcmp(key, "data_key") == 0 &&
+				 (strcmp(val, "none") == 0 || hex_decode(val, m->data_key, OBJ_DEK_ID_LEN) == 0))
+			seen |= 32;
+		else if (strcmp(key, "created") == 0 && strlen(val) < sizeof(m->created))
+		{
+			snprintf(m->created, sizeof(m->created), "%s", val);
+			seen |= 64;
+		}
+		else
+			return err_set(err, PGARK_ERR_CORRUPT, 0, "%s line %d: unknown or invalid \"%s\"",
+						   REPO_META_NAME, lineno, key);
+	}
+	if (seen != 127)
+		return err_set(err, PGARK_ERR_CORRUPT, 0, "%s is incomplete", REPO_META_NAME);
+	return 0;
+}
+
+int
+repo_create(const pgark_config *cfg, uint64_t sysid, int pg_version, uint32_t wal_seg_size,
+			repo_meta *out, pgark_err *err)
+{
+	store	   *st = NULL;
+	keyring    *kr = NULL;
+	repo_meta	m;
+	char		text[1024];
+	store_stat	sb;
+	int			rc = -1;
+	int			n;
+
+	if (!wal_seg_size_valid(wal_seg_size))
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "invalid WAL segment size %u", wal_seg_size);
+	if (strcmp(cfg->repo_type, "local") == 0)
+	{
+		if (mkdir_p(cfg->repo_path, 0700, err) != 0)
+			return -1;
+		{
+			char		parent[PATH_MAX];
+
+			path_dirname(cfg->repo_path, parent, sizeof(parent));
+			if (fsync_dir(parent, err) != 0)
+				return -1;
+		}
+	}
+	if ((st = store_open(cfg, err)) == NULL)
+		goto done;
+	if (store_head(st, REPO_META_NAME, &sb, err) == 0)
+	{
+		err_set(err, PGARK_ERR_EXISTS, 0, "%s is already a pgark repository (%s exists)", st->where, REPO_META_NAME);
+		goto done;
+	}
+	if (err->kind != PGARK_ERR_NOTFOUND)
+		goto done;
+	err_clear(err);
+	memset(&m, 0, sizeof(m));
+	m.format = REPO_FORMAT;
+	m.sysid = sysid;
+	m.pg_version = pg_version;
+	m.wal_seg_size = wal_seg_size;
+	iso8601_now(m.created, sizeof(m.created));
+	m.created[19] = 'Z';		/* whole seconds */
+	m.created[20] = '\0';
+	m.cipher = config_cipher_is_none(cfg) ? OBJ_CIPHER_NONE : OBJ_CIPHER_AES256GCM;
+	if ((kr = keyring_open(cfg, st, err)) == NULL)
+		goto done;
+	if (m.cipher == OBJ_CIPHER_AES256GCM)
+	{
+		const obj_dek *dek = keyring_new_dek(kr, err);
+
+		if (dek == NULL)
+			goto done;
+		memcpy(m.data_key, dek->id, OBJ_DEK_ID_LEN);
+	}
+	n = repo_meta_format(&m, text, sizeof(text));
+	if (n < 0 || store_put_buf(st, REPO_META_NAME, text, (size_t) n, STORE_NO_OVERWRITE, err) != 0)
+	{
+		if (n < 0)
+			err_set(err, PGARK_ERR_INTERNAL, 0, "repository metadata too long");
+		goto done;
+	}
+	if (out)
+		*out = m;
+	rc = 0;
+done:
+	keyring_free(kr);
+	store_free(st);
+	return rc;
+}
+
+repo *
+repo_open(const pgark_config *cfg, pgark_err *err)
+{
+	repo	   *r = calloc(1, sizeof(*r));
+	uint8_t    *buf = NULL;
+	size_t		len;
+
+	if (r == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	r->cfg = cfg;
+	if ((r->st = store_open(cfg, err)) == NULL)
+		goto fail;
+	if (store_get_buf(r->st, REPO_META_NAME, 2047, &buf, &len, err) != 0)
+	{
+		if (err->kind == PGARK_ERR_NOTFOUND)
+			err_set(err, PGARK_ERR_NOREPO, 0,
+					"%s is not a pgark repository (no %s): initialise it with repo-init", r->st->where, REPO_META_NAME);
+		goto fail;
+	}
+	if (repo_meta_parse((const char *) buf, len, &r->meta, err) != 0)
+	{
+		err_prefix(err, "repository %s", r->st->where);
+		goto fail;
+	}
+	if ((r->meta.cipher == OBJ_CIPHER_NONE) != (config_cipher_is_none(cfg) != 0))
+	{
+		err_set(err, PGARK_ERR_CONFIG, 0,
+				"repository %s uses cipher %s but the configuration says [crypto] cipher = %s",
+				r->st->where, r->meta.cipher == OBJ_CIPHER_NONE ? "none" : "aes-256-gcm", cfg->cipher);
+		goto fail;
+	}
+	if ((r->kr = keyring_open(cfg, r->st, err)) == NULL)
+		goto fail;
+	free(buf);
+	return r;
+fail:
+	free(buf);
+	repo_close(r);
+	return NULL;
+}
+
+void
+repo_close(repo *r)
+{
+	if (r == NULL)
+		return;
+	keyring_free(r->kr);
+	store_free(r->st);
+	free(r);
+}
+
+int
+repo_object_params(repo *r, uint64_t plain_len, obj_params *p, pgark_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	p->compression = OBJ_COMP_LZ4;
+	p->cipher = r->meta.cipher;
+	p->frame_size = OBJ_DEFAULT_FRAME_SIZE;
+	p->plain_len = plain_len;
+	if (r->meta.cipher == OBJ_CIPHER_AES256GCM)
+	{
+		if (r->dek == NULL && (r->dek = keyring_get_dek(r->kr, r->meta.data_key, err)) == NULL)
+			return -1;
+		p->dek = r->dek;
+	}
+	return 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * store.h — object storage, one interface for every backend.
+ *
+ * Names are relative, '/'-separated, made of [A-Za-z0-9._-] components that do
+ * not start with '.'; store_name_valid() says which are allowed, and every
+ * entry point refuses others (no "..", no absolute paths).
+ *
+ * Contract of every backend:
+ *  - put: data streamed through a writer is invisible under its name until
+ *    store_writer_commit() returns 0, and is then durable (on local storage:
+ *    the file fsync'd before it is renamed into place, the directory after).
+ *    With STORE_NO_OVERWRITE, commit fails with PGARK_ERR_EXISTS if the name
+ *    exists, atomically (two racing writers: exactly one wins).  Abort, or a
+ *    crash at any point, leaves nothing under the name.
+ *  - get: a reader of the whole object or of a range; PGARK_ERR_NOTFOUND if
+ *    the object does not exist.
+ *  - head: size of an object, or PGARK_ERR_NOTFOUND.
+ *  - list: every object whose name starts with prefix, in no promised order.
+ *  - remove: deleting a name that does not exist is not an error.
+ */
+#ifndef PGARK_STORE_H
+#define PGARK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+#define STORE_NO_OVERWRITE 0x01
+
+typedef struct store store;
+typedef struct store_writer store_writer;
+typedef struct store_reader store_reader;
+
+typedef struct store_stat
+{
+	uint64_t	size;
+	int64_t		mtime;			/* seconds since the epoch */
+} store_stat;
+
+typedef int (*store_list_fn) (void *arg, const char *name, const store_stat *st, pgark_err *err);
+
+/* The driver table; backends live in store_<name>.c. */
+typedef struct store_ops
+{
+	const char *name;
+	store_writer *(*put_begin) (store *st, const char *name, pgark_err *err);
+	int			(*put_write) (store_writer *w, const void *buf, size_t len, pgark_err *err);
+	int			(*put_commit) (store_writer *w, int flags, pgark_err *err);
+	void		(*put_abort) (store_writer *w);
+	store_reader *(*get) (store *st, const char *name, uint64_t offset, uint64_t len, pgark_err *err);
+	int			(*read) (store_reader *r, void *buf, size_t len, size_t *got, pgark_err *err);
+	void		(*reader_close) (store_reader *r);
+	int			(*head) (store *st, const char *name, store_stat *out, pgark_err *err);
+	int			(*list) (store *st, const char *prefix, store_list_fn fn, void *arg, pgark_err *err);
+	int			(*remove) (store *st, const char *name, pgark_err *err);
+	void		(*free) (store *st);
+} store_ops;
+
+struct store
+{
+	const store_ops *ops;
+	char		where[1024];	/* for messages: "/var/lib/pgark" or "s3://bucket/prefix" */
+};
+
+/* Open the backend named by [repo] type. */
+store	   *store_open(const pgark_config *cfg, pgark_err *err);
+store	   *store_local_open(const char *root, pgark_err *err);
+void		store_free(store *st);
+
+int			store_name_valid(const char *name);
+
+store_writer *store_put_begin(store *st, const char *name, pgark_err *err);
+int			store_put_write(store_writer *w, const void *buf, size_t len, pgark_err *err);
+/* Commit consumes the writer whatever the result. */
+int			store_put_commit(store_writer *w, int flags, pgark_err *err);
+void		store_put_abort(store_writer *w);
+
+/* len 0 = to the end. */
+store_reader *store_get(store *st, const char *name, uint64_t offset, uint64_t len, pgark_err *err);
+int			store_read(store_reader *r, void *buf, size_t len, size_t *got, pgark_err *err);
+void		store_reader_close(store_reader *r);
+
+int			store_head(store *st, const char *name, store_stat *out, pgark_err *err);
+int			store_list(store *st, const char *prefix, store_list_fn fn, void *arg, pgark_err *err);
+int			store_remove(store *st, const char *name, pgark_err *err);
+
+/* Small objects whole (at most maxlen bytes, else CORRUPT). *out is malloc'd. */
+int			store_put_buf(store *st, const char *name, const void *buf, size_t len, int flags,
+						  pgark_err *err);
+int			store_get_buf(store *st, const char *name, size_t maxlen, uint8_t **out, size_t *outlen,
+						  pgark_err *err);
+
+#endif

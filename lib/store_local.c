@@ -1,0 +1,452 @@
+/*
+ * store_local.c — the POSIX backend: a directory tree.
+ *
+ * put: write "<dir>/.<name>.<pid>.<random>.tmp" (mode 0600), fsync it, move it
+ * into place (rename, or renameat2(RENAME_NOREPLACE) / link() for
+ * STORE_NO_OVERWRITE so two writers cannot both win), fsync the directory.
+ * Directories created on the way are fsync'd into their parents.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "util.h"
+
+typedef struct local_store
+{
+	store		base;
+	char		root[PATH_MAX];
+} local_store;
+
+typedef struct local_writer
+{
+	store	   *st;				/* must be first (see store.c) */
+	int			fd;
+	char		final[PATH_MAX];
+	char		tmp[PATH_MAX];
+	char		dir[PATH_MAX];
+	const char *name;
+	char		namebuf[600];
+} local_writer;
+
+typedef struct local_reader
+{
+	store	   *st;				/* must be first */
+	int			fd;
+	uint64_t	remaining;		/* UINT64_MAX = to end */
+	char		name[600];
+} local_reader;
+
+static const store_ops local_ops;
+
+static int
+full_path(local_store *ls, const char *name, char *out, size_t outlen, pgark_err *err)
+{
+	if ((size_t) snprintf(out, outlen, "%s/%s", ls->root, name) >= outlen)
+		return err_set(err, PGARK_ERR_IO, 0, "path too long for object %s", name);
+	return 0;
+}
+
+/* Create the directories of name below root, fsyncing each new one into its parent. */
+static int
+ensure_dirs(local_store *ls, const char *name, pgark_err *err)
+{
+	char		path[PATH_MAX];
+	size_t		rootlen = strlen(ls->root);
+	const char *p = name;
+
+	if (rootlen + 1 + strlen(name) >= sizeof(path))
+		return err_set(err, PGARK_ERR_IO, 0, "path too long for object %s", name);
+	memcpy(path, ls->root, rootlen + 1);
+	while ((p = strchr(p, '/')) != NULL)
+	{
+		size_t		n = rootlen + 1 + (size_t) (p - name);
+
+		snprintf(path, sizeof(path), "%s/%.*s", ls->root, (int) (p - name), name);
+		if (mkdir(path, 0700) == 0)
+		{
+			char		parent[PATH_MAX];
+
+			path_dirname(path, parent, sizeof(parent));
+			if (fsync_dir(parent, err) != 0)
+				return -1;
+		}
+		else if (errno != EEXIST)
+			return err_sys(err, PGARK_ERR_IO, "could not create directory \"%s\"", path);
+		(void) n;
+		p++;
+	}
+	return 0;
+}
+
+static store_writer *
+local_put_begin(store *st, const char *name, pgark_err *err)
+{
+	local_store *ls = (local_store *) st;
+	local_writer *w = calloc(1, sizeof(*w));
+	uint8_t		rnd[6];
+	char		rhex[13];
+
+	if (w == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	w->st = st;
+	w->fd = -1;
+	snprintf(w->namebuf, sizeof(w->namebuf), "%s", name);
+	w->name = w->namebuf;
+	if (full_path(ls, name, w->final, sizeof(w->final), err) != 0 ||
+		ensure_dirs(ls, name, err) != 0 ||
+		random_bytes(rnd, sizeof(rnd), err) != 0)
+		goto fail;
+	hex_encode(rnd, sizeof(rnd), rhex);
+	path_dirname(w->final, w->dir, sizeof(w->dir));
+	if ((size_t) snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.%d.%s.tmp", w->dir,
+						  path_basename(w->final), (int) getpid(), rhex) >= sizeof(w->tmp))
+	{
+		err_set(err, PGARK_ERR_IO, 0, "path too long for object %s", name);
+		goto fail;
+	}
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (w->fd < 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not create \"%s\"", w->tmp);
+		goto fail;
+	}
+	return (store_writer *) w;
+fail:
+	free(w);
+	return NULL;
+}
+
+static int
+local_put_write(store_writer *sw, const void *buf, size_t len, pgark_err *err)
+{
+	local_writer *w = (local_writer *) sw;
+
+	if (write_full(w->fd, buf, len) != 0)
+		return err_sys(err, PGARK_ERR_IO, "could not write \"%s\"", w->tmp);
+	return 0;
+}
+
+static void
+local_put_abort(store_writer *sw)
+{
+	local_writer *w = (local_writer *) sw;
+
+	if (w->fd >= 0)
+		close(w->fd);
+	unlink(w->tmp);
+	free(w);
+}
+
+static int
+local_put_commit(store_writer *sw, int flags, pgark_err *err)
+{
+	local_writer *w = (local_writer *) sw;
+	int			rc = -1;
+
+	if (fsync(w->fd) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not fsync \"%s\"", w->tmp);
+		goto done;
+	}
+	if (close(w->fd) != 0)
+	{
+		w->fd = -1;
+		err_sys(err, PGARK_ERR_IO, "could not close \"%s\"", w->tmp);
+		goto done;
+	}
+	w->fd = -1;
+	if (flags & STORE_NO_OVERWRITE)
+	{
+		if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_NOREPLACE) != 0)
+		{
+			if (errno == EEXIST)
+			{
+				err_set(err, PGARK_ERR_EXISTS, EEXIST, "object %s already exists in %s",
+						w->name, w->st->where);
+				goto done;
+			}
+			if (errno != EINVAL && errno != ENOSYS)
+			{
+				err_sys(err, PGARK_ERR_IO, "could not rename \"%s\" to \"%s\"", w->tmp, w->final);
+				goto done;
+			}
+			/* filesystem without RENAME_NOREPLACE: link() is just as atomic */
+			if (link(w->tmp, w->final) != 0)
+			{
+				if (errno == EEXIST)
+					err_set(err, PGARK_ERR_EXISTS, EEXIST, "object %s already exists in %s",
+							w->name, w->st->where);
+				else
+					err_sys(err, PGARK_ERR_IO, "could not link \"%s\" to \"%s\"", w->tmp, w->final);
+				goto done;
+			}
+			unlink(w->tmp);
+		}
+	}
+	else if (rename(w->tmp, w->final) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not rename \"%s\" to \"%s\"", w->tmp, w->final);
+		goto done;
+	}
+	if (fsync_dir(w->dir, err) != 0)
+		goto done;
+	rc = 0;
+done:
+	if (w->fd >= 0)
+		close(w->fd);
+	if (rc != 0)
+		unlink(w->tmp);
+	free(w);
+	return rc;
+}
+
+static store_reader *
+local_get(store *st, const char *name, uint64_t offset, uint64_t len, pgark_err *err)
+{
+	local_store *ls = (local_store *) st;
+	char		path[PATH_MAX];
+	local_reader *r;
+	int			fd;
+
+	if (full_path(ls, name, path, sizeof(path), err) != 0)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			err_set(err, PGARK_ERR_NOTFOUND, ENOENT, "object %s not found in %s", name, st->where);
+		else
+			err_sys(err, PGARK_ERR_IO, "could not open \"%s\"", path);
+		return NULL;
+	}
+	if (offset > 0 && lseek(fd, (off_t) offset, SEEK_SET) < 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not seek in \"%s\"", path);
+		close(fd);
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+	{
+		close(fd);
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	r->st = st;
+	r->fd = fd;
+	r->remaining = len ? len : UINT64_MAX;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return (store_reader *) r;
+}
+
+static int
+local_read(store_reader *sr, void *buf, size_t len, size_t *got, pgark_err *err)
+{
+	local_reader *r = (local_reader *) sr;
+	ssize_t		n;
+
+	if ((uint64_t) len > r->remaining)
+		len = (size_t) r->remaining;
+	*got = 0;
+	if (len == 0)
+		return 0;
+	n = read_full(r->fd, buf, len);
+	if (n < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not read object %s in %s", r->name, r->st->where);
+	if (r->remaining != UINT64_MAX)
+		r->remaining -= (uint64_t) n;
+	*got = (size_t) n;
+	return 0;
+}
+
+static void
+local_reader_close(store_reader *sr)
+{
+	local_reader *r = (local_reader *) sr;
+
+	close(r->fd);
+	free(r);
+}
+
+static int
+local_head(store *st, const char *name, store_stat *out, pgark_err *err)
+{
+	local_store *ls = (local_store *) st;
+	char		path[PATH_MAX];
+	struct stat sb;
+
+	if (full_path(ls, name, path, sizeof(path), err) != 0)
+		return -1;
+	if (stat(path, &sb) != 0)
+	{
+		if (errno == ENOENT)
+			return err_set(err, PGARK_ERR_NOTFOUND, ENOENT, "object %s not found in %s", name, st->where);
+		return err_sys(err, PGARK_ERR_IO, "could not stat \"%s\"", path);
+	}
+	if (!S_ISREG(sb.st_mode))
+		return err_set(err, PGARK_ERR_IO, 0, "\"%s\" is not a regular file", path);
+	if (out)
+	{
+		out->size = (uint64_t) sb.st_size;
+		out->mtime = (int64_t) sb.st_mtime;
+	}
+	return 0;
+}
+
+/* Walk dir (relative name rel, "" for the root), reporting files matching prefix. */
+static int
+walk(local_store *ls, const char *rel, const char *prefix, store_list_fn fn, void *arg, pgark_err *err)
+{
+	char		path[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	int			rc = 0;
+
+	if ((size_t) snprintf(path, sizeof(path), "%s%s%s", ls->root, rel[0] ? "/" : "", rel) >= sizeof(path))
+		return err_set(err, PGARK_ERR_IO, 0, "path too long under %s", ls->root);
+	d = opendir(path);
+	if (d == NULL)
+	{
+		if (errno == ENOENT)
+			return 0;
+		return err_sys(err, PGARK_ERR_IO, "could not open directory \"%s\"", path);
+	}
+	while (rc == 0 && (errno = 0, de = readdir(d)) != NULL)
+	{
+		char		name[PATH_MAX];
+		char		full[PATH_MAX];
+		struct stat sb;
+		size_t		plen = strlen(prefix);
+		size_t		nlen;
+
+		if (de->d_name[0] == '.')
+			continue;			/* ., .., and temp files of writers */
+		if ((size_t) snprintf(name, sizeof(name), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >= sizeof(name))
+			continue;
+		nlen = strlen(name);
+		/* descend only where the prefix can still match */
+		if (strncmp(name, prefix, nlen < plen ? nlen : plen) != 0)
+			continue;
+		if ((size_t) snprintf(full, sizeof(full), "%s/%s", ls->root, name) >= sizeof(full))
+			continue;
+		if (lstat(full, &sb) != 0)
+		{
+			if (errno == ENOENT)
+				continue;
+			rc = err_sys(err, PGARK_ERR_IO, "could not stat \"%s\"", full);
+			break;
+		}
+		if (S_ISDIR(sb.st_mode))
+			rc = walk(ls, name, prefix, fn, arg, err);
+		else if (S_ISREG(sb.st_mode) && nlen >= plen)
+		{
+			store_stat st = {(uint64_t) sb.st_size, (int64_t) sb.st_mtime};
+
+			rc = fn(arg, name, &st, err);
+		}
+	}
+	if (rc == 0 && errno != 0 && de == NULL)
+		rc = err_sys(err, PGARK_ERR_IO, "could not read directory \"%s\"", path);
+	closedir(d);
+	return rc;
+}
+
+static int
+local_list(store *st, const char *prefix, store_list_fn fn, void *arg, pgark_err *err)
+{
+	return walk((local_store *) st, "", prefix ? prefix : "", fn, arg, err);
+}
+
+static int
+local_remove(store *st, const char *name, pgark_err *err)
+{
+	local_store *ls = (local_store *) st;
+	char		path[PATH_MAX];
+	char		dir[PATH_MAX];
+
+	if (full_path(ls, name, path, sizeof(path), err) != 0)
+		return -1;
+	if (unlink(path) != 0)
+	{
+		if (errno == ENOENT)
+			return 0;
+		return err_sys(err, PGARK_ERR_IO, "could not remove \"%s\"", path);
+	}
+	path_dirname(path, dir, sizeof(dir));
+	return fsync_dir(dir, err);
+}
+
+static void
+local_free(store *st)
+{
+	free(st);
+}
+
+static const store_ops local_ops = {
+	.name = "local",
+	.put_begin = local_put_begin,
+	.put_write = local_put_write,
+	.put_commit = local_put_commit,
+	.put_abort = local_put_abort,
+	.get = local_get,
+	.read = local_read,
+	.reader_close = local_reader_close,
+	.head = local_head,
+	.list = local_list,
+	.remove = local_remove,
+	.free = local_free,
+};
+
+store *
+store_local_open(const char *root, pgark_err *err)
+{
+	local_store *ls;
+	struct stat sb;
+
+	if (root == NULL || root[0] != '/')
+	{
+		err_set(err, PGARK_ERR_CONFIG, 0, "[repo] path must be an absolute path");
+		return NULL;
+	}
+	if (stat(root, &sb) != 0)
+	{
+		if (errno == ENOENT)
+			err_set(err, PGARK_ERR_NOREPO, ENOENT,
+					"repository directory %s does not exist: create the repository with repo-init", root);
+		else
+			err_sys(err, PGARK_ERR_IO, "could not access repository directory \"%s\"", root);
+		return NULL;
+	}
+	if (!S_ISDIR(sb.st_mode))
+	{
+		err_set(err, PGARK_ERR_CONFIG, 0, "[repo] path %s is not a directory", root);
+		return NULL;
+	}
+	ls = calloc(1, sizeof(*ls));
+	if (ls == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	ls->base.ops = &local_ops;
+	snprintf(ls->base.where, sizeof(ls->base.where), "%s", root);
+	snprintf(ls->root, sizeof(ls->root), "%s", root);
+	/* strip trailing slashes */
+	for (size_t n = strlen(ls->root); n > 1 && ls->root[n - 1] == '/'; n--)
+		ls->root[n - 1] = '\0';
+	return &ls->base;
+}

@@ -1,0 +1,213 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+void
+hex_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++)
+	{
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+hex_decode(const char *in, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		int			hi = hexval(in[2 * i]);
+		int			lo = hi < 0 ? -1 : hexval(in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t) ((hi << 4) | lo);
+	}
+	return in[2 * n] == '\0' ? 0 : -1;
+}
+
+ssize_t
+read_full(int fd, void *buf, size_t n)
+{
+	size_t		done = 0;
+
+	while (done < n)
+	{
+		ssize_t		r = read(fd, (char *) buf + done, n - done);
+
+		if (r < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		done += (size_t) r;
+	}
+	return (ssize_t) done;
+}
+
+int
+write_full(int fd, const void *buf, size_t n)
+{
+	size_t		done = 0;
+
+	while (done < n)
+	{
+		ssize_t		w;
+
+		errno = 0;
+		w = write(fd, (const char *) buf + done, n - done);
+		if (w < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0)
+		{
+			errno = ENOSPC;
+			return -1;
+		}
+		done += (size_t) w;
+	}
+	return 0;
+}
+
+int
+fsync_dir(const char *dir, pgark_err *err)
+{
+	int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not open directory \"%s\" to fsync it", dir);
+	if (fsync(fd) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not fsync directory \"%s\"", dir);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+mkdir_p(const char *path, mode_t mode, pgark_err *err)
+{
+	char		buf[4096];
+	size_t		len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return err_set(err, PGARK_ERR_IO, 0, "path too long: \"%s\"", path);
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++)
+	{
+		if (buf[i] == '/' || buf[i] == '\0')
+		{
+			char		save = buf[i];
+
+			buf[i] = '\0';
+			if (mkdir(buf, mode) != 0 && errno != EEXIST)
+				return err_sys(err, PGARK_ERR_IO, "could not create directory \"%s\"", buf);
+			buf[i] = save;
+		}
+	}
+	return 0;
+}
+
+void
+path_dirname(const char *path, char *out, size_t outlen)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(out, outlen, ".");
+	else if (slash == path)
+		snprintf(out, outlen, "/");
+	else
+		snprintf(out, outlen, "%.*s", (int) (slash - path), path);
+}
+
+int
+path_resolve(const char *base, const char *path, char *out, size_t outlen)
+{
+	int			n;
+
+	if (path[0] == '/' || base == NULL || base[0] == '\0')
+		n = snprintf(out, outlen, "%s", path);
+	else
+		n = snprintf(out, outlen, "%s/%s", base, path);
+	return (n < 0 || (size_t) n >= outlen) ? -1 : 0;
+}
+
+const char *
+path_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+}
+
+void
+iso8601_now(char *out, size_t outlen)
+{
+	struct timespec ts;
+	struct tm	tm;
+	char		base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, outlen, "%s.%03ldZ", base, ts.tv_nsec / 1000000L);
+}
+
+void
+iso8601_from_unix(int64_t secs, char *out, size_t outlen)
+{
+	time_t		t = (time_t) secs;
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void
+secure_zero(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}

@@ -1,0 +1,73 @@
+/*
+ * wal.h — WAL file names and segment page headers.
+ *
+ * Names are parsed strictly, before any I/O: 24 upper-case hex digits (a
+ * segment), the same with ".partial", 24 hex + "." + 8 hex + ".backup", or
+ * 8 hex + ".history". Timelines are hexadecimal (00000010 is timeline 16).
+ */
+#ifndef PGARK_WAL_H
+#define PGARK_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef enum walname_kind
+{
+	WAL_SEGMENT,
+	WAL_PARTIAL,
+	WAL_BACKUP,
+	WAL_HISTORY
+} walname_kind;
+
+typedef struct walname
+{
+	walname_kind kind;
+	uint32_t	tli;
+	uint32_t	log;			/* not for history files */
+	uint32_t	seg;
+	uint32_t	backup_offset;	/* .backup only */
+	char		name[40];
+} walname;
+
+int			walname_parse(const char *name, walname *out, pgark_err *err);
+const char *walname_kind_str(walname_kind kind);
+
+/* Repository object name: wal/<tli><log>/<name>, or wal/history/<name>. */
+void		walname_object(const walname *wn, char *out, size_t outlen);
+
+/* Segment number of a segment-like name for a given segment size. */
+uint64_t	walname_segno(const walname *wn, uint32_t seg_size);
+
+/* A valid WAL segment size: a power of two from 1 MiB to 1 GiB. */
+int			wal_seg_size_valid(uint64_t size);
+
+#define WAL_LONG_HEADER_LEN 40
+#define XLP_LONG_HEADER 0x0002
+
+typedef struct wal_long_header
+{
+	uint16_t	magic;
+	uint16_t	info;
+	uint32_t	tli;
+	uint64_t	pageaddr;
+	uint64_t	sysid;
+	uint32_t	seg_size;
+	uint32_t	blcksz;
+} wal_long_header;
+
+/* Parse the long page header at the start of a segment (host byte order,
+ * as PostgreSQL writes it). */
+int			wal_parse_long_header(const uint8_t *buf, size_t len, wal_long_header *h, pgark_err *err);
+
+/*
+ * Check that buf (the start of segment file wn) belongs to the cluster with
+ * system identifier sysid and segment size seg_size, and is the segment its
+ * name says (page address). Errors are MISMATCH (another cluster, wrong size)
+ * or CORRUPT (not a WAL segment start).
+ */
+int			wal_check_segment(const walname *wn, const uint8_t *buf, size_t len,
+							  uint64_t sysid, uint32_t seg_size, pgark_err *err);
+
+#endif

@@ -1,0 +1,348 @@
+#include "walarchive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define IO_CHUNK (1024 * 1024)
+#define MAX_SMALL_WAL_FILE (64 * 1024 * 1024)	/* .history, .backup */
+
+static int
+sink_store(void *arg, const void *buf, size_t len, pgark_err *err)
+{
+	return store_put_write((store_writer *) arg, buf, len, err);
+}
+
+static int
+source_store(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
+{
+	return store_read((store_reader *) arg, buf, len, got, err);
+}
+
+/* Compare the archived object with the local file (fd, size). 0 identical,
+ * -1 with CONFLICT if different, other kinds if the object cannot be read. */
+static int
+compare_archived(repo *r, const char *object, int fd, uint64_t size, pgark_err *err)
+{
+	store_reader *sr = NULL;
+	obj_reader *or = NULL;
+	uint8_t    *a = NULL, *b = NULL;
+	uint64_t	off = 0;
+	int			rc = -1;
+
+	if ((sr = store_get(r->st, object, 0, 0, err)) == NULL)
+		goto done;
+	if ((or = obj_reader_new(source_store, sr, keyring_lookup, r->kr, err)) == NULL)
+		goto read_failed;
+	a = malloc(IO_CHUNK);
+	b = malloc(IO_CHUNK);
+	if (a == NULL || b == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		goto done;
+	}
+	for (;;)
+	{
+		size_t		got;
+		ssize_t		n;
+
+		if (obj_reader_read(or, a, IO_CHUNK, &got, err) != 0)
+			goto read_failed;
+		if (got == 0)
+			break;
+		n = pread(fd, b, got, (off_t) off);
+		if (n < 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not read the local file to compare");
+			goto done;
+		}
+		if ((size_t) n != got || memcmp(a, b, got) != 0)
+			goto differ;
+		off += got;
+	}
+	if (off != size)
+		goto differ;
+	rc = 0;
+	goto done;
+differ:
+	err_set(err, PGARK_ERR_CONFLICT, 0,
+			"%s is already archived with DIFFERENT content; refusing to overwrite it "
+			"(two clusters archiving into one repository, or a reused name after a restore?)",
+			object);
+	goto done;
+read_failed:
+	err_prefix(err, "%s is already archived but the archived copy cannot be read back to compare", object);
+done:
+	free(a);
+	free(b);
+	obj_reader_free(or);
+	store_reader_close(sr);
+	return rc;
+}
+
+int
+wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res, pgark_err *err)
+{
+	int			fd = -1;
+	struct stat sb, sb2;
+	uint8_t    *buf = NULL;
+	store_writer *sw = NULL;
+	obj_writer *ow = NULL;
+	obj_params	params;
+	obj_summary sum;
+	store_stat	hs;
+	int			segment_like = (wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL);
+	int			rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	walname_object(wn, res->object, sizeof(res->object));
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	{
+		if (errno == ENOENT)
+			err_set(err, PGARK_ERR_NOTFOUND, ENOENT, "WAL file %s does not exist", path);
+		else
+			err_sys(err, PGARK_ERR_IO, "could not open WAL file %s", path);
+		goto done;
+	}
+	if (fstat(fd, &sb) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not stat WAL file %s", path);
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode))
+	{
+		err_set(err, PGARK_ERR_IO, 0, "%s is not a regular file", path);
+		goto done;
+	}
+	if (segment_like)
+	{
+		uint8_t		hdr[WAL_LONG_HEADER_LEN];
+
+		if ((uint64_t) sb.st_size != r->meta.wal_seg_size)
+		{
+			err_set(err, PGARK_ERR_MISMATCH, 0,
+					"WAL file %s is %lld bytes, not the segment size %u: refusing a truncated or foreign segment",
+					path, (long long) sb.st_size, r->meta.wal_seg_size);
+			goto done;
+		}
+		if (read_full(fd, hdr, sizeof(hdr)) != (ssize_t) sizeof(hdr))
+		{
+			err_sys(err, PGARK_ERR_IO, "could not read WAL file %s", path);
+			goto done;
+		}
+		if (wal_check_segment(wn, hdr, sizeof(hdr), r->meta.sysid, r->meta.wal_seg_size, err) != 0)
+			goto done;
+		if (lseek(fd, 0, SEEK_SET) != 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not seek in WAL file %s", path);
+			goto done;
+		}
+	}
+	else if (sb.st_size > MAX_SMALL_WAL_FILE)
+	{
+		err_set(err, PGARK_ERR_MISMATCH, 0, "%s is %lld bytes: too large for a %s file",
+				path, (long long) sb.st_size, walname_kind_str(wn->kind));
+		goto done;
+	}
+	res->bytes = (uint64_t) sb.st_size;
+
+	/* Already there? Then the content decides (the rare case: a retry after
+	 * a crash between storing and PostgreSQL's .done, or a second archiver). */
+	if (store_head(r->st, res->object, &hs, err) == 0)
+	{
+		if (compare_archived(r, res->object, fd, (uint64_t) sb.st_size, err) != 0)
+			goto done;
+		res->outcome = WAL_PUSH_IDENTICAL;
+		res->stored = hs.size;
+		rc = 0;
+		goto done;
+	}
+	if (err->kind != PGARK_ERR_NOTFOUND)
+		goto done;
+	err_clear(err);
+
+	if (repo_object_params(r, (uint64_t) sb.st_size, &params, err) != 0)
+		goto done;
+	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if ((buf = malloc(IO_CHUNK)) == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		goto done;
+	}
+	if ((sw = store_put_begin(r->st, res->object, err)) == NULL)
+		goto done;
+	if ((ow = obj_writer_new(&params, sink_store, sw, err)) == NULL)
+		goto done;
+	for (;;)
+	{
+		ssize_t		n = read_full(fd, buf, IO_CHUNK);
+
+		if (n < 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not read WAL file %s", path);
+			goto done;
+		}
+		if (n == 0)
+			break;
+		if (obj_writer_write(ow, buf, (size_t) n, err) != 0)
+			goto done;
+	}
+	if (fstat(fd, &sb2) != 0 || sb2.st_size != sb.st_size)
+	{
+		err_set(err, PGARK_ERR_MISMATCH, 0, "WAL file %s changed size while being archived", path);
+		goto done;
+	}
+	if (obj_writer_finish(ow, &sum, err) != 0)
+		goto done;
+	if (store_put_commit(sw, STORE_NO_OVERWRITE, err) != 0)
+	{
+		sw = NULL;
+		if (err->kind == PGARK_ERR_EXISTS)
+		{
+			/* another wal-push stored it meanwhile: same rule as above */
+			err_clear(err);
+			if (compare_archived(r, res->object, fd, (uint64_t) sb.st_size, err) != 0)
+				goto done;
+			res->outcome = WAL_PUSH_IDENTICAL;
+			res->stored = sum.stored_len;
+			rc = 0;
+		}
+		goto done;
+	}
+	sw = NULL;
+	res->outcome = WAL_PUSH_STORED;
+	res->stored = sum.stored_len;
+	memcpy(res->sha256, sum.sha256, sizeof(res->sha256));
+	rc = 0;
+done:
+	obj_writer_free(ow);
+	store_put_abort(sw);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int
+wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *res, pgark_err *err)
+{
+	store_reader *sr = NULL;
+	obj_reader *or = NULL;
+	uint8_t    *buf = NULL;
+	char		dir[PATH_MAX], tmp[PATH_MAX];
+	int			fd = -1;
+	int			segment_like = (wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL);
+	uint8_t		hdr[WAL_LONG_HEADER_LEN];
+	size_t		hdr_have = 0;
+	uint64_t	total = 0;
+	int			rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	walname_object(wn, res->object, sizeof(res->object));
+	tmp[0] = '\0';
+
+	if ((sr = store_get(r->st, res->object, 0, 0, err)) == NULL)
+		goto done;				/* NOTFOUND passes through */
+	if ((or = obj_reader_new(source_store, sr, keyring_lookup, r->kr, err)) == NULL)
+		goto bad_object;
+	if (segment_like && obj_reader_header(or)->plain_len != r->meta.wal_seg_size)
+	{
+		err_set(err, PGARK_ERR_CORRUPT, 0, "header says %llu bytes, not the segment size %u",
+				(unsigned long long) obj_reader_header(or)->plain_len, r->meta.wal_seg_size);
+		goto bad_object;
+	}
+
+	path_dirname(dest, dir, sizeof(dir));
+	if ((size_t) snprintf(tmp, sizeof(tmp), "%s/.%s.pgark-%d.tmp", dir, path_basename(dest),
+						  (int) getpid()) >= sizeof(tmp))
+	{
+		tmp[0] = '\0';
+		err_set(err, PGARK_ERR_IO, 0, "destination path too long: %s", dest);
+		goto done;
+	}
+	unlink(tmp);				/* a leftover of a killed earlier run with our pid */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not create %s", tmp);
+		tmp[0] = '\0';
+		goto done;
+	}
+	if ((buf = malloc(IO_CHUNK)) == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		goto done;
+	}
+	for (;;)
+	{
+		size_t		got;
+
+		if (obj_reader_read(or, buf, IO_CHUNK, &got, err) != 0)
+			goto bad_object;
+		if (got == 0)
+			break;
+		if (hdr_have < sizeof(hdr))
+		{
+			size_t		n = sizeof(hdr) - hdr_have < got ? sizeof(hdr) - hdr_have : got;
+
+			memcpy(hdr + hdr_have, buf, n);
+			hdr_have += n;
+		}
+		if (write_full(fd, buf, got) != 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not write %s", tmp);
+			goto done;
+		}
+		total += got;
+	}
+	/* the reader has verified every frame and the trailer; now the WAL itself */
+	if (segment_like)
+	{
+		if (total != r->meta.wal_seg_size)
+		{
+			err_set(err, PGARK_ERR_CORRUPT, 0, "%llu bytes, not the segment size %u",
+					(unsigned long long) total, r->meta.wal_seg_size);
+			goto bad_object;
+		}
+		if (wal_check_segment(wn, hdr, hdr_have, r->meta.sysid, r->meta.wal_seg_size, err) != 0)
+			goto bad_object;
+	}
+	if (close(fd) != 0)
+	{
+		fd = -1;
+		err_sys(err, PGARK_ERR_IO, "could not close %s", tmp);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, dest) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not rename %s to %s", tmp, dest);
+		goto done;
+	}
+	tmp[0] = '\0';
+	res->bytes = total;
+	res->stored = obj_reader_summary(or)->stored_len;
+	rc = 0;
+	goto done;
+bad_object:
+	if (err->kind == PGARK_ERR_CORRUPT || err->kind == PGARK_ERR_MISMATCH)
+		err_prefix(err, "archived object %s in %s is damaged", res->object, r->st->where);
+	else
+		err_prefix(err, "archived object %s", res->object);
+done:
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0])
+		unlink(tmp);
+	free(buf);
+	obj_reader_free(or);
+	store_reader_close(sr);
+	return rc;
+}

@@ -1,0 +1,55 @@
+/*
+ * walarchive.h — one WAL file in, one WAL file out: the unit of work of
+ * wal-push and wal-fetch, testable alone; programs orchestrate around it.
+ */
+#ifndef PGARK_WALARCHIVE_H
+#define PGARK_WALARCHIVE_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "repo.h"
+#include "wal.h"
+
+typedef enum wal_push_outcome
+{
+	WAL_PUSH_STORED,			/* newly stored, durable */
+	WAL_PUSH_IDENTICAL			/* already archived with identical content */
+} wal_push_outcome;
+
+typedef struct wal_push_result
+{
+	wal_push_outcome outcome;
+	char		object[128];
+	uint64_t	bytes;
+	uint64_t	stored;
+	uint8_t		sha256[32];		/* of the stored object */
+} wal_push_result;
+
+/*
+ * Store the file at path (already name-checked as wn) durably under its
+ * object name. Segments and .partial files must be of the repository's
+ * segment size and carry its system identifier and their own page address.
+ * An object already present is compared by content: identical is success,
+ * different is PGARK_ERR_CONFLICT and nothing is written.
+ */
+int			wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res,
+						  pgark_err *err);
+
+typedef struct wal_fetch_result
+{
+	char		object[128];
+	uint64_t	bytes;
+	uint64_t	stored;
+} wal_fetch_result;
+
+/*
+ * Fetch wn into dest: written to a temporary file beside dest, verified
+ * (every frame authenticated, trailer, length, checksum, and for segments the
+ * size, system identifier and page address), then renamed onto dest. Nothing
+ * is left at dest on failure. PGARK_ERR_NOTFOUND if the repository lacks it.
+ */
+int			wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *res,
+						   pgark_err *err);
+
+#endif
