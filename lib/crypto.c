@@ -117,7 +117,7 @@ hkdf_sha256(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikml
 		return ossl_fail(err, "HKDF context");
 	if (EVP_PKEY_derive_init(pctx) != 1 ||
 		EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) != 1 ||
-		EVP_PKEY_CTX_set1_hkdf_salt(pctx, salt, (int) saltlen) != 1 ||
+		(saltlen > 0 && EVP_PKEY_CTX_set1_hkdf_salt(pctx, salt, (int) saltlen) != 1) ||
 		EVP_PKEY_CTX_set1_hkdf_key(pctx, ikm, (int) ikmlen) != 1 ||
 		EVP_PKEY_CTX_add1_hkdf_info(pctx, info, (int) infolen) != 1 ||
 		EVP_PKEY_derive(pctx, out, &len) != 1 || len != outlen)

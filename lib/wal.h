@@ -28,7 +28,7 @@ typedef struct walname
 	uint32_t	log;			/* not for history files */
 	uint32_t	seg;
 	uint32_t	backup_offset;	/* .backup only */
-	char		name[40];
+	char		name[41];		/* longest: a .backup name, 40 characters */
 } walname;
 
 int			walname_parse(const char *name, walname *out, pgark_err *err);
