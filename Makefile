@@ -57,8 +57,22 @@ t/unit/test_%: t/unit/test_%.o t/unit/tap.o lib/libpgark.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< t/unit/tap.o lib/libpgark.a $(LDLIBS)
 
 t/unit/%.o: CPPFLAGS += -It/unit
+# the tests' own headers; and keep their objects (as intermediates make would
+# delete them and rebuild every test on each run)
+$(UNIT_BIN:=.o) t/unit/tap.o t/unit/make_golden.o: $(wildcard t/unit/*.h)
+.SECONDARY: $(UNIT_BIN:=.o) t/unit/tap.o
 
 unit: $(UNIT_BIN)
+
+# The golden files of the object format (t/golden/README.md) were written once
+# by this and are committed; it is not part of `make check` and never replaces
+# a file that exists.
+t/unit/make_golden: t/unit/make_golden.o lib/libpgark.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< lib/libpgark.a $(LDLIBS)
+
+.PHONY: golden
+golden: t/unit/make_golden
+	t/unit/make_golden t/golden
 
 deps-build deps-check deps-demo:
 	@sh mk/deps.sh $(@:deps-%=%)
@@ -83,4 +97,4 @@ cppcheck:
 
 clean:
 	rm -rf bin lib/*.o lib/*.a common/*.o archive/*.o restore/*.o keys/*.o repo/*.o \
-	  t/unit/*.o $(UNIT_BIN) tmp_check .build-flags
+	  t/unit/*.o $(UNIT_BIN) t/unit/make_golden tmp_check .build-flags

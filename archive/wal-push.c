@@ -26,8 +26,8 @@ main(int argc, char **argv)
 		.usage = "WALPATH",
 		.help = "Store one WAL file (segment, .partial, .backup or .history) in the repository,\n"
 		"compressed, encrypted and durable. For archive_command = 'wal-push %p'.\n"
-		"WALPATH is relative to the data directory (PostgreSQL's working directory,\n"
-		"or [postgres] pgdata) or absolute.\n"
+		"A relative WALPATH is taken from the working directory, which PostgreSQL\n"
+		"sets to its data directory.\n"
 		"Exit status: 0 stored (or already archived, identical); 1 any failure.",
 	};
 	pgark_err	err;
@@ -49,7 +49,9 @@ main(int argc, char **argv)
 		return prog_fail(&p, &err);
 	if ((rc = prog_load_config(&p, &err)) >= 0)
 		return rc;
-	if (path_resolve(p.cfg.pgdata, arg, path, sizeof(path)) != 0)
+	/* PostgreSQL runs archive_command in the data directory: a relative %p
+	 * is relative to the working directory, whatever [postgres] pgdata says */
+	if (path_resolve(NULL, arg, path, sizeof(path)) != 0)
 		return prog_usage_error(&p, "path too long: %s", arg);
 
 	if ((r = repo_open(&p.cfg, &err)) == NULL)

@@ -22,9 +22,15 @@ export PATH="$pgbin:$PATH"
 work=$(mktemp -d "${TMPDIR:-/tmp}/pgark-demo.XXXXXX")
 port=$((20000 + $$ % 20000))
 cleanup() {
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    for f in "$work"/*.log; do
+      [ -f "$f" ] && { echo "--- $f (last lines)" >&2; tail -n 15 "$f" >&2; }
+    done
+  fi
   pg_ctl -D "$work/primary" -m immediate stop >/dev/null 2>&1 || true
   pg_ctl -D "$work/restored" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$work"
+  if [ -n "${PGARK_DEMO_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT INT TERM
 psql_p() { psql -X -q -A -t -h "$work" -p "$port" -d postgres "$@"; }

@@ -86,6 +86,22 @@ set_value(pgark_config *cfg, const opt_def *o, const char *value, char *msg, siz
 				snprintf(msg, msglen, "\"%s\" is not an absolute path", value);
 				return -1;
 			}
+			/* values from a fixed list are checked here, where the line is known */
+			if (o->offset == offsetof(pgark_config, repo_type) && strcmp(value, "local") != 0)
+			{
+				if (strcmp(value, "s3") == 0)
+					snprintf(msg, msglen, "\"s3\": S3 repositories are not available in this version yet; "
+							 "use type = local");
+				else
+					snprintf(msg, msglen, "\"%s\" is not a repository type (local)", value);
+				return -1;
+			}
+			if (o->offset == offsetof(pgark_config, cipher) &&
+				strcmp(value, "aes-256-gcm") != 0 && strcmp(value, "none") != 0)
+			{
+				snprintf(msg, msglen, "\"%s\" is not a cipher (aes-256-gcm, or none for tests)", value);
+				return -1;
+			}
 			snprintf(field, o->size, "%s", value);
 			return 0;
 		case OPT_LOGLEVEL:
@@ -113,6 +129,7 @@ typedef struct parse_ctx
 	const char *path;
 	int			lineno;
 	int			failed;
+	int			failed_line;	/* line of the handler's error */
 	char		seen[NOPTIONS];
 	char		msg[768];
 } parse_ctx;
@@ -137,6 +154,7 @@ reader(char *buf, int num, void *stream)
 	{
 		snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: line too long", ctx->path, ctx->lineno);
 		ctx->failed = 1;
+		ctx->failed_line = ctx->lineno;
 		return NULL;
 	}
 	p = line;
@@ -147,6 +165,7 @@ reader(char *buf, int num, void *stream)
 		snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: line too long (at most %d characters)",
 				 ctx->path, ctx->lineno, num - 2);
 		ctx->failed = 1;
+		ctx->failed_line = ctx->lineno;
 		return NULL;
 	}
 	memcpy(buf, p, strlen(p) + 1);
@@ -173,6 +192,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 			snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: [%s] %s: unknown setting",
 					 ctx->path, ctx->lineno, section, name);
 		ctx->failed = 1;
+		ctx->failed_line = ctx->lineno;
 		return 0;
 	}
 	if (ctx->seen[o - options])
@@ -180,6 +200,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: [%s] %s: set more than once",
 				 ctx->path, ctx->lineno, section, name);
 		ctx->failed = 1;
+		ctx->failed_line = ctx->lineno;
 		return 0;
 	}
 	ctx->seen[o - options] = 1;
@@ -188,6 +209,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		snprintf(ctx->msg, sizeof(ctx->msg), "%s:%d: [%s] %s: %s",
 				 ctx->path, ctx->lineno, section, name, why);
 		ctx->failed = 1;
+		ctx->failed_line = ctx->lineno;
 		return 0;
 	}
 	return 1;
@@ -249,7 +271,12 @@ config_load(pgark_config *cfg, const char *path, pgark_err *err)
 		return err_sys(err, PGARK_ERR_CONFIG, "could not read configuration file \"%s\"", path);
 	}
 	fclose(ctx.fp);
-	if (ctx.failed)
+	/*
+	 * inih goes on after a syntax error (and reports the first one's line);
+	 * a key after a broken "[section" line then fails in the handler, later:
+	 * report the syntax error, it is the cause.
+	 */
+	if (ctx.failed && !(rc > 0 && rc < ctx.failed_line))
 		return err_set(err, PGARK_ERR_CONFIG, 0, "%s", ctx.msg);
 	if (rc != 0)
 		return err_set(err, PGARK_ERR_CONFIG, 0,

@@ -35,7 +35,8 @@
 #define OBJ_SALT_LEN 32
 #define OBJ_LEN_UNKNOWN UINT64_MAX
 #define OBJ_DEFAULT_FRAME_SIZE (1024 * 1024)
-#define OBJ_MIN_FRAME_SIZE 16
+/* the trailer frame carries OBJ_TRAILER_LEN bytes, so no frame may be smaller */
+#define OBJ_MIN_FRAME_SIZE OBJ_TRAILER_LEN
 #define OBJ_MAX_FRAME_SIZE (16 * 1024 * 1024)
 
 #define OBJ_FRAME_LAST 0x01

@@ -132,7 +132,16 @@ mkdir_p(const char *path, mode_t mode, pgark_err *err)
 			char		save = buf[i];
 
 			buf[i] = '\0';
-			if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			if (mkdir(buf, mode) == 0)
+			{
+				/* a new directory is durable only once its parent is fsync'd */
+				char		parent[4096];
+
+				path_dirname(buf, parent, sizeof(parent));
+				if (fsync_dir(parent, err) != 0)
+					return -1;
+			}
+			else if (errno != EEXIST)
 				return err_sys(err, PGARK_ERR_IO, "could not create directory \"%s\"", buf);
 			buf[i] = save;
 		}

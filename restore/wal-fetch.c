@@ -34,7 +34,6 @@ main(int argc, char **argv)
 	pgark_err	err;
 	walname		wn;
 	char		dest[PATH_MAX];
-	char		signal_path[PATH_MAX];
 	repo	   *r = NULL;
 	wal_fetch_result res;
 	int			rc;
@@ -48,11 +47,12 @@ main(int argc, char **argv)
 		return prog_fail(&p, &err);
 	if ((rc = prog_load_config(&p, &err)) >= 0)
 		return rc;
-	if (path_resolve(p.cfg.pgdata, p.argv[1], dest, sizeof(dest)) != 0)
+	/* PostgreSQL runs restore_command in the data directory being recovered:
+	 * relative paths (DEST, standby.signal) are taken from there, never from
+	 * [postgres] pgdata, which may name another cluster sharing this config */
+	if (path_resolve(NULL, p.argv[1], dest, sizeof(dest)) != 0)
 		return prog_usage_error(&p, "path too long: %s", p.argv[1]);
-	if (path_resolve(p.cfg.pgdata, "standby.signal", signal_path, sizeof(signal_path)) != 0)
-		return prog_usage_error(&p, "[postgres] pgdata too long");
-	p.standby = access(signal_path, F_OK) == 0;
+	p.standby = access("standby.signal", F_OK) == 0;
 
 	if ((r = repo_open(&p.cfg, &err)) == NULL)
 	{
