@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "util.h"
 
@@ -43,6 +44,12 @@ prog_start(prog *p, int argc, char **argv, const struct option *extra, const cha
 
 	p->t0 = now_ms();
 	log_init(p->name, LOG_LEVEL_INFO);
+	{
+		/* a core dump of a process holding keys would carry them to disk */
+		struct rlimit nocore = {0, 0};
+
+		(void) setrlimit(RLIMIT_CORE, &nocore);
+	}
 	for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
 		opts[n++] = common[i];
 	for (int i = 0; extra && extra[i].name && n < 31; i++)

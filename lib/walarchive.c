@@ -243,11 +243,13 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	uint8_t		hdr[WAL_LONG_HEADER_LEN];
 	size_t		hdr_have = 0;
 	uint64_t	total = 0;
+	int			unnamed = 0;	/* fd is an O_TMPFILE */
+	int			tmp_named = 0;	/* tmp exists and must go on failure */
+	int			published = 0;
 	int			rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	walname_object(wn, res->object, sizeof(res->object));
-	tmp[0] = '\0';
 
 	if ((sr = store_get(r->st, res->object, 0, 0, err)) == NULL)
 		goto done;				/* NOTFOUND passes through */
@@ -268,13 +270,23 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		err_set(err, PGARK_ERR_IO, 0, "destination path too long: %s", dest);
 		goto done;
 	}
-	unlink(tmp);				/* a leftover of a killed earlier run with our pid */
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+	/* An unnamed file: if this process dies, nothing is left in pg_wal. It
+	 * gets a name only once complete and verified (publish_file). */
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		unnamed = 1;
+	else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
 	{
-		err_sys(err, PGARK_ERR_IO, "could not create %s", tmp);
-		tmp[0] = '\0';
+		unlink(tmp);			/* a leftover of a killed earlier run with our pid */
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
+	if (fd < 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not create a file in %s", dir);
 		goto done;
 	}
+	if (!unnamed)
+		tmp_named = 1;
 	if ((buf = malloc(IO_CHUNK)) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
@@ -297,7 +309,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		}
 		if (write_full(fd, buf, got) != 0)
 		{
-			err_sys(err, PGARK_ERR_IO, "could not write %s", tmp);
+			err_sys(err, PGARK_ERR_IO, "could not write the file fetched for %s", dest);
 			goto done;
 		}
 		total += got;
@@ -314,19 +326,44 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		if (wal_check_segment(wn, hdr, hdr_have, r->meta.sysid, r->meta.wal_seg_size, err) != 0)
 			goto bad_object;
 	}
+	if (unnamed)
+	{
+		char		self[64];
+
+		/* PostgreSQL removes DEST before calling restore_command, so this
+		 * link usually publishes the file at once; else through a temp name */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, self, AT_FDCWD, dest, AT_SYMLINK_FOLLOW) == 0)
+			published = 1;
+		else if (errno != EEXIST)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not link the fetched file to %s", dest);
+			goto done;
+		}
+		else
+		{
+			unlink(tmp);
+			if (linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0)
+			{
+				err_sys(err, PGARK_ERR_IO, "could not link the fetched file to %s", tmp);
+				goto done;
+			}
+			tmp_named = 1;
+		}
+	}
 	if (close(fd) != 0)
 	{
 		fd = -1;
-		err_sys(err, PGARK_ERR_IO, "could not close %s", tmp);
+		err_sys(err, PGARK_ERR_IO, "could not close the file fetched for %s", dest);
 		goto done;
 	}
 	fd = -1;
-	if (rename(tmp, dest) != 0)
+	if (!published && rename(tmp, dest) != 0)
 	{
 		err_sys(err, PGARK_ERR_IO, "could not rename %s to %s", tmp, dest);
 		goto done;
 	}
-	tmp[0] = '\0';
+	tmp_named = 0;
 	res->bytes = total;
 	res->stored = obj_reader_summary(or)->stored_len;
 	rc = 0;
@@ -339,7 +376,7 @@ bad_object:
 done:
 	if (fd >= 0)
 		close(fd);
-	if (tmp[0])
+	if (tmp_named)
 		unlink(tmp);
 	free(buf);
 	obj_reader_free(or);
