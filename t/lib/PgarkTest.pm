@@ -1,0 +1,615 @@
+
+=pod
+
+=head1 NAME
+
+PgarkTest - helpers shared by pgark's cluster tests (t/*.pl)
+
+=head1 SYNOPSIS
+
+  use PgarkTest;
+
+  my ($node, $env) = PgarkTest::archiving_cluster('primary');
+  $node->start;
+  my $r = PgarkTest::run_pgark('wal-fetch', '--config', $env->{conf}, $name, $dest);
+  is($r->{rc}, 0, 'fetched');
+
+=head1 DESCRIPTION
+
+Every test builds an "environment": a temporary directory with a master key
+(made by bin/key-gen), a configuration file and a repository. The storage
+backend is chosen by PGARK_TEST_BACKEND (only "local" exists for now); a later
+backend plugs in by extending repo_config() and the repo_* object accessors
+below, and every test that uses them runs against it unchanged. Tests that are
+about a local filesystem by nature (full disk, fsync order) check
+backend_is_local() and skip otherwise.
+
+=cut
+
+package PgarkTest;
+
+use strict;
+use warnings;
+
+use Carp;
+use Cwd ();
+use Exporter 'import';
+use Fcntl qw(:mode);
+use File::Basename qw(basename dirname);
+use File::Copy qw(copy);
+use File::Find ();
+use File::Path qw(make_path);
+use IPC::Run;
+use JSON::PP ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(
+  pgark_bin new_env write_config repo_config run_pgark run_cmd
+  archive_command_for restore_command_for archiving_cluster
+  wal_object_name repo_object_exists repo_read_object repo_write_object
+  repo_list_objects repo_snapshot repo_object_path backend_is_local
+  switch_wal wait_for_archive read_audit slurp_bytes write_bytes
+  temp_files_in list_dir save_archived_wal system_identifier_of env_variant
+  wait_for_postmaster_exit
+);
+
+our $SEG_SIZE = 16 * 1024 * 1024;
+
+=pod
+
+=head2 Paths and programs
+
+=over
+
+=item pgark_bin($program)
+
+Absolute path of a pgark program (PGARK_BIN, set by t/run-tests).
+
+=back
+
+=cut
+
+sub pgark_bin
+{
+	my ($prog) = @_;
+	my $bin = $ENV{PGARK_BIN}
+	  // (($ENV{PGARK_TOP} // dirname(dirname(dirname(Cwd::abs_path(__FILE__))))) . '/bin');
+	my $path = "$bin/$prog";
+	croak "no pgark program $path (run make)" unless -x $path;
+	return $path;
+}
+
+=pod
+
+=over
+
+=item run_pgark($program, @args) / run_pgark({env => {...}, cwd => DIR, stdin => ...}, $program, @args)
+
+Run a pgark program; returns a hash: rc (exit status, or 128+signal), stdout,
+stderr, and cmd (for diagnostics). Never dies on a non-zero status.
+
+=back
+
+=cut
+
+sub run_pgark
+{
+	my $opts = ref $_[0] eq 'HASH' ? shift : {};
+	my ($prog, @args) = @_;
+	return run_cmd($opts, pgark_bin($prog), @args);
+}
+
+=pod
+
+=over
+
+=item run_cmd([{env => ...},] @cmd)
+
+Like run_pgark, for any command (e.g. strace wrapping a pgark program).
+
+=back
+
+=cut
+
+sub run_cmd
+{
+	my $opts = ref $_[0] eq 'HASH' ? shift : {};
+	my @cmd = @_;
+	my ($out, $err) = ('', '');
+	my $in = $opts->{stdin} // '';
+
+	local %ENV = %ENV;
+	# never let a PGARK_* setting of the caller's environment leak into a test
+	delete $ENV{$_} for grep { /^PGARK_(?!BIN$|TOP$|TEST_)/ } keys %ENV;
+	while (my ($k, $v) = each %{ $opts->{env} // {} })
+	{
+		if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
+	}
+	my @init;
+	if (defined $opts->{cwd})
+	{
+		my $cwd = $opts->{cwd};
+		@init = (init => sub { chdir $cwd or die "chdir $cwd: $!" });
+	}
+	IPC::Run::run(\@cmd, '<', \$in, '>', \$out, '2>', \$err, @init,
+		IPC::Run::timeout($opts->{timeout} // $PostgreSQL::Test::Utils::timeout_default));
+	my $status = $?;
+	my $rc = ($status & 127) ? 128 + ($status & 127) : $status >> 8;
+	return { rc => $rc, stdout => $out, stderr => $err, cmd => join(' ', @cmd) };
+}
+
+=pod
+
+=head2 Environments
+
+=over
+
+=item backend_is_local()
+
+True when the tests run against the local backend (PGARK_TEST_BACKEND unset or "local").
+
+=item repo_config($dir)
+
+The [repo] section for a repository named by $dir (a directory for the local
+backend; a later backend derives a bucket prefix from it).
+
+=back
+
+=cut
+
+sub backend
+{
+	my $b = $ENV{PGARK_TEST_BACKEND} // 'local';
+	$b = 'local' if $b eq '';
+	croak "PGARK_TEST_BACKEND=$b: unknown backend (only 'local' exists for now)"
+	  unless $b eq 'local';
+	return $b;
+}
+
+sub backend_is_local { return backend() eq 'local'; }
+
+sub repo_config
+{
+	my ($dir) = @_;
+	my $b = backend();
+	return { type => 'local', path => $dir } if $b eq 'local';
+	croak "unreachable";
+}
+
+=pod
+
+=over
+
+=item write_config($file, { section => { key => value, ... }, ... })
+
+Write an INI file. Sections and keys come out in sorted order, one per line,
+so that tests can predict line numbers.
+
+=back
+
+=cut
+
+sub write_config
+{
+	my ($file, $sections) = @_;
+	open my $fh, '>', $file or croak "could not write $file: $!";
+	print $fh "# written by t/lib/PgarkTest.pm\n";
+	for my $s (sort keys %$sections)
+	{
+		print $fh "\n[$s]\n";
+		for my $k (sort keys %{ $sections->{$s} })
+		{
+			my $v = $sections->{$s}{$k};
+			next unless defined $v;
+			print $fh "$k = $v\n";
+		}
+	}
+	close $fh or croak "could not write $file: $!";
+	return $file;
+}
+
+=pod
+
+=over
+
+=item new_env(%opts)
+
+Make a temporary directory with a master key, a configuration file and
+(unless init => 0 or no pgdata is given) an initialised repository.
+Options: pgdata (data directory whose identity repo-init records), name,
+cipher ('aes-256-gcm' by default), repo (repository directory), key (use
+this key file instead of making one), init (default 1 if pgdata), extra
+(more sections, merged), dir (use this directory).
+
+Returns a hash: dir, key, conf, repo, audit, pgdata, sections (what was
+written, for variants: see env_variant).
+
+=back
+
+=cut
+
+sub new_env
+{
+	my %o = @_;
+	my $dir = $o{dir} // PostgreSQL::Test::Utils::tempdir($o{name} // 'pgark');
+	make_path($dir);
+	my $key = $o{key};
+	if (!defined $key)
+	{
+		$key = "$dir/master.key";
+		my $r = run_pgark('key-gen', $key);
+		croak "key-gen $key failed (exit $r->{rc}): $r->{stderr}" if $r->{rc} != 0;
+	}
+	my $repo = $o{repo} // "$dir/repo";
+	my %sections = (
+		repo   => repo_config($repo),
+		crypto => { key_file => $key, cipher => $o{cipher} // 'aes-256-gcm' },
+		log    => { audit => "$dir/audit.jsonl" },
+	);
+	$sections{postgres} = { pgdata => $o{pgdata} } if defined $o{pgdata};
+	for my $s (keys %{ $o{extra} // {} })
+	{
+		$sections{$s} = { %{ $sections{$s} // {} }, %{ $o{extra}{$s} } };
+	}
+	my $conf = write_config("$dir/pgark.conf", \%sections);
+	my $env = {
+		dir      => $dir,
+		key      => $key,
+		conf     => $conf,
+		repo     => $repo,
+		audit    => "$dir/audit.jsonl",
+		pgdata   => $o{pgdata},
+		sections => \%sections,
+	};
+	my $init = $o{init} // defined $o{pgdata};
+	if ($init)
+	{
+		my $r = run_pgark('repo-init', '--config', $conf,
+			defined $o{pgdata} ? ('--pgdata', $o{pgdata}) : ());
+		croak "repo-init failed (exit $r->{rc}): $r->{stderr}" if $r->{rc} != 0;
+		$env->{init_stderr} = $r->{stderr};
+	}
+	return $env;
+}
+
+=pod
+
+=over
+
+=item env_variant($env, $file, { section => { key => value (undef deletes) } })
+
+Write another configuration file, a copy of $env's with some settings changed.
+Returns its path.
+
+=back
+
+=cut
+
+sub env_variant
+{
+	my ($env, $file, $changes) = @_;
+	my %s = map { $_ => { %{ $env->{sections}{$_} } } } keys %{ $env->{sections} };
+	for my $sec (keys %$changes)
+	{
+		for my $k (keys %{ $changes->{$sec} })
+		{
+			if (defined $changes->{$sec}{$k}) { $s{$sec}{$k} = $changes->{$sec}{$k} }
+			else { delete $s{$sec}{$k} }
+		}
+	}
+	return write_config($file, \%s);
+}
+
+sub archive_command_for
+{
+	my ($conf) = @_;
+	return pgark_bin('wal-push') . " --config $conf %p";
+}
+
+sub restore_command_for
+{
+	my ($conf) = @_;
+	return pgark_bin('wal-fetch') . " --config $conf %f %p";
+}
+
+=pod
+
+=over
+
+=item archiving_cluster($name, %opts)
+
+A new (not started) PostgreSQL::Test::Cluster with archive_mode = on and
+archive_command = wal-push into a fresh repository initialised from its data
+directory. %opts: conf (more postgresql.conf lines), env (options of new_env).
+Returns ($node, $env).
+
+=back
+
+=cut
+
+sub archiving_cluster
+{
+	my ($name, %o) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(has_archiving => 1, allows_streaming => 1);
+	my $env = new_env(name => $name, pgdata => $node->data_dir, %{ $o{env} // {} });
+	my $cmd = archive_command_for($env->{conf});
+	$node->append_conf('postgresql.conf', qq{
+# pgark
+archive_mode = on
+archive_command = '$cmd'
+@{[ $o{conf} // "" ]}
+});
+	return ($node, $env);
+}
+
+=pod
+
+=head2 The repository, by object name
+
+Object names are the repository's (FORMAT.md): wal/<first 16>/<name>,
+wal/history/<tli>.history, keys/<dek>, pgark.repo.
+
+=over
+
+=item wal_object_name($walname)
+
+=item repo_object_exists($env, $object) / repo_read_object / repo_write_object
+
+=item repo_list_objects($env, $prefix) — sorted object names, temp files excluded
+
+=item repo_snapshot($env) — { name => bytes } of everything, temp files included (for "nothing changed")
+
+=back
+
+=cut
+
+sub wal_object_name
+{
+	my ($name) = @_;
+	return "wal/history/$name" if $name =~ /^[0-9A-F]{8}\.history$/;
+	return 'wal/' . substr($name, 0, 16) . "/$name";
+}
+
+sub repo_object_path
+{
+	my ($env, $object) = @_;
+	croak "repo_object_path: only for the local backend" unless backend_is_local();
+	return "$env->{repo}/$object";
+}
+
+sub repo_object_exists
+{
+	my ($env, $object) = @_;
+	return -f repo_object_path($env, $object);
+}
+
+sub repo_read_object
+{
+	my ($env, $object) = @_;
+	return slurp_bytes(repo_object_path($env, $object));
+}
+
+sub repo_write_object
+{
+	my ($env, $object, $bytes) = @_;
+	write_bytes(repo_object_path($env, $object), $bytes);
+	return;
+}
+
+# every regular file under the repository, relative names, sorted
+sub _repo_files
+{
+	my ($env) = @_;
+	my @files;
+	return () unless -d $env->{repo};
+	File::Find::find(
+		{
+			no_chdir => 1,
+			wanted   => sub {
+				return unless -f $_;
+				(my $rel = $_) =~ s{^\Q$env->{repo}\E/}{};
+				push @files, $rel;
+			}
+		},
+		$env->{repo});
+	return sort @files;
+}
+
+sub repo_list_objects
+{
+	my ($env, $prefix) = @_;
+	$prefix //= '';
+	return grep { index($_, $prefix) == 0 && basename($_) !~ /^\./ } _repo_files($env);
+}
+
+sub repo_snapshot
+{
+	my ($env) = @_;
+	my %snap;
+	for my $f (_repo_files($env))
+	{
+		my $p = repo_object_path($env, $f);
+		$snap{$f} = slurp_bytes($p);
+	}
+	return \%snap;
+}
+
+=pod
+
+=head2 WAL
+
+=over
+
+=item switch_wal($node)
+
+Write a little WAL (so that there is something to switch away from), switch,
+and return the name of the segment that was completed.
+
+=item wait_for_archive($node, $walname)
+
+Wait until the archiver has archived $walname (or later) and has nothing
+.ready left. Returns true on success.
+
+=item save_archived_wal($node, $dir)
+
+Copy every file of pg_wal that the archiver marked .done into $dir, and
+return their names. Files recycled meanwhile are skipped (a name is never
+reused for other content, so a copy by name is either right or missing).
+
+=back
+
+=cut
+
+sub switch_wal
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{SELECT pg_logical_emit_message(false, 'pgark-test', 'switch')});
+	return $node->safe_psql('postgres', q{SELECT pg_walfile_name(pg_switch_wal())});
+}
+
+sub wait_for_archive
+{
+	my ($node, $walname) = @_;
+	return $node->poll_query_until('postgres', qq{
+		SELECT coalesce(last_archived_wal, '') >= '$walname'
+		   AND (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready') = 0
+		  FROM pg_stat_archiver});
+}
+
+=pod
+
+=over
+
+=item wait_for_postmaster_exit($node)
+
+Wait until the node's postmaster has exited by itself (e.g. after a FATAL in
+the startup process), and tell the node object so. True if it exited; false
+at once if the server log says it is ready to accept connections instead.
+
+=back
+
+=cut
+
+sub wait_for_postmaster_exit
+{
+	my ($node) = @_;
+	my $pidfile = $node->data_dir . '/postmaster.pid';
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		my $pid;
+		if (open my $fh, '<', $pidfile)
+		{
+			$pid = <$fh>;
+			close $fh;
+			chomp $pid if defined $pid;
+		}
+		if (!$pid || kill(0, $pid) == 0)
+		{
+			$node->_update_pid(-1);
+			return 1;
+		}
+		return 0
+		  if -e $node->logfile
+		  && slurp_file($node->logfile) =~ /database system is ready to accept (read-only )?connections/;
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}
+
+sub save_archived_wal
+{
+	my ($node, $dest) = @_;
+	my $wal = $node->data_dir . '/pg_wal';
+	make_path($dest);
+	my @saved;
+	for my $done (list_dir("$wal/archive_status"))
+	{
+		next unless $done =~ /^(.+)\.done$/;
+		my $name = $1;
+		next unless copy("$wal/$name", "$dest/$name");
+		push @saved, $name;
+	}
+	return sort @saved;
+}
+
+sub system_identifier_of
+{
+	my ($pgdata) = @_;
+	my $ctl = slurp_bytes("$pgdata/global/pg_control");
+	return unpack('Q<', substr($ctl, 0, 8));
+}
+
+=pod
+
+=head2 Files
+
+=over
+
+=item slurp_bytes($path) / write_bytes($path, $bytes)
+
+=item list_dir($dir) — sorted names, without . and ..
+
+=item temp_files_in($dir) — names that look like a temp file of pgark (.*.tmp)
+
+=item read_audit($env) — the audit log, each line decoded (dies on a line that is not JSON)
+
+=back
+
+=cut
+
+sub slurp_bytes
+{
+	my ($path) = @_;
+	open my $fh, '<:raw', $path or croak "could not open $path: $!";
+	local $/;
+	my $b = <$fh>;
+	close $fh;
+	return $b // '';
+}
+
+sub write_bytes
+{
+	my ($path, $bytes) = @_;
+	open my $fh, '>:raw', $path or croak "could not write $path: $!";
+	print $fh $bytes or croak "could not write $path: $!";
+	close $fh or croak "could not write $path: $!";
+	return;
+}
+
+sub list_dir
+{
+	my ($dir) = @_;
+	opendir my $dh, $dir or return ();
+	my @n = sort grep { $_ ne '.' && $_ ne '..' } readdir $dh;
+	closedir $dh;
+	return @n;
+}
+
+sub temp_files_in
+{
+	my ($dir) = @_;
+	return grep { /\.tmp$/ } list_dir($dir);
+}
+
+sub read_audit
+{
+	my ($env) = @_;
+	return () unless -e $env->{audit};
+	my @recs;
+	open my $fh, '<', $env->{audit} or croak "could not open $env->{audit}: $!";
+	while (my $line = <$fh>)
+	{
+		chomp $line;
+		my $rec = eval { JSON::PP::decode_json($line) };
+		croak "audit log line $. is not JSON ($@): $line" unless ref $rec eq 'HASH';
+		push @recs, $rec;
+	}
+	close $fh;
+	return @recs;
+}
+
+1;
