@@ -100,13 +100,14 @@ int
 audit_append(const char *path, const audit_rec *r, pgark_err *err)
 {
 	char		line[4096];
-	char		ts[40], host[256], object[600], detail[1500];
+	char		ts[40], rawhost[256], host[600], object[600], detail[1500];
 	int			fd, n;
 
 	iso8601_now(ts, sizeof(ts));
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "?");
-	host[sizeof(host) - 1] = '\0';
+	if (gethostname(rawhost, sizeof(rawhost)) != 0)
+		snprintf(rawhost, sizeof(rawhost), "?");
+	rawhost[sizeof(rawhost) - 1] = '\0';
+	json_escape(rawhost, host, sizeof(host));
 	json_escape(r->object, object, sizeof(object));
 	json_escape(r->detail, detail, sizeof(detail));
 	n = snprintf(line, sizeof(line),

@@ -1,10 +1,14 @@
 /*
  * store_local.c — the POSIX backend: a directory tree.
  *
- * put: write "<dir>/.<name>.<pid>.<random>.tmp" (mode 0600), fsync it, move it
- * into place (rename, or renameat2(RENAME_NOREPLACE) / link() for
- * STORE_NO_OVERWRITE so two writers cannot both win), fsync the directory.
- * Directories created on the way are fsync'd into their parents.
+ * put: write an unnamed file (O_TMPFILE, mode 0600) in the object's directory,
+ * fsync it, give it its name with linkat() — which never replaces an existing
+ * name, so with STORE_NO_OVERWRITE two writers cannot both win — and fsync
+ * the directory. An overwriting put links a temporary name and renames it.
+ * A writer killed at any point leaves nothing behind. Filesystems without
+ * O_TMPFILE get a named "<dir>/.<name>.<pid>.<random>.tmp" instead, moved with
+ * renameat2(RENAME_NOREPLACE) (or link()) / rename(). Directories created on
+ * the way are fsync'd into their parents.
  */
 #include "store.h"
 
@@ -31,6 +35,8 @@ typedef struct local_writer
 {
 	store	   *st;				/* must be first (see store.c) */
 	int			fd;
+	int			unnamed;		/* fd is an O_TMPFILE */
+	int			tmp_exists;		/* tmp must be removed on failure */
 	char		final[PATH_MAX];
 	char		tmp[PATH_MAX];
 	char		dir[PATH_MAX];
@@ -117,10 +123,17 @@ local_put_begin(store *st, const char *name, pgark_err *err)
 		err_set(err, PGARK_ERR_IO, 0, "path too long for object %s", name);
 		goto fail;
 	}
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	w->fd = open(w->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (w->fd >= 0)
+		w->unnamed = 1;
+	else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+	{
+		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		w->tmp_exists = (w->fd >= 0);
+	}
 	if (w->fd < 0)
 	{
-		err_sys(err, PGARK_ERR_IO, "could not create \"%s\"", w->tmp);
+		err_sys(err, PGARK_ERR_IO, "could not create a file in \"%s\"", w->dir);
 		goto fail;
 	}
 	return (store_writer *) w;
@@ -135,7 +148,7 @@ local_put_write(store_writer *sw, const void *buf, size_t len, pgark_err *err)
 	local_writer *w = (local_writer *) sw;
 
 	if (write_full(w->fd, buf, len) != 0)
-		return err_sys(err, PGARK_ERR_IO, "could not write \"%s\"", w->tmp);
+		return err_sys(err, PGARK_ERR_IO, "could not write object %s in %s", w->name, w->st->where);
 	return 0;
 }
 
@@ -146,8 +159,24 @@ local_put_abort(store_writer *sw)
 
 	if (w->fd >= 0)
 		close(w->fd);
-	unlink(w->tmp);
+	if (w->tmp_exists)
+		unlink(w->tmp);
 	free(w);
+}
+
+/* Give the unnamed file its final name (no overwrite), or a temporary one. */
+static int
+link_unnamed(local_writer *w, const char *to, pgark_err *err)
+{
+	char		self[64];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", w->fd);
+	if (linkat(AT_FDCWD, self, AT_FDCWD, to, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return err_set(err, PGARK_ERR_EXISTS, EEXIST, "object %s already exists in %s",
+					   w->name, w->st->where);
+	return err_sys(err, PGARK_ERR_IO, "could not link object %s into \"%s\"", w->name, w->dir);
 }
 
 static int
@@ -158,8 +187,29 @@ local_put_commit(store_writer *sw, int flags, pgark_err *err)
 
 	if (fsync(w->fd) != 0)
 	{
-		err_sys(err, PGARK_ERR_IO, "could not fsync \"%s\"", w->tmp);
+		err_sys(err, PGARK_ERR_IO, "could not fsync object %s in %s", w->name, w->st->where);
 		goto done;
+	}
+	if (w->unnamed)
+	{
+		if (flags & STORE_NO_OVERWRITE)
+		{
+			if (link_unnamed(w, w->final, err) != 0)
+				goto done;
+		}
+		else
+		{
+			if (link_unnamed(w, w->tmp, err) != 0)
+				goto done;
+			w->tmp_exists = 1;
+			if (rename(w->tmp, w->final) != 0)
+			{
+				err_sys(err, PGARK_ERR_IO, "could not rename \"%s\" to \"%s\"", w->tmp, w->final);
+				goto done;
+			}
+			w->tmp_exists = 0;
+		}
+		goto published;
 	}
 	if (close(w->fd) != 0)
 	{
@@ -195,19 +245,22 @@ local_put_commit(store_writer *sw, int flags, pgark_err *err)
 			}
 			unlink(w->tmp);
 		}
+		w->tmp_exists = 0;
 	}
 	else if (rename(w->tmp, w->final) != 0)
 	{
 		err_sys(err, PGARK_ERR_IO, "could not rename \"%s\" to \"%s\"", w->tmp, w->final);
 		goto done;
 	}
+	w->tmp_exists = 0;
+published:
 	if (fsync_dir(w->dir, err) != 0)
 		goto done;
 	rc = 0;
 done:
 	if (w->fd >= 0)
 		close(w->fd);
-	if (rc != 0)
+	if (w->tmp_exists)
 		unlink(w->tmp);
 	free(w);
 	return rc;

@@ -112,9 +112,24 @@ sub check_publish
 	});
 	return ("$final: never renamed or linked into place") unless defined $pub;
 	my $tmp = $ev->[$pub]{strings}[0];
-	push @bad, "$final: published from \"$tmp\", not from a temp file" unless $tmp =~ m{/\.[^/]+\.tmp$};
-	my $created = first_index($ev, 0, sub { $_->{call} =~ /^open/ && ($_->{retpath} // '') eq $tmp && $_->{args} =~ /O_CREAT/ && $_->{args} =~ /O_EXCL/ });
-	push @bad, "$final: temp file not created with O_CREAT|O_EXCL" unless defined $created;
+	if ($tmp =~ m{^/proc/self/fd/(\d+)$})
+	{
+		# an unnamed O_TMPFILE in the object's directory, given its name by
+		# linkat() (which never replaces an existing name)
+		my $fdn = $1;
+		my $created = last_index($ev, $pub, sub { $_->{call} =~ /^open/ && $_->{args} =~ /O_TMPFILE/ && $_->{ret} == $fdn });
+		push @bad, "$final: published from $tmp, which is not an O_TMPFILE" unless defined $created;
+		push @bad, "$final: the O_TMPFILE is not in the object's directory"
+		  unless defined $created && $ev->[$created]{strings}[0] eq dirname($final);
+		push @bad, "$final: an unnamed file must be published with linkat" unless $ev->[$pub]{call} eq 'linkat';
+		$tmp = defined $created ? $ev->[$created]{retpath} // '' : '';
+	}
+	else
+	{
+		push @bad, "$final: published from \"$tmp\", not from a temp file" unless $tmp =~ m{/\.[^/]+\.tmp$};
+		my $created = first_index($ev, 0, sub { $_->{call} =~ /^open/ && ($_->{retpath} // '') eq $tmp && $_->{args} =~ /O_CREAT/ && $_->{args} =~ /O_EXCL/ });
+		push @bad, "$final: temp file not created with O_CREAT|O_EXCL" unless defined $created;
+	}
 	my $lastw = last_index($ev, $pub, sub { is_write($_, $tmp) });
 	push @bad, "$final: no write to the temp file" unless defined $lastw;
 	my $sync = defined $lastw ? first_index($ev, $lastw, sub { is_fsync($_, $tmp) }) : undef;

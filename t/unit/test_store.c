@@ -254,7 +254,7 @@ test_abort(store *st)
 	if (!ok(w != NULL, "put_begin"))
 		return;
 	is_int(store_put_write(w, "partial data", 12, &err), 0, "write some");
-	ok(count_temp_files(dir) == 1, "a temp file exists while writing");
+	ok(count_temp_files(dir) == 0, "nothing named exists while writing (an unnamed O_TMPFILE)");
 	list(st, "", &l);
 	is_int(l.n, before.n, "... and list does not show it");
 	ok(!has(&l, "aborted/object"), "... nor the final name");
