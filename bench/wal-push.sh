@@ -62,7 +62,7 @@ mkdir -p "$work/cp" "$work/pipe"
 
 ms() { date +%s%N; }
 run_pgark() {
-  rm -rf "$work/repo/wal"
+  rm -f "$work"/repo/wal/*/*  # the object only: its directory exists in real life
   /usr/bin/time -f %M -o "$work/rss" "$top/bin/wal-push" --config "$work/pgark.conf" "$work/segs/$1"
 }
 run_cp() {
