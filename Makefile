@@ -23,7 +23,7 @@ endif
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:.c=.o)
 COMMON_OBJ = common/prog.o
-PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen repo/repo-init
+PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen repo/repo-init basebackup/base-push restore/pitr-prepare
 BINS     = $(addprefix bin/,$(notdir $(PROGRAMS)))
 UNIT_SRC = $(wildcard t/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:.c=)
@@ -52,6 +52,8 @@ bin/wal-push: archive/wal-push.o
 bin/wal-fetch: restore/wal-fetch.o
 bin/key-gen: keys/key-gen.o
 bin/repo-init: repo/repo-init.o
+bin/base-push: basebackup/base-push.o
+bin/pitr-prepare: restore/pitr-prepare.o
 
 t/unit/test_%: t/unit/test_%.o t/unit/tap.o lib/libpgark.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< t/unit/tap.o lib/libpgark.a $(LDLIBS)
@@ -93,8 +95,8 @@ install: all
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --std=c11 -D_GNU_SOURCE --inline-suppr --suppress=missingIncludeSystem \
-	  -Ilib -Icommon lib common archive restore keys repo
+	  -Ilib -Icommon lib common archive restore keys repo basebackup
 
 clean:
-	rm -rf bin lib/*.o lib/*.a common/*.o archive/*.o restore/*.o keys/*.o repo/*.o \
+	rm -rf bin lib/*.o lib/*.a common/*.o archive/*.o restore/*.o keys/*.o repo/*.o basebackup/*.o \
 	  t/unit/*.o $(UNIT_BIN) t/unit/make_golden tmp_check .build-flags

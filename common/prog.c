@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -178,4 +179,63 @@ prog_audit(prog *p, const char *action, const char *object, const char *result, 
 		return;
 	if (audit_append(p->cfg.audit, &rec, &err) != 0)
 		log_warning("%s", err.msg);
+}
+
+void
+human_bytes(uint64_t n, char *out, size_t outlen)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double		v = (double) n;
+	int			u = 0;
+
+	while (v >= 1024 && u < 4)
+	{
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, outlen, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+void
+prog_progress_init(prog_progress *pp, const char *what, const char *setting)
+{
+	memset(pp, 0, sizeof(*pp));
+	pp->what = what;
+	if (setting == NULL)
+		pp->enabled = isatty(STDERR_FILENO);
+	else
+		pp->enabled = strcmp(setting, "on") == 0;
+	pp->t0 = pp->last = now_ms();
+}
+
+void
+prog_progress_cb(void *arg, uint64_t done, uint64_t total)
+{
+	prog_progress *pp = arg;
+	double		now = now_ms();
+	double		secs = (now - pp->t0) / 1000.0;
+	char		d[32], t[32], rate[32], eta[32] = "";
+
+	if (!pp->enabled || (now - pp->last < 500 && done < total))
+		return;
+	pp->last = now;
+	human_bytes(done, d, sizeof(d));
+	human_bytes(total, t, sizeof(t));
+	human_bytes(secs > 0 ? (uint64_t) ((double) done / secs) : 0, rate, sizeof(rate));
+	if (done > 0 && total > done && secs > 0)
+	{
+		double		left = secs * (double) (total - done) / (double) done;
+
+		snprintf(eta, sizeof(eta), ", ETA %d:%02d", (int) left / 60, (int) left % 60);
+	}
+	fprintf(stderr, "\r%s: %s / %s (%d%%), %s/s%s   ", pp->what, d, t,
+			total ? (int) (100.0 * (double) done / (double) total) : 100, rate, eta);
+	fflush(stderr);
+}
+
+void
+prog_progress_end(prog_progress *pp)
+{
+	if (pp->enabled)
+		fputc('\n', stderr);
 }

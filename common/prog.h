@@ -64,4 +64,20 @@ int			prog_usage_error(prog *p, const char *fmt,...) __attribute__((format(print
 void		prog_audit(prog *p, const char *action, const char *object, const char *result,
 					   const char *detail, uint64_t bytes, uint64_t stored);
 
+/* Progress on stderr ("--progress=on|off"; default on when stderr is a
+ * terminal): bytes done / total, rate and ETA, at most twice a second. */
+typedef struct prog_progress
+{
+	int			enabled;
+	double		t0, last;
+	const char *what;
+} prog_progress;
+
+void		prog_progress_init(prog_progress *pp, const char *what, const char *setting);
+void		prog_progress_cb(void *arg, uint64_t done, uint64_t total);
+void		prog_progress_end(prog_progress *pp);
+
+/* Human size: "1.5 GiB" */
+void		human_bytes(uint64_t n, char *out, size_t outlen);
+
 #endif

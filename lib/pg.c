@@ -136,3 +136,147 @@ pg_system_from_pgdata(const char *pgdata, pg_system *out, pgark_err *err)
 					   "could not find the WAL segment size: no readable segment of this system in %s", path);
 	return 0;
 }
+
+struct pg_session
+{
+	PGconn	   *conn;
+};
+
+static int
+conn_error(PGconn *conn, const char *what, pgark_err *err)
+{
+	char		msg[512];
+
+	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+	msg[strcspn(msg, "\n")] = '\0';
+	return err_set(err, PGARK_ERR_DB, 0, "%s: %s", what, msg);
+}
+
+pg_session *
+pg_session_open(const char *conninfo, pgark_err *err)
+{
+	pg_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	s->conn = PQconnectdb(conninfo);
+	if (PQstatus(s->conn) != CONNECTION_OK)
+	{
+		conn_error(s->conn, "could not connect to PostgreSQL ([postgres] conninfo)", err);
+		pg_session_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+pg_session_close(pg_session *s)
+{
+	if (s == NULL)
+		return;
+	PQfinish(s->conn);
+	free(s);
+}
+
+int
+pg_session_facts(pg_session *s, pg_server_facts *out, pgark_err *err)
+{
+	PGresult   *res;
+	int			rc = -1;
+	unsigned long long sysid, ver, seg;
+
+	memset(out, 0, sizeof(*out));
+	res = PQexec(s->conn,
+				 "SELECT (SELECT system_identifier FROM pg_catalog.pg_control_system()),"
+				 " pg_catalog.current_setting('server_version_num'),"
+				 " (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'wal_segment_size'),"
+				 " pg_catalog.current_setting('data_directory'),"
+				 " pg_catalog.current_setting('data_checksums'),"
+				 " pg_catalog.pg_is_in_recovery()");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		conn_error(s->conn, "could not read the server's settings (is the role a superuser or granted pg_read_all_settings?)", err);
+		goto done;
+	}
+	if (sscanf(PQgetvalue(res, 0, 0), "%llu", &sysid) != 1 ||
+		sscanf(PQgetvalue(res, 0, 1), "%llu", &ver) != 1 ||
+		sscanf(PQgetvalue(res, 0, 2), "%llu", &seg) != 1)
+	{
+		err_set(err, PGARK_ERR_DB, 0, "unexpected answer from the server");
+		goto done;
+	}
+	out->sys.sysid = sysid;
+	out->sys.pg_version = (int) (ver / 10000);
+	out->sys.wal_seg_size = (uint32_t) seg;
+	snprintf(out->data_directory, sizeof(out->data_directory), "%s", PQgetvalue(res, 0, 3));
+	out->data_checksums = strcmp(PQgetvalue(res, 0, 4), "on") == 0;
+	out->in_recovery = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+	rc = 0;
+done:
+	PQclear(res);
+	return rc;
+}
+
+static int
+parse_lsn_text(const char *s, uint64_t *lsn)
+{
+	unsigned	hi, lo;
+
+	if (sscanf(s, "%X/%X", &hi, &lo) != 2)
+		return -1;
+	*lsn = ((uint64_t) hi << 32) | lo;
+	return 0;
+}
+
+int
+pg_backup_begin(pg_session *s, const char *label, int fast, uint64_t *start_lsn, pgark_err *err)
+{
+	const char *params[2] = {label, fast ? "true" : "false"};
+	PGresult   *res = PQexecParams(s->conn, "SELECT pg_catalog.pg_backup_start($1, $2::boolean)",
+								   2, NULL, params, NULL, NULL, 0);
+	int			rc = -1;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		conn_error(s->conn, "pg_backup_start failed", err);
+	else if (parse_lsn_text(PQgetvalue(res, 0, 0), start_lsn) != 0)
+		err_set(err, PGARK_ERR_DB, 0, "pg_backup_start returned \"%s\"", PQgetvalue(res, 0, 0));
+	else
+		rc = 0;
+	PQclear(res);
+	return rc;
+}
+
+int
+pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal_len,
+			  char **labelfile, char **spcmapfile, pgark_err *err)
+{
+	PGresult   *res = PQexec(s->conn,
+							 "SELECT lsn, pg_catalog.pg_walfile_name(lsn), labelfile, spcmapfile "
+							 "FROM pg_catalog.pg_backup_stop(true)");
+	int			rc = -1;
+
+	*labelfile = *spcmapfile = NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		conn_error(s->conn, "pg_backup_stop failed", err);
+	else if (parse_lsn_text(PQgetvalue(res, 0, 0), stop_lsn) != 0)
+		err_set(err, PGARK_ERR_DB, 0, "pg_backup_stop returned \"%s\"", PQgetvalue(res, 0, 0));
+	else if ((*labelfile = strdup(PQgetvalue(res, 0, 2))) == NULL ||
+			 (*spcmapfile = strdup(PQgetisnull(res, 0, 3) ? "" : PQgetvalue(res, 0, 3))) == NULL)
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	else
+	{
+		snprintf(stop_wal, stop_wal_len, "%s", PQgetvalue(res, 0, 1));
+		rc = 0;
+	}
+	if (rc != 0)
+	{
+		free(*labelfile);
+		free(*spcmapfile);
+		*labelfile = *spcmapfile = NULL;
+	}
+	PQclear(res);
+	return rc;
+}

@@ -23,4 +23,27 @@ int			pg_system_from_server(const char *conninfo, pg_system *out, pgark_err *err
  * and the segment size from the page header of a segment in pg_wal/. */
 int			pg_system_from_pgdata(const char *pgdata, pg_system *out, pgark_err *err);
 
+/* A session with the server, for base backups (pg_backup_start and
+ * pg_backup_stop must run in the same session). */
+typedef struct pg_session pg_session;
+
+pg_session *pg_session_open(const char *conninfo, pgark_err *err);
+void		pg_session_close(pg_session *s);
+
+typedef struct pg_server_facts
+{
+	pg_system	sys;
+	char		data_directory[4096];
+	int			data_checksums;
+	int			in_recovery;
+} pg_server_facts;
+
+int			pg_session_facts(pg_session *s, pg_server_facts *out, pgark_err *err);
+/* pg_backup_start(label, fast): the start LSN. */
+int			pg_backup_begin(pg_session *s, const char *label, int fast, uint64_t *start_lsn, pgark_err *err);
+/* pg_backup_stop(true): waits until the stop segment is archived. Returns the
+ * stop LSN, its WAL file name, and malloc'd backup_label / tablespace_map. */
+int			pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal_len,
+						  char **labelfile, char **spcmapfile, pgark_err *err);
+
 #endif

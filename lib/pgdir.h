@@ -3,24 +3,41 @@
  * PostgreSQL's own exclusion rules, and checking page checksums.
  *
  * pgdir_walk() reports every directory, file and tablespace link of the data
- * directory and of each tablespace, in "path order" (pgdir_pathcmp: path
- * components compared with strcmp, so a directory's contents come right after
- * it and before its next sibling). Paths are relative to the data directory
- * and use '/'; tablespace contents are reported under
- * "pg_tblspc/<oid>/<PG_15_...>/..." with abs naming the real file.
+ * directory and of each tablespace (not the data directory itself), in "path
+ * order" (pgdir_pathcmp: path components compared with strcmp, so a
+ * directory's contents come right after it and before its next sibling).
+ * Paths are relative to the data directory and use '/'; tablespace contents
+ * are reported under "pg_tblspc/<oid>/<PG_15_...>/..." with abs naming the
+ * real file. global/pg_control comes in its path order: PostgreSQL's
+ * basebackup sends it last, which is the caller's business.
  *
- * Excluded (reported as an empty PGDIR_DIR when the directory itself is kept,
- * as PostgreSQL's basebackup does; contents never reported):
- *   pg_wal/ (kept empty, with archive_status/), pg_dynshmem/, pg_notify/,
- *   pg_replslot/, pg_serial/, pg_snapshots/, pg_stat_tmp/, pg_subtrans/ (kept
- *   empty); files postmaster.pid, postmaster.opts, backup_label.old,
- *   tablespace_map.old, pg_internal.init (any directory), current_logfiles.tmp,
- *   any "pgsql_tmp*" file or directory, temporary relations (t<digits>_<digits>
- *   and their forks/segments), and unlogged relations: in a database directory
- *   where "<relfilenode>_init" exists, the other forks and segments of that
- *   relfilenode ("<n>", "<n>.<seg>", "<n>_fsm", "<n>_vm", ...) are skipped and
- *   the "_init" fork is kept.  backup_label and tablespace_map in the data
- *   directory are skipped too (pg_backup_stop returns the real ones).
+ * Excluded, as PostgreSQL 15's basebackup does (src/backend/backup/
+ * basebackup.c: excludeDirContents, excludeFiles, sendDir); names are matched
+ * in every directory, the data directory's and the tablespaces':
+ *   - contents never reported, the directory itself reported as an empty
+ *     PGDIR_DIR (also when it is a symbolic link to a directory, e.g.
+ *     pg_stat_tmp on a tmpfs; then with the target's mode): pg_dynshmem/,
+ *     pg_notify/, pg_replslot/, pg_serial/, pg_snapshots/, pg_stat_tmp/,
+ *     pg_subtrans/; and, at the top only, pg_wal/ (directory or initdb -X
+ *     link), reported with "pg_wal/archive_status" after it;
+ *   - files postmaster.pid, postmaster.opts, backup_label, tablespace_map
+ *     (pg_backup_stop returns the real ones), backup_label.old,
+ *     tablespace_map.old, backup_manifest, postgresql.auto.conf.tmp,
+ *     current_logfiles.tmp, "pg_internal.init*";
+ *   - any "pgsql_tmp*" file or directory, with everything under it;
+ *   - in database directories (base/<oid>, pg_tblspc/<oid>/PG_.../<oid>):
+ *     temporary relations (t<digits>_<relfilenode> and their forks/segments),
+ *     and unlogged relations: where "<relfilenode>_init" exists, the other
+ *     forks and segments of that relfilenode ("<n>", "<n>.<seg>", "<n>_fsm",
+ *     "<n>_vm") are skipped and the "_init" fork is kept;
+ *   - in a tablespace's location, everything but this server's version
+ *     directory "PG_<major>_*" (<major> from PG_VERSION; if PG_VERSION cannot
+ *     be read, nothing is filtered there): other versions' directories are
+ *     left over by pg_upgrade;
+ *   - symbolic links other than pg_tblspc/<oid> (never followed), sockets,
+ *     FIFOs, devices (basebackup skips them with a warning).
+ * A pg_tblspc/<oid> that is a directory (an in-place tablespace) is an
+ * ordinary PGDIR_DIR and is walked.
  */
 #ifndef PGARK_PGDIR_H
 #define PGARK_PGDIR_H
@@ -50,7 +67,10 @@ typedef struct pgdir_entry
 	uint64_t	size;			/* files */
 	int64_t		mtime;			/* seconds */
 	char		link_target[PATH_MAX];	/* PGDIR_TABLESPACE */
-	int			is_relation;	/* a file of 8 KiB pages with checksums (base/, global/, tablespaces) */
+	int			is_relation;	/* a file of 8 KiB pages with checksums: "<n>[_fsm|_vm|_init][.<seg>]"
+								 * in global/ or a database directory (not pg_control,
+								 * pg_filenode.map, PG_VERSION; not ".0" or a segment
+								 * past 32767, which PostgreSQL never makes) */
 	uint32_t	segno;			/* relation segment number ("16384.3" -> 3), for block numbers */
 } pgdir_entry;
 
@@ -83,8 +103,13 @@ typedef enum pg_page_state
 	PG_PAGE_BAD					/* checksum mismatch */
 } pg_page_state;
 
-/* Check one page as a base backup must: new pages and pages modified after
- * the backup started (page LSN > start_lsn) are not judged. */
+/*
+ * Check one page as a base backup must: new pages and pages modified after
+ * the backup started (page LSN > start_lsn) are not judged. A page with
+ * pd_upper 0 must be all zeros to be new; otherwise it is BAD. A page read
+ * while PostgreSQL writes it can come out torn and look BAD: read it again
+ * before reporting it (PostgreSQL's basebackup retries once).
+ */
 pg_page_state pg_page_verify(const uint8_t page[PG_PAGE_SIZE], uint32_t blkno, uint64_t start_lsn);
 
 #endif

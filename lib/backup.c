@@ -1,0 +1,500 @@
+/*
+ * backup.c — base backup: pg_backup_start in a session held open; the data
+ * directory walked with PostgreSQL's exclusions (pgdir); each file either
+ * reused from the previous backup's manifest (same size and mtime, older than
+ * that backup's start) or read in 8 KiB chunks, each chunk stored only if the
+ * repository lacks it; pg_backup_stop(true); the stop segment confirmed in
+ * the repository; packs committed; the manifest written last.
+ */
+#include "backup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "manifest.h"
+#include "pack.h"
+#include "pg.h"
+#include "pgdir.h"
+#include "util.h"
+#include "wal.h"
+
+#define READ_BUF (1024 * 1024)
+#define DEDUP_SLOTS (1u << 16)	/* recent chunks, for duplicates inside a backup */
+
+typedef struct dedup_slot
+{
+	int			used;
+	chunk_ref	ref;
+} dedup_slot;
+
+typedef struct backup_ctx
+{
+	repo	   *r;
+	const backup_opts *o;
+	backup_result *res;
+	uint8_t		key[32];
+	pack_writer *pw;
+	mf_writer  *mw;
+	uint64_t	start_lsn;
+	int			checksums;
+	/* the previous backup, read alongside the walk (same order) */
+	mf_reader  *prev;
+	mf_head		prev_head;
+	mf_entry   *prev_e;			/* current entry of prev, NULL at its end */
+	int			prev_done;
+	uint8_t    *buf;
+	chunk_ref  *refs;
+	uint32_t	caprefs;
+	dedup_slot *dedup;
+	uint64_t	total, done;
+	char		pgdata[PATH_MAX];
+} backup_ctx;
+
+/* Advance the previous manifest to the first entry at or after path. */
+static int
+prev_seek(backup_ctx *c, const char *path, pgark_err *err)
+{
+	while (c->prev && !c->prev_done)
+	{
+		if (c->prev_e && pgdir_pathcmp(c->prev_e->path, path) >= 0)
+			return 0;
+		{
+			int			rc = mf_next(c->prev, &c->prev_e, err);
+
+			if (rc < 0)
+				return -1;
+			if (rc == 0)
+			{
+				c->prev_done = 1;
+				c->prev_e = NULL;
+			}
+		}
+	}
+	return 0;
+}
+
+static const mf_entry *
+prev_file(backup_ctx *c, const char *path)
+{
+	if (c->prev_e && c->prev_e->kind == MF_FILE && strcmp(c->prev_e->path, path) == 0)
+		return c->prev_e;
+	return NULL;
+}
+
+static int
+ensure_refs(backup_ctx *c, uint32_t n, pgark_err *err)
+{
+	if (n <= c->caprefs)
+		return 0;
+	{
+		chunk_ref  *x = realloc(c->refs, (size_t) n * sizeof(*x));
+
+		if (x == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		c->refs = x;
+		c->caprefs = n;
+	}
+	return 0;
+}
+
+static dedup_slot *
+dedup_find(backup_ctx *c, const uint8_t id[CHUNK_ID_LEN])
+{
+	uint32_t	h;
+
+	memcpy(&h, id, sizeof(h));
+	return &c->dedup[h & (DEDUP_SLOTS - 1)];
+}
+
+static void
+progress(backup_ctx *c, uint64_t add)
+{
+	c->done += add;
+	if (c->o->progress)
+		c->o->progress(c->o->progress_arg, c->done, c->total);
+}
+
+/* Store one chunk (or find it): fills *ref. */
+static int
+put_chunk(backup_ctx *c, const uint8_t *data, size_t len, const mf_entry *pf, uint32_t idx,
+		  chunk_ref *ref, pgark_err *err)
+{
+	uint8_t		id[CHUNK_ID_LEN];
+	dedup_slot *slot;
+
+	if (chunk_id(c->key, data, len, id, err) != 0)
+		return -1;
+	/* the same chunk in the previous backup's copy of this file */
+	if (pf && idx < pf->nchunks && memcmp(pf->chunks[idx].id, id, CHUNK_ID_LEN) == 0)
+	{
+		*ref = pf->chunks[idx];
+		c->res->chunks_reused++;
+		c->res->bytes_reused += len;
+		return 0;
+	}
+	slot = dedup_find(c, id);
+	if (slot->used && memcmp(slot->ref.id, id, CHUNK_ID_LEN) == 0)
+	{
+		*ref = slot->ref;
+		c->res->chunks_reused++;
+		c->res->bytes_reused += len;
+		return 0;
+	}
+	if (pack_add(c->pw, id, data, len, ref, err) != 0)
+		return -1;
+	slot->used = 1;
+	slot->ref = *ref;
+	c->res->chunks_new++;
+	return 0;
+}
+
+static void
+check_pages(backup_ctx *c, const pgdir_entry *e, int fd, const uint8_t *data, size_t len, uint64_t file_off)
+{
+	for (size_t off = 0; off + PG_PAGE_SIZE <= len; off += PG_PAGE_SIZE)
+	{
+		uint32_t	blk = e->segno * PG_RELSEG_PAGES + (uint32_t) ((file_off + off) / PG_PAGE_SIZE);
+		uint8_t		again[PG_PAGE_SIZE];
+
+		if (pg_page_verify(data + off, blk, c->start_lsn) != PG_PAGE_BAD)
+			continue;
+		/* read while PostgreSQL was writing it? A torn read heals on a
+		 * second look (then its LSN is new, or the checksum matches) */
+		if (pread(fd, again, PG_PAGE_SIZE, (off_t) (file_off + off)) == PG_PAGE_SIZE &&
+			pg_page_verify(again, blk, c->start_lsn) != PG_PAGE_BAD)
+			continue;
+		{
+			c->res->bad_checksums++;
+			if (c->o->bad_page)
+				c->o->bad_page(c->o->bad_page_arg, e->path, blk);
+		}
+	}
+}
+
+static int
+backup_file(backup_ctx *c, const pgdir_entry *e, pgark_err *err)
+{
+	const mf_entry *pf;
+	int			fd;
+	uint64_t	off = 0;
+	uint32_t	n = 0;
+	uint32_t	maxchunks = (uint32_t) ((e->size + PACK_CHUNK_SIZE - 1) / PACK_CHUNK_SIZE);
+
+	if (prev_seek(c, e->path, err) != 0)
+		return -1;
+	pf = prev_file(c, e->path);
+	c->res->files++;
+	c->res->bytes_read += e->size;
+
+	/* unchanged since before the previous backup started: reuse its chunks */
+	if (pf && !c->o->full_read && pf->size == e->size && pf->mtime == e->mtime &&
+		e->mtime < c->prev_head.start_time)
+	{
+		c->res->files_reused++;
+		c->res->bytes_reused += e->size;
+		c->res->chunks_reused += pf->nchunks;
+		progress(c, e->size);
+		return mf_add_file(c->mw, e->path, e->mode, pf->size, pf->mtime, pf->nchunks, pf->chunks, err);
+	}
+
+	fd = open(e->abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+		{
+			/* dropped while the backup runs: WAL replay knows */
+			c->res->files--;
+			c->res->bytes_read -= e->size;
+			return 0;
+		}
+		return err_sys(err, PGARK_ERR_IO, "could not open %s", e->abs);
+	}
+	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (ensure_refs(c, maxchunks, err) != 0)
+		goto fail;
+	/* read up to the size seen by the walk: a file that grows is taken to
+	 * that size (WAL replay brings the rest), one that shrinks to what is there */
+	while (off < e->size)
+	{
+		size_t		want = e->size - off < READ_BUF ? (size_t) (e->size - off) : READ_BUF;
+		ssize_t		got = read_full(fd, c->buf, want);
+
+		if (got < 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not read %s", e->abs);
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		if (c->checksums && e->is_relation)
+			check_pages(c, e, fd, c->buf, (size_t) got, off);
+		for (size_t p = 0; p < (size_t) got; p += PACK_CHUNK_SIZE)
+		{
+			size_t		len = (size_t) got - p < PACK_CHUNK_SIZE ? (size_t) got - p : PACK_CHUNK_SIZE;
+
+			if (put_chunk(c, c->buf + p, len, pf, n, &c->refs[n], err) != 0)
+				goto fail;
+			n++;
+		}
+		off += (uint64_t) got;
+		progress(c, (uint64_t) got);
+		if ((size_t) got < want)
+			break;
+	}
+	close(fd);
+	if (off < e->size)
+	{
+		c->res->bytes_read -= e->size - off;
+		progress(c, e->size - off);
+	}
+	/* a short read that ended inside a chunk: that chunk is the last */
+	return mf_add_file(c->mw, e->path, e->mode, off, e->mtime, n, c->refs, err);
+fail:
+	close(fd);
+	return err_prefix(err, "backing up %s", e->path);
+}
+
+static int
+walk_cb(void *arg, const pgdir_entry *e, pgark_err *err)
+{
+	backup_ctx *c = arg;
+
+	switch (e->kind)
+	{
+		case PGDIR_DIR:
+			return mf_add_dir(c->mw, e->path, e->mode, err);
+		case PGDIR_TABLESPACE:
+			return mf_add_tablespace(c->mw, e->path, e->link_target, err);
+		case PGDIR_FILE:
+			return backup_file(c, e, err);
+	}
+	return 0;
+}
+
+static int
+size_cb(void *arg, const pgdir_entry *e, pgark_err *err)
+{
+	(void) err;
+	if (e->kind == PGDIR_FILE)
+		*(uint64_t *) arg += e->size;
+	return 0;
+}
+
+static void
+make_backup_id(char *out, size_t outlen, int64_t t)
+{
+	struct tm	tm;
+	time_t		tt = (time_t) t;
+	uint8_t		rnd[2] = {0, 0};
+	char		ts[32];
+
+	gmtime_r(&tt, &tm);
+	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+	(void) random_bytes(rnd, sizeof(rnd), NULL);
+	snprintf(out, outlen, "%s-%02x%02x", ts, rnd[0], rnd[1]);
+}
+
+static uint32_t
+label_timeline(const char *label)
+{
+	const char *p = strstr(label, "START TIMELINE: ");
+	unsigned	tli = 0;
+
+	if (p && sscanf(p + 16, "%u", &tli) == 1)
+		return tli;
+	return 0;
+}
+
+static void
+label_start_wal(const char *label, char *out, size_t outlen)
+{
+	const char *p = strstr(label, "(file ");
+
+	out[0] = '\0';
+	if (p)
+		snprintf(out, outlen, "%.24s", p + 6);
+}
+
+int
+backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
+{
+	backup_ctx	c;
+	pg_session *sess = NULL;
+	pg_server_facts facts;
+	mf_head		head;
+	char	  **ids = NULL;
+	size_t		nids = 0;
+	int			in_backup = 0;
+	char	   *labelfile = NULL, *spcmap = NULL;
+	int			rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	memset(res, 0, sizeof(*res));
+	memset(&head, 0, sizeof(head));
+	c.r = r;
+	c.o = o;
+	c.res = res;
+
+	if (r->cfg->conninfo[0] == '\0')
+		return err_set(err, PGARK_ERR_CONFIG, 0, "base-push needs [postgres] conninfo to reach the server");
+	if ((sess = pg_session_open(r->cfg->conninfo, err)) == NULL || pg_session_facts(sess, &facts, err) != 0)
+		goto done;
+	if (facts.sys.sysid != r->meta.sysid)
+	{
+		err_set(err, PGARK_ERR_MISMATCH, 0,
+				"the server is database system %llu, but repository %s holds system %llu: refusing to mix clusters",
+				(unsigned long long) facts.sys.sysid, r->st->where, (unsigned long long) r->meta.sysid);
+		goto done;
+	}
+	if (facts.sys.pg_version != r->meta.pg_version)
+	{
+		err_set(err, PGARK_ERR_MISMATCH, 0, "the server runs PostgreSQL %d, the repository holds version %d",
+				facts.sys.pg_version, r->meta.pg_version);
+		goto done;
+	}
+	if (facts.in_recovery)
+	{
+		err_set(err, PGARK_ERR_DB, 0, "the server is in recovery: base-push backs up a primary");
+		goto done;
+	}
+	if (r->cfg->pgdata[0] && strcmp(r->cfg->pgdata, facts.data_directory) != 0)
+	{
+		char		a[PATH_MAX], b[PATH_MAX];
+
+		if (realpath(r->cfg->pgdata, a) == NULL || realpath(facts.data_directory, b) == NULL ||
+			strcmp(a, b) != 0)
+		{
+			err_set(err, PGARK_ERR_CONFIG, 0, "[postgres] pgdata is %s but the server's data_directory is %s",
+					r->cfg->pgdata, facts.data_directory);
+			goto done;
+		}
+	}
+	snprintf(c.pgdata, sizeof(c.pgdata), "%s", facts.data_directory);
+	c.checksums = facts.data_checksums;
+	res->data_checksums = facts.data_checksums;
+
+	if (chunk_key(r, c.key, err) != 0 ||
+		(c.pw = pack_writer_new(r, 0, err)) == NULL ||
+		(c.mw = mf_writer_new(r->cfg->spool, err)) == NULL)
+		goto done;
+	c.buf = malloc(READ_BUF);
+	c.dedup = calloc(DEDUP_SLOTS, sizeof(*c.dedup));
+	if (c.buf == NULL || c.dedup == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		goto done;
+	}
+
+	/* the newest backup, to reuse what did not change */
+	if (mf_list_backups(r, &ids, &nids, err) != 0)
+		goto done;
+	if (nids > 0)
+	{
+		c.prev = mf_open(r, ids[nids - 1], &c.prev_head, err);
+		if (c.prev == NULL)
+			goto done;
+	}
+
+	if (o->progress && pgdir_walk(c.pgdata, size_cb, &c.total, err) != 0)
+		goto done;
+
+	res->start_time = (int64_t) time(NULL);
+	make_backup_id(res->backup_id, sizeof(res->backup_id), res->start_time);
+	{
+		char		label[300];
+
+		snprintf(label, sizeof(label), "pgark %s%s%s", res->backup_id, o->label ? " " : "", o->label ? o->label : "");
+		if (pg_backup_begin(sess, label, o->fast, &c.start_lsn, err) != 0)
+			goto done;
+		in_backup = 1;
+	}
+	res->start_lsn = c.start_lsn;
+
+	if (pgdir_walk(c.pgdata, walk_cb, &c, err) != 0)
+		goto done;
+
+	{
+		char		stop_wal[64];
+		walname		wn;
+		char		obj[128];
+		store_stat	st;
+
+		in_backup = 0;
+		if (pg_backup_end(sess, &res->stop_lsn, stop_wal, sizeof(stop_wal), &labelfile, &spcmap, err) != 0)
+			goto done;
+		res->stop_time = (int64_t) time(NULL);
+		res->timeline = label_timeline(labelfile);
+		if (res->timeline == 0)
+		{
+			err_set(err, PGARK_ERR_DB, 0, "backup_label without START TIMELINE");
+			goto done;
+		}
+		/* pg_backup_stop waited for the archiver; check it archived here */
+		if (walname_parse(stop_wal, &wn, err) != 0)
+			goto done;
+		walname_object(&wn, obj, sizeof(obj));
+		if (store_head(r->st, obj, &st, err) != 0)
+		{
+			err_prefix(err, "the backup's stop segment %s is not in the repository "
+					   "(is archive_command wal-push into this repository?)", stop_wal);
+			goto done;
+		}
+		snprintf(head.stop_wal, sizeof(head.stop_wal), "%.24s", stop_wal);
+	}
+	if (pack_flush(c.pw, err) != 0)
+		goto done;
+	res->bytes_stored = pack_writer_bytes(c.pw);
+
+	snprintf(head.backup_id, sizeof(head.backup_id), "%s", res->backup_id);
+	head.sysid = r->meta.sysid;
+	head.pg_version = r->meta.pg_version;
+	head.timeline = res->timeline;
+	head.start_lsn = res->start_lsn;
+	head.stop_lsn = res->stop_lsn;
+	label_start_wal(labelfile, head.start_wal, sizeof(head.start_wal));
+	head.start_time = res->start_time;
+	head.stop_time = res->stop_time;
+	snprintf(head.label, sizeof(head.label), "%s", o->label ? o->label : "");
+	head.chunk_size = PACK_CHUNK_SIZE;
+	head.files = res->files;
+	head.bytes_read = res->bytes_read;
+	head.bytes_stored = res->bytes_stored;
+	head.bytes_reused = res->bytes_reused;
+	head.bad_checksums = res->bad_checksums;
+	head.backup_label = labelfile;
+	head.tablespace_map = spcmap;
+	if (mf_writer_commit(c.mw, r, &head, err) != 0)
+		goto done;
+	rc = 0;
+done:
+	if (in_backup)
+	{
+		/* leave the server as it was; the error that brought us here wins */
+		pgark_err	ignore;
+		uint64_t	lsn;
+		char		w[64], *l1 = NULL, *l2 = NULL;
+
+		(void) pg_backup_end(sess, &lsn, w, sizeof(w), &l1, &l2, &ignore);
+		free(l1);
+		free(l2);
+	}
+	pg_session_close(sess);
+	free(labelfile);
+	free(spcmap);
+	mf_close(c.prev);
+	mf_head_free(&c.prev_head);
+	mf_writer_free(c.mw);
+	pack_writer_free(c.pw);
+	mf_free_list(ids, nids);
+	free(c.buf);
+	free(c.refs);
+	free(c.dedup);
+	secure_zero(c.key, sizeof(c.key));
+	return rc;
+}

@@ -1,0 +1,100 @@
+/*
+ * manifest.h — a base backup's manifest: base/<backup-id>/manifest, one
+ * encrypted object of text lines (FORMAT.md "Manifest"). The head (times,
+ * LSNs, backup_label, tablespace_map) comes first, so listing backups reads
+ * only the start of each manifest; then one entry per directory, tablespace
+ * and file in pgdir_pathcmp order, each file with its chunk references.
+ * Written last: a backup exists exactly when its manifest does. Neither
+ * writing nor reading holds more than one file's chunk list in memory.
+ */
+#ifndef PGARK_MANIFEST_H
+#define PGARK_MANIFEST_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "pack.h"
+#include "repo.h"
+
+#define MF_MAGIC "pgark-manifest 1"
+
+typedef struct mf_head
+{
+	char		backup_id[64];
+	uint64_t	sysid;
+	int			pg_version;
+	uint32_t	timeline;
+	uint64_t	start_lsn;
+	uint64_t	stop_lsn;
+	char		start_wal[32];
+	char		stop_wal[32];
+	int64_t		start_time;		/* seconds since the epoch, UTC */
+	int64_t		stop_time;
+	char		label[256];
+	uint32_t	chunk_size;
+	uint64_t	files;
+	uint64_t	bytes_read;		/* size of everything backed up */
+	uint64_t	bytes_stored;	/* new bytes this backup stored */
+	uint64_t	bytes_reused;	/* bytes found in the repository already */
+	uint64_t	bad_checksums;
+	char	   *backup_label;	/* malloc'd, NUL-terminated */
+	char	   *tablespace_map; /* malloc'd, may be empty */
+} mf_head;
+
+void		mf_head_free(mf_head *h);
+
+typedef enum mf_kind
+{
+	MF_DIR,
+	MF_TABLESPACE,
+	MF_FILE
+} mf_kind;
+
+typedef struct mf_entry
+{
+	mf_kind		kind;
+	char		path[PATH_MAX];
+	mode_t		mode;
+	uint64_t	size;
+	int64_t		mtime;
+	uint32_t	nchunks;
+	chunk_ref  *chunks;			/* owned by the reader, valid until the next call */
+	char		target[PATH_MAX];	/* MF_TABLESPACE */
+} mf_entry;
+
+typedef struct mf_writer mf_writer;
+
+/* The body is spooled to an unnamed file in spool_dir (or $TMPDIR). */
+mf_writer  *mf_writer_new(const char *spool_dir, pgark_err *err);
+int			mf_add_dir(mf_writer *w, const char *path, mode_t mode, pgark_err *err);
+int			mf_add_tablespace(mf_writer *w, const char *path, const char *target, pgark_err *err);
+int			mf_add_file(mf_writer *w, const char *path, mode_t mode, uint64_t size, int64_t mtime,
+						uint32_t nchunks, const chunk_ref *chunks, pgark_err *err);
+/* Write base/<head->backup_id>/manifest: head, then the body. */
+int			mf_writer_commit(mf_writer *w, repo *r, const mf_head *head, pgark_err *err);
+void		mf_writer_free(mf_writer *w);
+
+typedef struct mf_reader mf_reader;
+
+/* Open a backup's manifest and read its head (head strings owned by caller:
+ * mf_head_free). */
+mf_reader  *mf_open(repo *r, const char *backup_id, mf_head *head, pgark_err *err);
+/* Next entry: 1 with *e set, 0 at the verified end, -1 on error. */
+int			mf_next(mf_reader *rd, mf_entry **e, pgark_err *err);
+void		mf_close(mf_reader *rd);
+
+/* Backup ids with a manifest, oldest first (ids sort by time). */
+int			mf_list_backups(repo *r, char ***ids, size_t *n, pgark_err *err);
+void		mf_free_list(char **ids, size_t n);
+
+/* A path from a manifest is safe to create below a directory: relative, no
+ * empty, "." or ".." component, no control characters. */
+int			mf_path_safe(const char *path);
+
+/* LSN text "X/X" */
+void		lsn_format(uint64_t lsn, char *out, size_t outlen);
+int			lsn_parse(const char *s, uint64_t *lsn);
+
+#endif

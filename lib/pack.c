@@ -1,0 +1,421 @@
+#include "pack.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "crypto.h"
+#include "object.h"
+#include "util.h"
+
+#define CHUNK_KEY_INFO "pgark chunk id v1"
+#define RUN_MAX_BYTES (8u * 1024 * 1024)
+
+int
+chunk_key(repo *r, uint8_t key[32], pgark_err *err)
+{
+	obj_params	p;
+
+	if (r->meta.cipher == OBJ_CIPHER_NONE)
+	{
+		/* unencrypted repositories (tests, benchmarks): a fixed key */
+		memset(key, 0, 32);
+		return 0;
+	}
+	if (repo_object_params(r, 0, &p, err) != 0)
+		return -1;
+	return hkdf_sha256(NULL, 0, p.dek->key, AES256_KEY_LEN, (const uint8_t *) CHUNK_KEY_INFO,
+					   strlen(CHUNK_KEY_INFO), key, 32, err);
+}
+
+int
+chunk_id(const uint8_t key[32], const void *data, size_t len, uint8_t id[CHUNK_ID_LEN], pgark_err *err)
+{
+	return hmac_sha256(key, 32, data, len, id, err);
+}
+
+void
+pack_object_name(const uint8_t pack[PACK_ID_LEN], char *out, size_t outlen)
+{
+	char		hex[2 * PACK_ID_LEN + 1];
+
+	hex_encode(pack, PACK_ID_LEN, hex);
+	snprintf(out, outlen, "packs/%.2s/%s", hex, hex);
+}
+
+/* ------------------------------------------------------------ writer */
+
+typedef struct idx_entry
+{
+	uint8_t		id[CHUNK_ID_LEN];
+	uint64_t	offset;
+	uint32_t	len;
+} idx_entry;
+
+struct pack_writer
+{
+	repo	   *r;
+	uint64_t	target;
+	store_writer *sw;			/* open pack, or NULL */
+	uint8_t		pack[PACK_ID_LEN];
+	uint64_t	offset;			/* bytes in the open pack */
+	uint64_t	total;			/* stored bytes, all packs */
+	idx_entry  *idx;
+	size_t		nidx, capidx;
+};
+
+typedef struct count_sink
+{
+	store_writer *sw;
+	uint64_t	n;
+} count_sink;
+
+static int
+sink_count(void *arg, const void *buf, size_t len, pgark_err *err)
+{
+	count_sink *c = arg;
+
+	if (store_put_write(c->sw, buf, len, err) != 0)
+		return -1;
+	c->n += len;
+	return 0;
+}
+
+pack_writer *
+pack_writer_new(repo *r, uint64_t target_size, pgark_err *err)
+{
+	pack_writer *pw = calloc(1, sizeof(*pw));
+
+	if (pw == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	pw->r = r;
+	pw->target = target_size ? target_size : PACK_TARGET_SIZE;
+	return pw;
+}
+
+static int
+write_index(pack_writer *pw, pgark_err *err)
+{
+	char		name[128];
+	obj_params	p;
+	store_writer *sw = NULL;
+	obj_writer *ow = NULL;
+	count_sink	cs;
+	int			rc = -1;
+
+	pack_object_name(pw->pack, name, sizeof(name));
+	strncat(name, ".idx", sizeof(name) - strlen(name) - 1);
+	if (repo_object_params(pw->r, OBJ_LEN_UNKNOWN, &p, err) != 0 ||
+		(sw = store_put_begin(pw->r->st, name, err)) == NULL)
+		goto done;
+	cs.sw = sw;
+	cs.n = 0;
+	if ((ow = obj_writer_new(&p, sink_count, &cs, err)) == NULL)
+		goto done;
+	{
+		const char *head = "pgark-pack-index 1\n";
+
+		if (obj_writer_write(ow, head, strlen(head), err) != 0)
+			goto done;
+	}
+	for (size_t i = 0; i < pw->nidx; i++)
+	{
+		char		line[160], hex[2 * CHUNK_ID_LEN + 1];
+		int			n;
+
+		hex_encode(pw->idx[i].id, CHUNK_ID_LEN, hex);
+		n = snprintf(line, sizeof(line), "%s %llu %u\n", hex, (unsigned long long) pw->idx[i].offset,
+					 pw->idx[i].len);
+		if (obj_writer_write(ow, line, (size_t) n, err) != 0)
+			goto done;
+	}
+	if (obj_writer_finish(ow, NULL, err) != 0)
+		goto done;
+	rc = store_put_commit(sw, STORE_NO_OVERWRITE, err);
+	sw = NULL;
+done:
+	obj_writer_free(ow);
+	store_put_abort(sw);
+	return rc;
+}
+
+int
+pack_flush(pack_writer *pw, pgark_err *err)
+{
+	store_writer *sw = pw->sw;
+
+	if (sw == NULL)
+		return 0;
+	pw->sw = NULL;
+	if (store_put_commit(sw, STORE_NO_OVERWRITE, err) != 0)
+		return err_prefix(err, "storing a pack");
+	if (write_index(pw, err) != 0)
+		return err_prefix(err, "storing a pack index");
+	pw->nidx = 0;
+	pw->offset = 0;
+	return 0;
+}
+
+int
+pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size_t len,
+		 chunk_ref *ref, pgark_err *err)
+{
+	obj_params	p;
+	obj_writer *ow = NULL;
+	count_sink	cs;
+
+	if (pw->sw == NULL)
+	{
+		char		name[128];
+
+		if (random_bytes(pw->pack, PACK_ID_LEN, err) != 0)
+			return -1;
+		pack_object_name(pw->pack, name, sizeof(name));
+		if ((pw->sw = store_put_begin(pw->r->st, name, err)) == NULL)
+			return -1;
+		pw->offset = 0;
+		pw->nidx = 0;
+	}
+	if (repo_object_params(pw->r, len, &p, err) != 0)
+		return -1;
+	p.frame_size = PACK_CHUNK_SIZE;
+	cs.sw = pw->sw;
+	cs.n = 0;
+	if ((ow = obj_writer_new(&p, sink_count, &cs, err)) == NULL)
+		return -1;
+	if (obj_writer_write(ow, data, len, err) != 0 || obj_writer_finish(ow, NULL, err) != 0)
+	{
+		obj_writer_free(ow);
+		return -1;
+	}
+	obj_writer_free(ow);
+	memcpy(ref->id, id, CHUNK_ID_LEN);
+	memcpy(ref->pack, pw->pack, PACK_ID_LEN);
+	ref->offset = pw->offset;
+	ref->len = (uint32_t) cs.n;
+	if (pw->nidx == pw->capidx)
+	{
+		size_t		cap = pw->capidx ? pw->capidx * 2 : 1024;
+		idx_entry  *n = realloc(pw->idx, cap * sizeof(*n));
+
+		if (n == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		pw->idx = n;
+		pw->capidx = cap;
+	}
+	memcpy(pw->idx[pw->nidx].id, id, CHUNK_ID_LEN);
+	pw->idx[pw->nidx].offset = pw->offset;
+	pw->idx[pw->nidx].len = ref->len;
+	pw->nidx++;
+	pw->offset += cs.n;
+	pw->total += cs.n;
+	if (pw->offset >= pw->target)
+		return pack_flush(pw, err);
+	return 0;
+}
+
+uint64_t
+pack_writer_bytes(const pack_writer *pw)
+{
+	return pw->total;
+}
+
+void
+pack_writer_free(pack_writer *pw)
+{
+	if (pw == NULL)
+		return;
+	store_put_abort(pw->sw);
+	free(pw->idx);
+	free(pw);
+}
+
+/* ------------------------------------------------------------ reader */
+
+struct chunk_reader
+{
+	repo	   *r;
+	uint8_t		key[32];
+	uint8_t    *buf;
+	size_t		cap;
+	uint64_t	fetched;
+};
+
+chunk_reader *
+chunk_reader_new(repo *r, pgark_err *err)
+{
+	chunk_reader *cr = calloc(1, sizeof(*cr));
+
+	if (cr == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	cr->r = r;
+	if (chunk_key(r, cr->key, err) != 0)
+	{
+		free(cr);
+		return NULL;
+	}
+	return cr;
+}
+
+typedef struct mem_source
+{
+	const uint8_t *p;
+	size_t		left;
+} mem_source;
+
+static int
+source_mem(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
+{
+	mem_source *m = arg;
+
+	(void) err;
+	if (len > m->left)
+		len = m->left;
+	memcpy(buf, m->p, len);
+	m->p += len;
+	m->left -= len;
+	*got = len;
+	return 0;
+}
+
+int
+chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
+			   uint8_t *out, pgark_err *err)
+{
+	char		name[128];
+	uint64_t	total = 0;
+	store_reader *sr;
+	size_t		used = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0 && (memcmp(refs[i].pack, refs[0].pack, PACK_ID_LEN) != 0 ||
+					  refs[i].offset != refs[i - 1].offset + refs[i - 1].len))
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "chunk run is not contiguous");
+		total += refs[i].len;
+	}
+	if (total > RUN_MAX_BYTES + PACK_CHUNK_SIZE * 2)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "chunk run too long");
+	if (cr->cap < total)
+	{
+		uint8_t    *b = realloc(cr->buf, total);
+
+		if (b == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		cr->buf = b;
+		cr->cap = total;
+	}
+	pack_object_name(refs[0].pack, name, sizeof(name));
+	if ((sr = store_get(cr->r->st, name, refs[0].offset, total, err)) == NULL)
+	{
+		if (err->kind == PGARK_ERR_NOTFOUND)
+			err_set(err, PGARK_ERR_CORRUPT, 0, "pack %s is missing from the repository", name);
+		return -1;
+	}
+	while (used < total)
+	{
+		size_t		got;
+
+		if (store_read(sr, cr->buf + used, total - used, &got, err) != 0)
+		{
+			store_reader_close(sr);
+			return -1;
+		}
+		if (got == 0)
+			break;
+		used += got;
+	}
+	store_reader_close(sr);
+	if (used != total)
+		return err_set(err, PGARK_ERR_CORRUPT, 0, "pack %s is shorter than its chunks say", name);
+	cr->fetched += total;
+
+	used = 0;
+	for (int i = 0; i < n; i++)
+	{
+		mem_source	ms = {cr->buf + used, refs[i].len};
+		obj_reader *or = obj_reader_new(source_mem, &ms, keyring_lookup, cr->r->kr, err);
+		uint8_t    *dst = out + (size_t) i * PACK_CHUNK_SIZE;
+		size_t		have = 0, got;
+		uint8_t		id[CHUNK_ID_LEN];
+		int			bad;
+
+		if (or == NULL)
+			goto damaged;
+		int			failed = 0;
+
+		for (;;)
+		{
+			uint8_t		extra;
+
+			/* a chunk is never larger than PACK_CHUNK_SIZE: past that, one
+			 * more byte only tells that the object is too long */
+			if (have < PACK_CHUNK_SIZE)
+			{
+				if (obj_reader_read(or, dst + have, PACK_CHUNK_SIZE - have, &got, err) != 0)
+				{
+					failed = 1;
+					break;
+				}
+			}
+			else if (obj_reader_read(or, &extra, 1, &got, err) != 0)
+			{
+				failed = 1;
+				break;
+			}
+			if (got == 0)
+				break;
+			have += got;
+			if (have > PACK_CHUNK_SIZE)
+				break;
+		}
+		if (failed)
+		{
+			obj_reader_free(or);
+			goto damaged;
+		}
+		obj_reader_free(or);
+		if (have != plain_lens[i])
+		{
+			err_set(err, PGARK_ERR_CORRUPT, 0, "chunk holds %zu bytes, the manifest says %u", have, plain_lens[i]);
+			goto damaged;
+		}
+		if (chunk_id(cr->key, dst, have, id, err) != 0)
+			return -1;
+		bad = CRYPTO_memcmp(id, refs[i].id, CHUNK_ID_LEN) != 0;
+		if (bad)
+		{
+			err_set(err, PGARK_ERR_CORRUPT, 0, "chunk content does not match its id");
+			goto damaged;
+		}
+		used += refs[i].len;
+		continue;
+damaged:
+		return err_prefix(err, "pack %s, chunk at offset %llu", name, (unsigned long long) refs[i].offset);
+	}
+	return 0;
+}
+
+uint64_t
+chunk_reader_bytes(const chunk_reader *cr)
+{
+	return cr->fetched;
+}
+
+void
+chunk_reader_free(chunk_reader *cr)
+{
+	if (cr == NULL)
+		return;
+	secure_zero(cr->key, sizeof(cr->key));
+	free(cr->buf);
+	free(cr);
+}

@@ -1,0 +1,65 @@
+/*
+ * pack.h — chunks and pack objects (FORMAT.md "Base backups").
+ *
+ * A chunk is at most PACK_CHUNK_SIZE (8 KiB, one PostgreSQL page) of a file,
+ * named by HMAC-SHA256(chunk key, plaintext) so equal content is stored once.
+ * Each chunk is stored as a complete container object (its own salt, key,
+ * authentication and trailer), and chunks are concatenated into pack objects
+ * of about PACK_TARGET_SIZE, packs/<2 hex>/<32 hex>, so that object storage
+ * sees few large objects while a restore reads any chunk with one range read.
+ * Each pack has an index, packs/<..>/<id>.idx: an object listing its chunks.
+ */
+#ifndef PGARK_PACK_H
+#define PGARK_PACK_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "repo.h"
+
+#define PACK_CHUNK_SIZE 8192
+#define PACK_TARGET_SIZE (32 * 1024 * 1024)
+#define PACK_ID_LEN 16
+#define CHUNK_ID_LEN 32
+
+typedef struct chunk_ref
+{
+	uint8_t		id[CHUNK_ID_LEN];
+	uint8_t		pack[PACK_ID_LEN];
+	uint64_t	offset;			/* of the chunk object in the pack */
+	uint32_t	len;			/* stored length of the chunk object */
+} chunk_ref;
+
+/* The key that names chunks (derived from the repository's data key). */
+int			chunk_key(repo *r, uint8_t key[32], pgark_err *err);
+int			chunk_id(const uint8_t key[32], const void *data, size_t len, uint8_t id[CHUNK_ID_LEN],
+					 pgark_err *err);
+
+void		pack_object_name(const uint8_t pack[PACK_ID_LEN], char *out, size_t outlen);
+
+typedef struct pack_writer pack_writer;
+
+pack_writer *pack_writer_new(repo *r, uint64_t target_size, pgark_err *err);
+/* Store one chunk (id already computed) in the current pack; fills ref. */
+int			pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size_t len,
+					 chunk_ref *ref, pgark_err *err);
+/* Commit the open pack (and its index). Call before anything references it
+ * durably; pack_add commits full packs by itself. */
+int			pack_flush(pack_writer *pw, pgark_err *err);
+uint64_t	pack_writer_bytes(const pack_writer *pw);	/* stored bytes so far */
+void		pack_writer_free(pack_writer *pw);	/* aborts an uncommitted pack */
+
+/*
+ * Read chunks: fetch a run of chunk objects stored back to back in one pack
+ * (one range read), decode each, and check its length and its id (the HMAC
+ * of what came out). out receives the plaintexts, each at i * PACK_CHUNK_SIZE.
+ */
+typedef struct chunk_reader chunk_reader;
+
+chunk_reader *chunk_reader_new(repo *r, pgark_err *err);
+int			chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
+						   uint8_t *out, pgark_err *err);
+uint64_t	chunk_reader_bytes(const chunk_reader *cr);	/* stored bytes fetched */
+void		chunk_reader_free(chunk_reader *cr);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * test_manifest — base backup manifests (lib/manifest.h) and chunk packs
+ * (lib/pack.h) on a local repository: a round trip of every entry kind, the
+ * pack references, and every unsafe path a tampered manifest could carry
+ * refused by the reader before anything is restored.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manifest.h"
+#include "pack.h"
+#include "repo.h"
+#include "testutil.h"
+
+static char dir[PATH_MAX - 64];
+static pgark_config cfg;
+
+static repo *
+open_repo(const char *cipher)
+{
+	static int	nrepo;
+	pgark_err	err;
+	char		key[PATH_MAX];
+	repo	   *r;
+
+	err_clear(&err);
+	nrepo++;
+	config_defaults(&cfg);
+	snprintf(cfg.repo_path, sizeof(cfg.repo_path), "%s/repo-%s-%d", dir, cipher, nrepo);
+	snprintf(cfg.cipher, sizeof(cfg.cipher), "%s", cipher);
+	snprintf(key, sizeof(key), "%s/key-%s-%d", dir, cipher, nrepo);
+	if (strcmp(cipher, "none") != 0)
+	{
+		if (kek_generate_file(key, &err) != 0)
+			bail_out("key: %s", err.msg);
+		snprintf(cfg.key_file, sizeof(cfg.key_file), "%s", key);
+	}
+	if (repo_create(&cfg, 4242, 15, 16 * 1024 * 1024, NULL, &err) != 0)
+		bail_out("repo_create: %s", err.msg);
+	if ((r = repo_open(&cfg, &err)) == NULL)
+		bail_out("repo_open: %s", err.msg);
+	return r;
+}
+
+static void
+fill_head(mf_head *h, const char *id)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->backup_id, sizeof(h->backup_id), "%s", id);
+	h->sysid = 4242;
+	h->pg_version = 15;
+	h->timeline = 10;			/* hex A: decimal in the manifest */
+	h->start_lsn = UINT64_C(0x100000028);
+	h->stop_lsn = UINT64_C(0x1000000F0);
+	snprintf(h->start_wal, sizeof(h->start_wal), "0000000A0000000100000000");
+	snprintf(h->stop_wal, sizeof(h->stop_wal), "0000000A0000000100000000");
+	h->start_time = 1795000000;
+	h->stop_time = 1795000042;
+	snprintf(h->label, sizeof(h->label), "nightly run #7 (cron)");
+	h->chunk_size = PACK_CHUNK_SIZE;
+	h->files = 2;
+	h->backup_label = strdup("START WAL LOCATION: 1/28 (file 0000000A0000000100000000)\nSTART TIMELINE: 10\n");
+	h->tablespace_map = strdup("16500 /srv/ts one\n");
+}
+
+static void
+test_round_trip(const char *cipher)
+{
+	repo	   *r = open_repo(cipher);
+	pgark_err	err;
+	pack_writer *pw;
+	mf_writer  *mw;
+	mf_reader  *rd;
+	mf_head		h, got;
+	mf_entry   *e;
+	uint8_t		key[32], data[3 * PACK_CHUNK_SIZE + 100], out[4 * PACK_CHUNK_SIZE];
+	chunk_ref	refs[4];
+	uint32_t	lens[4];
+	chunk_reader *cr;
+	char	  **ids;
+	size_t		nids;
+
+	note("round trip, cipher %s", cipher);
+	err_clear(&err);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t) (i * 7 + i / 8192);
+	ok(chunk_key(r, key, &err) == 0, "chunk key");
+	pw = pack_writer_new(r, 0, &err);
+	for (int i = 0; i < 4; i++)
+	{
+		uint8_t		id[CHUNK_ID_LEN];
+
+		lens[i] = i < 3 ? PACK_CHUNK_SIZE : 100;
+		chunk_id(key, data + i * PACK_CHUNK_SIZE, lens[i], id, &err);
+		is_int(pack_add(pw, id, data + i * PACK_CHUNK_SIZE, lens[i], &refs[i], &err), 0, "pack_add %d", i);
+	}
+	ok(refs[1].offset == refs[0].offset + refs[0].len, "chunks lie back to back in the pack");
+	is_int(pack_flush(pw, &err), 0, "pack committed");
+	pack_writer_free(pw);
+
+	cr = chunk_reader_new(r, &err);
+	if (!is_int(chunk_read_run(cr, refs, lens, 4, out, &err), 0, "read the run back"))
+		diag("%s", err.msg);
+	ok(memcmp(out, data, PACK_CHUNK_SIZE) == 0 && memcmp(out + 3 * PACK_CHUNK_SIZE, data + 3 * PACK_CHUNK_SIZE, 100) == 0,
+	   "chunks come back exactly");
+	{
+		chunk_ref	bad = refs[2];
+
+		bad.id[0] ^= 1;
+		is_int(chunk_read_run(cr, &bad, &lens[2], 1, out, &err), -1, "a chunk whose id does not match is refused");
+		like(err.msg, "does not match its id", "... saying so");
+		bad = refs[2];
+		lens[2]--;
+		is_int(chunk_read_run(cr, &bad, &lens[2], 1, out, &err), -1, "a chunk of another length is refused");
+		lens[2]++;
+	}
+	chunk_reader_free(cr);
+
+	mw = mf_writer_new(dir, &err);
+	ok(mw != NULL, "manifest writer");
+	is_int(mf_add_dir(mw, "base", 0700, &err), 0, "dir");
+	is_int(mf_add_tablespace(mw, "pg_tblspc/16500", "/srv/ts one", &err), 0, "tablespace with a space");
+	is_int(mf_add_file(mw, "base/1/16384", 0600, 3 * PACK_CHUNK_SIZE + 100, 1794999000, 4, refs, &err), 0, "file");
+	is_int(mf_add_file(mw, "base/1/empty file%", 0600, 0, 1794999001, 0, NULL, &err), 0, "empty file, odd name");
+	fill_head(&h, "20261127T000000Z-abcd");
+	if (!is_int(mf_writer_commit(mw, r, &h, &err), 0, "manifest committed"))
+		diag("%s", err.msg);
+	mf_writer_free(mw);
+
+	rd = mf_open(r, "20261127T000000Z-abcd", &got, &err);
+	if (!ok(rd != NULL, "manifest opens"))
+		diag("%s", err.msg);
+	if (rd == NULL)
+		return;
+	is_str(got.backup_id, h.backup_id, "backup_id");
+	is_uint(got.timeline, 10, "timeline");
+	is_uint(got.start_lsn, h.start_lsn, "start_lsn");
+	is_uint(got.stop_lsn, h.stop_lsn, "stop_lsn");
+	is_int(got.stop_time, h.stop_time, "stop_time");
+	is_str(got.label, h.label, "label with spaces and punctuation");
+	is_str(got.backup_label, h.backup_label, "backup_label byte for byte");
+	is_str(got.tablespace_map, h.tablespace_map, "tablespace_map byte for byte");
+	is_int(mf_next(rd, &e, &err), 1, "entry 1");
+	ok(e->kind == MF_DIR && strcmp(e->path, "base") == 0 && e->mode == 0700, "dir base 0700");
+	is_int(mf_next(rd, &e, &err), 1, "entry 2");
+	ok(e->kind == MF_TABLESPACE && strcmp(e->target, "/srv/ts one") == 0, "tablespace target");
+	is_int(mf_next(rd, &e, &err), 1, "entry 3");
+	ok(e->kind == MF_FILE && e->nchunks == 4 && e->size == 3 * PACK_CHUNK_SIZE + 100, "file with 4 chunks");
+	ok(memcmp(e->chunks, refs, sizeof(refs)) == 0, "chunk references identical");
+	is_int(mf_next(rd, &e, &err), 1, "entry 4");
+	is_str(e->path, "base/1/empty file%", "escaped name comes back");
+	if (!is_int(mf_next(rd, &e, &err), 0, "verified end"))
+		diag("%s", err.msg);
+	mf_close(rd);
+	mf_head_free(&got);
+	mf_head_free(&h);
+
+	ok(mf_list_backups(r, &ids, &nids, &err) == 0 && nids == 1 && strcmp(ids[0], "20261127T000000Z-abcd") == 0,
+	   "listed");
+	mf_free_list(ids, nids);
+	repo_close(r);
+}
+
+/* A manifest holding one file at path; does the reader accept it? */
+static int
+reader_accepts(repo *r, const char *path, pgark_err *err)
+{
+	static int	n;
+	mf_writer  *mw = mf_writer_new(dir, err);
+	mf_head		h, got;
+	mf_reader  *rd;
+	mf_entry   *e;
+	char		id[64];
+	int			rc;
+
+	snprintf(id, sizeof(id), "20261127T0000%02dZ-0000", n++);
+	mf_add_file(mw, path, 0600, 0, 0, 0, NULL, err);
+	fill_head(&h, id);
+	if (mf_writer_commit(mw, r, &h, err) != 0)
+		bail_out("commit: %s", err->msg);
+	mf_writer_free(mw);
+	mf_head_free(&h);
+	if ((rd = mf_open(r, id, &got, err)) == NULL)
+		return 0;
+	rc = mf_next(rd, &e, err);
+	mf_close(rd);
+	mf_head_free(&got);
+	return rc == 1;
+}
+
+static void
+test_unsafe_paths(void)
+{
+	repo	   *r = open_repo("aes-256-gcm");
+	pgark_err	err;
+	static const char *const bad[] = {
+		"../etc/passwd", "base/../../x", "/etc/passwd", "base/./1", "base//1", "base/", ".",
+		"..", "a/..", "base/1\n/x", "tab\there", "del\x7f"
+	};
+
+	err_clear(&err);
+	if (!ok(reader_accepts(r, "base/1/16384", &err), "a normal path is accepted"))
+		diag("%s", err.msg);
+	ok(reader_accepts(r, "global/pg_control", &err), "global/pg_control accepted");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	{
+		ok(!reader_accepts(r, bad[i], &err), "unsafe path %zu refused", i);
+		like(err.msg, "not safe to restore", "... as not safe to restore");
+		is_kind(err, PGARK_ERR_CORRUPT, "... kind corrupt");
+	}
+	ok(mf_path_safe("pg_tblspc/16500/PG_15_202209061/1/16501"), "tablespace path is safe");
+	ok(!mf_path_safe(""), "empty path is not");
+	repo_close(r);
+}
+
+static void
+test_lsn(void)
+{
+	uint64_t	l;
+	char		s[32];
+
+	ok(lsn_parse("0/3000060", &l) == 0 && l == 0x3000060, "lsn 0/3000060");
+	ok(lsn_parse("1A/FF", &l) == 0 && l == ((UINT64_C(0x1A) << 32) | 0xFF), "lsn 1A/FF");
+	ok(lsn_parse("0/3000060x", &l) != 0, "trailing junk refused");
+	ok(lsn_parse("3000060", &l) != 0, "no slash refused");
+	lsn_format(UINT64_C(0x1A000000FF), s, sizeof(s));
+	is_str(s, "1A/FF", "format");
+}
+
+int
+main(void)
+{
+	make_tmpdir(dir, sizeof(dir), "manifest");
+	test_round_trip("aes-256-gcm");
+	test_round_trip("none");
+	test_unsafe_paths();
+	test_lsn();
+	rm_rf(dir);
+	return done_testing();
+}
