@@ -114,11 +114,11 @@ main(int argc, char **argv)
 	}
 	prog_progress_end(&pp);
 	prog_audit(&p, "backup", res.backup_id, "ok", res.bad_checksums ? "bad page checksums found" : NULL,
-			   res.bytes_read, res.bytes_stored);
+			   res.bytes_total, res.bytes_stored);
 	{
 		char		a[32], b[32], sl[32], el[32], st[32], et[32];
 
-		human_bytes(res.bytes_read, a, sizeof(a));
+		human_bytes(res.bytes_total, a, sizeof(a));
 		human_bytes(res.bytes_stored, b, sizeof(b));
 		lsn_format(res.start_lsn, sl, sizeof(sl));
 		lsn_format(res.stop_lsn, el, sizeof(el));
@@ -132,11 +132,12 @@ main(int argc, char **argv)
 		if (opt_json)
 			printf("{\"backup_id\":\"%s\",\"start_lsn\":\"%s\",\"stop_lsn\":\"%s\",\"timeline\":%u,"
 				   "\"start_time\":\"%s\",\"stop_time\":\"%s\",\"files\":%" PRIu64 ",\"files_reused\":%" PRIu64 ","
-				   "\"bytes_read\":%" PRIu64 ",\"bytes_stored\":%" PRIu64 ",\"bytes_reused\":%" PRIu64 ","
+				   "\"bytes_total\":%" PRIu64 ",\"bytes_read\":%" PRIu64 ",\"bytes_new\":%" PRIu64 ","
+				   "\"bytes_stored\":%" PRIu64 ",\"bytes_reused\":%" PRIu64 ","
 				   "\"chunks_new\":%" PRIu64 ",\"chunks_reused\":%" PRIu64 ",\"bad_checksums\":%" PRIu64 ","
 				   "\"data_checksums\":%s,\"duration_ms\":%.0f}\n",
-				   res.backup_id, sl, el, res.timeline, st, et, res.files, res.files_reused, res.bytes_read,
-				   res.bytes_stored, res.bytes_reused, res.chunks_new, res.chunks_reused, res.bad_checksums,
+				   res.backup_id, sl, el, res.timeline, st, et, res.files, res.files_reused, res.bytes_total,
+				   res.bytes_read, res.bytes_new, res.bytes_stored, res.bytes_reused, res.chunks_new, res.chunks_reused, res.bad_checksums,
 				   res.data_checksums ? "true" : "false", now_ms() - p.t0);
 	}
 	repo_close(r);

@@ -151,6 +151,7 @@ put_chunk(backup_ctx *c, const uint8_t *data, size_t len, const mf_entry *pf, ui
 	slot->used = 1;
 	slot->ref = *ref;
 	c->res->chunks_new++;
+	c->res->bytes_new += len;
 	return 0;
 }
 
@@ -190,7 +191,7 @@ backup_file(backup_ctx *c, const pgdir_entry *e, pgark_err *err)
 		return -1;
 	pf = prev_file(c, e->path);
 	c->res->files++;
-	c->res->bytes_read += e->size;
+	c->res->bytes_total += e->size;
 
 	/* unchanged since before the previous backup started: reuse its chunks */
 	if (pf && !c->o->full_read && pf->size == e->size && pf->mtime == e->mtime &&
@@ -210,7 +211,7 @@ backup_file(backup_ctx *c, const pgdir_entry *e, pgark_err *err)
 		{
 			/* dropped while the backup runs: WAL replay knows */
 			c->res->files--;
-			c->res->bytes_read -= e->size;
+			c->res->bytes_total -= e->size;
 			return 0;
 		}
 		return err_sys(err, PGARK_ERR_IO, "could not open %s", e->abs);
@@ -248,9 +249,10 @@ backup_file(backup_ctx *c, const pgdir_entry *e, pgark_err *err)
 			break;
 	}
 	close(fd);
+	c->res->bytes_read += off;
 	if (off < e->size)
 	{
-		c->res->bytes_read -= e->size - off;
+		c->res->bytes_total -= e->size - off;
 		progress(c, e->size - off);
 	}
 	/* a short read that ended inside a chunk: that chunk is the last */
@@ -463,7 +465,7 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 	snprintf(head.label, sizeof(head.label), "%s", o->label ? o->label : "");
 	head.chunk_size = PACK_CHUNK_SIZE;
 	head.files = res->files;
-	head.bytes_read = res->bytes_read;
+	head.bytes_total = res->bytes_total;
 	head.bytes_stored = res->bytes_stored;
 	head.bytes_reused = res->bytes_reused;
 	head.bad_checksums = res->bad_checksums;

@@ -30,8 +30,10 @@ typedef struct backup_result
 	uint32_t	timeline;
 	int64_t		start_time, stop_time;
 	uint64_t	files, files_reused;
-	uint64_t	bytes_read;		/* size of all files backed up */
-	uint64_t	bytes_stored;	/* new bytes stored (packs) */
+	uint64_t	bytes_total;	/* size of all files backed up */
+	uint64_t	bytes_read;		/* read from disk (files not reused unread) */
+	uint64_t	bytes_new;		/* plaintext of the chunks stored anew */
+	uint64_t	bytes_stored;	/* what those took in the repository (packs) */
 	uint64_t	bytes_reused;	/* bytes not stored again */
 	uint64_t	chunks_new, chunks_reused;
 	uint64_t	bad_checksums;

@@ -327,12 +327,12 @@ mf_writer_commit(mf_writer *w, repo *r, const mf_head *h, pgark_err *err)
 				 "label %s\n"
 				 "chunk_size %u\n"
 				 "files %" PRIu64 "\n"
-				 "bytes_read %" PRIu64 "\nbytes_stored %" PRIu64 "\nbytes_reused %" PRIu64 "\n"
+				 "bytes_total %" PRIu64 "\nbytes_stored %" PRIu64 "\nbytes_reused %" PRIu64 "\n"
 				 "bad_checksums %" PRIu64 "\n"
 				 "backup_label %zu\n",
 				 h->backup_id, h->sysid, h->pg_version, h->timeline, lsn[0], lsn[1],
 				 h->start_wal, h->stop_wal, tbuf[0], tbuf[1], label[0] ? label : "-", h->chunk_size,
-				 h->files, h->bytes_read, h->bytes_stored, h->bytes_reused, h->bad_checksums,
+				 h->files, h->bytes_total, h->bytes_stored, h->bytes_reused, h->bad_checksums,
 				 strlen(bl)) != 0 ||
 		obj_writer_write(ow, bl, strlen(bl), err) != 0 ||
 		put_text(ow, err, "\ntablespace_map %zu\n", strlen(tm)) != 0 ||
@@ -573,8 +573,8 @@ parse_head(mf_reader *rd, mf_head *h, pgark_err *err)
 		}
 		else if (strcmp(line, "files") == 0 && !*end)
 			h->files = u;
-		else if (strcmp(line, "bytes_read") == 0 && !*end)
-			h->bytes_read = u;
+		else if (strcmp(line, "bytes_total") == 0 && !*end)
+			h->bytes_total = u;
 		else if (strcmp(line, "bytes_stored") == 0 && !*end)
 			h->bytes_stored = u;
 		else if (strcmp(line, "bytes_reused") == 0 && !*end)

@@ -35,7 +35,7 @@ typedef struct mf_head
 	char		label[256];
 	uint32_t	chunk_size;
 	uint64_t	files;
-	uint64_t	bytes_read;		/* size of everything backed up */
+	uint64_t	bytes_total;	/* size of everything backed up */
 	uint64_t	bytes_stored;	/* new bytes this backup stored */
 	uint64_t	bytes_reused;	/* bytes found in the repository already */
 	uint64_t	bad_checksums;

@@ -880,7 +880,7 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
 	}
-	c.total = h.bytes_read;
+	c.total = h.bytes_total;
 
 	while ((got = mf_next(rd, &e, err)) == 1)
 	{
