@@ -33,6 +33,7 @@ use warnings;
 
 use Carp;
 use Cwd ();
+use Digest::SHA ();
 use Exporter 'import';
 use Fcntl qw(:mode);
 use File::Basename qw(basename dirname);
@@ -53,6 +54,8 @@ our @EXPORT = qw(
   switch_wal wait_for_archive read_audit slurp_bytes write_bytes
   temp_files_in list_dir save_archived_wal system_identifier_of env_variant
   wait_for_postmaster_exit
+  backup_cluster base_push pitr_prepare backups_in_repo restored_node
+  setup_restored wait_for_recovery_end table_hash tree_snapshot utc_now_text
 );
 
 our $SEG_SIZE = 16 * 1024 * 1024;
@@ -610,6 +613,203 @@ sub read_audit
 	}
 	close $fh;
 	return @recs;
+}
+
+=pod
+
+=head2 Base backups and point-in-time restore (t/1*.pl)
+
+=over
+
+=item backup_cluster($name, %opts)
+
+Like archiving_cluster, for base-push: a new (not started) node archiving
+through wal-push into a fresh repository, whose configuration also has
+[postgres] conninfo (the node's connection string) and pgdata. %opts: initdb
+(extra initdb arguments, e.g. ['-k']), conf (more postgresql.conf lines), env
+(options of new_env). Returns ($node, $env).
+
+=item base_push($conf, @args) / pitr_prepare($conf, $pgdata, @args)
+
+Run the program with --config $conf --progress=off --json (pitr-prepare:
+--pgdata $pgdata) and @args. Returns run_pgark's hash plus json (the decoded
+summary, or undef when stdout is not one JSON object).
+
+=item backups_in_repo($env)
+
+Backup ids that have a manifest (base/<id>/manifest), sorted.
+
+=item restored_node($name) / setup_restored($node, %opts)
+
+A new node object whose data directory is not created (for pitr-prepare to
+fill); after pitr-prepare, setup_restored appends the node's own port and
+socket directory to the restored postgresql.conf (the primary's), and
+archive_mode = off unless archive => 1. %opts: conf (more lines).
+
+=item wait_for_recovery_end($node [, $timeout])
+
+Wait until the node is out of recovery (promoted). False at once if the
+postmaster exits (e.g. FATAL recovery target not reached), or on timeout.
+
+=item table_hash($node, $table [, $db])
+
+"count md5" of the whole table, rows ordered by their text.
+
+=item tree_snapshot($dir)
+
+{ relative path => description } of everything under $dir (not following
+symbolic links): "d MODE", "f MODE SIZE SHA1" or "l TARGET".
+
+=item utc_now_text($node)
+
+The server's clock_timestamp() as 'YYYY-MM-DD HH:MM:SS.US+00'.
+
+=back
+
+=cut
+
+sub backup_cluster
+{
+	my ($name, %o) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(has_archiving => 1, allows_streaming => 1, extra => $o{initdb} // []);
+	my %envo = %{ $o{env} // {} };
+	$envo{extra} = { %{ $envo{extra} // {} } };
+	$envo{extra}{postgres} = { %{ $envo{extra}{postgres} // {} }, conninfo => $node->connstr('postgres') };
+	my $env = new_env(name => $name, pgdata => $node->data_dir, %envo);
+	my $cmd = archive_command_for($env->{conf});
+	$node->append_conf('postgresql.conf', qq{
+# pgark
+archive_mode = on
+archive_command = '$cmd'
+@{[ $o{conf} // "" ]}
+});
+	return ($node, $env);
+}
+
+sub _with_json
+{
+	my ($r) = @_;
+	my $j = eval { JSON::PP::decode_json($r->{stdout}) };
+	$r->{json} = ref $j eq 'HASH' ? $j : undef;
+	return $r;
+}
+
+sub base_push
+{
+	my ($conf, @args) = @_;
+	return _with_json(run_pgark('base-push', '--config', $conf, '--progress=off', '--json', @args));
+}
+
+sub pitr_prepare
+{
+	my ($conf, $pgdata, @args) = @_;
+	return _with_json(
+		run_pgark('pitr-prepare', '--config', $conf, '--pgdata', $pgdata, '--progress=off', '--json', @args));
+}
+
+sub backups_in_repo
+{
+	my ($env) = @_;
+	my @ids = sort map { m{^base/([^/]+)/manifest$} ? ($1) : () } repo_list_objects($env, 'base/');
+	return @ids;
+}
+
+sub restored_node
+{
+	my ($name) = @_;
+	return PostgreSQL::Test::Cluster->new($name);
+}
+
+sub setup_restored
+{
+	my ($node, %o) = @_;
+	my $host = $node->host;
+	my $port = $node->port;
+	$node->append_conf('postgresql.conf', qq{
+# restored node @{[ $node->name ]}
+port = $port
+unix_socket_directories = '$host'
+listen_addresses = ''
+@{[ $o{archive} ? '' : 'archive_mode = off' ]}
+@{[ $o{conf} // '' ]}
+});
+	return;
+}
+
+sub wait_for_recovery_end
+{
+	my ($node, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $pidfile = $node->data_dir . '/postmaster.pid';
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
+	{
+		my $pid;
+		if (open my $fh, '<', $pidfile)
+		{
+			$pid = <$fh>;
+			close $fh;
+			chomp $pid if defined $pid;
+		}
+		if (!$pid || kill(0, $pid) == 0)
+		{
+			$node->_update_pid(-1);
+			return 0;
+		}
+		my ($out, $err) = ('', '');
+		$node->psql('postgres', 'SELECT pg_is_in_recovery()', stdout => \$out, stderr => \$err);
+		return 1 if defined $out && $out eq 'f';
+		select(undef, undef, undef, 0.2);
+	}
+	return 0;
+}
+
+sub table_hash
+{
+	my ($node, $table, $db) = @_;
+	return $node->safe_psql($db // 'postgres',
+		qq{SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '-') FROM $table x});
+}
+
+sub tree_snapshot
+{
+	my ($dir) = @_;
+	my %snap;
+	File::Find::find(
+		{
+			no_chdir => 1,
+			wanted   => sub {
+				my $p = $_;
+				return if $p eq $dir;
+				(my $rel = $p) =~ s{^\Q$dir\E/}{};
+				my @st = lstat $p or return;
+				my $mode = sprintf('%04o', $st[2] & 07777);
+				if (-l _)
+				{
+					$snap{$rel} = 'l ' . readlink($p);
+				}
+				elsif (-d _)
+				{
+					$snap{$rel} = "d $mode";
+				}
+				else
+				{
+					my $sha = Digest::SHA->new(1);
+					$sha->addfile($p, 'b');
+					$snap{$rel} = "f $mode $st[7] " . $sha->hexdigest;
+				}
+			}
+		},
+		$dir);
+	return \%snap;
+}
+
+sub utc_now_text
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		q{SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'});
 }
 
 1;

@@ -1,0 +1,72 @@
+# pitr-prepare writes only below the data directory (and the tablespace
+# directories): a symlink planted in an existing data directory, where the
+# backup has a directory or a file, is refused under --delta and nothing is
+# written through it; progress is shown when asked for.
+use strict;
+use warnings;
+
+use File::Path qw(make_path);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgarkTest;
+
+my ($primary, $env) = backup_cluster('primary');
+$primary->start;
+$primary->safe_psql('postgres', 'CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g');
+my $r = base_push($env->{conf}, '--fast');
+is($r->{rc}, 0, 'base-push') or diag $r->{stderr};
+
+my $tmp = PostgreSQL::Test::Utils::tempdir('confine');
+my $outside = "$tmp/outside";
+make_path($outside);
+write_bytes("$outside/keep", "untouched\n");
+
+sub outside_listing { return join(',', sort { $a cmp $b } list_dir($outside)); }
+
+# a fresh restore to get a realistic stale copy
+my $pgdata = "$tmp/pgdata";
+$r = pitr_prepare($env->{conf}, $pgdata);
+is($r->{rc}, 0, 'a first restore') or diag $r->{stderr};
+
+# 1. a directory of the backup replaced by a symlink leading outside
+rename("$pgdata/base", "$pgdata/base.real") or die $!;
+symlink($outside, "$pgdata/base") or die $!;
+$r = pitr_prepare($env->{conf}, $pgdata, '--delta');
+is($r->{rc}, 1, '--delta over a data directory whose base/ is a symlink: refused');
+like($r->{stderr}, qr/symlink/, '... naming the symlink as the reason') or diag $r->{stderr};
+is(outside_listing(), 'keep', '... and nothing was written outside') or diag outside_listing();
+is(slurp_bytes("$outside/keep"), "untouched\n", '... nor changed there');
+unlink("$pgdata/base");
+rename("$pgdata/base.real", "$pgdata/base") or die $!;
+
+# 2. a file of the backup replaced by a symlink to a file outside
+unlink("$pgdata/PG_VERSION") or die $!;
+symlink("$outside/keep", "$pgdata/PG_VERSION") or die $!;
+$r = pitr_prepare($env->{conf}, $pgdata, '--delta');
+is($r->{rc}, 1, '--delta over a data directory whose PG_VERSION is a symlink: refused');
+like($r->{stderr}, qr/symlink/, '... naming the symlink') or diag $r->{stderr};
+is(slurp_bytes("$outside/keep"), "untouched\n", '... and the file it pointed to is untouched');
+unlink("$pgdata/PG_VERSION");
+
+# 3. with the symlinks gone, --delta repairs the copy
+$r = pitr_prepare($env->{conf}, $pgdata, '--delta');
+is($r->{rc}, 0, '--delta after removing the symlinks') or diag $r->{stderr};
+ok(-f "$pgdata/PG_VERSION" && !-l "$pgdata/PG_VERSION", 'PG_VERSION restored as a file');
+is(slurp_bytes("$pgdata/PG_VERSION"), "15\n", '... with its content');
+
+# 4. --progress=on draws progress with bytes, total, rate
+my $pg2 = "$tmp/pgdata2";
+$r = run_pgark('pitr-prepare', '--config', $env->{conf}, '--pgdata', $pg2, '--progress=on');
+is($r->{rc}, 0, 'pitr-prepare --progress=on') or diag $r->{stderr};
+like($r->{stderr}, qr{pitr-prepare: [\d.]+ \S+ / [\d.]+ \S+ \(\d+%\), [\d.]+ \S+/s}, 'progress: done / total (percent), rate')
+  or diag $r->{stderr};
+$r = run_pgark('base-push', '--config', $env->{conf}, '--progress=on');
+is($r->{rc}, 0, 'base-push --progress=on') or diag $r->{stderr};
+like($r->{stderr}, qr{base-push: [\d.]+ \S+ / [\d.]+ \S+ \(100%\)}, 'base-push progress reaches 100%') or diag $r->{stderr};
+$r = run_pgark('base-push', '--config', $env->{conf}, '--progress=off');
+unlike($r->{stderr}, qr{\(\d+%\)}, '--progress=off: none');
+
+$primary->stop;
+done_testing();
