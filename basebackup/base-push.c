@@ -113,6 +113,8 @@ main(int argc, char **argv)
 		return prog_fail(&p, &err);
 	}
 	prog_progress_end(&pp);
+	if (res.warning[0])
+		log_warning("%s", res.warning);
 	prog_audit(&p, "backup", res.backup_id, "ok", res.bad_checksums ? "bad page checksums found" : NULL,
 			   res.bytes_total, res.bytes_stored);
 	{

@@ -68,7 +68,17 @@ prev_seek(backup_ctx *c, const char *path, pgark_err *err)
 			int			rc = mf_next(c->prev, &c->prev_e, err);
 
 			if (rc < 0)
-				return -1;
+			{
+				/* what was read of it stays valid (every frame is
+				 * authenticated); the rest of this backup reads files */
+				snprintf(c->res->warning, sizeof(c->res->warning),
+						 "the previous backup's manifest is damaged, so its unchanged files are read again: %s",
+						 err->msg);
+				err_clear(err);
+				c->prev_done = 1;
+				c->prev_e = NULL;
+				return 0;
+			}
 			if (rc == 0)
 			{
 				c->prev_done = 1;
@@ -333,7 +343,7 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 	char	  **ids = NULL;
 	size_t		nids = 0;
 	int			in_backup = 0;
-	char	   *labelfile = NULL, *spcmap = NULL;
+	char	   *labelfile = NULL, *spcmap = NULL, *snapshot = NULL;
 	int			rc = -1;
 
 	memset(&c, 0, sizeof(c));
@@ -393,14 +403,19 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 		goto done;
 	}
 
-	/* the newest backup, to reuse what did not change */
+	/* the newest readable backup, to reuse what did not change; one that
+	 * cannot be read is reported, never a reason not to back up */
 	if (mf_list_backups(r, &ids, &nids, err) != 0)
 		goto done;
-	if (nids > 0)
+	for (size_t i = nids; i > 0 && c.prev == NULL; i--)
 	{
-		c.prev = mf_open(r, ids[nids - 1], &c.prev_head, err);
+		c.prev = mf_open(r, ids[i - 1], &c.prev_head, err);
 		if (c.prev == NULL)
-			goto done;
+		{
+			snprintf(res->warning, sizeof(res->warning),
+					 "backup %s cannot be read, so its unchanged files are read again: %s", ids[i - 1], err->msg);
+			err_clear(err);
+		}
 	}
 
 	if (o->progress && pgdir_walk(c.pgdata, size_cb, &c.total, err) != 0)
@@ -428,8 +443,10 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 		store_stat	st;
 
 		in_backup = 0;
-		if (pg_backup_end(sess, &res->stop_lsn, stop_wal, sizeof(stop_wal), &labelfile, &spcmap, err) != 0)
+		if (pg_backup_end(sess, &res->stop_lsn, stop_wal, sizeof(stop_wal), &labelfile, &spcmap, &snapshot,
+						  err) != 0)
 			goto done;
+		snprintf(head.stop_snapshot, sizeof(head.stop_snapshot), "%s", strlen(snapshot) < sizeof(head.stop_snapshot) ? snapshot : "");
 		res->stop_time = (int64_t) time(NULL);
 		res->timeline = label_timeline(labelfile);
 		if (res->timeline == 0)
@@ -480,15 +497,17 @@ done:
 		/* leave the server as it was; the error that brought us here wins */
 		pgark_err	ignore;
 		uint64_t	lsn;
-		char		w[64], *l1 = NULL, *l2 = NULL;
+		char		w[64], *l1 = NULL, *l2 = NULL, *l3 = NULL;
 
-		(void) pg_backup_end(sess, &lsn, w, sizeof(w), &l1, &l2, &ignore);
+		(void) pg_backup_end(sess, &lsn, w, sizeof(w), &l1, &l2, &l3, &ignore);
 		free(l1);
 		free(l2);
+		free(l3);
 	}
 	pg_session_close(sess);
 	free(labelfile);
 	free(spcmap);
+	free(snapshot);
 	mf_close(c.prev);
 	mf_head_free(&c.prev_head);
 	mf_writer_free(c.mw);

@@ -38,6 +38,7 @@ typedef struct backup_result
 	uint64_t	chunks_new, chunks_reused;
 	uint64_t	bad_checksums;
 	int			data_checksums;
+	char		warning[1200];	/* something the operator should know, or "" */
 } backup_result;
 
 int			backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err);

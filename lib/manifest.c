@@ -329,11 +329,12 @@ mf_writer_commit(mf_writer *w, repo *r, const mf_head *h, pgark_err *err)
 				 "files %" PRIu64 "\n"
 				 "bytes_total %" PRIu64 "\nbytes_stored %" PRIu64 "\nbytes_reused %" PRIu64 "\n"
 				 "bad_checksums %" PRIu64 "\n"
+				 "stop_snapshot %s\n"
 				 "backup_label %zu\n",
 				 h->backup_id, h->sysid, h->pg_version, h->timeline, lsn[0], lsn[1],
 				 h->start_wal, h->stop_wal, tbuf[0], tbuf[1], label[0] ? label : "-", h->chunk_size,
 				 h->files, h->bytes_total, h->bytes_stored, h->bytes_reused, h->bad_checksums,
-				 strlen(bl)) != 0 ||
+				 h->stop_snapshot[0] ? h->stop_snapshot : "-", strlen(bl)) != 0 ||
 		obj_writer_write(ow, bl, strlen(bl), err) != 0 ||
 		put_text(ow, err, "\ntablespace_map %zu\n", strlen(tm)) != 0 ||
 		obj_writer_write(ow, tm, strlen(tm), err) != 0 ||
@@ -581,6 +582,9 @@ parse_head(mf_reader *rd, mf_head *h, pgark_err *err)
 			h->bytes_reused = u;
 		else if (strcmp(line, "bad_checksums") == 0 && !*end)
 			h->bad_checksums = u;
+		else if (strcmp(line, "stop_snapshot") == 0 && strlen(v) < sizeof(h->stop_snapshot) &&
+				 strspn(v, "0123456789:,-") == strlen(v))
+			snprintf(h->stop_snapshot, sizeof(h->stop_snapshot), "%s", strcmp(v, "-") == 0 ? "" : v);
 		else if (strcmp(line, "backup_label") == 0 && !*end && h->backup_label == NULL)
 		{
 			if ((h->backup_label = read_blob(rd, (size_t) u, err)) == NULL)
@@ -802,6 +806,42 @@ mf_close(mf_reader *rd)
 	free(rd->e.chunks);
 	free(rd->buf);
 	free(rd);
+}
+
+int
+mf_xid_finished_at_stop(const mf_head *h, uint64_t xid)
+{
+	unsigned long long xmin, xmax;
+	int			n = 0;
+	const char *p;
+
+	if (h->stop_snapshot[0] == '\0' ||
+		sscanf(h->stop_snapshot, "%llu:%llu:%n", &xmin, &xmax, &n) != 2 || n == 0)
+		return -1;
+	if (xid <= UINT32_MAX && xmax > UINT32_MAX)
+	{
+		/* a 32-bit xid: in the snapshot's epoch, or the one before */
+		uint64_t	full = (xmax & ~(uint64_t) UINT32_MAX) | xid;
+
+		xid = full > xmax ? full - (UINT64_C(1) << 32) : full;
+	}
+	if (xid < xmin)
+		return 1;
+	if (xid >= xmax)
+		return 0;
+	/* between: finished unless still in progress (listed) */
+	for (p = h->stop_snapshot + n; *p;)
+	{
+		char	   *end;
+		unsigned long long x = strtoull(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (x == xid)
+			return 0;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 1;
 }
 
 typedef struct id_list

@@ -41,7 +41,13 @@ typedef struct mf_head
 	uint64_t	bad_checksums;
 	char	   *backup_label;	/* malloc'd, NUL-terminated */
 	char	   *tablespace_map; /* malloc'd, may be empty */
+	char		stop_snapshot[4096];	/* pg_current_snapshot() after the stop, "" if unknown */
 } mf_head;
+
+/* Had transaction xid finished (committed or aborted) when the backup
+ * ended? 1 yes, 0 no, -1 unknown. A 32-bit xid is taken in the epoch of the
+ * snapshot. */
+int			mf_xid_finished_at_stop(const mf_head *h, uint64_t xid);
 
 void		mf_head_free(mf_head *h);
 

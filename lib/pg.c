@@ -251,20 +251,24 @@ pg_backup_begin(pg_session *s, const char *label, int fast, uint64_t *start_lsn,
 
 int
 pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal_len,
-			  char **labelfile, char **spcmapfile, pgark_err *err)
+			  char **labelfile, char **spcmapfile, char **snapshot, pgark_err *err)
 {
+	/* the snapshot, taken right after the stop, tells later which
+	 * transactions had finished before this backup ended */
 	PGresult   *res = PQexec(s->conn,
-							 "SELECT lsn, pg_catalog.pg_walfile_name(lsn), labelfile, spcmapfile "
+							 "SELECT lsn, pg_catalog.pg_walfile_name(lsn), labelfile, spcmapfile, "
+							 "pg_catalog.pg_current_snapshot()::text "
 							 "FROM pg_catalog.pg_backup_stop(true)");
 	int			rc = -1;
 
-	*labelfile = *spcmapfile = NULL;
+	*labelfile = *spcmapfile = *snapshot = NULL;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		conn_error(s->conn, "pg_backup_stop failed", err);
 	else if (parse_lsn_text(PQgetvalue(res, 0, 0), stop_lsn) != 0)
 		err_set(err, PGARK_ERR_DB, 0, "pg_backup_stop returned \"%s\"", PQgetvalue(res, 0, 0));
 	else if ((*labelfile = strdup(PQgetvalue(res, 0, 2))) == NULL ||
-			 (*spcmapfile = strdup(PQgetisnull(res, 0, 3) ? "" : PQgetvalue(res, 0, 3))) == NULL)
+			 (*spcmapfile = strdup(PQgetisnull(res, 0, 3) ? "" : PQgetvalue(res, 0, 3))) == NULL ||
+			 (*snapshot = strdup(PQgetvalue(res, 0, 4))) == NULL)
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 	else
 	{
@@ -275,7 +279,8 @@ pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal
 	{
 		free(*labelfile);
 		free(*spcmapfile);
-		*labelfile = *spcmapfile = NULL;
+		free(*snapshot);
+		*labelfile = *spcmapfile = *snapshot = NULL;
 	}
 	PQclear(res);
 	return rc;

@@ -44,6 +44,6 @@ int			pg_backup_begin(pg_session *s, const char *label, int fast, uint64_t *star
 /* pg_backup_stop(true): waits until the stop segment is archived. Returns the
  * stop LSN, its WAL file name, and malloc'd backup_label / tablespace_map. */
 int			pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal_len,
-						  char **labelfile, char **spcmapfile, pgark_err *err);
+						  char **labelfile, char **spcmapfile, char **snapshot, pgark_err *err);
 
 #endif

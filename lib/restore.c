@@ -23,6 +23,7 @@
 #include "pack.h"
 #include "pgdir.h"
 #include "util.h"
+#include "wal.h"
 
 #define RUN_BYTES (4u * 1024 * 1024)
 #define RUN_CHUNKS (RUN_BYTES / PACK_CHUNK_SIZE)
@@ -453,8 +454,9 @@ restore_tablespace(restore_ctx *c, const mf_entry *e, pgark_err *err)
 		return -1;
 	if (!empty && !c->o->delta)
 		return err_set(err, PGARK_ERR_EXISTS, 0,
-					   "tablespace %s would be restored into %s, which is not empty "
-					   "(use --tablespace-map %s=DIR, or --delta)", oid, dir, oid);
+					   "tablespace %s would be restored into %s, which is not empty (%s)", oid, dir,
+					   dir == e->target ? "give it an empty directory with --tablespace-map OID=DIR, or use --delta"
+					   : "give an empty or new directory");
 	if (mkdir_p(dir, 0700, err) != 0)
 		return -1;
 	t = &c->ts[c->nts];
@@ -740,8 +742,109 @@ remove_extra(restore_ctx *c, int dirfd, const char *prefix, pgark_err *err)
 	return rc;
 }
 
+/*
+ * Where is restore point `name`? Look through the archived segments at or
+ * after from_lsn for its WAL record: an XLogRecord header with rmgr XLOG (0)
+ * and info XLOG_RESTORE_POINT (0x70), whose main data (block id 0xFF, length
+ * 72) is a timestamp and the NUL-terminated name. Returns 1 and the record's
+ * LSN, 0 if not found, -1 on error. (A record split across a page boundary
+ * is not recognised; the caller then falls back to the newest backup.)
+ */
+typedef struct rp_search
+{
+	repo	   *r;
+	const char *name;
+	uint64_t	from_segno;
+	uint64_t	found_lsn;
+	int			found;
+	uint8_t    *buf;
+} rp_search;
+
 static int
-choose_backup(repo *r, const restore_opts *o, char *id, size_t idlen, pgark_err *err)
+source_store_rd(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
+{
+	return store_read((store_reader *) arg, buf, len, got, err);
+}
+
+static int
+rp_scan_segment(void *arg, const char *objname, const store_stat *st, pgark_err *err)
+{
+	rp_search  *s = arg;
+	walname		wn;
+	pgark_err	ignore;
+	store_reader *sr;
+	obj_reader *or;
+	size_t		have = 0, got, nlen = strlen(s->name);
+	uint32_t	segsize = s->r->meta.wal_seg_size;
+
+	(void) st;
+	if (walname_parse(path_basename(objname), &wn, &ignore) != 0 || wn.kind != WAL_SEGMENT ||
+		walname_segno(&wn, segsize) < s->from_segno)
+		return 0;
+	if ((sr = store_get(s->r->st, objname, 0, 0, err)) == NULL)
+		return -1;
+	if ((or = obj_reader_new(source_store_rd, sr, keyring_lookup, s->r->kr, err)) == NULL)
+	{
+		store_reader_close(sr);
+		return -1;
+	}
+	while (have < segsize)
+	{
+		if (obj_reader_read(or, s->buf + have, segsize - have, &got, err) != 0)
+		{
+			obj_reader_free(or);
+			store_reader_close(sr);
+			return err_prefix(err, "reading %s to find restore point \"%s\"", objname, s->name);
+		}
+		if (got == 0)
+			break;
+		have += got;
+	}
+	obj_reader_free(or);
+	store_reader_close(sr);
+	/* records are 8-byte aligned: check each aligned position */
+	for (size_t off = 0; off + 26 + 8 + nlen + 1 <= have; off += 8)
+	{
+		const uint8_t *p = s->buf + off;
+
+		if ((p[16] & 0xF0) == 0x70 && p[17] == 0 && p[24] == 0xFF && p[25] == 72 &&
+			memcmp(p + 34, s->name, nlen) == 0 && p[34 + nlen] == 0)
+		{
+			uint64_t	lsn = walname_segno(&wn, segsize) * segsize + off;
+
+			if (!s->found || lsn < s->found_lsn)
+				s->found_lsn = lsn;
+			s->found = 1;
+		}
+	}
+	return 0;
+}
+
+static int
+find_restore_point(repo *r, const char *name, uint64_t from_lsn, uint64_t *lsn, pgark_err *err)
+{
+	rp_search	s;
+	int			rc;
+
+	if (strlen(name) >= 64)
+		return 0;
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.name = name;
+	s.from_segno = from_lsn / r->meta.wal_seg_size;
+	if ((s.buf = malloc(r->meta.wal_seg_size)) == NULL)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	rc = store_list(r->st, "wal/", rp_scan_segment, &s, err);
+	free(s.buf);
+	if (rc != 0)
+		return -1;
+	*lsn = s.found_lsn;
+	return s.found;
+}
+
+static int
+choose_backup(repo *r, const restore_opts *o, char *id, size_t idlen, char *res_warning, size_t res_warning_len,
+			  pgark_err *err)
 {
 	char	  **ids = NULL;
 	size_t		n = 0;
@@ -760,7 +863,7 @@ choose_backup(repo *r, const restore_opts *o, char *id, size_t idlen, pgark_err 
 		rc = 0;
 		goto done;
 	}
-	if (o->backup_id || (o->target != TARGET_TIME && o->target != TARGET_LSN))
+	if (o->backup_id)
 	{
 		snprintf(id, idlen, "%s", ids[n - 1]);
 		rc = 0;
@@ -773,8 +876,47 @@ choose_backup(repo *r, const restore_opts *o, char *id, size_t idlen, pgark_err 
 		int			fits;
 
 		if (rd == NULL)
-			goto done;
-		fits = o->target == TARGET_TIME ? h.stop_time + 1 <= o->target_time : h.stop_lsn <= o->target_lsn;
+		{
+			/* a damaged manifest must not stop a restore from an older backup */
+			snprintf(res_warning, res_warning_len, "backup %s skipped: %s", ids[i - 1], err->msg);
+			err_clear(err);
+			if (i == 1)
+				err_set(err, PGARK_ERR_NOTFOUND, 0, "no readable backup ends before the target (%s)", res_warning);
+			continue;
+		}
+		if (o->target == TARGET_TIME)
+			fits = h.stop_time + 1 <= o->target_time;
+		else if (o->target == TARGET_LSN)
+			fits = h.stop_lsn <= o->target_lsn;
+		else if (o->target == TARGET_XID)
+			/* the backup must end before the transaction does; unknown (no
+			 * snapshot recorded): take it, as for the newest */
+			fits = mf_xid_finished_at_stop(&h, o->target_xid) != 1;
+		else if (o->target == TARGET_NAME)
+		{
+			uint64_t	rp;
+			int			f = find_restore_point(r, o->target_value, h.stop_lsn, &rp, err);
+
+			if (f < 0)
+			{
+				mf_head_free(&h);
+				mf_close(rd);
+				goto done;
+			}
+			/* found after this backup's end: this is the one; not found
+			 * after the oldest either: the newest, and let recovery judge */
+			fits = f == 1 || i == 1;
+			if (!f && i == 1)
+			{
+				snprintf(id, idlen, "%s", ids[n - 1]);
+				mf_head_free(&h);
+				mf_close(rd);
+				rc = 0;
+				goto done;
+			}
+		}
+		else
+			fits = 1;			/* no target, immediate, a name: the newest readable */
 		if (!fits && i == 1)
 		{
 			char		t[32], l[32];
@@ -847,7 +989,7 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		return err_set(err, PGARK_ERR_EXISTS, 0,
 					   "%s is not empty: restore over it with --delta (fetches only what differs), "
 					   "or --force to replace everything in it", o->pgdata);
-	if (choose_backup(r, o, res->backup_id, sizeof(res->backup_id), err) != 0)
+	if (choose_backup(r, o, res->backup_id, sizeof(res->backup_id), res->warning, sizeof(res->warning), err) != 0)
 		return -1;
 	if ((rd = mf_open(r, res->backup_id, &h, err)) == NULL)
 		return -1;

@@ -31,6 +31,7 @@ typedef struct restore_opts
 	const char *target_value;	/* as given, for recovery_target_* */
 	int64_t		target_time;	/* TARGET_TIME, parsed */
 	uint64_t	target_lsn;		/* TARGET_LSN, parsed */
+	uint64_t	target_xid;		/* TARGET_XID, parsed */
 	const char *target_action;	/* promote, pause, shutdown or NULL */
 	const char *target_timeline;	/* latest, current, N or NULL */
 	int			delta;
@@ -51,6 +52,7 @@ typedef struct restore_result
 	uint64_t	bytes_written;	/* size of the files restored */
 	uint64_t	bytes_fetched;	/* stored bytes read from the repository */
 	char		stop_time[32];
+	char		warning[1200];	/* e.g. a damaged backup that was skipped, or "" */
 } restore_result;
 
 int			restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err);

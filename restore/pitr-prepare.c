@@ -49,8 +49,9 @@ opt(prog *p, int c, const char *arg)
 				return prog_usage_error(p, "--target-lsn \"%s\": expected an LSN like 0/3000060", arg);
 			return set_target(p, TARGET_LSN, arg);
 		case 1202:
-			if (strspn(arg, "0123456789") != strlen(arg) || arg[0] == '\0')
+			if (strspn(arg, "0123456789") != strlen(arg) || arg[0] == '\0' || strlen(arg) > 19)
 				return prog_usage_error(p, "--target-xid \"%s\": expected a transaction id", arg);
+			ro.target_xid = strtoull(arg, NULL, 10);
 			return set_target(p, TARGET_XID, arg);
 		case 1203:
 			if (arg[0] == '\0')
@@ -228,6 +229,8 @@ main(int argc, char **argv)
 		return prog_fail(&p, &err);
 	}
 	prog_progress_end(&pp);
+	if (res.warning[0])
+		log_warning("%s", res.warning);
 	prog_audit(&p, "restore", res.backup_id, "ok", ro.pgdata, res.bytes_written, res.bytes_fetched);
 	{
 		char		a[32], b[32];

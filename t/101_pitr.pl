@@ -143,10 +143,10 @@ isnt($expect{time}, $expect{end}, 'the targets are distinguishable from the end'
 my %cases = (
 	time => { args => [ '--target-time', $target_time ], backup => $b1->{backup_id}, setting => qr/^recovery_target_time = '\Q$target_time\E'$/m },
 	lsn  => { args => [ '--target-lsn', $target_lsn ], backup => $b1->{backup_id}, setting => qr/^recovery_target_lsn = '\Q$target_lsn\E'$/m },
-	# xid and name: the default is the newest backup (which started after
-	# these targets), so name backup #1
-	xid => { args => [ '--target-xid', $target_xid, '--backup', $b1->{backup_id} ], backup => $b1->{backup_id}, setting => qr/^recovery_target_xid = '$target_xid'$/m },
-	name => { args => [ '--target-name', 'pgark_rp', '--backup', $b1->{backup_id} ], backup => $b1->{backup_id}, setting => qr/^recovery_target_name = 'pgark_rp'$/m },
+	# xid: chosen by the transaction snapshot each backup records at its stop
+	xid => { args => [ '--target-xid', $target_xid ], backup => $b1->{backup_id}, setting => qr/^recovery_target_xid = '$target_xid'$/m },
+	# name: pitr-prepare finds the restore point's record in the archived WAL
+	name => { args => [ '--target-name', 'pgark_rp' ], backup => $b1->{backup_id}, setting => qr/^recovery_target_name = 'pgark_rp'$/m },
 	immediate => { args => [ '--target', 'immediate', '--backup', $b1->{backup_id} ], backup => $b1->{backup_id}, setting => qr/^recovery_target = 'immediate'$/m },
 );
 

@@ -68,5 +68,24 @@ like($r->{stderr}, qr{base-push: [\d.]+ \S+ / [\d.]+ \S+ \(100%\)}, 'base-push p
 $r = run_pgark('base-push', '--config', $env->{conf}, '--progress=off');
 unlike($r->{stderr}, qr{\(\d+%\)}, '--progress=off: none');
 
+# 5. a damaged manifest never blocks the backups and restores that follow
+my @ids = sort map { m{/base/([^/]+)$} ? $1 : () } glob("$env->{repo}/base/*");
+ok(@ids >= 2, scalar(@ids) . ' backups in the repository');
+my $newest = "$env->{repo}/base/$ids[-1]/manifest";
+my $bytes = slurp_bytes($newest);
+substr($bytes, int(length($bytes) / 2), 1) ^= "\x01";
+write_bytes($newest, $bytes);
+$r = base_push($env->{conf});
+is($r->{rc}, 0, 'base-push after the newest manifest was damaged: exit 0') or diag $r->{stderr};
+like($r->{stderr}, qr/WARNING: .*\Q$ids[-1]\E.*(cannot be read|damaged)/, '... warning that it could not use it')
+  or diag $r->{stderr};
+my $pg3 = "$tmp/pgdata3";
+$r = pitr_prepare($env->{conf}, $pg3);
+is($r->{rc}, 0, 'pitr-prepare (no target) still restores') or diag $r->{stderr};
+isnt($r->{json}{backup_id}, $ids[-1], '... not from the damaged backup');
+$r = pitr_prepare($env->{conf}, "$tmp/pgdata4", '--backup', $ids[-1]);
+is($r->{rc}, 1, 'naming the damaged backup explicitly: refused');
+like($r->{stderr}, qr/(damaged|authentication|corrupt)/i, '... as damaged') or diag $r->{stderr};
+
 $primary->stop;
 done_testing();
