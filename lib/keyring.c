@@ -30,10 +30,25 @@ struct keyring
 	obj_dek		deks[MAX_DEKS];
 };
 
+/* 32 bytes of printable text ending in a newline: somebody's passphrase
+ * written with echo, not a random key (odds for a random key: ~2^-52). */
+static int
+looks_like_text(const uint8_t *buf, size_t len)
+{
+	if (len == 0 || buf[len - 1] != '\n')
+		return 0;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (buf[i] < 0x20 || buf[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
 /* A key is 32 raw bytes, or 64 hex digits with an optional newline. */
 static int
 parse_key(const uint8_t *buf, size_t len, uint8_t kek[KEK_LEN])
 {
+	if (len == KEK_LEN && looks_like_text(buf, len))
+		return -1;
 	if (len == KEK_LEN)
 	{
 		memcpy(kek, buf, KEK_LEN);
@@ -102,7 +117,8 @@ kek_read_file(const char *path, uint8_t kek[KEK_LEN], pgark_err *err)
 	if (parse_key(buf, (size_t) n, kek) != 0)
 	{
 		err_set(err, PGARK_ERR_KEY, 0,
-				"key file %s does not hold a key (expected 32 bytes, or 64 hex digits)", path);
+				"key file %s does not hold a key (expected 32 random bytes as key-gen writes them, or 64 hex "
+				"digits; a line of text is not a key)", path);
 		goto done;
 	}
 	rc = 0;

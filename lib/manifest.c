@@ -260,11 +260,6 @@ fail:
 	return body_error(err);
 }
 
-typedef struct count_sink
-{
-	store_writer *sw;
-} count_sink;
-
 static int
 sink_store(void *arg, const void *buf, size_t len, pgark_err *err)
 {

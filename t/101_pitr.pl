@@ -185,13 +185,6 @@ for my $case (qw(time lsn xid name immediate))
 	$node->stop('fast', fail_ok => 1);
 }
 
-sub tail_of
-{
-	my ($file) = @_;
-	return '(no log)' unless -e $file;
-	my @l = split /\n/, slurp_file($file);
-	return join("\n", @l > 40 ? @l[-40 .. -1] : @l);
-}
 
 # What pitr-prepare leaves before PostgreSQL starts: backup_label, an empty
 # pg_wal/ with archive_status/, recovery.signal, the recovery settings,

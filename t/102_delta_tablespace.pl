@@ -44,19 +44,6 @@ sub state
 	return join('; ', map { "$_ " . table_hash($node, $_) } @tables, @more);
 }
 
-sub show
-{
-	my ($r) = @_;
-	return "$r->{cmd}\nexit $r->{rc}\nstdout: $r->{stdout}\nstderr: $r->{stderr}";
-}
-
-sub tail_of
-{
-	my ($file) = @_;
-	return '(no log)' unless -e $file;
-	my @l = split /\n/, slurp_file($file);
-	return join("\n", @l > 40 ? @l[-40 .. -1] : @l);
-}
 
 sub start_restored
 {

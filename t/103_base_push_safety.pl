@@ -39,19 +39,6 @@ sleep 2;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir('work');
 
-sub show
-{
-	my ($r) = @_;
-	return "$r->{cmd}\nexit $r->{rc}\nstdout: $r->{stdout}\nstderr: $r->{stderr}";
-}
-
-sub tail_of
-{
-	my ($file) = @_;
-	return '(no log)' unless -e $file;
-	my @l = split /\n/, slurp_file($file);
-	return join("\n", @l > 40 ? @l[-40 .. -1] : @l);
-}
 
 sub figures
 {

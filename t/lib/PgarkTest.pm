@@ -56,6 +56,7 @@ our @EXPORT = qw(
   wait_for_postmaster_exit
   backup_cluster base_push pitr_prepare backups_in_repo restored_node
   setup_restored wait_for_recovery_end table_hash tree_snapshot utc_now_text
+  postmaster_alive show tail_of
 );
 
 our $SEG_SIZE = 16 * 1024 * 1024;
@@ -499,18 +500,10 @@ at once if the server log says it is ready to accept connections instead.
 sub wait_for_postmaster_exit
 {
 	my ($node) = @_;
-	my $pidfile = $node->data_dir . '/postmaster.pid';
 	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 	while (time() < $deadline)
 	{
-		my $pid;
-		if (open my $fh, '<', $pidfile)
-		{
-			$pid = <$fh>;
-			close $fh;
-			chomp $pid if defined $pid;
-		}
-		if (!$pid || kill(0, $pid) == 0)
+		if (!postmaster_alive($node))
 		{
 			$node->_update_pid(-1);
 			return 1;
@@ -737,22 +730,44 @@ listen_addresses = ''
 	return;
 }
 
+# Is the node's postmaster (per postmaster.pid) running?
+sub postmaster_alive
+{
+	my ($node) = @_;
+	my $pid;
+	if (open my $fh, '<', $node->data_dir . '/postmaster.pid')
+	{
+		$pid = <$fh>;
+		close $fh;
+		chomp $pid if defined $pid;
+	}
+	return $pid && kill(0, $pid);
+}
+
+# A run_pgark result, for diagnostics.
+sub show
+{
+	my ($r) = @_;
+	return "$r->{cmd}\nexit $r->{rc}\nstdout: $r->{stdout}\nstderr: $r->{stderr}";
+}
+
+# The last 40 lines of a log file, for diagnostics.
+sub tail_of
+{
+	my ($file) = @_;
+	return '(no log)' unless -e $file;
+	my @l = split /\n/, slurp_bytes($file);
+	return join("\n", @l > 40 ? @l[-40 .. -1] : @l);
+}
+
 sub wait_for_recovery_end
 {
 	my ($node, $timeout) = @_;
 	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
-	my $pidfile = $node->data_dir . '/postmaster.pid';
 	my $deadline = time() + $timeout;
 	while (time() < $deadline)
 	{
-		my $pid;
-		if (open my $fh, '<', $pidfile)
-		{
-			$pid = <$fh>;
-			close $fh;
-			chomp $pid if defined $pid;
-		}
-		if (!$pid || kill(0, $pid) == 0)
+		if (!postmaster_alive($node))
 		{
 			$node->_update_pid(-1);
 			return 0;

@@ -157,6 +157,17 @@ test_read_file(void)
 			is_int(kek_read_file(p, kek, &err), -1, "a key file of %s is refused", sizes[i].what);
 			ok(err.kind == PGARK_ERR_KEY && strstr(err.msg, p) != NULL, "... as KEY, naming the file");
 		}
+		/* a passphrase written with echo: 31 characters and a newline */
+		memcpy(buf, "correct horse battery staple!!!\n", 32);
+		write_file(p, buf, 32, 0600);
+		is_int(kek_read_file(p, kek, &err), -1, "a 32-byte line of text (echo of a passphrase) is refused");
+		like(err.msg, "a line of text is not a key", "... saying why");
+		/* while 32 random bytes that happen to end in a newline are a key */
+		memcpy(buf, kek_bin, 32);
+		buf[0] = 0x01;
+		buf[31] = '\n';
+		write_file(p, buf, 32, 0600);
+		is_int(kek_read_file(p, kek, &err), 0, "32 raw bytes ending in a newline (not all text) are a key");
 		/* 64 characters that are not all hex */
 		memcpy(buf, kek_hex, 64);
 		buf[40] = 'g';
