@@ -492,18 +492,10 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 		goto done;
 	rc = 0;
 done:
-	if (in_backup)
-	{
-		/* leave the server as it was; the error that brought us here wins */
-		pgark_err	ignore;
-		uint64_t	lsn;
-		char		w[64], *l1 = NULL, *l2 = NULL, *l3 = NULL;
-
-		(void) pg_backup_end(sess, &lsn, w, sizeof(w), &l1, &l2, &l3, &ignore);
-		free(l1);
-		free(l2);
-		free(l3);
-	}
+	/* on failure while in backup mode, closing the session is enough: the
+	 * server ends a backup whose session goes (pg_backup_stop would wait
+	 * for the archiver, which may be what failed) */
+	(void) in_backup;
 	pg_session_close(sess);
 	free(labelfile);
 	free(spcmap);

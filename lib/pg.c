@@ -253,12 +253,10 @@ int
 pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal_len,
 			  char **labelfile, char **spcmapfile, char **snapshot, pgark_err *err)
 {
-	/* the snapshot, taken right after the stop, tells later which
-	 * transactions had finished before this backup ended */
 	PGresult   *res = PQexec(s->conn,
-							 "SELECT lsn, pg_catalog.pg_walfile_name(lsn), labelfile, spcmapfile, "
-							 "pg_catalog.pg_current_snapshot()::text "
+							 "SELECT lsn, pg_catalog.pg_walfile_name(lsn), labelfile, spcmapfile "
 							 "FROM pg_catalog.pg_backup_stop(true)");
+	PGresult   *snap = NULL;
 	int			rc = -1;
 
 	*labelfile = *spcmapfile = *snapshot = NULL;
@@ -266,9 +264,15 @@ pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal
 		conn_error(s->conn, "pg_backup_stop failed", err);
 	else if (parse_lsn_text(PQgetvalue(res, 0, 0), stop_lsn) != 0)
 		err_set(err, PGARK_ERR_DB, 0, "pg_backup_stop returned \"%s\"", PQgetvalue(res, 0, 0));
+	/* a snapshot taken in a statement of its own, after the stop returned,
+	 * tells later which transactions had finished before this backup ended
+	 * (one in the same statement would be taken before the stop) */
+	else if ((snap = PQexec(s->conn, "SELECT pg_catalog.pg_current_snapshot()::text")) == NULL ||
+			 PQresultStatus(snap) != PGRES_TUPLES_OK || PQntuples(snap) != 1)
+		conn_error(s->conn, "could not read the transaction snapshot after pg_backup_stop", err);
 	else if ((*labelfile = strdup(PQgetvalue(res, 0, 2))) == NULL ||
 			 (*spcmapfile = strdup(PQgetisnull(res, 0, 3) ? "" : PQgetvalue(res, 0, 3))) == NULL ||
-			 (*snapshot = strdup(PQgetvalue(res, 0, 4))) == NULL)
+			 (*snapshot = strdup(PQgetvalue(snap, 0, 0))) == NULL)
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 	else
 	{
@@ -282,6 +286,7 @@ pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal
 		free(*snapshot);
 		*labelfile = *spcmapfile = *snapshot = NULL;
 	}
+	PQclear(snap);
 	PQclear(res);
 	return rc;
 }

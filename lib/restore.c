@@ -27,7 +27,7 @@
 
 #define RUN_BYTES (4u * 1024 * 1024)
 #define RUN_CHUNKS (RUN_BYTES / PACK_CHUNK_SIZE)
-#define MAX_TABLESPACES 64
+#define MAX_TABLESPACES 256
 
 int
 parse_target_time(const char *s, int64_t *out)
@@ -109,6 +109,9 @@ typedef struct restore_ctx
 	uint64_t	total, done;
 	char	  **paths;			/* --delta: the manifest's paths, in order */
 	size_t		npaths, cappaths;
+	mf_entry	control;		/* global/pg_control, written last */
+	chunk_ref	control_chunks[2];
+	int			have_control;
 } restore_ctx;
 
 static int
@@ -231,6 +234,7 @@ open_dir_under(int rootfd, const char *rel, int create, pgark_err *err)
 static int
 resolve(restore_ctx *c, const char *path, const char **rel, pgark_err *err)
 {
+	(void) err;
 	if (strncmp(path, "pg_tblspc/", 10) == 0)
 	{
 		const char *oid = path + 10;
@@ -245,7 +249,7 @@ resolve(restore_ctx *c, const char *path, const char **rel, pgark_err *err)
 					*rel = slash + 1;
 					return c->ts[i].fd;
 				}
-			return err_set(err, PGARK_ERR_CORRUPT, 0, "%s is in a tablespace the manifest does not declare", path);
+			/* not a declared tablespace: an in-place one, inside the data directory */
 		}
 	}
 	*rel = path;
@@ -443,8 +447,11 @@ restore_tablespace(restore_ctx *c, const mf_entry *e, pgark_err *err)
 	int			empty;
 	tsdir	   *t;
 
-	if (strncmp(e->path, "pg_tblspc/", 10) != 0 || strchr(oid, '/') || c->nts == MAX_TABLESPACES)
+	if (strncmp(e->path, "pg_tblspc/", 10) != 0 || strchr(oid, '/') || oid[0] == '\0' ||
+		strspn(oid, "0123456789") != strlen(oid))
 		return err_set(err, PGARK_ERR_CORRUPT, 0, "malformed tablespace entry %s", e->path);
+	if (c->nts == MAX_TABLESPACES)
+		return err_set(err, PGARK_ERR_USAGE, 0, "more than %d tablespaces", MAX_TABLESPACES);
 	for (int i = 0; i < c->o->ntsmap; i++)
 		if (strcmp(c->o->tsmap_oid[i], oid) == 0)
 			dir = c->o->tsmap_dir[i];
@@ -457,6 +464,20 @@ restore_tablespace(restore_ctx *c, const mf_entry *e, pgark_err *err)
 					   "tablespace %s would be restored into %s, which is not empty (%s)", oid, dir,
 					   dir == e->target ? "give it an empty directory with --tablespace-map OID=DIR, or use --delta"
 					   : "give an empty or new directory");
+	if (!empty && dir == e->target)
+	{
+		/* --delta into the backup's own location is only safe if it is this
+		 * copy's tablespace: where its pg_tblspc/<oid> link points. Else it
+		 * may be the live cluster's, on this very host. */
+		char		link[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+
+		snprintf(link, sizeof(link), "%s/pg_tblspc/%s", c->o->pgdata, oid);
+		if (realpath(link, a) == NULL || realpath(dir, b) == NULL || strcmp(a, b) != 0)
+			return err_set(err, PGARK_ERR_EXISTS, 0,
+						   "tablespace %s: %s is not empty and is not where %s/pg_tblspc/%s points, so it may be "
+						   "another cluster's: refusing to write into it (give --tablespace-map %s=DIR)",
+						   oid, dir, c->o->pgdata, oid, oid);
+	}
 	if (mkdir_p(dir, 0700, err) != 0)
 		return -1;
 	t = &c->ts[c->nts];
@@ -496,7 +517,8 @@ write_file_at(int dirfd, const char *name, const char *data, size_t len, pgark_e
 	return 0;
 }
 
-/* "'" -> "''" for postgresql.conf string values */
+/* A postgresql.conf string value: ' and \ doubled. Values are bounded by
+ * PATH_MAX-sized inputs, so out (12288) never truncates a real one. */
 static void
 conf_quote(const char *in, char *out, size_t outlen)
 {
@@ -504,8 +526,8 @@ conf_quote(const char *in, char *out, size_t outlen)
 
 	for (; *in && o + 3 < outlen; in++)
 	{
-		if (*in == '\'')
-			out[o++] = '\'';
+		if (*in == '\'' || *in == '\\')
+			out[o++] = *in;
 		out[o++] = *in;
 	}
 	out[o] = '\0';
@@ -518,7 +540,7 @@ write_recovery_conf(restore_ctx *c, const char *backup_id, pgark_err *err)
 	FILE	   *in;
 	char	   *buf = NULL;
 	size_t		cap = 0, len = 0;
-	char		line[8192], q[4096];
+	char		line[8192], q[12288];
 	int			fd = openat(c->rootfd, "postgresql.auto.conf", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	int			rc;
 
@@ -555,27 +577,33 @@ write_recovery_conf(restore_ctx *c, const char *backup_id, pgark_err *err)
 	else if (fd >= 0)
 		close(fd);
 	{
-		char		block[16384];
+		char		block[32768];
 		size_t		b = 0;
 
 		conf_quote(o->restore_command, q, sizeof(q));
 		b += (size_t) snprintf(block + b, sizeof(block) - b,
 							   "%s# Recovery settings written by pitr-prepare (pgark) for backup %s\n"
 							   "restore_command = '%s'\n", len && buf[len - 1] != '\n' ? "\n" : "", backup_id, q);
-		if (o->target != TARGET_NONE)
 		{
 			static const char *const keys[] = {"", "recovery_target_time", "recovery_target_lsn",
 			"recovery_target_xid", "recovery_target_name", "recovery_target"};
 
-			conf_quote(o->target == TARGET_IMMEDIATE ? "immediate" : o->target_value, q, sizeof(q));
-			b += (size_t) snprintf(block + b, sizeof(block) - b, "%s = '%s'\n", keys[o->target], q);
-			if (o->target_action)
-				b += (size_t) snprintf(block + b, sizeof(block) - b, "recovery_target_action = '%s'\n",
-									   o->target_action);
-		}
-		if (o->target_timeline)
-		{
-			conf_quote(o->target_timeline, q, sizeof(q));
+			/* every recovery setting is given here, so none left in
+			 * postgresql.conf or an included file can take effect (the last
+			 * value of a setting wins; the other targets are emptied before
+			 * ours is set, as PostgreSQL allows only one) */
+			for (int k = 1; k <= 5; k++)
+				if (k != (int) o->target)
+					b += (size_t) snprintf(block + b, sizeof(block) - b, "%s = ''\n", keys[k]);
+			if (o->target != TARGET_NONE)
+			{
+				conf_quote(o->target == TARGET_IMMEDIATE ? "immediate" : o->target_value, q, sizeof(q));
+				b += (size_t) snprintf(block + b, sizeof(block) - b, "%s = '%s'\n", keys[o->target], q);
+			}
+			b += (size_t) snprintf(block + b, sizeof(block) - b,
+								   "recovery_target_inclusive = 'on'\nrecovery_target_action = '%s'\n",
+								   o->target_action ? o->target_action : "pause");
+			conf_quote(o->target_timeline ? o->target_timeline : "latest", q, sizeof(q));
 			b += (size_t) snprintf(block + b, sizeof(block) - b, "recovery_target_timeline = '%s'\n", q);
 		}
 		if (b >= sizeof(block))
@@ -606,7 +634,7 @@ static int
 write_tablespace_map(restore_ctx *c, const char *map, pgark_err *err)
 {
 	char	   *out;
-	size_t		cap = strlen(map) + (size_t) c->o->ntsmap * PATH_MAX + 1, o = 0;
+	size_t		cap = strlen(map) + (size_t) c->nts * (2 * PATH_MAX + 32) + 1, o = 0;
 	const char *p = map;
 	int			rc;
 
@@ -630,8 +658,18 @@ write_tablespace_map(restore_ctx *c, const char *map, pgark_err *err)
 				if (strlen(c->ts[i].oid) == (size_t) (sp - p) && strncmp(c->ts[i].oid, p, (size_t) (sp - p)) == 0)
 					dir = c->ts[i].dir;
 		if (dir)
-			o += (size_t) snprintf(out + o, cap - o, "%.*s %s\n", (int) (sp - p), p, dir);
-		else
+		{
+			/* "<oid> <path>", the path escaped as PostgreSQL writes it */
+			o += (size_t) snprintf(out + o, cap - o, "%.*s ", (int) (sp - p), p);
+			for (const char *d = dir; *d && o + 3 < cap; d++)
+			{
+				if (*d == '\\' || *d == '\n' || *d == '\r')
+					out[o++] = '\\';
+				out[o++] = *d;
+			}
+			out[o++] = '\n';
+		}
+		else if (o + n + 2 < cap)
 			o += (size_t) snprintf(out + o, cap - o, "%.*s\n", (int) n, p);
 		p += n + (nl ? 1 : 0);
 	}
@@ -754,6 +792,7 @@ typedef struct rp_search
 {
 	repo	   *r;
 	const char *name;
+	uint64_t	from_lsn;
 	uint64_t	from_segno;
 	uint64_t	found_lsn;
 	int			found;
@@ -812,6 +851,8 @@ rp_scan_segment(void *arg, const char *objname, const store_stat *st, pgark_err 
 		{
 			uint64_t	lsn = walname_segno(&wn, segsize) * segsize + off;
 
+			if (lsn < s->from_lsn)
+				continue;		/* before the backup ended: of no use to it */
 			if (!s->found || lsn < s->found_lsn)
 				s->found_lsn = lsn;
 			s->found = 1;
@@ -831,6 +872,7 @@ find_restore_point(repo *r, const char *name, uint64_t from_lsn, uint64_t *lsn, 
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.name = name;
+	s.from_lsn = from_lsn;
 	s.from_segno = from_lsn / r->meta.wal_seg_size;
 	if ((s.buf = malloc(r->meta.wal_seg_size)) == NULL)
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
@@ -1023,6 +1065,37 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		goto done;
 	}
 	c.total = h.bytes_total;
+	if (o->delta)
+	{
+		struct stat sb;
+		int			g;
+
+		/* a symlinked pg_wal would have us empty a directory outside DIR,
+		 * perhaps a live cluster's WAL */
+		if (fstatat(c.rootfd, "pg_wal", &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+		{
+			err_set(err, PGARK_ERR_EXISTS, 0,
+					"%s/pg_wal is a symlink: --delta will not empty a directory outside %s; "
+					"empty its target yourself and replace the link by a directory, or restore into an empty directory",
+					o->pgdata, o->pgdata);
+			goto done;
+		}
+		/* from here until the restore completes, the directory must not be
+		 * startable: no pg_control, no stale backup_label */
+		if ((g = open_dir_under(c.rootfd, "global", 0, err)) >= 0)
+		{
+			if (unlinkat(g, "pg_control", 0) != 0 && errno != ENOENT)
+			{
+				err_sys(err, PGARK_ERR_IO, "could not remove %s/global/pg_control", o->pgdata);
+				close(g);
+				goto done;
+			}
+			(void) fsync(g);
+			close(g);
+		}
+		err_clear(err);
+		(void) unlinkat(c.rootfd, "backup_label", 0);
+	}
 
 	while ((got = mf_next(rd, &e, err)) == 1)
 	{
@@ -1037,7 +1110,18 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 				r2 = restore_tablespace(&c, e, err);
 				break;
 			case MF_FILE:
-				r2 = restore_file(&c, e, err);
+				if (strcmp(e->path, "global/pg_control") == 0 && e->nchunks <= 2)
+				{
+					/* last of all: until it exists, PostgreSQL will not
+					 * start on a directory this restore has not finished */
+					c.control = *e;
+					memcpy(c.control_chunks, e->chunks, e->nchunks * sizeof(chunk_ref));
+					c.control.chunks = c.control_chunks;
+					c.have_control = 1;
+					r2 = remember_path(&c, e->path, err);
+				}
+				else
+					r2 = restore_file(&c, e, err);
 				break;
 		}
 		if (r2 != 0)
@@ -1050,6 +1134,14 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		qsort(c.paths, c.npaths, sizeof(*c.paths), cmp_path);
 		if (remove_extra(&c, c.rootfd, "", err) != 0)
 			goto done;
+		for (int i = 0; i < c.nts; i++)
+		{
+			char		prefix[64];
+
+			snprintf(prefix, sizeof(prefix), "pg_tblspc/%s", c.ts[i].oid);
+			if (remove_extra(&c, c.ts[i].fd, prefix, err) != 0)
+				goto done;
+		}
 	}
 	if (prepare_pg_wal(&c, err) != 0 ||
 		write_file_at(c.rootfd, "backup_label", h.backup_label, strlen(h.backup_label), err) != 0 ||
@@ -1059,6 +1151,17 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		goto done;
 	(void) unlinkat(c.rootfd, o->standby ? "recovery.signal" : "standby.signal", 0);
 	(void) unlinkat(c.rootfd, "postmaster.pid", 0);
+	if (!c.have_control)
+	{
+		err_set(err, PGARK_ERR_CORRUPT, 0, "backup %s has no global/pg_control", res->backup_id);
+		goto done;
+	}
+	if (syncfs(c.rootfd) != 0 || restore_file(&c, &c.control, err) != 0)
+	{
+		if (err->kind == PGARK_OK)
+			err_sys(err, PGARK_ERR_IO, "could not sync %s", o->pgdata);
+		goto done;
+	}
 	/* everything written reaches the disk before we say it is done */
 	if (syncfs(c.rootfd) != 0)
 	{

@@ -106,14 +106,30 @@ opt(prog *p, int c, const char *arg)
 	return prog_usage_error(p, "unknown option");
 }
 
-/* Quote for a shell command line when needed. */
-static void
+/* Quote for a shell command line when needed: '...', with ' as '\''. */
+static int
 shell_word(const char *in, char *out, size_t outlen)
 {
+	size_t		o = 0;
+
 	if (strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+=:,@") == strlen(in))
-		snprintf(out, outlen, "%s", in);
-	else
-		snprintf(out, outlen, "\"%s\"", in);
+		return (size_t) snprintf(out, outlen, "%s", in) < outlen ? 0 : -1;
+	out[o++] = '\'';
+	for (; *in; in++)
+	{
+		if (o + 6 >= outlen)
+			return -1;
+		if (*in == '\'')
+		{
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		}
+		else
+			out[o++] = *in;
+	}
+	out[o++] = '\'';
+	out[o] = '\0';
+	return 0;
 }
 
 int
@@ -167,7 +183,7 @@ main(int argc, char **argv)
 	repo	   *r;
 	restore_result res;
 	prog_progress pp;
-	char		exe[PATH_MAX], dir[PATH_MAX], conf[PATH_MAX], cmd[3 * PATH_MAX], w1[PATH_MAX + 3], w2[PATH_MAX + 3];
+	char		exe[PATH_MAX], dir[PATH_MAX], conf[PATH_MAX], cmd[9 * PATH_MAX], w1[4 * PATH_MAX], w2[4 * PATH_MAX];
 	char		pgdata[PATH_MAX];
 	ssize_t		n;
 	int			rc;
@@ -210,8 +226,8 @@ main(int argc, char **argv)
 		char		wf[PATH_MAX + 16];
 
 		snprintf(wf, sizeof(wf), "%s/wal-fetch", dir);
-		shell_word(wf, w1, sizeof(w1));
-		shell_word(conf, w2, sizeof(w2));
+		if (shell_word(wf, w1, sizeof(w1)) != 0 || shell_word(conf, w2, sizeof(w2)) != 0)
+			return prog_usage_error(&p, "installation or configuration path too long");
 		snprintf(cmd, sizeof(cmd), "%s --config %s %%f %%p", w1, w2);
 	}
 	ro.restore_command = cmd;

@@ -189,4 +189,18 @@ like($r->{stderr}, qr/\Q$tsdir\E/, 'the message names the tablespace location') 
 is(eval { table_hash($primary, 'tst') } // "error: $@", $expect2 =~ /; tst (\d+ [0-9a-f]+)/ ? $1 : 'x',
 	'the primary\'s tablespace table is intact');
 
+# --delta over the stale copy, forgetting --tablespace-map: the manifest's
+# location is the primary's live tablespace, and the copy's own link points
+# elsewhere: refused, and the primary's files are untouched
+$stale->stop('fast', fail_ok => 1);
+my %before = map { $_ => -s $_ } grep { -f } glob("$tsdir/*/*/*");
+$r = pitr_prepare($conf, $stale->data_dir, '--delta');
+is($r->{rc}, 1, '--delta without --tablespace-map, the location being another cluster\'s: exit 1') or diag show($r);
+like($r->{stderr}, qr/not where .*pg_tblspc\/$ts_oid points/, '... saying it may be another cluster\'s')
+  or diag $r->{stderr};
+my %after = map { $_ => -s $_ } grep { -f } glob("$tsdir/*/*/*");
+is_deeply(\%after, \%before, '... and no file of the primary\'s tablespace changed size or appeared');
+is(eval { table_hash($primary, 'tst') } // "error: $@", $expect2 =~ /; tst (\d+ [0-9a-f]+)/ ? $1 : 'x',
+	'... and its table is intact');
+
 done_testing();

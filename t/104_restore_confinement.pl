@@ -11,6 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use PgarkTest;
+use PostgreSQL::Test::Utils qw(append_to_file);
 
 my ($primary, $env) = backup_cluster('primary');
 $primary->start;
@@ -55,6 +56,59 @@ $r = pitr_prepare($env->{conf}, $pgdata, '--delta');
 is($r->{rc}, 0, '--delta after removing the symlinks') or diag $r->{stderr};
 ok(-f "$pgdata/PG_VERSION" && !-l "$pgdata/PG_VERSION", 'PG_VERSION restored as a file');
 is(slurp_bytes("$pgdata/PG_VERSION"), "15\n", '... with its content');
+
+# 3b. a symlinked pg_wal: --delta must not empty what it points to
+{
+	my $walout = "$tmp/someone-elses-wal";
+	make_path($walout);
+	write_bytes("$walout/000000010000000000000042", "live WAL\n");
+	PostgreSQL::Test::Utils::system_or_bail('rm', '-rf', "$pgdata/pg_wal");
+	symlink($walout, "$pgdata/pg_wal") or die $!;
+	$r = pitr_prepare($env->{conf}, $pgdata, '--delta');
+	is($r->{rc}, 1, '--delta with pg_wal a symlink: refused');
+	like($r->{stderr}, qr/pg_wal is a symlink/, '... saying why') or diag $r->{stderr};
+	is(slurp_bytes("$walout/000000010000000000000042"), "live WAL\n", '... and what it points to is untouched');
+	unlink("$pgdata/pg_wal");
+	mkdir("$pgdata/pg_wal", 0700);
+}
+
+# 3c. stale recovery settings in postgresql.conf never take effect
+append_to_file("$pgdata/postgresql.conf",
+	"recovery_target = 'immediate'\nrecovery_target_timeline = '1'\nrecovery_target_action = 'shutdown'\n");
+$r = pitr_prepare($env->{conf}, $pgdata, '--delta', '--backup', 'latest', '--target-lsn', 'FF/0', '--target-action', 'promote');
+is($r->{rc}, 0, '--delta with stale recovery settings in postgresql.conf') or diag $r->{stderr};
+for my $check ([ 'recovery_target', '' ], [ 'recovery_target_lsn', 'FF/0' ],
+	[ 'recovery_target_timeline', 'latest' ], [ 'recovery_target_action', 'promote' ])
+{
+	my ($guc, $want) = @$check;
+	my $res = run_cmd('postgres', '-D', $pgdata, '-C', $guc);
+	chomp(my $got = $res->{stdout});
+	is($got, $want, "postgres -C $guc: '$want' (what pitr-prepare set wins over postgresql.conf)")
+	  or diag $res->{stderr};
+}
+
+# 3d. a --delta that fails half-way leaves a directory PostgreSQL refuses to start
+{
+	# make one chunk differ, and the pack it must come from unreadable
+	my ($rel) = grep { -s "$pgdata/$_" > 16384 } map { "base/1/$_" } list_dir("$pgdata/base/1");
+	my $bytes = slurp_bytes("$pgdata/$rel");
+	substr($bytes, 100, 1) ^= "\x01";
+	write_bytes("$pgdata/$rel", $bytes);
+	my @packs = grep { !/\.idx$/ } glob("$env->{repo}/packs/*/*");
+	my %saved = map { $_ => slurp_bytes($_) } @packs;
+	write_bytes($_, substr($saved{$_}, 0, 100)) for @packs;
+	$r = pitr_prepare($env->{conf}, $pgdata, '--delta');
+	isnt($r->{rc}, 0, '--delta with a damaged pack fails') or diag $r->{stderr};
+	like($r->{stderr}, qr/(damaged|authentication|does not match|shorter than)/, '... saying the repository is damaged')
+	  or diag $r->{stderr};
+	ok(!-e "$pgdata/global/pg_control", '... and the half-restored directory has no pg_control');
+	my $start = run_cmd('pg_ctl', '-D', $pgdata, '-l', "$tmp/halfway.log", '-w', '-t', '20', 'start');
+	isnt($start->{rc}, 0, '... so PostgreSQL refuses to start on it');
+	write_bytes($_, $saved{$_}) for @packs;
+	$r = pitr_prepare($env->{conf}, $pgdata, '--delta');
+	is($r->{rc}, 0, 'with the packs repaired, --delta completes') or diag $r->{stderr};
+	ok(-e "$pgdata/global/pg_control", '... and pg_control is back');
+}
 
 # 4. --progress=on draws progress with bytes, total, rate
 my $pg2 = "$tmp/pgdata2";
