@@ -49,12 +49,15 @@ typedef struct backup_ctx
 	mf_entry   *prev_e;			/* current entry of prev, NULL at its end */
 	int			prev_done;
 	uint8_t    *buf;
-	chunk_ref  *refs;
-	uint32_t	caprefs;
+	chunk_ref  *pbuf;			/* a window of the previous file's chunks */
+	uint64_t	pbase;			/* index of pbuf[0] */
+	uint32_t	pn;				/* valid entries in pbuf */
 	dedup_slot *dedup;
 	uint64_t	total, done;
 	char		pgdata[PATH_MAX];
 } backup_ctx;
+
+static void prev_drop(backup_ctx *c, pgark_err *err);
 
 /* Advance the previous manifest to the first entry at or after path. */
 static int
@@ -67,16 +70,11 @@ prev_seek(backup_ctx *c, const char *path, pgark_err *err)
 		{
 			int			rc = mf_next(c->prev, &c->prev_e, err);
 
+			c->pbase = 0;
+			c->pn = 0;
 			if (rc < 0)
 			{
-				/* what was read of it stays valid (every frame is
-				 * authenticated); the rest of this backup reads files */
-				snprintf(c->res->warning, sizeof(c->res->warning),
-						 "the previous backup's manifest is damaged, so its unchanged files are read again: %s",
-						 err->msg);
-				err_clear(err);
-				c->prev_done = 1;
-				c->prev_e = NULL;
+				prev_drop(c, err);
 				return 0;
 			}
 			if (rc == 0)
@@ -97,20 +95,40 @@ prev_file(backup_ctx *c, const char *path)
 	return NULL;
 }
 
-static int
-ensure_refs(backup_ctx *c, uint32_t n, pgark_err *err)
-{
-	if (n <= c->caprefs)
-		return 0;
-	{
-		chunk_ref  *x = realloc(c->refs, (size_t) n * sizeof(*x));
+#define PREV_WINDOW 1024
 
-		if (x == NULL)
-			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-		c->refs = x;
-		c->caprefs = n;
+static void
+prev_drop(backup_ctx *c, pgark_err *err)
+{
+	/* what was read of it stays valid (every frame is authenticated); the
+	 * rest of this backup reads files instead */
+	snprintf(c->res->warning, sizeof(c->res->warning),
+			 "the previous backup's manifest is damaged, so its unchanged files are read again: %s", err->msg);
+	err_clear(err);
+	c->prev_done = 1;
+	c->prev_e = NULL;
+}
+
+/* Chunk idx of the previous backup's copy of the current file (read in
+ * order, idx never decreasing), or NULL. */
+static const chunk_ref *
+prev_chunk(backup_ctx *c, const mf_entry *pf, uint64_t idx, pgark_err *err)
+{
+	if (pf == NULL || c->prev_e != pf || idx >= pf->nchunks || idx < c->pbase)
+		return NULL;
+	while (idx >= c->pbase + c->pn)
+	{
+		c->pbase += c->pn;
+		c->pn = 0;
+		if (mf_chunks(c->prev, c->pbuf, PREV_WINDOW, &c->pn, err) != 0)
+		{
+			prev_drop(c, err);
+			return NULL;
+		}
+		if (c->pn == 0)
+			return NULL;
 	}
-	return 0;
+	return &c->pbuf[idx - c->pbase];
 }
 
 static dedup_slot *
@@ -132,18 +150,20 @@ progress(backup_ctx *c, uint64_t add)
 
 /* Store one chunk (or find it): fills *ref. */
 static int
-put_chunk(backup_ctx *c, const uint8_t *data, size_t len, const mf_entry *pf, uint32_t idx,
+put_chunk(backup_ctx *c, const uint8_t *data, size_t len, const mf_entry *pf, uint64_t idx,
 		  chunk_ref *ref, pgark_err *err)
 {
 	uint8_t		id[CHUNK_ID_LEN];
 	dedup_slot *slot;
+	const chunk_ref *pc;
 
 	if (chunk_id(c->key, data, len, id, err) != 0)
 		return -1;
 	/* the same chunk in the previous backup's copy of this file */
-	if (pf && idx < pf->nchunks && memcmp(pf->chunks[idx].id, id, CHUNK_ID_LEN) == 0)
+	pc = prev_chunk(c, pf, idx, err);
+	if (pc && memcmp(pc->id, id, CHUNK_ID_LEN) == 0)
 	{
-		*ref = pf->chunks[idx];
+		*ref = *pc;
 		c->res->chunks_reused++;
 		c->res->bytes_reused += len;
 		return 0;
@@ -194,8 +214,8 @@ backup_file(backup_ctx *c, const pgdir_entry *e, pgark_err *err)
 	const mf_entry *pf;
 	int			fd;
 	uint64_t	off = 0;
-	uint32_t	n = 0;
-	uint32_t	maxchunks = (uint32_t) ((e->size + PACK_CHUNK_SIZE - 1) / PACK_CHUNK_SIZE);
+	uint64_t	n = 0;
+	int			shrank = 0;
 
 	if (prev_seek(c, e->path, err) != 0)
 		return -1;
@@ -211,7 +231,20 @@ backup_file(backup_ctx *c, const pgdir_entry *e, pgark_err *err)
 		c->res->bytes_reused += e->size;
 		c->res->chunks_reused += pf->nchunks;
 		progress(c, e->size);
-		return mf_add_file(c->mw, e->path, e->mode, pf->size, pf->mtime, pf->nchunks, pf->chunks, err);
+		if (mf_file_begin(c->mw, e->path, e->mode, pf->size, pf->mtime, err) != 0)
+			return -1;
+		for (uint64_t i = 0; i < pf->nchunks; i++)
+		{
+			const chunk_ref *pc = prev_chunk(c, pf, i, err);
+
+			if (pc == NULL)
+				return err_set(err, PGARK_ERR_CORRUPT, 0,
+							   "the previous backup's manifest broke off inside %s (%s); "
+							   "run base-push --full-read to back up without trusting it", e->path, c->res->warning);
+			if (mf_file_chunk(c->mw, pc, err) != 0)
+				return -1;
+		}
+		return mf_file_end(c->mw, err);
 	}
 
 	fd = open(e->abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -227,46 +260,44 @@ backup_file(backup_ctx *c, const pgdir_entry *e, pgark_err *err)
 		return err_sys(err, PGARK_ERR_IO, "could not open %s", e->abs);
 	}
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (ensure_refs(c, maxchunks, err) != 0)
+	if (mf_file_begin(c->mw, e->path, e->mode, e->size, e->mtime, err) != 0)
 		goto fail;
-	/* read up to the size seen by the walk: a file that grows is taken to
-	 * that size (WAL replay brings the rest), one that shrinks to what is there */
+	/* read exactly the size seen by the walk: a file that grows is taken to
+	 * that size (WAL replay brings the rest); one that shrinks is padded
+	 * with zeros, as PostgreSQL's own base backup does (replay truncates it) */
 	while (off < e->size)
 	{
 		size_t		want = e->size - off < READ_BUF ? (size_t) (e->size - off) : READ_BUF;
-		ssize_t		got = read_full(fd, c->buf, want);
+		ssize_t		got = shrank ? 0 : read_full(fd, c->buf, want);
 
 		if (got < 0)
 		{
 			err_sys(err, PGARK_ERR_IO, "could not read %s", e->abs);
 			goto fail;
 		}
-		if (got == 0)
-			break;
-		if (c->checksums && e->is_relation)
-			check_pages(c, e, fd, c->buf, (size_t) got, off);
-		for (size_t p = 0; p < (size_t) got; p += PACK_CHUNK_SIZE)
+		c->res->bytes_read += (uint64_t) got;
+		if ((size_t) got < want)
 		{
-			size_t		len = (size_t) got - p < PACK_CHUNK_SIZE ? (size_t) got - p : PACK_CHUNK_SIZE;
+			shrank = 1;
+			memset(c->buf + got, 0, want - (size_t) got);
+		}
+		if (c->checksums && e->is_relation && got > 0)
+			check_pages(c, e, fd, c->buf, (size_t) got, off);
+		for (size_t p = 0; p < want; p += PACK_CHUNK_SIZE)
+		{
+			size_t		len = want - p < PACK_CHUNK_SIZE ? want - p : PACK_CHUNK_SIZE;
+			chunk_ref	ref;
 
-			if (put_chunk(c, c->buf + p, len, pf, n, &c->refs[n], err) != 0)
+			if (put_chunk(c, c->buf + p, len, pf, n, &ref, err) != 0 ||
+				mf_file_chunk(c->mw, &ref, err) != 0)
 				goto fail;
 			n++;
 		}
-		off += (uint64_t) got;
-		progress(c, (uint64_t) got);
-		if ((size_t) got < want)
-			break;
+		off += want;
+		progress(c, want);
 	}
 	close(fd);
-	c->res->bytes_read += off;
-	if (off < e->size)
-	{
-		c->res->bytes_total -= e->size - off;
-		progress(c, e->size - off);
-	}
-	/* a short read that ended inside a chunk: that chunk is the last */
-	return mf_add_file(c->mw, e->path, e->mode, off, e->mtime, n, c->refs, err);
+	return mf_file_end(c->mw, err);
 fail:
 	close(fd);
 	return err_prefix(err, "backing up %s", e->path);
@@ -396,8 +427,9 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 		(c.mw = mf_writer_new(r->cfg->spool, err)) == NULL)
 		goto done;
 	c.buf = malloc(READ_BUF);
+	c.pbuf = malloc(PREV_WINDOW * sizeof(*c.pbuf));
 	c.dedup = calloc(DEDUP_SLOTS, sizeof(*c.dedup));
-	if (c.buf == NULL || c.dedup == NULL)
+	if (c.buf == NULL || c.dedup == NULL || c.pbuf == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
@@ -506,7 +538,7 @@ done:
 	pack_writer_free(c.pw);
 	mf_free_list(ids, nids);
 	free(c.buf);
-	free(c.refs);
+	free(c.pbuf);
 	free(c.dedup);
 	secure_zero(c.key, sizeof(c.key));
 	return rc;

@@ -122,6 +122,8 @@ struct mf_writer
 	size_t		npacks, cappacks;
 	uint64_t	nentries;
 	uint64_t	nchunks;
+	uint64_t	file_left;		/* chunks the open file still owes */
+	int			in_file;
 };
 
 mf_writer *
@@ -224,40 +226,61 @@ pack_number(mf_writer *w, const uint8_t pack[PACK_ID_LEN], pgark_err *err)
 }
 
 int
-mf_add_file(mf_writer *w, const char *path, mode_t mode, uint64_t size, int64_t mtime,
-			uint32_t nchunks, const chunk_ref *chunks, pgark_err *err)
+mf_file_begin(mf_writer *w, const char *path, mode_t mode, uint64_t size, int64_t mtime, pgark_err *err)
 {
 	char		esc[PATH_MAX * 3];
-	long	   *nums = NULL;
+	uint64_t	n = size / PACK_CHUNK_SIZE + (size % PACK_CHUNK_SIZE ? 1 : 0);
 
-	if (nchunks > 0 && (nums = malloc(nchunks * sizeof(*nums))) == NULL)
-		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-	/* declare packs before the file line so the reader knows them */
-	for (uint32_t i = 0; i < nchunks; i++)
-		if ((nums[i] = pack_number(w, chunks[i].pack, err)) < 0)
-		{
-			free(nums);
-			return -1;
-		}
+	if (w->in_file)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "manifest: file %s begun inside another", path);
 	escape(path, esc, sizeof(esc));
 	w->nentries++;
-	if (fprintf(w->body, "file %s %04o %" PRIu64 " %" PRId64 " %u\n", esc, (unsigned) (mode & 07777),
-				size, mtime, nchunks) < 0)
-		goto fail;
-	for (uint32_t i = 0; i < nchunks; i++)
-	{
-		char		hex[2 * CHUNK_ID_LEN + 1];
-
-		hex_encode(chunks[i].id, CHUNK_ID_LEN, hex);
-		if (fprintf(w->body, "c %s %ld %" PRIu64 " %u\n", hex, nums[i], chunks[i].offset, chunks[i].len) < 0)
-			goto fail;
-	}
-	w->nchunks += nchunks;
-	free(nums);
+	if (fprintf(w->body, "file %s %04o %" PRIu64 " %" PRId64 " %" PRIu64 "\n", esc, (unsigned) (mode & 07777),
+				size, mtime, n) < 0)
+		return body_error(err);
+	w->in_file = 1;
+	w->file_left = n;
 	return 0;
-fail:
-	free(nums);
-	return body_error(err);
+}
+
+int
+mf_file_chunk(mf_writer *w, const chunk_ref *ref, pgark_err *err)
+{
+	char		hex[2 * CHUNK_ID_LEN + 1];
+	long		num;
+
+	if (!w->in_file || w->file_left == 0)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "manifest: more chunks than the file's size");
+	/* a pack is declared on the line before the first chunk in it */
+	if ((num = pack_number(w, ref->pack, err)) < 0)
+		return -1;
+	hex_encode(ref->id, CHUNK_ID_LEN, hex);
+	if (fprintf(w->body, "c %s %ld %" PRIu64 " %u\n", hex, num, ref->offset, ref->len) < 0)
+		return body_error(err);
+	w->file_left--;
+	w->nchunks++;
+	return 0;
+}
+
+int
+mf_file_end(mf_writer *w, pgark_err *err)
+{
+	if (!w->in_file || w->file_left != 0)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "manifest: a file ends short of its chunks");
+	w->in_file = 0;
+	return 0;
+}
+
+int
+mf_add_file(mf_writer *w, const char *path, mode_t mode, uint64_t size, int64_t mtime,
+			uint64_t nchunks, const chunk_ref *chunks, pgark_err *err)
+{
+	if (mf_file_begin(w, path, mode, size, mtime, err) != 0)
+		return -1;
+	for (uint64_t i = 0; i < nchunks; i++)
+		if (mf_file_chunk(w, &chunks[i], err) != 0)
+			return -1;
+	return mf_file_end(w, err);
 }
 
 static int
@@ -369,7 +392,7 @@ struct mf_reader
 	uint8_t   **packs;
 	size_t		npacks, cappacks;
 	mf_entry	e;
-	uint32_t	capchunks;
+	uint64_t	chunks_left;	/* of the current file, not yet read */
 	uint64_t	nentries, nchunks;
 	int			done;
 };
@@ -648,18 +671,72 @@ fail:
 	return NULL;
 }
 
+/* "pack <n> <id>": 1 if line is one (and it was taken), 0 if not, -1 bad */
 static int
-ensure_chunks(mf_reader *rd, uint32_t n, pgark_err *err)
+pack_line(mf_reader *rd, const char *line, pgark_err *err)
 {
-	if (n <= rd->capchunks)
-		return 0;
-	{
-		chunk_ref  *c = realloc(rd->e.chunks, (size_t) n * sizeof(*c));
+	char		p1[40];
+	size_t		num;
+	int			n = 0;
 
-		if (c == NULL)
+	if (strncmp(line, "pack ", 5) != 0)
+		return 0;
+	if (sscanf(line, "pack %zu %32s%n", &num, p1, &n) != 2 || line[n] != '\0' ||
+		num != rd->npacks || strlen(p1) != 32)
+		return bad(rd, err, "malformed or out-of-order pack line");
+	if (rd->npacks == rd->cappacks)
+	{
+		size_t		cap = rd->cappacks ? rd->cappacks * 2 : 64;
+		uint8_t   **np = realloc(rd->packs, cap * sizeof(*np));
+
+		if (np == NULL)
 			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-		rd->e.chunks = c;
-		rd->capchunks = n;
+		rd->packs = np;
+		rd->cappacks = cap;
+	}
+	if ((rd->packs[rd->npacks] = malloc(PACK_ID_LEN)) == NULL)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	if (hex_decode(p1, rd->packs[rd->npacks], PACK_ID_LEN) != 0)
+	{
+		free(rd->packs[rd->npacks]);
+		return bad(rd, err, "malformed pack id");
+	}
+	rd->npacks++;
+	return 1;
+}
+
+int
+mf_chunks(mf_reader *rd, chunk_ref *out, uint32_t max, uint32_t *got, pgark_err *err)
+{
+	*got = 0;
+	while (*got < max && rd->chunks_left > 0)
+	{
+		char	   *cl = next_line(rd, err);
+		char		hex[70];
+		unsigned long long off;
+		unsigned	len;
+		size_t		pn;
+		int			n = 0, pk;
+		chunk_ref  *ref = &out[*got];
+
+		if (cl == NULL)
+			return -1;
+		if ((pk = pack_line(rd, cl, err)) != 0)
+		{
+			if (pk < 0)
+				return -1;
+			continue;
+		}
+		if (sscanf(cl, "c %64s %zu %llu %u%n", hex, &pn, &off, &len, &n) != 4 || cl[n] != '\0' ||
+			hex_decode(hex, ref->id, CHUNK_ID_LEN) != 0 || pn >= rd->npacks ||
+			len == 0 || len > 2 * PACK_CHUNK_SIZE)
+			return bad(rd, err, "malformed chunk line");
+		memcpy(ref->pack, rd->packs[pn], PACK_ID_LEN);
+		ref->offset = off;
+		ref->len = len;
+		rd->chunks_left--;
+		rd->nchunks++;
+		(*got)++;
 	}
 	return 0;
 }
@@ -672,39 +749,27 @@ mf_next(mf_reader *rd, mf_entry **out, pgark_err *err)
 	*out = NULL;
 	if (rd->done)
 		return 0;
+	while (rd->chunks_left > 0)
+	{
+		chunk_ref	skip[64];
+		uint32_t	got;
+
+		if (mf_chunks(rd, skip, 64, &got, err) != 0)
+			return -1;
+	}
 	while ((line = next_line(rd, err)) != NULL)
 	{
 		mf_entry   *e = &rd->e;
 		char		p1[PATH_MAX * 3 + 1], p2[PATH_MAX * 3 + 1];
 		unsigned	mode;
-		unsigned long long size, nent, nch;
+		unsigned long long size, nent, nch, nchunks;
 		long long	mtime;
-		unsigned	nchunks;
-		size_t		num;
-		int			n = 0;
+		int			n = 0, pk;
 
-		if (sscanf(line, "pack %zu %32s%n", &num, p1, &n) == 2 && line[n] == '\0')
+		if ((pk = pack_line(rd, line, err)) != 0)
 		{
-			if (num != rd->npacks || strlen(p1) != 32)
-				return bad(rd, err, "pack numbers out of order");
-			if (rd->npacks == rd->cappacks)
-			{
-				size_t		cap = rd->cappacks ? rd->cappacks * 2 : 64;
-				uint8_t   **np = realloc(rd->packs, cap * sizeof(*np));
-
-				if (np == NULL)
-					return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-				rd->packs = np;
-				rd->cappacks = cap;
-			}
-			if ((rd->packs[rd->npacks] = malloc(PACK_ID_LEN)) == NULL)
-				return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-			if (hex_decode(p1, rd->packs[rd->npacks], PACK_ID_LEN) != 0)
-			{
-				free(rd->packs[rd->npacks]);
-				return bad(rd, err, "malformed pack id");
-			}
-			rd->npacks++;
+			if (pk < 0)
+				return -1;
 			continue;
 		}
 		memset(e->path, 0, 1);
@@ -726,10 +791,10 @@ mf_next(mf_reader *rd, mf_entry **out, pgark_err *err)
 				return bad(rd, err, "malformed tablespace target");
 		}
 		else if (strncmp(line, "file ", 5) == 0 &&
-				 sscanf(line, "file %12287s %o %llu %lld %u%n", p1, &mode, &size, &mtime, &nchunks, &n) == 5 &&
+				 sscanf(line, "file %12287s %o %llu %lld %llu%n", p1, &mode, &size, &mtime, &nchunks, &n) == 5 &&
 				 line[n] == '\0')
 		{
-			uint64_t	expect = (size + PACK_CHUNK_SIZE - 1) / PACK_CHUNK_SIZE;
+			uint64_t	expect = size / PACK_CHUNK_SIZE + (size % PACK_CHUNK_SIZE ? 1 : 0);
 
 			if (nchunks != expect)
 				return bad(rd, err, "file's chunk count does not match its size");
@@ -737,28 +802,8 @@ mf_next(mf_reader *rd, mf_entry **out, pgark_err *err)
 			e->mode = (mode_t) (mode & 07777);
 			e->size = size;
 			e->mtime = mtime;
-			if (ensure_chunks(rd, nchunks, err) != 0)
-				return -1;
-			for (uint32_t i = 0; i < nchunks; i++)
-			{
-				char	   *cl = next_line(rd, err);
-				char		hex[70];
-				unsigned long long off;
-				unsigned	len;
-				size_t		pn;
-
-				if (cl == NULL)
-					return -1;
-				if (sscanf(cl, "c %64s %zu %llu %u%n", hex, &pn, &off, &len, &n) != 4 || cl[n] != '\0' ||
-					hex_decode(hex, e->chunks[i].id, CHUNK_ID_LEN) != 0 || pn >= rd->npacks ||
-					len == 0 || len > 2 * PACK_CHUNK_SIZE)
-					return bad(rd, err, "malformed chunk line");
-				memcpy(e->chunks[i].pack, rd->packs[pn], PACK_ID_LEN);
-				e->chunks[i].offset = off;
-				e->chunks[i].len = len;
-			}
 			e->nchunks = nchunks;
-			rd->nchunks += nchunks;
+			rd->chunks_left = nchunks;
 		}
 		else if (sscanf(line, "end %llu %llu%n", &nent, &nch, &n) == 2 && line[n] == '\0')
 		{
@@ -798,7 +843,6 @@ mf_close(mf_reader *rd)
 	for (size_t i = 0; i < rd->npacks; i++)
 		free(rd->packs[i]);
 	free(rd->packs);
-	free(rd->e.chunks);
 	free(rd->buf);
 	free(rd);
 }

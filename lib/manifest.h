@@ -4,8 +4,8 @@
  * LSNs, backup_label, tablespace_map) comes first, so listing backups reads
  * only the start of each manifest; then one entry per directory, tablespace
  * and file in pgdir_pathcmp order, each file with its chunk references.
- * Written last: a backup exists exactly when its manifest does. Neither
- * writing nor reading holds more than one file's chunk list in memory.
+ * Written last: a backup exists exactly when its manifest does. Chunk
+ * references are streamed both ways: memory does not grow with file size.
  */
 #ifndef PGARK_MANIFEST_H
 #define PGARK_MANIFEST_H
@@ -65,8 +65,7 @@ typedef struct mf_entry
 	mode_t		mode;
 	uint64_t	size;
 	int64_t		mtime;
-	uint32_t	nchunks;
-	chunk_ref  *chunks;			/* owned by the reader, valid until the next call */
+	uint64_t	nchunks;		/* MF_FILE: ceil(size / chunk size); read them with mf_chunks */
 	char		target[PATH_MAX];	/* MF_TABLESPACE */
 } mf_entry;
 
@@ -76,8 +75,15 @@ typedef struct mf_writer mf_writer;
 mf_writer  *mf_writer_new(const char *spool_dir, pgark_err *err);
 int			mf_add_dir(mf_writer *w, const char *path, mode_t mode, pgark_err *err);
 int			mf_add_tablespace(mf_writer *w, const char *path, const char *target, pgark_err *err);
+/* A file: begin (its chunk count follows from size), then exactly that many
+ * chunks, then end. */
+int			mf_file_begin(mf_writer *w, const char *path, mode_t mode, uint64_t size, int64_t mtime,
+						  pgark_err *err);
+int			mf_file_chunk(mf_writer *w, const chunk_ref *ref, pgark_err *err);
+int			mf_file_end(mf_writer *w, pgark_err *err);
+/* All at once (small files, tests). */
 int			mf_add_file(mf_writer *w, const char *path, mode_t mode, uint64_t size, int64_t mtime,
-						uint32_t nchunks, const chunk_ref *chunks, pgark_err *err);
+						uint64_t nchunks, const chunk_ref *chunks, pgark_err *err);
 /* Write base/<head->backup_id>/manifest: head, then the body. */
 int			mf_writer_commit(mf_writer *w, repo *r, const mf_head *head, pgark_err *err);
 void		mf_writer_free(mf_writer *w);
@@ -87,8 +93,12 @@ typedef struct mf_reader mf_reader;
 /* Open a backup's manifest and read its head (head strings owned by caller:
  * mf_head_free). */
 mf_reader  *mf_open(repo *r, const char *backup_id, mf_head *head, pgark_err *err);
-/* Next entry: 1 with *e set, 0 at the verified end, -1 on error. */
+/* Next entry: 1 with *e set, 0 at the verified end, -1 on error. Chunks of
+ * a file not read with mf_chunks are skipped (and still checked). */
 int			mf_next(mf_reader *rd, mf_entry **e, pgark_err *err);
+/* The current file's next chunk references, up to max: *got (0 when all
+ * were read). */
+int			mf_chunks(mf_reader *rd, chunk_ref *out, uint32_t max, uint32_t *got, pgark_err *err);
 void		mf_close(mf_reader *rd);
 
 /* Backup ids with a manifest, oldest first (ids sort by time). */

@@ -105,12 +105,13 @@ typedef struct restore_ctx
 	chunk_reader *cr;
 	uint8_t		key[32];
 	uint8_t    *run;			/* RUN_CHUNKS pages */
+	chunk_ref  *win;			/* RUN_CHUNKS chunk references */
 	uint8_t    *page;
 	uint64_t	total, done;
 	char	  **paths;			/* --delta: the manifest's paths, in order */
 	size_t		npaths, cappaths;
 	mf_entry	control;		/* global/pg_control, written last */
-	chunk_ref	control_chunks[2];
+	chunk_ref	control_chunks[1];
 	int			have_control;
 } restore_ctx;
 
@@ -304,9 +305,12 @@ remember_path(restore_ctx *c, const char *path, pgark_err *err)
 	return 0;
 }
 
+/* Chunk references come from the manifest reader, or from fixed (a copy). */
 static int
-restore_file(restore_ctx *c, const mf_entry *e, pgark_err *err)
+restore_file(restore_ctx *c, const mf_entry *e, mf_reader *rd, const chunk_ref *fixed, pgark_err *err)
 {
+	uint64_t	wbase = 0;		/* window of references: c->win[0] is chunk wbase */
+	uint32_t	wn = 0;
 	const char *rel, *name;
 	char		parent[PATH_MAX];
 	int			root, pfd = -1, fd = -1;
@@ -314,7 +318,7 @@ restore_file(restore_ctx *c, const mf_entry *e, pgark_err *err)
 	uint64_t	have = 0;
 	int			fetched_any = 0;
 	int			rc = -1;
-	uint32_t	i = 0;
+	uint64_t	i = 0;
 
 	if ((root = resolve(c, e->path, &rel, err)) < 0)
 		return -1;
@@ -341,14 +345,33 @@ restore_file(restore_ctx *c, const mf_entry *e, pgark_err *err)
 
 	while (i < e->nchunks)
 	{
-		/* a run: chunks to fetch that lie back to back in one pack */
+		/* a run: chunks to fetch that lie back to back in one pack, within
+		 * the window of references read from the manifest */
 		uint32_t	n = 0;
 		uint32_t	lens[RUN_CHUNKS];
-		uint32_t	first = i;
+		uint64_t	first = i;
 
-		while (i < e->nchunks && n < RUN_CHUNKS)
+		if (i == wbase + wn)
 		{
-			uint64_t	off = (uint64_t) i * PACK_CHUNK_SIZE;
+			wbase = i;
+			wn = 0;
+			if (fixed)
+			{
+				wn = (uint32_t) (e->nchunks - i < RUN_CHUNKS ? e->nchunks - i : RUN_CHUNKS);
+				memcpy(c->win, fixed + i, wn * sizeof(*c->win));
+			}
+			else if (mf_chunks(rd, c->win, RUN_CHUNKS, &wn, err) != 0)
+				goto done;
+			if (wn == 0)
+			{
+				err_set(err, PGARK_ERR_CORRUPT, 0, "the manifest lists fewer chunks than the file's size");
+				goto done;
+			}
+		}
+		while (i < e->nchunks && n < RUN_CHUNKS && i < wbase + wn)
+		{
+			const chunk_ref *ref = &c->win[i - wbase];
+			uint64_t	off = i * PACK_CHUNK_SIZE;
 			uint32_t	len = (uint32_t) (e->size - off < PACK_CHUNK_SIZE ? e->size - off : PACK_CHUNK_SIZE);
 
 			if (n == 0 && c->o->delta && off + len <= have)
@@ -357,7 +380,7 @@ restore_file(restore_ctx *c, const mf_entry *e, pgark_err *err)
 				ssize_t		got = pread(fd, c->page, len, (off_t) off);
 
 				if (got == (ssize_t) len && chunk_id(c->key, c->page, len, id, err) == 0 &&
-					memcmp(id, e->chunks[i].id, CHUNK_ID_LEN) == 0)
+					memcmp(id, ref->id, CHUNK_ID_LEN) == 0)
 				{
 					i++;
 					first = i;
@@ -365,8 +388,8 @@ restore_file(restore_ctx *c, const mf_entry *e, pgark_err *err)
 					continue;	/* already right */
 				}
 			}
-			if (n > 0 && (memcmp(e->chunks[i].pack, e->chunks[first].pack, PACK_ID_LEN) != 0 ||
-						  e->chunks[i].offset != e->chunks[i - 1].offset + e->chunks[i - 1].len))
+			if (n > 0 && (memcmp(ref->pack, c->win[first - wbase].pack, PACK_ID_LEN) != 0 ||
+						  ref->offset != ref[-1].offset + ref[-1].len))
 				break;
 			if (n > 0 && c->o->delta && off + len <= have)
 				break;			/* let the next round compare it first */
@@ -375,7 +398,7 @@ restore_file(restore_ctx *c, const mf_entry *e, pgark_err *err)
 		}
 		if (n == 0)
 			continue;
-		if (chunk_read_run(c->cr, &e->chunks[first], lens, (int) n, c->run, err) != 0)
+		if (chunk_read_run(c->cr, &c->win[first - wbase], lens, (int) n, c->run, err) != 0)
 			goto done;
 		fetched_any = 1;
 		for (uint32_t k = 0; k < n; k++)
@@ -1059,7 +1082,8 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		goto done;
 	c.run = malloc(RUN_BYTES);
 	c.page = malloc(PACK_CHUNK_SIZE);
-	if (c.run == NULL || c.page == NULL)
+	c.win = malloc(RUN_CHUNKS * sizeof(*c.win));
+	if (c.run == NULL || c.page == NULL || c.win == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
@@ -1110,18 +1134,22 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 				r2 = restore_tablespace(&c, e, err);
 				break;
 			case MF_FILE:
-				if (strcmp(e->path, "global/pg_control") == 0 && e->nchunks <= 2)
+				if (strcmp(e->path, "global/pg_control") == 0 && e->nchunks == 1)
 				{
 					/* last of all: until it exists, PostgreSQL will not
 					 * start on a directory this restore has not finished */
+					uint32_t	one = 0;
+
 					c.control = *e;
-					memcpy(c.control_chunks, e->chunks, e->nchunks * sizeof(chunk_ref));
-					c.control.chunks = c.control_chunks;
+					r2 = mf_chunks(rd, c.control_chunks, 1, &one, err);
+					if (r2 == 0 && one != 1)
+						r2 = err_set(err, PGARK_ERR_CORRUPT, 0, "global/pg_control without its chunk");
 					c.have_control = 1;
-					r2 = remember_path(&c, e->path, err);
+					if (r2 == 0)
+						r2 = remember_path(&c, e->path, err);
 				}
 				else
-					r2 = restore_file(&c, e, err);
+					r2 = restore_file(&c, e, rd, NULL, err);
 				break;
 		}
 		if (r2 != 0)
@@ -1156,7 +1184,7 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		err_set(err, PGARK_ERR_CORRUPT, 0, "backup %s has no global/pg_control", res->backup_id);
 		goto done;
 	}
-	if (syncfs(c.rootfd) != 0 || restore_file(&c, &c.control, err) != 0)
+	if (syncfs(c.rootfd) != 0 || restore_file(&c, &c.control, NULL, c.control_chunks, err) != 0)
 	{
 		if (err->kind == PGARK_OK)
 			err_sys(err, PGARK_ERR_IO, "could not sync %s", o->pgdata);
@@ -1189,6 +1217,7 @@ done:
 	free(c.paths);
 	free(c.run);
 	free(c.page);
+	free(c.win);
 	secure_zero(c.key, sizeof(c.key));
 	return rc;
 }
