@@ -264,6 +264,10 @@ config_load(pgark_config *cfg, const char *path, pgark_err *err)
 		return err_sys(err, PGARK_ERR_CONFIG, "could not open configuration file \"%s\"", path);
 	}
 	snprintf(cfg->source, sizeof(cfg->source), "%s", path);
+	/* a ';' inside a value (a key_command pipeline) is part of it, and an
+	 * indented line is never a continuation: comments are whole lines */
+	ini_allow_inline_comments = false;
+	ini_allow_multiline = false;
 	rc = ini_parse_stream(reader, &ctx, handler, &ctx);
 	if (ferror(ctx.fp) && !ctx.failed)
 	{

@@ -81,7 +81,7 @@ kek_read_file(const char *path, uint8_t kek[KEK_LEN], pgark_err *err)
 	ssize_t		n;
 	int			rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);	/* a FIFO must not block */
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
@@ -149,6 +149,10 @@ kek_read_command(const char *command, uint8_t kek[KEK_LEN], pgark_err *err)
 	}
 	if (pid == 0)
 	{
+		int			devnull = open("/dev/null", O_RDONLY);
+
+		if (devnull >= 0)
+			dup2(devnull, STDIN_FILENO);
 		dup2(pfd[1], STDOUT_FILENO);
 		execl("/bin/sh", "sh", "-c", command, (char *) NULL);
 		_exit(127);

@@ -650,7 +650,7 @@ mf_open(repo *r, const char *backup_id, mf_head *head, pgark_err *err)
 			err_set(err, PGARK_ERR_NOTFOUND, 0, "no backup %s in %s", backup_id, r->st->where);
 		goto fail;
 	}
-	if ((rd->or = obj_reader_new(source_store, rd->sr, keyring_lookup, r->kr, err)) == NULL)
+	if ((rd->or = repo_object_reader(r, source_store, rd->sr, err)) == NULL)
 		goto fail;
 	if (parse_head(rd, head, err) != 0)
 	{

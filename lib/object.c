@@ -623,6 +623,8 @@ obj_reader_free(obj_reader *r)
 	crypt_free(&r->c);
 	if (r->plain)
 		secure_zero(r->plain, r->h.frame_size);
+	if (r->frame)
+		secure_zero(r->frame, OBJ_FRAME_HDR_LEN + (size_t) r->h.frame_size + GCM_TAG_LEN);
 	free(r->plain);
 	free(r->frame);
 	sha256_free(r->sha);

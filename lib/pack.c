@@ -342,7 +342,7 @@ chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_le
 	for (int i = 0; i < n; i++)
 	{
 		mem_source	ms = {cr->buf + used, refs[i].len};
-		obj_reader *or = obj_reader_new(source_mem, &ms, keyring_lookup, cr->r->kr, err);
+		obj_reader *or = repo_object_reader(cr->r, source_mem, &ms, err);
 		uint8_t    *dst = out + (size_t) i * PACK_CHUNK_SIZE;
 		size_t		have = 0, got;
 		uint8_t		id[CHUNK_ID_LEN];

@@ -135,7 +135,15 @@ repo_create(const pgark_config *cfg, uint64_t sysid, int pg_version, uint32_t wa
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "invalid WAL segment size %u", wal_seg_size);
 	if (strcmp(cfg->repo_type, "local") == 0)
 	{
+		char		wal[PATH_MAX];
+
 		if (mkdir_p(cfg->repo_path, 0700, err) != 0)
+			return -1;
+		/* wal/ exists from the start: its absence later means damage, not
+		 * an empty archive (see store_local.c) */
+		if ((size_t) snprintf(wal, sizeof(wal), "%s/wal/history", cfg->repo_path) >= sizeof(wal))
+			return err_set(err, PGARK_ERR_CONFIG, 0, "[repo] path too long");
+		if (mkdir_p(wal, 0700, err) != 0)
 			return -1;
 		{
 			char		parent[PATH_MAX];
@@ -242,6 +250,23 @@ repo_close(repo *r)
 	keyring_free(r->kr);
 	store_free(r->st);
 	free(r);
+}
+
+obj_reader *
+repo_object_reader(repo *r, obj_source_fn src, void *src_arg, pgark_err *err)
+{
+	obj_reader *or = obj_reader_new(src, src_arg, keyring_lookup, r->kr, err);
+
+	if (or != NULL && obj_reader_header(or)->cipher != r->meta.cipher)
+	{
+		obj_reader_free(or);
+		err_set(err, PGARK_ERR_CORRUPT, 0,
+				"object is %s but the repository is %s: refusing it (replaced or forged)",
+				r->meta.cipher == OBJ_CIPHER_NONE ? "encrypted" : "NOT encrypted",
+				r->meta.cipher == OBJ_CIPHER_NONE ? "not" : "encrypted");
+		return NULL;
+	}
+	return or;
 }
 
 int

@@ -51,6 +51,14 @@ int			repo_create(const pgark_config *cfg, uint64_t sysid, int pg_version,
 repo	   *repo_open(const pgark_config *cfg, pgark_err *err);
 void		repo_close(repo *r);
 
+/*
+ * Open an object of this repository for reading. Besides everything the
+ * container checks, its cipher must be the repository's: an encrypted
+ * repository never accepts an object that claims "none" (anyone able to
+ * write to the storage could forge one without any key).
+ */
+obj_reader *repo_object_reader(repo *r, obj_source_fn src, void *src_arg, pgark_err *err);
+
 /* Parameters for writing a new object with the repository's cipher and key. */
 int			repo_object_params(repo *r, uint64_t plain_len, obj_params *p, pgark_err *err);
 

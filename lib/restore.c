@@ -845,7 +845,7 @@ rp_scan_segment(void *arg, const char *objname, const store_stat *st, pgark_err 
 		return 0;
 	if ((sr = store_get(s->r->st, objname, 0, 0, err)) == NULL)
 		return -1;
-	if ((or = obj_reader_new(source_store_rd, sr, keyring_lookup, s->r->kr, err)) == NULL)
+	if ((or = repo_object_reader(s->r, source_store_rd, sr, err)) == NULL)
 	{
 		store_reader_close(sr);
 		return -1;

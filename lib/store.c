@@ -143,6 +143,14 @@ store_remove(store *st, const char *name, pgark_err *err)
 }
 
 int
+store_sync(store *st, const char *name, pgark_err *err)
+{
+	if (!store_name_valid(name))
+		return bad_name(name, err);
+	return st->ops->sync ? st->ops->sync(st, name, err) : 0;
+}
+
+int
 store_put_buf(store *st, const char *name, const void *buf, size_t len, int flags, pgark_err *err)
 {
 	store_writer *w = store_put_begin(st, name, err);

@@ -17,6 +17,8 @@
  *  - head: size of an object, or PGARK_ERR_NOTFOUND.
  *  - list: every object whose name starts with prefix, in no promised order.
  *  - remove: deleting a name that does not exist is not an error.
+ *  - sync: make an existing object durable (whoever wrote it may have died
+ *    before it was): before trusting an object found already present.
  */
 #ifndef PGARK_STORE_H
 #define PGARK_STORE_H
@@ -55,6 +57,7 @@ typedef struct store_ops
 	int			(*head) (store *st, const char *name, store_stat *out, pgark_err *err);
 	int			(*list) (store *st, const char *prefix, store_list_fn fn, void *arg, pgark_err *err);
 	int			(*remove) (store *st, const char *name, pgark_err *err);
+	int			(*sync) (store *st, const char *name, pgark_err *err);
 	void		(*free) (store *st);
 } store_ops;
 
@@ -85,6 +88,7 @@ void		store_reader_close(store_reader *r);
 int			store_head(store *st, const char *name, store_stat *out, pgark_err *err);
 int			store_list(store *st, const char *prefix, store_list_fn fn, void *arg, pgark_err *err);
 int			store_remove(store *st, const char *name, pgark_err *err);
+int			store_sync(store *st, const char *name, pgark_err *err);
 
 /* Small objects whole (at most maxlen bytes, else CORRUPT). *out is malloc'd. */
 int			store_put_buf(store *st, const char *name, const void *buf, size_t len, int flags,

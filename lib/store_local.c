@@ -78,16 +78,18 @@ ensure_dirs(local_store *ls, const char *name, pgark_err *err)
 		size_t		n = rootlen + 1 + (size_t) (p - name);
 
 		snprintf(path, sizeof(path), "%s/%.*s", ls->root, (int) (p - name), name);
-		if (mkdir(path, 0700) == 0)
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return err_sys(err, PGARK_ERR_IO, "could not create directory \"%s\"", path);
 		{
+			/* also when it existed: whoever made it may have died before
+			 * its entry was durable (a directory fsync with nothing to
+			 * write costs next to nothing) */
 			char		parent[PATH_MAX];
 
 			path_dirname(path, parent, sizeof(parent));
 			if (fsync_dir(parent, err) != 0)
 				return -1;
 		}
-		else if (errno != EEXIST)
-			return err_sys(err, PGARK_ERR_IO, "could not create directory \"%s\"", path);
 		(void) n;
 		p++;
 	}
@@ -279,10 +281,25 @@ local_get(store *st, const char *name, uint64_t offset, uint64_t len, pgark_err 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 	{
-		if (errno == ENOENT)
-			err_set(err, PGARK_ERR_NOTFOUND, ENOENT, "object %s not found in %s", name, st->where);
-		else
+		const char *slash = strchr(name, '/');
+		char		top[PATH_MAX];
+		struct stat sb;
+
+		if (errno != ENOENT)
+		{
 			err_sys(err, PGARK_ERR_IO, "could not open \"%s\"", path);
+			return NULL;
+		}
+		/* "not found" only if the repository's own directory for it is
+		 * there: a missing wal/ (a partial copy, an absent mount) is a
+		 * broken repository, and must not read as the end of the archive */
+		if (slash && (size_t) snprintf(top, sizeof(top), "%s/%.*s", ls->root, (int) (slash - name), name) < sizeof(top) &&
+			stat(top, &sb) != 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "repository directory %s is missing (object %s)", top, name);
+			return NULL;
+		}
+		err_set(err, PGARK_ERR_NOTFOUND, ENOENT, "object %s not found in %s", name, st->where);
 		return NULL;
 	}
 	if (offset > 0 && lseek(fd, (off_t) offset, SEEK_SET) < 0)
@@ -443,6 +460,43 @@ local_remove(store *st, const char *name, pgark_err *err)
 	return fsync_dir(dir, err);
 }
 
+static int
+local_sync(store *st, const char *name, pgark_err *err)
+{
+	local_store *ls = (local_store *) st;
+	char		path[PATH_MAX];
+	char		dir[PATH_MAX];
+	int			fd;
+
+	if (full_path(ls, name, path, sizeof(path), err) != 0)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not open \"%s\" to fsync it", path);
+	if (fsync(fd) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not fsync \"%s\"", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	/* its directory and every one above it, up to the repository's root */
+	path_dirname(path, dir, sizeof(dir));
+	for (;;)
+	{
+		if (fsync_dir(dir, err) != 0)
+			return -1;
+		if (strlen(dir) <= strlen(ls->root))
+			break;
+		{
+			char		up[PATH_MAX];
+
+			path_dirname(dir, up, sizeof(up));
+			snprintf(dir, sizeof(dir), "%s", up);
+		}
+	}
+	return 0;
+}
+
 static void
 local_free(store *st)
 {
@@ -461,6 +515,7 @@ static const store_ops local_ops = {
 	.head = local_head,
 	.list = local_list,
 	.remove = local_remove,
+	.sync = local_sync,
 	.free = local_free,
 };
 

@@ -134,6 +134,10 @@ wal_check_segment(const walname *wn, const uint8_t *buf, size_t len, uint64_t sy
 		return err_set(err, PGARK_ERR_MISMATCH, 0,
 					   "WAL file %s has segment size %u, the repository's is %u",
 					   wn->name, h.seg_size, seg_size);
+	if (h.tli > wn->tli)
+		return err_set(err, PGARK_ERR_CORRUPT, 0,
+					   "WAL file %s starts on timeline %u, after its name's timeline %u",
+					   wn->name, h.tli, wn->tli);
 	expect = walname_segno(wn, seg_size) * seg_size;
 	if (h.pageaddr != expect)
 		return err_set(err, PGARK_ERR_CORRUPT, 0,

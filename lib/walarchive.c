@@ -39,7 +39,7 @@ compare_archived(repo *r, const char *object, int fd, uint64_t size, pgark_err *
 
 	if ((sr = store_get(r->st, object, 0, 0, err)) == NULL)
 		goto done;
-	if ((or = obj_reader_new(source_store, sr, keyring_lookup, r->kr, err)) == NULL)
+	if ((or = repo_object_reader(r, source_store, sr, err)) == NULL)
 		goto read_failed;
 	a = malloc(IO_CHUNK);
 	b = malloc(IO_CHUNK);
@@ -160,6 +160,9 @@ wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res
 	{
 		if (compare_archived(r, res->object, fd, (uint64_t) sb.st_size, err) != 0)
 			goto done;
+		/* the push that stored it may have died before it was durable */
+		if (store_sync(r->st, res->object, err) != 0)
+			goto done;
 		res->outcome = WAL_PUSH_IDENTICAL;
 		res->stored = hs.size;
 		rc = 0;
@@ -209,7 +212,8 @@ wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res
 		{
 			/* another wal-push stored it meanwhile: same rule as above */
 			err_clear(err);
-			if (compare_archived(r, res->object, fd, (uint64_t) sb.st_size, err) != 0)
+			if (compare_archived(r, res->object, fd, (uint64_t) sb.st_size, err) != 0 ||
+				store_sync(r->st, res->object, err) != 0)
 				goto done;
 			res->outcome = WAL_PUSH_IDENTICAL;
 			res->stored = sum.stored_len;
@@ -253,7 +257,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 
 	if ((sr = store_get(r->st, res->object, 0, 0, err)) == NULL)
 		goto done;				/* NOTFOUND passes through */
-	if ((or = obj_reader_new(source_store, sr, keyring_lookup, r->kr, err)) == NULL)
+	if ((or = repo_object_reader(r, source_store, sr, err)) == NULL)
 		goto bad_object;
 	if (segment_like && obj_reader_header(or)->plain_len != r->meta.wal_seg_size)
 	{

@@ -216,7 +216,7 @@ my $env = new_env(name => 'durability', pgdata => $node->data_dir, repo => "$dir
 	is_deeply(\@bad, [], 'wal-push: temp file fsync\'d after its last write and before the rename; directory opened and fsync\'d after it');
 	my $pub = first_index($ev, 0, sub { $_->{call} =~ /^(rename|link)/ && $_->{ret} == 0 && $_->{strings}[-1] eq $final });
 	is_deeply([ check_new_dirs($ev, $pub) ], [], 'wal-push: new directories (wal/, wal/<timeline+log>/) are fsync\'d into their parents before the rename');
-	ok((grep { $_->{call} =~ /^mkdir/ && $_->{ret} == 0 } @$ev) >= 2, 'wal-push created wal/ and wal/<timeline+log>/ (the case above is not vacuous)');
+	ok((grep { $_->{call} =~ /^mkdir/ && $_->{ret} == 0 } @$ev) >= 1, 'wal-push created wal/<timeline+log>/ (the case above is not vacuous; wal/ itself comes from repo-init)');
 	ok(defined $pub && $ev->[$pub]{call} =~ /^(renameat2|link)/ && ($ev->[$pub]{call} ne 'renameat2' || $ev->[$pub]{args} =~ /RENAME_NOREPLACE/),
 		'wal-push publishes without overwriting (renameat2 RENAME_NOREPLACE, or link)');
 

@@ -180,9 +180,13 @@ test_basic(store *st)
 
 	/* missing */
 	err_clear(&err);
-	ok(store_get(st, "no/such/object", 0, 0, &err) == NULL, "get of a missing name fails");
-	is_kind(err, PGARK_ERR_NOTFOUND, "... as NOTFOUND");
-	like(err.msg, "no/such/object", "... naming it");
+	ok(store_get(st, "a/such/object", 0, 0, &err) == NULL, "get of a missing name fails");
+	is_kind(err, PGARK_ERR_NOTFOUND, "... as NOTFOUND (its top directory a/ exists)");
+	like(err.msg, "a/such/object", "... naming it");
+	err_clear(&err);
+	ok(store_get(st, "gone/object", 0, 0, &err) == NULL, "get below a missing top directory fails");
+	is_kind(err, PGARK_ERR_IO, "... as IO, not NOTFOUND: a repository directory is missing");
+	like(err.msg, "is missing", "... saying so");
 	err_clear(&err);
 	is_int(store_head(st, "nothing", &ss, &err), -1, "head of a missing name fails");
 	is_kind(err, PGARK_ERR_NOTFOUND, "... as NOTFOUND");
