@@ -12,7 +12,8 @@ typedef enum
 {
 	OPT_STRING,
 	OPT_PATH,
-	OPT_LOGLEVEL
+	OPT_LOGLEVEL,
+	OPT_SECONDS					/* an int from 1 to 3600 */
 } opt_type;
 
 typedef struct opt_def
@@ -32,6 +33,7 @@ static const opt_def options[] = {
 	OPT("repo", "path", OPT_PATH, repo_path),
 	OPT("crypto", "key_file", OPT_PATH, key_file),
 	OPT("crypto", "key_command", OPT_STRING, key_command),
+	OPT("crypto", "key_command_timeout", OPT_SECONDS, key_command_timeout),
 	OPT("crypto", "cipher", OPT_STRING, cipher),
 	OPT("postgres", "pgdata", OPT_PATH, pgdata),
 	OPT("postgres", "conninfo", OPT_STRING, conninfo),
@@ -48,6 +50,7 @@ config_defaults(pgark_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->repo_type, sizeof(cfg->repo_type), "local");
 	snprintf(cfg->cipher, sizeof(cfg->cipher), "aes-256-gcm");
+	cfg->key_command_timeout = 30;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -104,6 +107,19 @@ set_value(pgark_config *cfg, const opt_def *o, const char *value, char *msg, siz
 			}
 			snprintf(field, o->size, "%s", value);
 			return 0;
+		case OPT_SECONDS:
+			{
+				char	   *end;
+				long		v = strtol(value, &end, 10);
+
+				if (value[0] < '0' || value[0] > '9' || *end != '\0' || v < 1 || v > 3600)
+				{
+					snprintf(msg, msglen, "\"%s\" is not a number of seconds from 1 to 3600", value);
+					return -1;
+				}
+				*(int *) (void *) field = (int) v;
+				return 0;
+			}
 		case OPT_LOGLEVEL:
 			{
 				static const char *const names[] = {"error", "warning", "info", "debug"};

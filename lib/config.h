@@ -32,6 +32,7 @@ typedef struct pgark_config
 	/* [crypto] */
 	char		key_file[PATH_MAX];
 	char		key_command[2048];
+	int			key_command_timeout;	/* seconds */
 	char		cipher[32];		/* "aes-256-gcm" (default) or "none" */
 
 	/* [postgres] */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,14 @@ done:
 int
 kek_read_command(const char *command, uint8_t kek[KEK_LEN], pgark_err *err)
 {
+	return kek_read_command_timeout(command, 30, kek, err);
+}
+
+int
+kek_read_command_timeout(const char *command, int timeout_s, uint8_t kek[KEK_LEN], pgark_err *err)
+{
+	double		deadline = now_ms() + timeout_s * 1000.0;
+	int			timed_out = 0;
 	int			pfd[2];
 	pid_t		pid;
 	uint8_t		buf[256];
@@ -160,8 +169,25 @@ kek_read_command(const char *command, uint8_t kek[KEK_LEN], pgark_err *err)
 	close(pfd[1]);
 	for (;;)
 	{
-		ssize_t		n = read(pfd[0], buf + used, sizeof(buf) - used);
+		struct pollfd pf = {pfd[0], POLLIN, 0};
+		double		left = deadline - now_ms();
+		ssize_t		n;
+		int			pr;
 
+		if (left <= 0 || (pr = poll(&pf, 1, (int) left)) == 0)
+		{
+			/* a hung vault or KMS must not freeze the archiver for ever */
+			timed_out = 1;
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (pr < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		n = read(pfd[0], buf + used, sizeof(buf) - used);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -178,6 +204,12 @@ kek_read_command(const char *command, uint8_t kek[KEK_LEN], pgark_err *err)
 			err_sys(err, PGARK_ERR_KEY, "could not wait for [crypto] key_command");
 			goto done;
 		}
+	}
+	if (timed_out)
+	{
+		err_set(err, PGARK_ERR_KEY, 0, "[crypto] key_command did not answer within %d s (key_command_timeout)",
+				timeout_s);
+		goto done;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 	{
@@ -349,7 +381,7 @@ keyring_open(const pgark_config *cfg, store *st, pgark_err *err)
 	if (cfg->key_command[0])
 	{
 		snprintf(kr->kek_source, sizeof(kr->kek_source), "[crypto] key_command");
-		if (kek_read_command(cfg->key_command, kr->kek, err) != 0)
+		if (kek_read_command_timeout(cfg->key_command, cfg->key_command_timeout, kr->kek, err) != 0)
 			goto fail;
 	}
 	else

@@ -42,8 +42,10 @@ const obj_dek *keyring_lookup(void *arg, const uint8_t id[OBJ_DEK_ID_LEN], pgark
 
 /* Read a KEK from a file (the mode check included); exported for key-gen tests. */
 int			kek_read_file(const char *path, uint8_t kek[KEK_LEN], pgark_err *err);
-/* Run key_command through /bin/sh and read the KEK from its standard output. */
+/* Run key_command through /bin/sh and read the KEK from its standard output;
+ * a command that has not answered within timeout_s seconds is killed. */
 int			kek_read_command(const char *command, uint8_t kek[KEK_LEN], pgark_err *err);
+int			kek_read_command_timeout(const char *command, int timeout_s, uint8_t kek[KEK_LEN], pgark_err *err);
 
 /* Write a new random key file: mode 0600, O_EXCL (never overwrites), fsync'd. */
 int			kek_generate_file(const char *path, pgark_err *err);

@@ -125,10 +125,14 @@ local_put_begin(store *st, const char *name, pgark_err *err)
 		err_set(err, PGARK_ERR_IO, 0, "path too long for object %s", name);
 		goto fail;
 	}
-	w->fd = open(w->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	/* an unnamed file is given its name through /proc/self/fd: without
+	 * /proc (a chroot, a container), use a named temporary file */
+	w->fd = access("/proc/self/fd", X_OK) == 0 ? open(w->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : -1;
+	if (w->fd < 0 && errno == 0)
+		errno = EOPNOTSUPP;
 	if (w->fd >= 0)
 		w->unnamed = 1;
-	else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+	else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL || errno == ENOENT || errno == EACCES)
 	{
 		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		w->tmp_exists = (w->fd >= 0);

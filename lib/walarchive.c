@@ -276,10 +276,11 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	}
 	/* An unnamed file: if this process dies, nothing is left in pg_wal. It
 	 * gets a name only once complete and verified (publish_file). */
-	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	errno = EOPNOTSUPP;
+	fd = access("/proc/self/fd", X_OK) == 0 ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : -1;
 	if (fd >= 0)
 		unnamed = 1;
-	else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+	else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL || errno == ENOENT || errno == EACCES)
 	{
 		unlink(tmp);			/* a leftover of a killed earlier run with our pid */
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -291,6 +292,14 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	}
 	if (!unnamed)
 		tmp_named = 1;
+	{
+		/* as PostgreSQL makes its own files: 0640 where the cluster allows
+		 * group access (pg_wal mode 0750), else 0600 */
+		struct stat dsb;
+
+		if (fstatat(AT_FDCWD, dir, &dsb, 0) == 0 && (dsb.st_mode & S_IRGRP))
+			(void) fchmod(fd, 0640);
+	}
 	if ((buf = malloc(IO_CHUNK)) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");

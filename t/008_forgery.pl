@@ -71,4 +71,40 @@ SKIP:
 	is($r->{rc}, 1, "key_command with ' ; ' works (a missing file is just not found)") or diag $r->{stderr};
 }
 
+# 5. a cluster with group access (pg_wal 0750): fetched files are 0640
+{
+	my $gdir = "$tmp/group_wal";
+	mkdir($gdir, 0750) or die $!;
+	chmod(0750, $gdir);
+	$r = run_pgark('wal-fetch', '--config', $plain->{conf}, $seg, "$gdir/x");
+	is($r->{rc}, 0, 'fetch into a 0750 directory') or diag $r->{stderr};
+	is(sprintf('%04o', (stat("$gdir/x"))[2] & 07777), '0640', '... gives a 0640 file, as PostgreSQL would');
+	$r = run_pgark('wal-fetch', '--config', $plain->{conf}, $seg, "$tmp/y");
+	is(sprintf('%04o', (stat("$tmp/y"))[2] & 07777), '0600', 'and into a 0700 one, 0600');
+}
+
+# 6. without /proc (a chroot or container): push and fetch still work
+SKIP:
+{
+	my $probe = run_cmd('unshare', '-Urm', 'sh', '-c', 'mount -t tmpfs none /proc && ! test -e /proc/self/fd');
+	skip 'cannot hide /proc in a user namespace here', 4 unless $probe->{rc} == 0;
+	my $p6 = new_env(name => 'noproc', pgdata => $node->data_dir);
+	my ($w, $f) = (pgark_bin('wal-push'), pgark_bin('wal-fetch'));
+	$r = run_cmd('unshare', '-Urm', 'sh', '-c',
+		"mount -t tmpfs none /proc && '$w' --config '$p6->{conf}' '$segpath' && '$f' --config '$p6->{conf}' $seg '$tmp/noproc'");
+	is($r->{rc}, 0, 'wal-push and wal-fetch with /proc hidden') or diag $r->{stderr};
+	ok(slurp_bytes("$tmp/noproc") eq slurp_bytes($segpath), '... byte-exact');
+	is_deeply([ temp_files_in("$p6->{repo}/" . ($obj =~ s{/[^/]+$}{}r)) ], [], '... no temp file left in the repository');
+	is_deeply([ grep { /\.tmp$/ } list_dir($tmp) ], [], '... nor beside DEST');
+}
+
+# 7. key_command_timeout is a setting; out of range is a config error
+{
+	my $conf = env_variant($enc, "$tmp/kt.conf", { crypto => { key_command_timeout => 0 } });
+	$r = run_pgark('wal-fetch', '--config', $conf, '00000009.history', "$tmp/h");
+	is($r->{rc}, 200, 'key_command_timeout = 0: refused (wal-fetch 200)');
+	like($r->{stderr}, qr/key_command_timeout: "0" is not a number of seconds from 1 to 3600/, '... naming the setting')
+	  or diag $r->{stderr};
+}
+
 done_testing();

@@ -233,6 +233,16 @@ test_read_command(void)
 	is_int(kek_read_command("echo hello", kek, &err), -1, "a command printing garbage");
 	ok(err.kind == PGARK_ERR_KEY && strstr(err.msg, "no key"), "... KEY, 'printed no key'");
 	unlike(err.msg, "hello", "... without its output");
+	{
+		/* a hung vault: killed after the timeout, not waited for */
+		char		slow[200];
+		double		t0 = now_ms();
+
+		snprintf(slow, sizeof(slow), "sleep 10; printf %%s %s", kek_hex);
+		is_int(kek_read_command_timeout(slow, 1, kek, &err), -1, "a key_command that hangs fails");
+		ok(now_ms() - t0 < 5000, "... after about the timeout (1 s), not the command's 10 s");
+		like(err.msg, "did not answer within 1 s", "... saying so");
+	}
 
 	is_int(kek_read_command("true", kek, &err), -1, "a command printing nothing");
 	is_kind(err, PGARK_ERR_KEY, "... KEY");
