@@ -398,12 +398,6 @@ struct mf_reader
 };
 
 static int
-source_store(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
-{
-	return store_read((store_reader *) arg, buf, len, got, err);
-}
-
-static int
 fill(mf_reader *rd, pgark_err *err)
 {
 	size_t		got;
@@ -650,7 +644,7 @@ mf_open(repo *r, const char *backup_id, mf_head *head, pgark_err *err)
 			err_set(err, PGARK_ERR_NOTFOUND, 0, "no backup %s in %s", backup_id, r->st->where);
 		goto fail;
 	}
-	if ((rd->or = repo_object_reader(r, source_store, rd->sr, err)) == NULL)
+	if ((rd->or = repo_object_reader(r, store_read_source, rd->sr, err)) == NULL)
 		goto fail;
 	if (parse_head(rd, head, err) != 0)
 	{

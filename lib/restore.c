@@ -823,12 +823,6 @@ typedef struct rp_search
 } rp_search;
 
 static int
-source_store_rd(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
-{
-	return store_read((store_reader *) arg, buf, len, got, err);
-}
-
-static int
 rp_scan_segment(void *arg, const char *objname, const store_stat *st, pgark_err *err)
 {
 	rp_search  *s = arg;
@@ -845,7 +839,7 @@ rp_scan_segment(void *arg, const char *objname, const store_stat *st, pgark_err 
 		return 0;
 	if ((sr = store_get(s->r->st, objname, 0, 0, err)) == NULL)
 		return -1;
-	if ((or = repo_object_reader(s->r, source_store_rd, sr, err)) == NULL)
+	if ((or = repo_object_reader(s->r, store_read_source, sr, err)) == NULL)
 	{
 		store_reader_close(sr);
 		return -1;

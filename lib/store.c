@@ -113,6 +113,12 @@ store_read(store_reader *r, void *buf, size_t len, size_t *got, pgark_err *err)
 	return r->st->ops->read(r, buf, len, got, err);
 }
 
+int
+store_read_source(void *reader, void *buf, size_t len, size_t *got, pgark_err *err)
+{
+	return store_read((store_reader *) reader, buf, len, got, err);
+}
+
 void
 store_reader_close(store_reader *r)
 {

@@ -83,6 +83,8 @@ void		store_put_abort(store_writer *w);
 /* len 0 = to the end. */
 store_reader *store_get(store *st, const char *name, uint64_t offset, uint64_t len, pgark_err *err);
 int			store_read(store_reader *r, void *buf, size_t len, size_t *got, pgark_err *err);
+/* store_read with a void * reader: an obj_source_fn over a store_reader. */
+int			store_read_source(void *reader, void *buf, size_t len, size_t *got, pgark_err *err);
 void		store_reader_close(store_reader *r);
 
 int			store_head(store *st, const char *name, store_stat *out, pgark_err *err);

@@ -20,12 +20,6 @@ sink_store(void *arg, const void *buf, size_t len, pgark_err *err)
 	return store_put_write((store_writer *) arg, buf, len, err);
 }
 
-static int
-source_store(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
-{
-	return store_read((store_reader *) arg, buf, len, got, err);
-}
-
 /* Compare the archived object with the local file (fd, size). 0 identical,
  * -1 with CONFLICT if different, other kinds if the object cannot be read. */
 static int
@@ -39,7 +33,7 @@ compare_archived(repo *r, const char *object, int fd, uint64_t size, pgark_err *
 
 	if ((sr = store_get(r->st, object, 0, 0, err)) == NULL)
 		goto done;
-	if ((or = repo_object_reader(r, source_store, sr, err)) == NULL)
+	if ((or = repo_object_reader(r, store_read_source, sr, err)) == NULL)
 		goto read_failed;
 	a = malloc(IO_CHUNK);
 	b = malloc(IO_CHUNK);
@@ -257,7 +251,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 
 	if ((sr = store_get(r->st, res->object, 0, 0, err)) == NULL)
 		goto done;				/* NOTFOUND passes through */
-	if ((or = repo_object_reader(r, source_store, sr, err)) == NULL)
+	if ((or = repo_object_reader(r, store_read_source, sr, err)) == NULL)
 		goto bad_object;
 	if (segment_like && obj_reader_header(or)->plain_len != r->meta.wal_seg_size)
 	{
