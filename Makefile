@@ -10,7 +10,7 @@ WARN      = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARN) -pthread
 CPPFLAGS += -D_GNU_SOURCE -DPGARK_VERSION='"$(VERSION)"' -Ilib -Icommon $(PQ_CFLAGS)
-LDLIBS   += -lpq -lcrypto -llz4 -linih -pthread
+LDLIBS   += -lpq -lcurl -lexpat -lcrypto -llz4 -linih -pthread
 
 ifeq ($(WERROR),1)
 CFLAGS   += -Werror
@@ -64,7 +64,12 @@ t/unit/%.o: CPPFLAGS += -It/unit
 $(UNIT_BIN:=.o) t/unit/tap.o t/unit/make_golden.o: $(wildcard t/unit/*.h)
 .SECONDARY: $(UNIT_BIN:=.o) t/unit/tap.o
 
-unit: $(UNIT_BIN)
+# t/tools/store-tool: the repository's objects by name through lib/store.h, for
+# the cluster tests' accessors (t/lib/PgarkTest.pm) on every backend
+t/tools/store-tool: t/tools/store-tool.o lib/libpgark.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< lib/libpgark.a $(LDLIBS)
+
+unit: $(UNIT_BIN) t/tools/store-tool
 
 # The golden files of the object format (t/golden/README.md) were written once
 # by this and are committed; it is not part of `make check` and never replaces
@@ -75,6 +80,18 @@ t/unit/make_golden: t/unit/make_golden.o lib/libpgark.a
 .PHONY: golden
 golden: t/unit/make_golden
 	t/unit/make_golden t/golden
+
+# libFuzzer targets for the parsers of untrusted input (t/fuzz/README.md); not in check
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+.PHONY: fuzz fuzz-run
+fuzz: t/fuzz/fuzz_s3xml
+t/fuzz/fuzz_s3xml: t/fuzz/fuzz_s3xml.c lib/s3xml.c lib/err.c lib/s3xml.h lib/err.h
+	$(FUZZ_CC) -g -O1 -std=c11 $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Ilib -o $@ t/fuzz/fuzz_s3xml.c lib/s3xml.c lib/err.c -lexpat
+fuzz-run: fuzz
+	mkdir -p tmp_check/fuzz-s3xml
+	t/fuzz/fuzz_s3xml -max_total_time=$(FUZZ_TIME) -dict=t/fuzz/s3xml.dict tmp_check/fuzz-s3xml t/fuzz/corpus/s3xml
 
 deps-build deps-check deps-demo:
 	@sh mk/deps.sh $(@:deps-%=%)
@@ -99,4 +116,4 @@ cppcheck:
 
 clean:
 	rm -rf bin lib/*.o lib/*.a common/*.o archive/*.o restore/*.o keys/*.o repo/*.o basebackup/*.o \
-	  t/unit/*.o $(UNIT_BIN) t/unit/make_golden tmp_check .build-flags
+	  t/unit/*.o $(UNIT_BIN) t/unit/make_golden t/fuzz/fuzz_s3xml tmp_check .build-flags

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
@@ -13,7 +14,10 @@ typedef enum
 	OPT_STRING,
 	OPT_PATH,
 	OPT_LOGLEVEL,
-	OPT_SECONDS					/* an int from 1 to 3600 */
+	OPT_SECONDS,				/* an int from 1 to 3600 */
+	OPT_INT,					/* an int from min to max */
+	OPT_BOOL,					/* on/off, true/false, yes/no, 1/0 */
+	OPT_SIZE					/* bytes, optional K/M/G suffix (binary), min..max */
 } opt_type;
 
 typedef struct opt_def
@@ -23,14 +27,39 @@ typedef struct opt_def
 	opt_type	type;
 	size_t		offset;
 	size_t		size;
+	int64_t		min;			/* OPT_INT, OPT_SIZE */
+	int64_t		max;
 } opt_def;
 
 #define OPT(sec, key, type, field) \
-	{ sec, key, type, offsetof(pgark_config, field), sizeof(((pgark_config *) 0)->field) }
+	{ sec, key, type, offsetof(pgark_config, field), sizeof(((pgark_config *) 0)->field), 0, 0 }
+#define OPT_RANGE(sec, key, type, field, lo, hi) \
+	{ sec, key, type, offsetof(pgark_config, field), sizeof(((pgark_config *) 0)->field), lo, hi }
+
+#define MIB (INT64_C(1024) * 1024)
 
 static const opt_def options[] = {
 	OPT("repo", "type", OPT_STRING, repo_type),
 	OPT("repo", "path", OPT_PATH, repo_path),
+	OPT("repo", "endpoint", OPT_STRING, s3_endpoint),
+	OPT("repo", "bucket", OPT_STRING, s3_bucket),
+	OPT("repo", "region", OPT_STRING, s3_region),
+	OPT("repo", "prefix", OPT_STRING, s3_prefix),
+	OPT("repo", "uri_style", OPT_STRING, s3_uri_style),
+	OPT("repo", "access_key", OPT_STRING, s3_access_key),
+	OPT("repo", "secret_key", OPT_STRING, s3_secret_key),
+	OPT("repo", "session_token", OPT_STRING, s3_session_token),
+	OPT("repo", "credentials_file", OPT_PATH, s3_credentials_file),
+	OPT("repo", "ca_file", OPT_PATH, s3_ca_file),
+	OPT("repo", "verify_tls", OPT_BOOL, s3_verify_tls),
+	OPT("repo", "storage_class", OPT_STRING, s3_storage_class),
+	OPT("repo", "sse", OPT_STRING, s3_sse),
+	OPT("repo", "sse_kms_key_id", OPT_STRING, s3_sse_kms_key_id),
+	OPT_RANGE("repo", "retries", OPT_INT, s3_retries, 0, 20),
+	OPT_RANGE("repo", "connect_timeout", OPT_INT, s3_connect_timeout, 1, 600),
+	OPT_RANGE("repo", "timeout", OPT_INT, s3_timeout, 1, 3600),
+	OPT_RANGE("repo", "multipart_threshold", OPT_SIZE, s3_multipart_threshold, 5 * MIB, 5120 * MIB),
+	OPT_RANGE("repo", "part_size", OPT_SIZE, s3_part_size, 5 * MIB, 5120 * MIB),
 	OPT("crypto", "key_file", OPT_PATH, key_file),
 	OPT("crypto", "key_command", OPT_STRING, key_command),
 	OPT("crypto", "key_command_timeout", OPT_SECONDS, key_command_timeout),
@@ -51,6 +80,13 @@ config_defaults(pgark_config *cfg)
 	snprintf(cfg->repo_type, sizeof(cfg->repo_type), "local");
 	snprintf(cfg->cipher, sizeof(cfg->cipher), "aes-256-gcm");
 	cfg->key_command_timeout = 30;
+	snprintf(cfg->s3_uri_style, sizeof(cfg->s3_uri_style), "host");
+	cfg->s3_verify_tls = 1;
+	cfg->s3_retries = 4;
+	cfg->s3_connect_timeout = 10;
+	cfg->s3_timeout = 60;
+	cfg->s3_multipart_threshold = 64 * MIB;
+	cfg->s3_part_size = 16 * MIB;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -90,13 +126,23 @@ set_value(pgark_config *cfg, const opt_def *o, const char *value, char *msg, siz
 				return -1;
 			}
 			/* values from a fixed list are checked here, where the line is known */
-			if (o->offset == offsetof(pgark_config, repo_type) && strcmp(value, "local") != 0)
+			if (o->offset == offsetof(pgark_config, repo_type) &&
+				strcmp(value, "local") != 0 && strcmp(value, "s3") != 0)
 			{
-				if (strcmp(value, "s3") == 0)
-					snprintf(msg, msglen, "\"s3\": S3 repositories are not available in this version yet; "
-							 "use type = local");
-				else
-					snprintf(msg, msglen, "\"%s\" is not a repository type (local)", value);
+				snprintf(msg, msglen, "\"%s\" is not a repository type (local, s3)", value);
+				return -1;
+			}
+			if (o->offset == offsetof(pgark_config, s3_uri_style) &&
+				strcmp(value, "host") != 0 && strcmp(value, "path") != 0)
+			{
+				snprintf(msg, msglen, "\"%s\" is not a URI style (host: https://BUCKET.ENDPOINT/KEY, "
+						 "path: https://ENDPOINT/BUCKET/KEY)", value);
+				return -1;
+			}
+			if (o->offset == offsetof(pgark_config, s3_sse) && value[0] != '\0' &&
+				strcmp(value, "AES256") != 0 && strcmp(value, "aws:kms") != 0)
+			{
+				snprintf(msg, msglen, "\"%s\" is not a server-side encryption (AES256, aws:kms)", value);
 				return -1;
 			}
 			if (o->offset == offsetof(pgark_config, cipher) &&
@@ -119,6 +165,71 @@ set_value(pgark_config *cfg, const opt_def *o, const char *value, char *msg, siz
 				}
 				*(int *) (void *) field = (int) v;
 				return 0;
+			}
+		case OPT_INT:
+			{
+				char	   *end;
+				long long	v;
+
+				errno = 0;
+				v = strtoll(value, &end, 10);
+				if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 || v < o->min || v > o->max)
+				{
+					snprintf(msg, msglen, "\"%s\" is not a whole number from %lld to %lld", value,
+							 (long long) o->min, (long long) o->max);
+					return -1;
+				}
+				*(int *) (void *) field = (int) v;
+				return 0;
+			}
+		case OPT_SIZE:
+			{
+				char	   *end;
+				unsigned long long v;
+				uint64_t	mult = 1;
+
+				errno = 0;
+				v = strtoull(value, &end, 10);
+				if (*end == 'K' || *end == 'k')
+					mult = 1024, end++;
+				else if (*end == 'M')
+					mult = 1024 * 1024, end++;
+				else if (*end == 'G')
+					mult = 1024 * 1024 * 1024, end++;
+				if (mult > 1 && end[0] == 'i' && end[1] == 'B')
+					end += 2;
+				else if (mult > 1 && end[0] == 'B')
+					end++;
+				if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+					v > UINT64_MAX / mult || v * mult < (uint64_t) o->min || v * mult > (uint64_t) o->max)
+				{
+					snprintf(msg, msglen, "\"%s\" is not a size from %lld MiB to %lld MiB (bytes, or with "
+							 "a K, M or G suffix)", value, (long long) (o->min / MIB), (long long) (o->max / MIB));
+					return -1;
+				}
+				*(uint64_t *) (void *) field = v * mult;
+				return 0;
+			}
+		case OPT_BOOL:
+			{
+				static const char *const yes[] = {"on", "true", "yes", "1"};
+				static const char *const no[] = {"off", "false", "no", "0"};
+
+				for (int i = 0; i < 4; i++)
+				{
+					if (strcmp(value, yes[i]) == 0)
+					{
+						*(int *) (void *) field = 1;
+						return 0;
+					}
+					if (strcmp(value, no[i]) == 0)
+					{
+						*(int *) (void *) field = 0;
+						return 0;
+					}
+				}
+				snprintf(msg, msglen, "\"%s\" is not on or off", value);
+				return -1;
 			}
 		case OPT_LOGLEVEL:
 			{
@@ -146,6 +257,7 @@ typedef struct parse_ctx
 	int			lineno;
 	int			failed;
 	int			failed_line;	/* line of the handler's error */
+	mode_t		mode;			/* of the file */
 	char		seen[NOPTIONS];
 	char		msg[768];
 } parse_ctx;
@@ -280,6 +392,12 @@ config_load(pgark_config *cfg, const char *path, pgark_err *err)
 		return err_sys(err, PGARK_ERR_CONFIG, "could not open configuration file \"%s\"", path);
 	}
 	snprintf(cfg->source, sizeof(cfg->source), "%s", path);
+	{
+		struct stat sb;
+
+		if (fstat(fileno(ctx.fp), &sb) == 0)
+			ctx.mode = sb.st_mode;
+	}
 	/* a ';' inside a value (a key_command pipeline) is part of it, and an
 	 * indented line is never a continuation: comments are whole lines */
 	ini_allow_inline_comments = false;
@@ -302,6 +420,12 @@ config_load(pgark_config *cfg, const char *path, pgark_err *err)
 		return err_set(err, PGARK_ERR_CONFIG, 0,
 					   "%s:%d: syntax error (expected [section], key = value, or a # comment)",
 					   path, rc > 0 ? rc : ctx.lineno);
+	/* a secret in the file: the file must not be readable by everyone */
+	if ((cfg->s3_secret_key[0] || cfg->s3_session_token[0]) && (ctx.mode & S_IRWXO))
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s holds [repo] secret_key (or session_token) but other users can read it "
+					   "(mode %04o): chmod o-rwx %s, or give the credentials in credentials_file or "
+					   "the AWS_* environment variables", path, (unsigned) (ctx.mode & 07777), path);
 	if (apply_environment(cfg, err) != 0)
 		return -1;
 	return config_validate(cfg, err);
@@ -330,10 +454,75 @@ config_set(pgark_config *cfg, const char *assignment, pgark_err *err)
 	return 0;
 }
 
+const char *
+config_repo_where(const pgark_config *cfg, char *buf, size_t len)
+{
+	if (strcmp(cfg->repo_type, "s3") == 0)
+		snprintf(buf, len, "s3://%s%s%s", cfg->s3_bucket, cfg->s3_prefix[0] ? "/" : "", cfg->s3_prefix);
+	else
+		snprintf(buf, len, "%s", cfg->repo_path);
+	return buf;
+}
+
 int
 config_cipher_is_none(const pgark_config *cfg)
 {
 	return strcmp(cfg->cipher, "none") == 0;
+}
+
+static int
+s3_name_chars_ok(const char *s, const char *extra)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+			  strchr(extra, *s) != NULL))
+			return 0;
+	return 1;
+}
+
+static int
+config_validate_s3(pgark_config *cfg, const char *src, pgark_err *err)
+{
+	if (cfg->repo_path[0])
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [repo] path is a setting of type = local; an S3 repository is named by bucket "
+					   "and prefix", src);
+	if (cfg->s3_bucket[0] == '\0')
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] bucket is required for type = s3", src);
+	/* DNS-compatible bucket names (S3's rules, without the exceptions) */
+	if (strlen(cfg->s3_bucket) < 3 || !s3_name_chars_ok(cfg->s3_bucket, ".-") ||
+		cfg->s3_bucket[0] == '-' || cfg->s3_bucket[0] == '.')
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [repo] bucket: \"%s\" is not a bucket name (3 to 63 letters, digits, '.' and '-')",
+					   src, cfg->s3_bucket);
+	/* the prefix is a folder inside the bucket: the same characters as object names */
+	if (!s3_name_chars_ok(cfg->s3_prefix, "._-/") || strstr(cfg->s3_prefix, "//") != NULL ||
+		strstr(cfg->s3_prefix, "/.") != NULL || cfg->s3_prefix[0] == '.')
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [repo] prefix: \"%s\" may only hold letters, digits, '.', '_', '-' and single '/' "
+					   "(no component starting with '.')", src, cfg->s3_prefix);
+	if (cfg->s3_region[0] == '\0')
+		snprintf(cfg->s3_region, sizeof(cfg->s3_region), "us-east-1");
+	if (!s3_name_chars_ok(cfg->s3_region, "-_"))
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] region: \"%s\" is not a region name",
+					   src, cfg->s3_region);
+	if (cfg->s3_endpoint[0] && strncmp(cfg->s3_endpoint, "https://", 8) != 0 &&
+		strncmp(cfg->s3_endpoint, "http://", 7) != 0)
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [repo] endpoint: \"%s\" must start with https:// (or http://)", src, cfg->s3_endpoint);
+	if ((cfg->s3_access_key[0] != '\0') != (cfg->s3_secret_key[0] != '\0'))
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [repo] access_key and secret_key go together: set both or neither", src);
+	if (cfg->s3_access_key[0] && cfg->s3_credentials_file[0])
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [repo] access_key and credentials_file are both set; keep one", src);
+	if (strcmp(cfg->s3_sse, "aws:kms") != 0 && cfg->s3_sse_kms_key_id[0])
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] sse_kms_key_id needs sse = aws:kms", src);
+	if (cfg->s3_part_size > cfg->s3_multipart_threshold)
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [repo] part_size (%llu) is larger than multipart_threshold (%llu)", src,
+					   (unsigned long long) cfg->s3_part_size, (unsigned long long) cfg->s3_multipart_threshold);
+	return 0;
 }
 
 int
@@ -341,17 +530,23 @@ config_validate(pgark_config *cfg, pgark_err *err)
 {
 	const char *src = cfg->source[0] ? cfg->source : "configuration";
 
-	if (strcmp(cfg->repo_type, "local") != 0)
+	if (strcmp(cfg->repo_type, "local") == 0)
 	{
-		if (strcmp(cfg->repo_type, "s3") == 0)
+		if (cfg->repo_path[0] == '\0')
+			return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] path is required for type = local", src);
+		if (cfg->s3_bucket[0] || cfg->s3_endpoint[0] || cfg->s3_access_key[0] || cfg->s3_secret_key[0])
 			return err_set(err, PGARK_ERR_CONFIG, 0,
-						   "%s: [repo] type = s3: S3 repositories are not available in this version yet; use type = local",
-						   src);
-		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] type: \"%s\" is not a repository type (local)",
-					   src, cfg->repo_type);
+						   "%s: [repo] bucket/endpoint/access_key/secret_key are settings of type = s3, "
+						   "but type = local", src);
 	}
-	if (cfg->repo_path[0] == '\0')
-		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] path is required for type = local", src);
+	else if (strcmp(cfg->repo_type, "s3") == 0)
+	{
+		if (config_validate_s3(cfg, src, err) != 0)
+			return -1;
+	}
+	else
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] type: \"%s\" is not a repository type (local, s3)",
+					   src, cfg->repo_type);
 	if (strcmp(cfg->cipher, "aes-256-gcm") != 0 && strcmp(cfg->cipher, "none") != 0)
 		return err_set(err, PGARK_ERR_CONFIG, 0,
 					   "%s: [crypto] cipher: \"%s\" is not a cipher (aes-256-gcm, or none for tests)",

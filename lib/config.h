@@ -26,8 +26,29 @@ typedef struct pgark_config
 	char		source[PATH_MAX];	/* file it was read from, "" if none */
 
 	/* [repo] */
-	char		repo_type[16];	/* "local" (s3 later) */
-	char		repo_path[PATH_MAX];
+	char		repo_type[16];	/* "local" or "s3" */
+	char		repo_path[PATH_MAX];	/* local */
+
+	/* [repo] with type = s3 (see store_s3.c) */
+	char		s3_endpoint[512];	/* "" = https://s3.<region>.amazonaws.com */
+	char		s3_bucket[64];
+	char		s3_region[64];
+	char		s3_prefix[512];
+	char		s3_uri_style[8];	/* "host" or "path" */
+	char		s3_access_key[256];
+	char		s3_secret_key[256];
+	char		s3_session_token[4096];
+	char		s3_credentials_file[PATH_MAX];
+	char		s3_ca_file[PATH_MAX];
+	int			s3_verify_tls;
+	char		s3_storage_class[64];
+	char		s3_sse[16];		/* "", "AES256" or "aws:kms" */
+	char		s3_sse_kms_key_id[256];
+	int			s3_retries;		/* attempts after the first */
+	int			s3_connect_timeout; /* seconds */
+	int			s3_timeout;		/* seconds without progress */
+	uint64_t	s3_multipart_threshold; /* bytes */
+	uint64_t	s3_part_size;	/* bytes */
 
 	/* [crypto] */
 	char		key_file[PATH_MAX];
@@ -65,5 +86,8 @@ int			config_set(pgark_config *cfg, const char *assignment, pgark_err *err);
 int			config_validate(pgark_config *cfg, pgark_err *err);
 
 int			config_cipher_is_none(const pgark_config *cfg);
+
+/* The repository for messages: its path, or s3://bucket/prefix. */
+const char *config_repo_where(const pgark_config *cfg, char *buf, size_t len);
 
 #endif

@@ -55,6 +55,8 @@ store_open(const pgark_config *cfg, pgark_err *err)
 {
 	if (strcmp(cfg->repo_type, "local") == 0)
 		return store_local_open(cfg->repo_path, err);
+	if (strcmp(cfg->repo_type, "s3") == 0)
+		return store_s3_open(cfg, err);
 	err_set(err, PGARK_ERR_CONFIG, 0, "[repo] type: \"%s\" is not supported", cfg->repo_type);
 	return NULL;
 }
@@ -146,6 +148,20 @@ store_remove(store *st, const char *name, pgark_err *err)
 	if (!store_name_valid(name))
 		return bad_name(name, err);
 	return st->ops->remove(st, name, err);
+}
+
+int
+store_remove_many(store *st, const char *const *names, size_t n, pgark_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!store_name_valid(names[i]))
+			return bad_name(names[i], err);
+	if (st->ops->remove_many)
+		return st->ops->remove_many(st, names, n, err);
+	for (size_t i = 0; i < n; i++)
+		if (st->ops->remove(st, names[i], err) != 0)
+			return -1;
+	return 0;
 }
 
 int

@@ -17,6 +17,7 @@
  *  - head: size of an object, or PGARK_ERR_NOTFOUND.
  *  - list: every object whose name starts with prefix, in no promised order.
  *  - remove: deleting a name that does not exist is not an error.
+ *  - a store is used by one thread at a time (open one per thread).
  *  - sync: make an existing object durable (whoever wrote it may have died
  *    before it was): before trusting an object found already present.
  */
@@ -57,6 +58,8 @@ typedef struct store_ops
 	int			(*head) (store *st, const char *name, store_stat *out, pgark_err *err);
 	int			(*list) (store *st, const char *prefix, store_list_fn fn, void *arg, pgark_err *err);
 	int			(*remove) (store *st, const char *name, pgark_err *err);
+	/* many names at once (S3 DeleteObjects); NULL: store.c calls remove for each */
+	int			(*remove_many) (store *st, const char *const *names, size_t n, pgark_err *err);
 	int			(*sync) (store *st, const char *name, pgark_err *err);
 	void		(*free) (store *st);
 } store_ops;
@@ -70,6 +73,7 @@ struct store
 /* Open the backend named by [repo] type. */
 store	   *store_open(const pgark_config *cfg, pgark_err *err);
 store	   *store_local_open(const char *root, pgark_err *err);
+store	   *store_s3_open(const pgark_config *cfg, pgark_err *err);
 void		store_free(store *st);
 
 int			store_name_valid(const char *name);
@@ -90,6 +94,8 @@ void		store_reader_close(store_reader *r);
 int			store_head(store *st, const char *name, store_stat *out, pgark_err *err);
 int			store_list(store *st, const char *prefix, store_list_fn fn, void *arg, pgark_err *err);
 int			store_remove(store *st, const char *name, pgark_err *err);
+/* Remove n names, in batches where the backend has them; missing names are not an error. */
+int			store_remove_many(store *st, const char *const *names, size_t n, pgark_err *err);
 int			store_sync(store *st, const char *name, pgark_err *err);
 
 /* Small objects whole (at most maxlen bytes, else CORRUPT). *out is malloc'd. */

@@ -5,8 +5,8 @@
 set -eu
 what=${1:-build}
 
-build_pkgs="gcc make pkgconf libc6-dev libpq-dev libssl-dev liblz4-dev libinih-dev"
-test_pkgs="postgresql-15 postgresql-client-15 libipc-run-perl perl strace util-linux openssl"
+build_pkgs="gcc make pkgconf libc6-dev libpq-dev libssl-dev liblz4-dev libinih-dev libcurl4-openssl-dev libexpat1-dev"
+test_pkgs="postgresql-15 postgresql-client-15 libipc-run-perl perl strace util-linux openssl curl"
 case "$what" in
   build) pkgs=$build_pkgs ;;
   demo)  pkgs="$build_pkgs postgresql-15 postgresql-client-15" ;;
@@ -15,6 +15,11 @@ case "$what" in
 esac
 
 missing=""
+# the S3 test server (t/s3/) runs on Node.js with npm; a machine may have them
+# from elsewhere than Debian (nodesource), so look for the commands
+if [ "$what" = check ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  missing=" nodejs npm"
+fi
 for p in $pkgs; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing="$missing $p"

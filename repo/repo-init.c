@@ -53,6 +53,7 @@ main(int argc, char **argv)
 	repo_meta	m;
 	int			rc;
 	const char *from;
+	char		where[1200];
 
 	err_clear(&err);
 	if ((rc = prog_start(&p, argc, argv, extra, "D:d:", opt)) >= 0)
@@ -84,9 +85,10 @@ main(int argc, char **argv)
 	}
 	if (rc != 0)
 		return prog_fail(&p, &err);
+	config_repo_where(&p.cfg, where, sizeof(where));
 	if (repo_create(&p.cfg, sys.sysid, sys.pg_version, sys.wal_seg_size, &m, &err) != 0)
 	{
-		prog_audit(&p, "init", p.cfg.repo_path, err_kind_name(err.kind), err.msg, 0, 0);
+		prog_audit(&p, "init", where, err_kind_name(err.kind), err.msg, 0, 0);
 		return prog_fail(&p, &err);
 	}
 	{
@@ -95,10 +97,10 @@ main(int argc, char **argv)
 		hex_encode(m.data_key, OBJ_DEK_ID_LEN, dek);
 		log_info("initialised repository %s for database system %llu (PostgreSQL %d, WAL segments of %u MiB, read from %s); "
 				 "cipher %s%s%s",
-				 p.cfg.repo_path, (unsigned long long) m.sysid, m.pg_version, m.wal_seg_size >> 20, from,
+				 where, (unsigned long long) m.sysid, m.pg_version, m.wal_seg_size >> 20, from,
 				 m.cipher == OBJ_CIPHER_NONE ? "none (NOT ENCRYPTED)" : "aes-256-gcm, data key ",
 				 m.cipher == OBJ_CIPHER_NONE ? "" : dek, "");
 	}
-	prog_audit(&p, "init", p.cfg.repo_path, "ok", NULL, 0, 0);
+	prog_audit(&p, "init", where, "ok", NULL, 0, 0);
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "tap.h"
@@ -38,6 +39,7 @@ conf_file(const char *name, const char *content)
 
 #define GOOD_REPO "[repo]\ntype = local\npath = /var/lib/pgark\n"
 #define GOOD_KEY "[crypto]\nkey_file = /etc/pgark/master.key\n"
+#define GOOD_S3 "[repo]\ntype = s3\n"
 
 /*
  * The file must be refused as CONFIG, the message naming the file, with
@@ -138,6 +140,74 @@ test_good(void)
 }
 
 static void
+test_s3(void)
+{
+	pgark_config cfg;
+	pgark_err	err;
+	const char *path;
+	char		copy[4200];
+
+	path = conf_file("s3.conf",
+					 "[repo]\n"
+					 "type = s3\n"
+					 "endpoint = https://minio.example.com:9000\n"
+					 "bucket = db-backups\n"
+					 "prefix = prod/main\n"
+					 "uri_style = path\n"
+					 "access_key = AKIAEXAMPLE\n"
+					 "secret_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+					 "verify_tls = off\n"
+					 "retries = 7\n"
+					 "timeout = 30\n"
+					 "multipart_threshold = 100MiB\n"
+					 "part_size = 8M\n"
+					 "sse = aws:kms\n"
+					 "sse_kms_key_id = alias/pgark\n"
+					 GOOD_KEY);
+	snprintf(copy, sizeof(copy), "%s", path);
+	chmod(copy, 0640);
+	err_clear(&err);
+	if (!is_int(config_load(&cfg, copy, &err), 0, "an S3 configuration loads (mode 0640)"))
+		diag("%s", err.msg);
+	is_str(cfg.repo_type, "s3", "[repo] type = s3");
+	is_str(cfg.s3_endpoint, "https://minio.example.com:9000", "[repo] endpoint");
+	is_str(cfg.s3_bucket, "db-backups", "[repo] bucket");
+	is_str(cfg.s3_prefix, "prod/main", "[repo] prefix");
+	is_str(cfg.s3_region, "us-east-1", "[repo] region defaults to us-east-1");
+	is_str(cfg.s3_uri_style, "path", "[repo] uri_style");
+	is_int(cfg.s3_verify_tls, 0, "[repo] verify_tls = off");
+	is_int(cfg.s3_retries, 7, "[repo] retries");
+	is_int(cfg.s3_timeout, 30, "[repo] timeout");
+	ok(cfg.s3_multipart_threshold == 100u * 1024 * 1024, "[repo] multipart_threshold = 100MiB");
+	ok(cfg.s3_part_size == 8u * 1024 * 1024, "[repo] part_size = 8M");
+	is_str(cfg.s3_sse, "aws:kms", "[repo] sse");
+
+	/* a secret in a file everyone can read is refused */
+	chmod(copy, 0644);
+	is_int(config_load(&cfg, copy, &err), -1, "secret_key in a world-readable file: refused");
+	like(err.msg, "chmod o-rwx", "... saying how to fix it");
+	ok(strstr(err.msg, "wJalrXUtnFEMI") == NULL, "... without quoting the secret");
+
+	/* defaults */
+	path = conf_file("s3min.conf", "[repo]\ntype = s3\nbucket = bkt\n" GOOD_KEY);
+	if (!is_int(config_load(&cfg, path, &err), 0, "a minimal S3 configuration loads (credentials from elsewhere)"))
+		diag("%s", err.msg);
+	is_str(cfg.s3_uri_style, "host", "uri_style defaults to host");
+	is_int(cfg.s3_verify_tls, 1, "verify_tls defaults to on");
+	is_int(cfg.s3_retries, 4, "retries defaults to 4");
+	ok(cfg.s3_multipart_threshold == 64u * 1024 * 1024, "multipart_threshold defaults to 64 MiB");
+	ok(cfg.s3_part_size == 16u * 1024 * 1024, "part_size defaults to 16 MiB");
+
+	/* the secret from the environment, not the file */
+	setenv("PGARK_REPO_SECRET_KEY", "from-env", 1);
+	setenv("PGARK_REPO_ACCESS_KEY", "AKIAENV", 1);
+	is_int(config_load(&cfg, path, &err), 0, "credentials from PGARK_REPO_* in a world-readable file's setup");
+	is_str(cfg.s3_access_key, "AKIAENV", "... access_key from the environment");
+	unsetenv("PGARK_REPO_SECRET_KEY");
+	unsetenv("PGARK_REPO_ACCESS_KEY");
+}
+
+static void
 test_errors(void)
 {
 	refused("unknown section", GOOD_REPO GOOD_KEY "[repos]\npath = /x\n", 7, "[repos]", NULL);
@@ -155,7 +225,26 @@ test_errors(void)
 	refused("no key with the default cipher", GOOD_REPO, 0, "[crypto] key_file", NULL);
 	refused("no [repo] path", "[repo]\ntype = local\n" GOOD_KEY, 0, "[repo] path", NULL);
 	refused("empty [repo] path", "[repo]\npath =\n" GOOD_KEY, 0, "[repo] path", NULL);
-	refused("type = s3 (not yet available)", "[repo]\ntype = s3\npath = /x\n" GOOD_KEY, 2, "[repo] type", "s3");
+	refused("type = s3 with a path", "[repo]\ntype = s3\npath = /x\nbucket = b1b\n" GOOD_KEY, 0, "[repo] path",
+			"type = local");
+	refused("type = s3 without a bucket", "[repo]\ntype = s3\n" GOOD_KEY, 0, "[repo] bucket", "required");
+	refused("a bucket name with a slash", GOOD_S3 "bucket = a/b\n" GOOD_KEY, 0, "[repo] bucket", "a/b");
+	refused("a prefix with ..", GOOD_S3 "bucket = bkt\nprefix = a/../b\n" GOOD_KEY, 0, "[repo] prefix", NULL);
+	refused("a bad uri_style", GOOD_S3 "uri_style = virtual\n" GOOD_KEY, 3, "[repo] uri_style", "virtual");
+	refused("verify_tls not a boolean", GOOD_S3 "verify_tls = maybe\n" GOOD_KEY, 3, "[repo] verify_tls", "maybe");
+	refused("retries out of range", GOOD_S3 "retries = 99\n" GOOD_KEY, 3, "[repo] retries", "0 to 20");
+	refused("a part_size below 5 MiB", GOOD_S3 "part_size = 1M\n" GOOD_KEY, 3, "[repo] part_size", "5 MiB");
+	refused("a size with a bad suffix", GOOD_S3 "part_size = 8X\n" GOOD_KEY, 3, "[repo] part_size", NULL);
+	refused("part_size above multipart_threshold", GOOD_S3 "bucket = bkt\npart_size = 64M\nmultipart_threshold = 32M\n" GOOD_KEY,
+			0, "part_size", "multipart_threshold");
+	refused("access_key without secret_key", GOOD_S3 "bucket = bkt\naccess_key = AKIA\n" GOOD_KEY, 0,
+			"access_key and secret_key", NULL);
+	refused("an endpoint that is not a URL", GOOD_S3 "bucket = bkt\nendpoint = s3.example.com\n" GOOD_KEY, 0,
+			"[repo] endpoint", "https://");
+	refused("sse not known", GOOD_S3 "sse = rot13\n" GOOD_KEY, 3, "[repo] sse", "rot13");
+	refused("sse_kms_key_id without aws:kms", GOOD_S3 "bucket = bkt\nsse_kms_key_id = k\n" GOOD_KEY, 0,
+			"sse_kms_key_id", NULL);
+	refused("bucket with type = local", GOOD_REPO "bucket = bkt\n" GOOD_KEY, 0, "type = local", NULL);
 	refused("unknown repository type", "[repo]\ntype = ftp\npath = /x\n" GOOD_KEY, 2, "[repo] type", "ftp");
 	refused("syntax error line", GOOD_REPO "this is not a setting\n" GOOD_KEY, 4, "syntax", NULL);
 	refused("unclosed section header", GOOD_REPO "[crypto\nkey_file = /k\n", 4, "syntax", NULL);
@@ -273,6 +362,7 @@ main(void)
 	make_tmpdir(dir, sizeof(dir), "config");
 	test_good();
 	test_errors();
+	test_s3();
 	test_environment();
 	test_set();
 	rm_rf(dir);
