@@ -500,6 +500,13 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 	}
 	if (pack_flush(c.pw, err) != 0)
 		goto done;
+	/* every pack stored (uploads may have run in the background) before the
+	 * manifest that refers to them */
+	if (store_drain(r->st, err) != 0)
+	{
+		err_prefix(err, "storing the backup's packs");
+		goto done;
+	}
 	res->bytes_stored = pack_writer_bytes(c.pw);
 
 	snprintf(head.backup_id, sizeof(head.backup_id), "%s", res->backup_id);

@@ -60,6 +60,7 @@ static const opt_def options[] = {
 	OPT_RANGE("repo", "timeout", OPT_INT, s3_timeout, 1, 3600),
 	OPT_RANGE("repo", "multipart_threshold", OPT_SIZE, s3_multipart_threshold, 5 * MIB, 5120 * MIB),
 	OPT_RANGE("repo", "part_size", OPT_SIZE, s3_part_size, 5 * MIB, 5120 * MIB),
+	OPT_RANGE("repo", "transfers", OPT_INT, s3_transfers, 1, 16),
 	OPT("crypto", "key_file", OPT_PATH, key_file),
 	OPT("crypto", "key_command", OPT_STRING, key_command),
 	OPT("crypto", "key_command_timeout", OPT_SECONDS, key_command_timeout),
@@ -87,6 +88,7 @@ config_defaults(pgark_config *cfg)
 	cfg->s3_timeout = 60;
 	cfg->s3_multipart_threshold = 64 * MIB;
 	cfg->s3_part_size = 16 * MIB;
+	cfg->s3_transfers = 2;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 

@@ -49,6 +49,7 @@ typedef struct pgark_config
 	int			s3_timeout;		/* seconds without progress */
 	uint64_t	s3_multipart_threshold; /* bytes */
 	uint64_t	s3_part_size;	/* bytes */
+	int			s3_transfers;	/* background uploads at once */
 
 	/* [crypto] */
 	char		key_file[PATH_MAX];

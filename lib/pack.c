@@ -136,7 +136,9 @@ write_index(pack_writer *pw, pgark_err *err)
 	}
 	if (obj_writer_finish(ow, NULL, err) != 0)
 		goto done;
-	rc = store_put_commit(sw, STORE_NO_OVERWRITE, err);
+	/* in the background where the store can: the caller drains the store
+	 * before it commits a manifest that refers to the pack */
+	rc = store_put_commit_async(sw, STORE_NO_OVERWRITE, err);
 	sw = NULL;
 done:
 	obj_writer_free(ow);
@@ -152,7 +154,7 @@ pack_flush(pack_writer *pw, pgark_err *err)
 	if (sw == NULL)
 		return 0;
 	pw->sw = NULL;
-	if (store_put_commit(sw, STORE_NO_OVERWRITE, err) != 0)
+	if (store_put_commit_async(sw, STORE_NO_OVERWRITE, err) != 0)
 		return err_prefix(err, "storing a pack");
 	if (write_index(pw, err) != 0)
 		return err_prefix(err, "storing a pack index");

@@ -43,8 +43,9 @@ pack_writer *pack_writer_new(repo *r, uint64_t target_size, pgark_err *err);
 /* Store one chunk (id already computed) in the current pack; fills ref. */
 int			pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size_t len,
 					 chunk_ref *ref, pgark_err *err);
-/* Commit the open pack (and its index). Call before anything references it
- * durably; pack_add commits full packs by itself. */
+/* Commit the open pack (and its index); pack_add commits full packs by
+ * itself. Commits may run in the background (store_put_commit_async): call
+ * store_drain() before anything references the packs durably. */
 int			pack_flush(pack_writer *pw, pgark_err *err);
 uint64_t	pack_writer_bytes(const pack_writer *pw);	/* stored bytes so far */
 void		pack_writer_free(pack_writer *pw);	/* aborts an uncommitted pack */

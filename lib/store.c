@@ -91,6 +91,20 @@ store_put_commit(store_writer *w, int flags, pgark_err *err)
 	return w->st->ops->put_commit(w, flags, err);
 }
 
+int
+store_put_commit_async(store_writer *w, int flags, pgark_err *err)
+{
+	if (w->st->ops->put_commit_async)
+		return w->st->ops->put_commit_async(w, flags, err);
+	return w->st->ops->put_commit(w, flags, err);
+}
+
+int
+store_drain(store *st, pgark_err *err)
+{
+	return st->ops->drain ? st->ops->drain(st, err) : 0;
+}
+
 void
 store_put_abort(store_writer *w)
 {

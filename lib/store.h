@@ -51,6 +51,10 @@ typedef struct store_ops
 	store_writer *(*put_begin) (store *st, const char *name, pgark_err *err);
 	int			(*put_write) (store_writer *w, const void *buf, size_t len, pgark_err *err);
 	int			(*put_commit) (store_writer *w, int flags, pgark_err *err);
+	/* may return before the object is stored; NULL: put_commit */
+	int			(*put_commit_async) (store_writer *w, int flags, pgark_err *err);
+	/* wait for every async commit; NULL: nothing to wait for */
+	int			(*drain) (store *st, pgark_err *err);
 	void		(*put_abort) (store_writer *w);
 	store_reader *(*get) (store *st, const char *name, uint64_t offset, uint64_t len, pgark_err *err);
 	int			(*read) (store_reader *r, void *buf, size_t len, size_t *got, pgark_err *err);
@@ -83,6 +87,18 @@ int			store_put_write(store_writer *w, const void *buf, size_t len, pgark_err *e
 /* Commit consumes the writer whatever the result. */
 int			store_put_commit(store_writer *w, int flags, pgark_err *err);
 void		store_put_abort(store_writer *w);
+
+/*
+ * A commit that may return before the object is stored, so that uploads
+ * overlap with the caller's work (S3: [repo] transfers background uploads,
+ * each on its own connection). 0 means accepted; the outcome comes from
+ * store_drain(), which must return 0 before anything that refers to the
+ * object (a manifest) is committed. Blocks while `transfers` uploads are in
+ * flight. After a failure, later async commits fail at once and queued ones
+ * are aborted. Local storage commits at once.
+ */
+int			store_put_commit_async(store_writer *w, int flags, pgark_err *err);
+int			store_drain(store *st, pgark_err *err);
 
 /* len 0 = to the end. */
 store_reader *store_get(store *st, const char *name, uint64_t offset, uint64_t len, pgark_err *err);

@@ -56,10 +56,53 @@
 #define BACKOFF_BASE_MS		200
 #define BACKOFF_CAP_MS		20000
 
+/* One connection: a curl handle (its connection cache) and its jitter state. */
+typedef struct s3_conn
+{
+	CURL	   *curl;
+	unsigned int rand_state;
+} s3_conn;
+
+#define MAX_TRANSFERS 16
+
+struct s3_writer;
+
+/*
+ * Background uploads (store_put_commit_async): up to `transfers` threads, each
+ * with its own connection, take committed writers from a queue. At most
+ * `transfers` writers are queued or uploading at once; a caller committing
+ * one more waits, so memory stays bounded by configuration.
+ */
+typedef struct s3_pool
+{
+	pthread_mutex_t mu;
+	pthread_cond_t cv_job;
+	pthread_cond_t cv_done;
+	struct s3_writer *head;
+	struct s3_writer *tail;
+	int			inflight;		/* queued + uploading */
+	int			stop;			/* free: no new jobs; queued ones are aborted */
+	int			failed;
+	pgark_err	first_err;
+	int			nthreads;
+	pthread_t	th[MAX_TRANSFERS];
+	s3_conn		conns[MAX_TRANSFERS];
+} s3_pool;
+
+typedef struct pool_arg
+{
+	struct s3_store *s;
+	int			idx;
+} pool_arg;
+
 typedef struct s3_store
 {
 	store		base;
-	CURL	   *curl;
+	s3_conn		main;			/* the caller's thread */
+	int			transfers;
+	int			pool_started;
+	s3_pool		pool;
+	pool_arg	pool_args[MAX_TRANSFERS];
 	char		scheme[8];		/* "https" or "http" */
 	char		hostport[600];	/* endpoint host[:port] */
 	char		host[700];		/* Host header (bucket. prepended for host style) */
@@ -81,7 +124,6 @@ typedef struct s3_store
 	long		timeout;
 	size_t		multipart_threshold;
 	size_t		part_size;
-	unsigned int rand_state;
 } s3_store;
 
 /* ---- one HTTP exchange ------------------------------------------------- */
@@ -91,6 +133,7 @@ typedef struct s3_store
 
 typedef struct s3_req
 {
+	s3_conn    *conn;			/* NULL: the store's main connection */
 	const char *method;
 	const char *key;			/* full object key (prefix applied); NULL = the bucket */
 	sigv4_kv	query[MAX_QUERY];
@@ -335,6 +378,8 @@ s3_attempt(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 	sigv4_request sr;
 	sigv4_creds cr;
 
+	CURL	   *curl = rq->conn ? rq->conn->curl : s->main.curl;
+
 	memset(rs, 0, sizeof(*rs));
 	rs->req = rq;
 	amz_now(date);
@@ -424,48 +469,48 @@ s3_attempt(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 	}
 	explicit_bzero(authz, sizeof(authz));
 
-	curl_easy_reset(s->curl);
-	curl_easy_setopt(s->curl, CURLOPT_URL, url);
-	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT, s->connect_timeout);
+	curl_easy_reset(curl);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, s->connect_timeout);
 	/* no progress for `timeout` seconds: abandon (and retry) */
-	curl_easy_setopt(s->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_LOW_SPEED_TIME, s->timeout);
-	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, rs->errbuf);
-	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, rs);
-	curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, rs);
-	curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(s->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(s->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_SSL_VERIFYPEER, s->verify_tls ? 1L : 0L);
-	curl_easy_setopt(s->curl, CURLOPT_SSL_VERIFYHOST, s->verify_tls ? 2L : 0L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, s->timeout);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, rs->errbuf);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, rs);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, rs);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, s->verify_tls ? 1L : 0L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, s->verify_tls ? 2L : 0L);
 	if (s->ca_file[0])
-		curl_easy_setopt(s->curl, CURLOPT_CAINFO, s->ca_file);
+		curl_easy_setopt(curl, CURLOPT_CAINFO, s->ca_file);
 	if (rq->head)
-		curl_easy_setopt(s->curl, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	else if (strcmp(rq->method, "PUT") == 0)
 	{
-		curl_easy_setopt(s->curl, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(s->curl, CURLOPT_READFUNCTION, read_cb);
-		curl_easy_setopt(s->curl, CURLOPT_READDATA, &src);
-		curl_easy_setopt(s->curl, CURLOPT_SEEKFUNCTION, seek_cb);
-		curl_easy_setopt(s->curl, CURLOPT_SEEKDATA, &src);
-		curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) rq->bodylen);
+		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(curl, CURLOPT_READDATA, &src);
+		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, seek_cb);
+		curl_easy_setopt(curl, CURLOPT_SEEKDATA, &src);
+		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) rq->bodylen);
 	}
 	else if (strcmp(rq->method, "POST") == 0)
 	{
-		curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, rq->body ? (const char *) rq->body : "");
-		curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) rq->bodylen);
+		curl_easy_setopt(curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, rq->body ? (const char *) rq->body : "");
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) rq->bodylen);
 	}
 	else if (strcmp(rq->method, "GET") != 0)
-		curl_easy_setopt(s->curl, CURLOPT_CUSTOMREQUEST, rq->method);
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, rq->method);
 
-	cc = curl_easy_perform(s->curl);
-	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &rs->status);
+	cc = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &rs->status);
 	if (cc == CURLE_WRITE_ERROR && rs->overflow)
 	{
 		err_set(err, PGARK_ERR_CORRUPT, 0, "%s in %s: the response is larger than expected",
@@ -536,7 +581,7 @@ describe_status(s3_store *s, s3_req *rq, s3_resp *rs, pgark_errkind kind, s3_err
 }
 
 static unsigned int
-backoff_ms(s3_store *s, int attempt)
+backoff_ms(s3_conn *c, int attempt)
 {
 	unsigned int cap = BACKOFF_BASE_MS;
 
@@ -545,7 +590,7 @@ backoff_ms(s3_store *s, int attempt)
 	if (cap > BACKOFF_CAP_MS)
 		cap = BACKOFF_CAP_MS;
 	/* full jitter */
-	return (unsigned int) rand_r(&s->rand_state) % (cap + 1);
+	return (unsigned int) rand_r(&c->rand_state) % (cap + 1);
 }
 
 /*
@@ -608,7 +653,7 @@ s3_request(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 			return -1;
 		}
 		{
-			unsigned int ms = backoff_ms(s, attempt);
+			unsigned int ms = backoff_ms(rq->conn ? rq->conn : &s->main, attempt);
 			struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
 
 			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -618,6 +663,8 @@ s3_request(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 }
 
 /* ---- writer --------------------------------------------------------------- */
+
+static int	s3_head_conn(s3_store *s, s3_conn *conn, const char *name, store_stat *out, pgark_err *err);
 
 typedef struct s3_writer
 {
@@ -630,6 +677,9 @@ typedef struct s3_writer
 	char		upload_id[1100];	/* "" until a multipart upload began */
 	char	  **etags;
 	int			nparts;
+	s3_conn    *conn;			/* NULL: main; a pool thread's while it uploads */
+	int			flags;			/* of an async commit */
+	struct s3_writer *next;		/* in the pool's queue */
 } s3_writer;
 
 static void
@@ -676,6 +726,7 @@ mpu_initiate(s3_store *s, s3_writer *w, pgark_err *err)
 	char		what[700];
 
 	memset(&rq, 0, sizeof(rq));
+	rq.conn = w->conn;
 	snprintf(what, sizeof(what), "CreateMultipartUpload %s", w->name);
 	rq.method = "POST";
 	rq.key = w->name;
@@ -709,6 +760,7 @@ mpu_upload_part(s3_store *s, s3_writer *w, const uint8_t *data, size_t len, pgar
 	snprintf(partno, sizeof(partno), "%d", w->nparts + 1);
 	snprintf(what, sizeof(what), "UploadPart %s part %s", w->name, partno);
 	memset(&rq, 0, sizeof(rq));
+	rq.conn = w->conn;
 	rq.method = "PUT";
 	rq.key = w->name;
 	rq.query[rq.nquery++] = (sigv4_kv) {"partNumber", partno};
@@ -739,6 +791,7 @@ mpu_abort(s3_store *s, s3_writer *w)
 		return;
 	snprintf(what, sizeof(what), "AbortMultipartUpload %s", w->name);
 	memset(&rq, 0, sizeof(rq));
+	rq.conn = w->conn;
 	rq.method = "DELETE";
 	rq.key = w->name;
 	rq.query[rq.nquery++] = (sigv4_kv) {"uploadId", w->upload_id};
@@ -775,6 +828,7 @@ mpu_complete(s3_store *s, s3_writer *w, int flags, pgark_err *err)
 	for (int attempt = 0;; attempt++)
 	{
 		memset(&rq, 0, sizeof(rq));
+		rq.conn = w->conn;
 		rq.method = "POST";
 		rq.key = w->name;
 		rq.query[rq.nquery++] = (sigv4_kv) {"uploadId", w->upload_id};
@@ -796,7 +850,7 @@ mpu_complete(s3_store *s, s3_writer *w, int flags, pgark_err *err)
 				pgark_err	herr;
 
 				err_clear(&herr);
-				if (s->base.ops->head(&s->base, w->name, &hs, &herr) == 0 && hs.size == w->total)
+				if (s3_head_conn(s, w->conn, w->name, &hs, &herr) == 0 && hs.size == w->total)
 				{
 					err_clear(err);
 					w->upload_id[0] = '\0';
@@ -818,7 +872,7 @@ mpu_complete(s3_store *s, s3_writer *w, int flags, pgark_err *err)
 		if (err->kind != PGARK_ERR_TRANSIENT || attempt >= s->retries)
 			break;
 		{
-			unsigned int ms = backoff_ms(s, attempt);
+			unsigned int ms = backoff_ms(w->conn ? w->conn : &s->main, attempt);
 			struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
 
 			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -894,10 +948,10 @@ s3_writer_free(s3_writer *w)
 	free(w);
 }
 
+/* Store the writer's object now, on w->conn; aborts a multipart upload on failure. */
 static int
-s3_put_commit(store_writer *sw, int flags, pgark_err *err)
+commit_now(s3_writer *w, int flags, pgark_err *err)
 {
-	s3_writer  *w = (s3_writer *) sw;
 	s3_store   *s = (s3_store *) w->st;
 	int			rc = -1;
 
@@ -917,6 +971,7 @@ s3_put_commit(store_writer *sw, int flags, pgark_err *err)
 
 		snprintf(what, sizeof(what), "PutObject %s", w->name);
 		memset(&rq, 0, sizeof(rq));
+		rq.conn = w->conn;
 		rq.method = "PUT";
 		rq.key = w->name;
 		rq.body = w->buf;
@@ -941,6 +996,15 @@ s3_put_commit(store_writer *sw, int flags, pgark_err *err)
 done:
 	if (rc != 0)
 		mpu_abort(s, w);
+	return rc;
+}
+
+static int
+s3_put_commit(store_writer *sw, int flags, pgark_err *err)
+{
+	s3_writer  *w = (s3_writer *) sw;
+	int			rc = commit_now(w, flags, err);
+
 	s3_writer_free(w);
 	return rc;
 }
@@ -952,6 +1016,171 @@ s3_put_abort(store_writer *sw)
 
 	mpu_abort((s3_store *) w->st, w);
 	s3_writer_free(w);
+}
+
+/* ---- background uploads ------------------------------------------------------ */
+
+static void *
+pool_thread(void *arg)
+{
+	pool_arg   *pa = arg;
+	s3_store   *s = pa->s;
+	s3_pool    *pool = &s->pool;
+
+	for (;;)
+	{
+		s3_writer  *w;
+		pgark_err	e;
+		int			rc = -1;
+
+		pthread_mutex_lock(&pool->mu);
+		while (pool->head == NULL && !pool->stop)
+			pthread_cond_wait(&pool->cv_job, &pool->mu);
+		if (pool->head == NULL)
+		{
+			pthread_mutex_unlock(&pool->mu);
+			return NULL;
+		}
+		w = pool->head;
+		pool->head = w->next;
+		if (pool->head == NULL)
+			pool->tail = NULL;
+		/* after a failure, or when the store is being freed: abort the rest */
+		if (pool->stop || pool->failed)
+		{
+			pthread_mutex_unlock(&pool->mu);
+			w->conn = &pool->conns[pa->idx];
+			mpu_abort(s, w);
+		}
+		else
+		{
+			pthread_mutex_unlock(&pool->mu);
+			w->conn = &pool->conns[pa->idx];
+			err_clear(&e);
+			rc = commit_now(w, w->flags, &e);
+		}
+		s3_writer_free(w);
+		pthread_mutex_lock(&pool->mu);
+		if (rc != 0 && !pool->failed && !pool->stop)
+		{
+			pool->failed = 1;
+			pool->first_err = e;
+		}
+		pool->inflight--;
+		pthread_cond_broadcast(&pool->cv_done);
+		pthread_mutex_unlock(&pool->mu);
+	}
+}
+
+static int
+pool_start(s3_store *s, pgark_err *err)
+{
+	s3_pool    *pool = &s->pool;
+
+	if (s->pool_started)
+		return 0;
+	pthread_mutex_init(&pool->mu, NULL);
+	pthread_cond_init(&pool->cv_job, NULL);
+	pthread_cond_init(&pool->cv_done, NULL);
+	s->pool_started = 1;
+	for (int i = 0; i < s->transfers; i++)
+	{
+		pool_arg   *pa = &s->pool_args[i];
+
+		pa->s = s;
+		pa->idx = i;
+		pool->conns[i].rand_state = s->main.rand_state + (unsigned int) i + 1;
+		if ((pool->conns[i].curl = curl_easy_init()) == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "libcurl could not be initialised");
+		if (pthread_create(&pool->th[i], NULL, pool_thread, pa) != 0)
+		{
+			curl_easy_cleanup(pool->conns[i].curl);
+			pool->conns[i].curl = NULL;
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "could not start an upload thread");
+		}
+		pool->nthreads++;
+	}
+	return 0;
+}
+
+static int
+s3_put_commit_async(store_writer *sw, int flags, pgark_err *err)
+{
+	s3_writer  *w = (s3_writer *) sw;
+	s3_store   *s = (s3_store *) w->st;
+	s3_pool    *pool = &s->pool;
+
+	if (pool_start(s, err) != 0 && pool->nthreads == 0)
+	{
+		/* no background thread could start: store it now */
+		err_clear(err);
+		return s3_put_commit(sw, flags, err);
+	}
+	err_clear(err);
+	pthread_mutex_lock(&pool->mu);
+	while (pool->inflight >= pool->nthreads && !pool->failed)
+		pthread_cond_wait(&pool->cv_done, &pool->mu);
+	if (pool->failed)
+	{
+		*err = pool->first_err;
+		pthread_mutex_unlock(&pool->mu);
+		s3_put_abort(sw);
+		return -1;
+	}
+	w->flags = flags;
+	w->next = NULL;
+	if (pool->tail)
+		pool->tail->next = w;
+	else
+		pool->head = w;
+	pool->tail = w;
+	pool->inflight++;
+	pthread_cond_signal(&pool->cv_job);
+	pthread_mutex_unlock(&pool->mu);
+	return 0;
+}
+
+static int
+s3_drain(store *st, pgark_err *err)
+{
+	s3_store   *s = (s3_store *) st;
+	s3_pool    *pool = &s->pool;
+	int			rc = 0;
+
+	if (!s->pool_started)
+		return 0;
+	pthread_mutex_lock(&pool->mu);
+	while (pool->inflight > 0)
+		pthread_cond_wait(&pool->cv_done, &pool->mu);
+	if (pool->failed)
+	{
+		*err = pool->first_err;
+		rc = -1;
+	}
+	pthread_mutex_unlock(&pool->mu);
+	return rc;
+}
+
+static void
+pool_stop(s3_store *s)
+{
+	s3_pool    *pool = &s->pool;
+
+	if (!s->pool_started)
+		return;
+	pthread_mutex_lock(&pool->mu);
+	pool->stop = 1;
+	pthread_cond_broadcast(&pool->cv_job);
+	pthread_mutex_unlock(&pool->mu);
+	for (int i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->th[i], NULL);
+	for (int i = 0; i < MAX_TRANSFERS; i++)
+		if (pool->conns[i].curl)
+			curl_easy_cleanup(pool->conns[i].curl);
+	pthread_mutex_destroy(&pool->mu);
+	pthread_cond_destroy(&pool->cv_job);
+	pthread_cond_destroy(&pool->cv_done);
+	s->pool_started = 0;
 }
 
 /* ---- reader --------------------------------------------------------------- */
@@ -1102,15 +1331,15 @@ s3_reader_close(store_reader *sr)
 /* ---- head, list, remove --------------------------------------------------- */
 
 static int
-s3_head(store *st, const char *name, store_stat *out, pgark_err *err)
+s3_head_conn(s3_store *s, s3_conn *conn, const char *name, store_stat *out, pgark_err *err)
 {
-	s3_store   *s = (s3_store *) st;
 	s3_req		rq;
 	s3_resp		rs;
 	char		what[700];
 
 	snprintf(what, sizeof(what), "HeadObject %s", name);
 	memset(&rq, 0, sizeof(rq));
+	rq.conn = conn;
 	rq.method = "HEAD";
 	rq.head = 1;
 	rq.key = name;
@@ -1123,6 +1352,12 @@ s3_head(store *st, const char *name, store_stat *out, pgark_err *err)
 	out->size = rs.content_length;
 	out->mtime = rs.last_modified;
 	return 0;
+}
+
+static int
+s3_head(store *st, const char *name, store_stat *out, pgark_err *err)
+{
+	return s3_head_conn((s3_store *) st, NULL, name, out, err);
 }
 
 typedef struct list_ctx
@@ -1289,8 +1524,9 @@ s3_free(store *st)
 {
 	s3_store   *s = (s3_store *) st;
 
-	if (s->curl)
-		curl_easy_cleanup(s->curl);
+	pool_stop(s);
+	if (s->main.curl)
+		curl_easy_cleanup(s->main.curl);
 	explicit_bzero(s->secret_key, sizeof(s->secret_key));
 	explicit_bzero(s->session_token, sizeof(s->session_token));
 	free(s);
@@ -1309,6 +1545,8 @@ static const store_ops s3_ops = {
 	.list = s3_list,
 	.remove = s3_remove,
 	.remove_many = s3_remove_many,
+	.put_commit_async = s3_put_commit_async,
+	.drain = s3_drain,
 	.sync = NULL,				/* an object S3 answered 200 for is durable */
 	.free = s3_free,
 };
@@ -1502,12 +1740,13 @@ store_s3_open(const pgark_config *cfg, pgark_err *err)
 	s->timeout = cfg->s3_timeout;
 	s->multipart_threshold = (size_t) cfg->s3_multipart_threshold;
 	s->part_size = (size_t) cfg->s3_part_size;
-	s->rand_state = (unsigned int) time(NULL) ^ (unsigned int) getpid();
+	s->main.rand_state = (unsigned int) time(NULL) ^ (unsigned int) getpid();
+	s->transfers = cfg->s3_transfers;
 	if (s->prefix[0])
 		snprintf(s->base.where, sizeof(s->base.where), "s3://%s/%s", s->bucket, s->prefix);
 	else
 		snprintf(s->base.where, sizeof(s->base.where), "s3://%s", s->bucket);
-	if ((s->curl = curl_easy_init()) == NULL)
+	if ((s->main.curl = curl_easy_init()) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "libcurl could not be initialised");
 		goto fail;
