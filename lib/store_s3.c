@@ -165,6 +165,12 @@ typedef struct s3_resp
 	char		request_id[128];
 	char		errbuf[CURL_ERROR_SIZE];
 	s3_req	   *req;
+	/* progress: the last time a byte moved either way */
+	curl_off_t	last_up;
+	curl_off_t	last_down;
+	struct timespec last_move;
+	long		timeout;
+	int			stalled;
 } s3_resp;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -299,6 +305,39 @@ header_cb(char *data, size_t size, size_t nmemb, void *arg)
 	else if (nlen == 13 && strncasecmp(data, "Last-Modified", 13) == 0)
 		rs->last_modified = (int64_t) curl_getdate(val, NULL);
 	return n;
+}
+
+static double
+since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* [repo] timeout: abandon a request when no byte has moved for that long
+ * (curl's own low-speed check averages over a window, and so waits longer). */
+static int
+progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	s3_resp    *rs = arg;
+
+	(void) dltotal;
+	(void) ultotal;
+	if (dlnow != rs->last_down || ulnow != rs->last_up)
+	{
+		rs->last_down = dlnow;
+		rs->last_up = ulnow;
+		clock_gettime(CLOCK_MONOTONIC, &rs->last_move);
+		return 0;
+	}
+	if (since(&rs->last_move) >= (double) rs->timeout)
+	{
+		rs->stalled = 1;
+		return 1;
+	}
+	return 0;
 }
 
 typedef struct body_src
@@ -475,8 +514,11 @@ s3_attempt(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, s->connect_timeout);
 	/* no progress for `timeout` seconds: abandon (and retry) */
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, s->timeout);
+	rs->timeout = s->timeout;
+	clock_gettime(CLOCK_MONOTONIC, &rs->last_move);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, rs);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, rs->errbuf);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, rs);
@@ -515,6 +557,13 @@ s3_attempt(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 	{
 		err_set(err, PGARK_ERR_CORRUPT, 0, "%s in %s: the response is larger than expected",
 				rq->what, s->base.where);
+		goto done;
+	}
+	if (cc == CURLE_ABORTED_BY_CALLBACK && rs->stalled)
+	{
+		err_set(err, PGARK_ERR_TRANSIENT, 0, "%s in %s: no progress for %ld s ([repo] timeout)",
+				rq->what, s->base.where, s->timeout);
+		ar = ATTEMPT_RETRY;
 		goto done;
 	}
 	if (cc != CURLE_OK)
@@ -613,12 +662,27 @@ s3_request(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 			s3_error	e;
 			pgark_err	xerr;
 
-			if (rs->status >= 200 && rs->status < 300)
-				return 0;
 			memset(&e, 0, sizeof(e));
 			err_clear(&xerr);
 			if (rs->body_owned && rs->bodylen > 0)
 				(void) s3xml_parse_error((const char *) rs->body, rs->bodylen, &e, &xerr);
+			if (rs->status >= 200 && rs->status < 300)
+			{
+				/*
+				 * An upload is stored only when S3 says so: a 2xx with an
+				 * ETag and no <Error> document (a proxy or a broken store
+				 * can answer 200 for a PUT that went nowhere).
+				 */
+				if (strcmp(rq->method, "PUT") != 0 || (e.code[0] == '\0' && rs->etag[0] != '\0'))
+					return 0;
+				if (e.code[0])
+					describe_status(s, rq, rs, PGARK_ERR_TRANSIENT, &e, err);
+				else
+					err_set(err, PGARK_ERR_TRANSIENT, 0, "%s in %s: HTTP %ld without an ETag: not stored",
+							rq->what, s->base.where, rs->status);
+				resp_free(rs);
+				goto retry_or_fail;
+			}
 			if (rs->status == 404 && (rq->head || strcmp(e.code, "NoSuchKey") == 0))
 			{
 				err_set(err, PGARK_ERR_NOTFOUND, ENOENT, "%s does not exist in %s",
@@ -647,6 +711,7 @@ s3_request(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 		resp_free(rs);
 		if (!retry)
 			return -1;
+retry_or_fail:
 		if (attempt >= s->retries)
 		{
 			err_prefix(err, "gave up after %d attempts", attempt + 1);
