@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "manifest.h"
 #include "pack.h"
@@ -245,6 +246,112 @@ test_lsn(void)
 	is_str(s, "1A/FF", "format");
 }
 
+/*
+ * Restores read packs through a cache of 1 MiB blocks: runs served in pack
+ * order, backwards (every block evicted in between), across block
+ * boundaries and at random must all come back exactly; a truncated pack is
+ * refused, never served short.
+ */
+static void
+test_chunk_cache(void)
+{
+	repo	   *r = open_repo("aes-256-gcm");
+	pgark_err	err;
+	enum
+	{
+	NCHUNK = 2200				/* ~18 MiB of incompressible chunks: more than the cache */
+	};
+	uint8_t    *data = malloc((size_t) NCHUNK * PACK_CHUNK_SIZE);
+	chunk_ref  *refs = calloc(NCHUNK, sizeof(chunk_ref));
+	uint32_t   *lens = calloc(NCHUNK, sizeof(uint32_t));
+	uint8_t    *out = malloc(4 * PACK_CHUNK_SIZE);
+	uint8_t		key[32];
+	pack_writer *pw;
+	chunk_reader *cr;
+	int			bad = 0;
+	unsigned int seed = 7;
+
+	note("pack reads through the block cache");
+	err_clear(&err);
+	if (data == NULL || refs == NULL || lens == NULL || out == NULL)
+		bail_out("out of memory");
+	for (size_t i = 0; i < (size_t) NCHUNK * PACK_CHUNK_SIZE; i++)
+		data[i] = (uint8_t) (rand_r(&seed) >> 7);
+	chunk_key(r, key, &err);
+	pw = pack_writer_new(r, 0, &err);
+	for (int i = 0; i < NCHUNK; i++)
+	{
+		uint8_t		id[CHUNK_ID_LEN];
+
+		lens[i] = PACK_CHUNK_SIZE - (uint32_t) (i % 3) * 1000;
+		chunk_id(key, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], id, &err);
+		if (pack_add(pw, id, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], &refs[i], &err) != 0)
+			bail_out("pack_add: %s", err.msg);
+	}
+	is_int(pack_flush(pw, &err), 0, "a pack of %d chunks committed", NCHUNK);
+	pack_writer_free(pw);
+
+	cr = chunk_reader_new(r, &err);
+	/* in order, one chunk at a time */
+	for (int i = 0; i < NCHUNK && !bad; i++)
+		if (chunk_read_run(cr, &refs[i], &lens[i], 1, out, &err) != 0 ||
+			memcmp(out, data + (size_t) i * PACK_CHUNK_SIZE, lens[i]) != 0)
+			bad = i + 1;
+	is_int(bad, 0, "every chunk in pack order comes back exactly");
+	ok(chunk_reader_bytes(cr) < (uint64_t) NCHUNK * PACK_CHUNK_SIZE * 11 / 10,
+	   "... fetching each block about once (%llu bytes)", (unsigned long long) chunk_reader_bytes(cr));
+	/* backwards, runs of four (crossing block boundaries) */
+	for (int i = NCHUNK - 4; i >= 0 && !bad; i -= 4)
+	{
+		if (chunk_read_run(cr, &refs[i], &lens[i], 4, out, &err) != 0)
+			bad = i + 1;
+		for (int k = 0; k < 4 && !bad; k++)
+			if (memcmp(out + (size_t) k * PACK_CHUNK_SIZE, data + (size_t) (i + k) * PACK_CHUNK_SIZE, lens[i + k]) != 0)
+				bad = i + 1;
+	}
+	is_int(bad, 0, "runs of four, backwards, come back exactly");
+	/* at random */
+	for (int n = 0; n < 3000 && !bad; n++)
+	{
+		int			i = (int) (rand_r(&seed) % NCHUNK);
+
+		if (chunk_read_run(cr, &refs[i], &lens[i], 1, out, &err) != 0 ||
+			memcmp(out, data + (size_t) i * PACK_CHUNK_SIZE, lens[i]) != 0)
+			bad = i + 1;
+	}
+	is_int(bad, 0, "3000 chunks at random come back exactly");
+	chunk_reader_free(cr);
+
+	/* the pack truncated: its last chunks are refused, not served short */
+	{
+		char		name[128], path[PATH_MAX + 200];
+		FILE	   *f;
+		long		sz;
+
+		pack_object_name(refs[0].pack, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/%s", cfg.repo_path, name);
+		if ((f = fopen(path, "r+")) == NULL)
+			bail_out("open %s", path);
+		fseek(f, 0, SEEK_END);
+		sz = ftell(f);
+		if (ftruncate(fileno(f), sz - 100) != 0)
+			bail_out("truncate %s", path);
+		fclose(f);
+		cr = chunk_reader_new(r, &err);
+		is_int(chunk_read_run(cr, &refs[0], &lens[0], 1, out, &err), 0, "truncated pack: its first chunk still reads");
+		is_int(chunk_read_run(cr, &refs[NCHUNK - 1], &lens[NCHUNK - 1], 1, out, &err), -1,
+			   "truncated pack: its last chunk is refused");
+		is_kind(err, PGARK_ERR_CORRUPT, "... as corrupt");
+		like(err.msg, "shorter than its chunks say", "... saying the pack is short");
+		chunk_reader_free(cr);
+	}
+	free(data);
+	free(refs);
+	free(lens);
+	free(out);
+	repo_close(r);
+}
+
 int
 main(void)
 {
@@ -253,6 +360,7 @@ main(void)
 	test_round_trip("none");
 	test_unsafe_paths();
 	test_lsn();
+	test_chunk_cache();
 	rm_rf(dir);
 	return done_testing();
 }
