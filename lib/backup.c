@@ -23,8 +23,10 @@
 #include "pgdir.h"
 #include "util.h"
 #include "wal.h"
+#include "workers.h"
 
 #define READ_BUF (1024 * 1024)
+#define BUF_CHUNKS (READ_BUF / PACK_CHUNK_SIZE)
 #define DEDUP_SLOTS (1u << 16)	/* recent chunks, for duplicates inside a backup */
 
 typedef struct dedup_slot
@@ -55,6 +57,16 @@ typedef struct backup_ctx
 	dedup_slot *dedup;
 	uint64_t	total, done;
 	char		pgdata[PATH_MAX];
+	/* one read buffer's chunks, hashed and encoded on `workers` threads */
+	workers    *wk;
+	size_t		nchunks;		/* in the current buffer */
+	size_t		lens[BUF_CHUNKS];
+	uint8_t		ids[BUF_CHUNKS][CHUNK_ID_LEN];
+	int			todo[BUF_CHUNKS];	/* -1: known (refs[i]), else index of the
+									 * first new chunk with this id */
+	chunk_ref	refs[BUF_CHUNKS];
+	uint8_t    *enc;			/* BUF_CHUNKS x CHUNK_ENCODED_MAX */
+	size_t		enclen[BUF_CHUNKS];
 } backup_ctx;
 
 static void prev_drop(backup_ctx *c, pgark_err *err);
@@ -148,40 +160,87 @@ progress(backup_ctx *c, uint64_t add)
 		c->o->progress(c->o->progress_arg, c->done, c->total);
 }
 
-/* Store one chunk (or find it): fills *ref. */
 static int
-put_chunk(backup_ctx *c, const uint8_t *data, size_t len, const mf_entry *pf, uint64_t idx,
-		  chunk_ref *ref, pgark_err *err)
+hash_one(void *arg, size_t i, pgark_err *err)
 {
-	uint8_t		id[CHUNK_ID_LEN];
-	dedup_slot *slot;
-	const chunk_ref *pc;
+	backup_ctx *c = arg;
 
-	if (chunk_id(c->key, data, len, id, err) != 0)
-		return -1;
-	/* the same chunk in the previous backup's copy of this file */
-	pc = prev_chunk(c, pf, idx, err);
-	if (pc && memcmp(pc->id, id, CHUNK_ID_LEN) == 0)
-	{
-		*ref = *pc;
-		c->res->chunks_reused++;
-		c->res->bytes_reused += len;
+	return chunk_id(c->key, c->buf + i * PACK_CHUNK_SIZE, c->lens[i], c->ids[i], err);
+}
+
+static int
+encode_one(void *arg, size_t i, pgark_err *err)
+{
+	backup_ctx *c = arg;
+
+	if (c->todo[i] != (int) i)
 		return 0;
-	}
-	slot = dedup_find(c, id);
-	if (slot->used && memcmp(slot->ref.id, id, CHUNK_ID_LEN) == 0)
-	{
-		*ref = slot->ref;
-		c->res->chunks_reused++;
-		c->res->bytes_reused += len;
-		return 0;
-	}
-	if (pack_add(c->pw, id, data, len, ref, err) != 0)
+	return chunk_encode(c->r, c->buf + i * PACK_CHUNK_SIZE, c->lens[i], c->enc + i * CHUNK_ENCODED_MAX,
+						CHUNK_ENCODED_MAX, &c->enclen[i], err);
+}
+
+/*
+ * Store the chunks of c->buf (or find them): the ids on every thread; then,
+ * in order, each chunk either found (the previous backup's copy of this file
+ * at the same index, or a recent duplicate) or new; the new ones encoded on
+ * every thread; then appended to the pack in order, so the pack's layout is
+ * the same whatever the number of threads. Fills c->refs.
+ */
+static int
+put_chunks(backup_ctx *c, const mf_entry *pf, uint64_t first_idx, pgark_err *err)
+{
+	if (workers_for(c->wk, c->nchunks, hash_one, c, err) != 0)
 		return -1;
-	slot->used = 1;
-	slot->ref = *ref;
-	c->res->chunks_new++;
-	c->res->bytes_new += len;
+	for (size_t i = 0; i < c->nchunks; i++)
+	{
+		const chunk_ref *pc = prev_chunk(c, pf, first_idx + i, err);
+		dedup_slot *slot;
+
+		c->todo[i] = -1;
+		if (pc && memcmp(pc->id, c->ids[i], CHUNK_ID_LEN) == 0)
+		{
+			c->refs[i] = *pc;
+			continue;
+		}
+		slot = dedup_find(c, c->ids[i]);
+		if (slot->used && memcmp(slot->ref.id, c->ids[i], CHUNK_ID_LEN) == 0)
+		{
+			c->refs[i] = slot->ref;
+			continue;
+		}
+		/* new: unless an earlier new chunk of this buffer has the same id */
+		c->todo[i] = (int) i;
+		for (size_t j = 0; j < i; j++)
+			if (c->todo[j] == (int) j && memcmp(c->ids[j], c->ids[i], CHUNK_ID_LEN) == 0)
+			{
+				c->todo[i] = (int) j;
+				break;
+			}
+	}
+	if (workers_for(c->wk, c->nchunks, encode_one, c, err) != 0)
+		return -1;
+	for (size_t i = 0; i < c->nchunks; i++)
+	{
+		if (c->todo[i] == (int) i)
+		{
+			dedup_slot *slot = dedup_find(c, c->ids[i]);
+
+			if (pack_add_encoded(c->pw, c->ids[i], c->enc + i * CHUNK_ENCODED_MAX, c->enclen[i],
+								 &c->refs[i], err) != 0)
+				return -1;
+			slot->used = 1;
+			slot->ref = c->refs[i];
+			c->res->chunks_new++;
+			c->res->bytes_new += c->lens[i];
+		}
+		else
+		{
+			if (c->todo[i] >= 0)
+				c->refs[i] = c->refs[c->todo[i]];
+			c->res->chunks_reused++;
+			c->res->bytes_reused += c->lens[i];
+		}
+	}
 	return 0;
 }
 
@@ -283,16 +342,15 @@ backup_file(backup_ctx *c, const pgdir_entry *e, pgark_err *err)
 		}
 		if (c->checksums && e->is_relation && got > 0)
 			check_pages(c, e, fd, c->buf, (size_t) got, off);
+		c->nchunks = 0;
 		for (size_t p = 0; p < want; p += PACK_CHUNK_SIZE)
-		{
-			size_t		len = want - p < PACK_CHUNK_SIZE ? want - p : PACK_CHUNK_SIZE;
-			chunk_ref	ref;
-
-			if (put_chunk(c, c->buf + p, len, pf, n, &ref, err) != 0 ||
-				mf_file_chunk(c->mw, &ref, err) != 0)
+			c->lens[c->nchunks++] = want - p < PACK_CHUNK_SIZE ? want - p : PACK_CHUNK_SIZE;
+		if (put_chunks(c, pf, n, err) != 0)
+			goto fail;
+		for (size_t i = 0; i < c->nchunks; i++)
+			if (mf_file_chunk(c->mw, &c->refs[i], err) != 0)
 				goto fail;
-			n++;
-		}
+		n += c->nchunks;
 		off += want;
 		progress(c, want);
 	}
@@ -429,11 +487,16 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 	c.buf = malloc(READ_BUF);
 	c.pbuf = malloc(PREV_WINDOW * sizeof(*c.pbuf));
 	c.dedup = calloc(DEDUP_SLOTS, sizeof(*c.dedup));
-	if (c.buf == NULL || c.dedup == NULL || c.pbuf == NULL)
+	c.enc = malloc((size_t) BUF_CHUNKS * CHUNK_ENCODED_MAX);
+	if (c.buf == NULL || c.dedup == NULL || c.pbuf == NULL || c.enc == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
 	}
+	/* (the data key is loaded by chunk_key above: the threads only read it) */
+	if ((c.wk = workers_new(r->cfg->workers > 0 ? r->cfg->workers : workers_default(), err)) == NULL)
+		goto done;
+	res->workers = workers_count(c.wk);
 
 	/* the newest readable backup, to reuse what did not change; one that
 	 * cannot be read is reported, never a reason not to back up */
@@ -544,6 +607,8 @@ done:
 	mf_writer_free(c.mw);
 	pack_writer_free(c.pw);
 	mf_free_list(ids, nids);
+	workers_free(c.wk);
+	free(c.enc);
 	free(c.buf);
 	free(c.pbuf);
 	free(c.dedup);

@@ -39,6 +39,7 @@ typedef struct backup_result
 	uint64_t	bad_checksums;
 	int			data_checksums;
 	char		warning[1200];	/* something the operator should know, or "" */
+	int			workers;		/* threads that hashed and encoded chunks */
 } backup_result;
 
 int			backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err);

@@ -68,6 +68,7 @@ static const opt_def options[] = {
 	OPT("postgres", "pgdata", OPT_PATH, pgdata),
 	OPT("postgres", "conninfo", OPT_STRING, conninfo),
 	OPT("archive", "spool", OPT_PATH, spool),
+	OPT_RANGE("backup", "workers", OPT_INT, workers, 0, 64),
 	OPT("log", "level", OPT_LOGLEVEL, log_level),
 	OPT("log", "audit", OPT_PATH, audit),
 };

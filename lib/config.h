@@ -64,6 +64,9 @@ typedef struct pgark_config
 	/* [archive] */
 	char		spool[PATH_MAX];
 
+	/* [backup] */
+	int			workers;		/* threads for base-push / pitr-prepare; 0 = one per CPU */
+
 	/* [log] */
 	log_level	log_level;
 	char		audit[PATH_MAX];

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@ struct keyring
 	char		kek_source[PATH_MAX + 32];
 	int			ndeks;
 	obj_dek		deks[MAX_DEKS];
+	/* restore threads look keys up concurrently: the cache (entries never
+	 * move once added) and its store reads under one lock */
+	pthread_mutex_t mu;
 };
 
 /* 32 bytes of printable text ending in a newline: somebody's passphrase
@@ -376,6 +380,7 @@ keyring_open(const pgark_config *cfg, store *st, pgark_err *err)
 		return NULL;
 	}
 	kr->st = st;
+	pthread_mutex_init(&kr->mu, NULL);
 	if (config_cipher_is_none(cfg))
 		return kr;
 	if (cfg->key_command[0])
@@ -405,6 +410,7 @@ keyring_free(keyring *kr)
 {
 	if (kr == NULL)
 		return;
+	pthread_mutex_destroy(&kr->mu);
 	secure_zero(kr, sizeof(*kr));
 	free(kr);
 }
@@ -456,8 +462,21 @@ done:
 	return res;
 }
 
+static const obj_dek *get_dek_locked(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err);
+
 const obj_dek *
 keyring_get_dek(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
+{
+	const obj_dek *d;
+
+	pthread_mutex_lock(&kr->mu);
+	d = get_dek_locked(kr, id, err);
+	pthread_mutex_unlock(&kr->mu);
+	return d;
+}
+
+static const obj_dek *
+get_dek_locked(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
 {
 	char		name[64];
 	uint8_t    *buf = NULL;

@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "object.h"
 #include "util.h"
+#include "workers.h"
 
 #define CHUNK_KEY_INFO "pgark chunk id v1"
 #define RUN_MAX_BYTES (8u * 1024 * 1024)
@@ -173,14 +174,51 @@ pack_flush(pack_writer *pw, pgark_err *err)
 	return 0;
 }
 
+typedef struct mem_sink
+{
+	uint8_t    *out;
+	size_t		cap;
+	size_t		n;
+} mem_sink;
+
+static int
+sink_mem(void *arg, const void *buf, size_t len, pgark_err *err)
+{
+	mem_sink   *m = arg;
+
+	if (len > m->cap - m->n)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "an encoded chunk is larger than %zu bytes", m->cap);
+	memcpy(m->out + m->n, buf, len);
+	m->n += len;
+	return 0;
+}
+
 int
-pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size_t len,
-		 chunk_ref *ref, pgark_err *err)
+chunk_encode(repo *r, const void *data, size_t len, uint8_t *out, size_t cap, size_t *outlen, pgark_err *err)
 {
 	obj_params	p;
-	obj_writer *ow = NULL;
-	count_sink	cs;
+	obj_writer *ow;
+	mem_sink	ms = {out, cap, 0};
 
+	if (repo_object_params(r, len, &p, err) != 0)
+		return -1;
+	p.frame_size = PACK_CHUNK_SIZE;
+	if ((ow = obj_writer_new(&p, sink_mem, &ms, err)) == NULL)
+		return -1;
+	if (obj_writer_write(ow, data, len, err) != 0 || obj_writer_finish(ow, NULL, err) != 0)
+	{
+		obj_writer_free(ow);
+		return -1;
+	}
+	obj_writer_free(ow);
+	*outlen = ms.n;
+	return 0;
+}
+
+int
+pack_add_encoded(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const uint8_t *obj, size_t objlen,
+				 chunk_ref *ref, pgark_err *err)
+{
 	if (pw->sw == NULL)
 	{
 		char		name[128];
@@ -193,23 +231,12 @@ pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size
 		pw->offset = 0;
 		pw->nidx = 0;
 	}
-	if (repo_object_params(pw->r, len, &p, err) != 0)
+	if (store_put_write(pw->sw, obj, objlen, err) != 0)
 		return -1;
-	p.frame_size = PACK_CHUNK_SIZE;
-	cs.sw = pw->sw;
-	cs.n = 0;
-	if ((ow = obj_writer_new(&p, sink_count, &cs, err)) == NULL)
-		return -1;
-	if (obj_writer_write(ow, data, len, err) != 0 || obj_writer_finish(ow, NULL, err) != 0)
-	{
-		obj_writer_free(ow);
-		return -1;
-	}
-	obj_writer_free(ow);
 	memcpy(ref->id, id, CHUNK_ID_LEN);
 	memcpy(ref->pack, pw->pack, PACK_ID_LEN);
 	ref->offset = pw->offset;
-	ref->len = (uint32_t) cs.n;
+	ref->len = (uint32_t) objlen;
 	if (pw->nidx == pw->capidx)
 	{
 		size_t		cap = pw->capidx ? pw->capidx * 2 : 1024;
@@ -224,11 +251,25 @@ pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size
 	pw->idx[pw->nidx].offset = pw->offset;
 	pw->idx[pw->nidx].len = ref->len;
 	pw->nidx++;
-	pw->offset += cs.n;
-	pw->total += cs.n;
+	pw->offset += objlen;
+	pw->total += objlen;
 	if (pw->offset >= pw->target)
 		return pack_flush(pw, err);
 	return 0;
+}
+
+int
+pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size_t len,
+		 chunk_ref *ref, pgark_err *err)
+{
+	uint8_t		obj[CHUNK_ENCODED_MAX];
+	size_t		n;
+
+	if (len > PACK_CHUNK_SIZE)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "a chunk of %zu bytes", len);
+	if (chunk_encode(pw->r, data, len, obj, sizeof(obj), &n, err) != 0)
+		return -1;
+	return pack_add_encoded(pw, id, obj, n, ref, err);
 }
 
 uint64_t
@@ -279,7 +320,14 @@ struct chunk_reader
 	size_t		nsizes;
 	size_t		sizes_cap;		/* a power of two */
 	uint64_t	fetched;
+	workers    *wk;				/* decode on these threads, or NULL */
 };
+
+void
+chunk_reader_set_workers(chunk_reader *cr, workers *wk)
+{
+	cr->wk = wk;
+}
 
 /* The size of a pack object (one HEAD per pack, remembered). */
 static int
@@ -546,6 +594,76 @@ source_mem(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
 	return 0;
 }
 
+typedef struct decode_ctx
+{
+	chunk_reader *cr;
+	const chunk_ref *refs;
+	const uint32_t *plain_lens;
+	const uint8_t *run;
+	size_t	   *offs;
+	uint8_t    *out;
+	const char *name;
+} decode_ctx;
+
+/* Chunk i of a run: decrypt, decompress, check its length and id. */
+static int
+decode_one(void *arg, size_t i, pgark_err *err)
+{
+	decode_ctx *d = arg;
+	mem_source	ms = {d->run + d->offs[i], d->refs[i].len};
+	obj_reader *or = repo_object_reader(d->cr->r, source_mem, &ms, err);
+	uint8_t    *dst = d->out + i * PACK_CHUNK_SIZE;
+	size_t		have = 0, got;
+	uint8_t		id[CHUNK_ID_LEN];
+	int			failed = 0;
+
+	if (or == NULL)
+		goto damaged;
+	for (;;)
+	{
+		uint8_t		extra;
+
+		/* a chunk is never larger than PACK_CHUNK_SIZE: past that, one
+		 * more byte only tells that the object is too long */
+		if (have < PACK_CHUNK_SIZE)
+		{
+			if (obj_reader_read(or, dst + have, PACK_CHUNK_SIZE - have, &got, err) != 0)
+			{
+				failed = 1;
+				break;
+			}
+		}
+		else if (obj_reader_read(or, &extra, 1, &got, err) != 0)
+		{
+			failed = 1;
+			break;
+		}
+		if (got == 0)
+			break;
+		have += got;
+		if (have > PACK_CHUNK_SIZE)
+			break;
+	}
+	obj_reader_free(or);
+	if (failed)
+		goto damaged;
+	if (have != d->plain_lens[i])
+	{
+		err_set(err, PGARK_ERR_CORRUPT, 0, "chunk holds %zu bytes, the manifest says %u", have, d->plain_lens[i]);
+		goto damaged;
+	}
+	if (chunk_id(d->cr->key, dst, have, id, err) != 0)
+		return -1;
+	if (CRYPTO_memcmp(id, d->refs[i].id, CHUNK_ID_LEN) != 0)
+	{
+		err_set(err, PGARK_ERR_CORRUPT, 0, "chunk content does not match its id");
+		goto damaged;
+	}
+	return 0;
+damaged:
+	return err_prefix(err, "pack %s, chunk at offset %llu", d->name, (unsigned long long) d->refs[i].offset);
+}
+
 int
 chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
 			   uint8_t *out, pgark_err *err)
@@ -554,6 +672,7 @@ chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_le
 	uint64_t	total = 0;
 	size_t		used = 0;
 	const uint8_t *run = NULL;
+	int			rc = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -568,70 +687,24 @@ chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_le
 	if (cache_read(cr, refs[0].pack, refs[0].offset, total, &run, err) != 0)
 		return -1;
 
-	used = 0;
-	for (int i = 0; i < n; i++)
 	{
-		mem_source	ms = {run + used, refs[i].len};
-		obj_reader *or = repo_object_reader(cr->r, source_mem, &ms, err);
-		uint8_t    *dst = out + (size_t) i * PACK_CHUNK_SIZE;
-		size_t		have = 0, got;
-		uint8_t		id[CHUNK_ID_LEN];
-		int			bad;
+		decode_ctx	d = {cr, refs, plain_lens, run, NULL, out, name};
 
-		if (or == NULL)
-			goto damaged;
-		int			failed = 0;
-
-		for (;;)
+		if ((d.offs = malloc((size_t) n * sizeof(size_t))) == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		for (int i = 0; i < n; i++)
 		{
-			uint8_t		extra;
-
-			/* a chunk is never larger than PACK_CHUNK_SIZE: past that, one
-			 * more byte only tells that the object is too long */
-			if (have < PACK_CHUNK_SIZE)
-			{
-				if (obj_reader_read(or, dst + have, PACK_CHUNK_SIZE - have, &got, err) != 0)
-				{
-					failed = 1;
-					break;
-				}
-			}
-			else if (obj_reader_read(or, &extra, 1, &got, err) != 0)
-			{
-				failed = 1;
-				break;
-			}
-			if (got == 0)
-				break;
-			have += got;
-			if (have > PACK_CHUNK_SIZE)
-				break;
+			d.offs[i] = used;
+			used += refs[i].len;
 		}
-		if (failed)
-		{
-			obj_reader_free(or);
-			goto damaged;
-		}
-		obj_reader_free(or);
-		if (have != plain_lens[i])
-		{
-			err_set(err, PGARK_ERR_CORRUPT, 0, "chunk holds %zu bytes, the manifest says %u", have, plain_lens[i]);
-			goto damaged;
-		}
-		if (chunk_id(cr->key, dst, have, id, err) != 0)
-			return -1;
-		bad = CRYPTO_memcmp(id, refs[i].id, CHUNK_ID_LEN) != 0;
-		if (bad)
-		{
-			err_set(err, PGARK_ERR_CORRUPT, 0, "chunk content does not match its id");
-			goto damaged;
-		}
-		used += refs[i].len;
-		continue;
-damaged:
-		return err_prefix(err, "pack %s, chunk at offset %llu", name, (unsigned long long) refs[i].offset);
+		if (cr->wk)
+			rc = workers_for(cr->wk, (size_t) n, decode_one, &d, err);
+		else
+			for (int i = 0; i < n && rc == 0; i++)
+				rc = decode_one(&d, (size_t) i, err);
+		free(d.offs);
 	}
-	return 0;
+	return rc;
 }
 
 uint64_t

@@ -43,6 +43,18 @@ pack_writer *pack_writer_new(repo *r, uint64_t target_size, pgark_err *err);
 /* Store one chunk (id already computed) in the current pack; fills ref. */
 int			pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size_t len,
 					 chunk_ref *ref, pgark_err *err);
+
+/*
+ * pack_add in two steps, so that the costly one runs on many threads:
+ * chunk_encode (thread-safe: the chunk as its own object — lz4, AES-256-GCM —
+ * into out, at most CHUNK_ENCODED_MAX bytes), then pack_add_encoded, in the
+ * order the chunks are to lie in the pack.
+ */
+#define CHUNK_ENCODED_MAX (2 * PACK_CHUNK_SIZE + 1024)
+int			chunk_encode(repo *r, const void *data, size_t len, uint8_t *out, size_t cap, size_t *outlen,
+						 pgark_err *err);
+int			pack_add_encoded(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const uint8_t *obj, size_t objlen,
+							 chunk_ref *ref, pgark_err *err);
 /* Commit the open pack (and its index); pack_add commits full packs by
  * itself. Commits may run in the background (store_put_commit_async): call
  * store_drain() before anything references the packs durably. */
@@ -60,7 +72,11 @@ typedef struct chunk_reader chunk_reader;
 chunk_reader *chunk_reader_new(repo *r, pgark_err *err);
 int			chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
 						   uint8_t *out, pgark_err *err);
-uint64_t	chunk_reader_bytes(const chunk_reader *cr);	/* stored bytes fetched */
+uint64_t	chunk_reader_bytes(const chunk_reader *cr);
+/* Decode the chunks of a run on these threads (the repository's data key
+ * must be loaded first: chunk_reader_new does). NULL: in the caller. */
+struct workers;
+void		chunk_reader_set_workers(chunk_reader *cr, struct workers *wk);	/* stored bytes fetched */
 void		chunk_reader_free(chunk_reader *cr);
 
 #endif

@@ -24,6 +24,7 @@
 #include "pgdir.h"
 #include "util.h"
 #include "wal.h"
+#include "workers.h"
 
 #define RUN_BYTES (4u * 1024 * 1024)
 #define RUN_CHUNKS (RUN_BYTES / PACK_CHUNK_SIZE)
@@ -1028,6 +1029,7 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 	int			empty, got;
 	long		pid;
 	int			rc = -1;
+	workers    *wk = NULL;
 
 	memset(&c, 0, sizeof(c));
 	memset(res, 0, sizeof(*res));
@@ -1074,6 +1076,11 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		goto done;
 	if ((c.cr = chunk_reader_new(r, err)) == NULL || chunk_key(r, c.key, err) != 0)
 		goto done;
+	/* chunks of a run are decrypted, decompressed and checked on every thread */
+	if ((wk = workers_new(r->cfg->workers > 0 ? r->cfg->workers : workers_default(), err)) == NULL)
+		goto done;
+	chunk_reader_set_workers(c.cr, wk);
+	res->workers = workers_count(wk);
 	c.run = malloc(RUN_BYTES);
 	c.page = malloc(PACK_CHUNK_SIZE);
 	c.win = malloc(RUN_CHUNKS * sizeof(*c.win));
@@ -1202,6 +1209,7 @@ done:
 	mf_head_free(&h);
 	mf_close(rd);
 	chunk_reader_free(c.cr);
+	workers_free(wk);
 	if (c.rootfd >= 0)
 		close(c.rootfd);
 	for (int i = 0; i < c.nts; i++)

@@ -53,6 +53,7 @@ typedef struct restore_result
 	uint64_t	bytes_fetched;	/* stored bytes read from the repository */
 	char		stop_time[32];
 	char		warning[1200];	/* e.g. a damaged backup that was skipped, or "" */
+	int			workers;		/* threads that decoded chunks */
 } restore_result;
 
 int			restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err);

@@ -245,6 +245,8 @@ test_errors(void)
 	refused("sse_kms_key_id without aws:kms", GOOD_S3 "bucket = bkt\nsse_kms_key_id = k\n" GOOD_KEY, 0,
 			"sse_kms_key_id", NULL);
 	refused("bucket with type = local", GOOD_REPO "bucket = bkt\n" GOOD_KEY, 0, "type = local", NULL);
+	refused("[backup] workers out of range", GOOD_REPO GOOD_KEY "[backup]\nworkers = 65\n", 7, "[backup] workers",
+			"0 to 64");
 	refused("unknown repository type", "[repo]\ntype = ftp\npath = /x\n" GOOD_KEY, 2, "[repo] type", "ftp");
 	refused("syntax error line", GOOD_REPO "this is not a setting\n" GOOD_KEY, 4, "syntax", NULL);
 	refused("unclosed section header", GOOD_REPO "[crypto\nkey_file = /k\n", 4, "syntax", NULL);
