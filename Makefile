@@ -116,4 +116,4 @@ cppcheck:
 
 clean:
 	rm -rf bin lib/*.o lib/*.a common/*.o archive/*.o restore/*.o keys/*.o repo/*.o basebackup/*.o \
-	  t/unit/*.o $(UNIT_BIN) t/unit/make_golden t/fuzz/fuzz_s3xml tmp_check .build-flags
+	  t/unit/*.o $(UNIT_BIN) t/unit/make_golden t/fuzz/fuzz_s3xml t/tools/store-tool t/tools/*.o tmp_check .build-flags

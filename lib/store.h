@@ -13,7 +13,8 @@
  *    exists, atomically (two racing writers: exactly one wins).  Abort, or a
  *    crash at any point, leaves nothing under the name.
  *  - get: a reader of the whole object or of a range; PGARK_ERR_NOTFOUND if
- *    the object does not exist.
+ *    the object does not exist, PGARK_ERR_CORRUPT if it does not hold the
+ *    whole range (never a short read).
  *  - head: size of an object, or PGARK_ERR_NOTFOUND.
  *  - list: every object whose name starts with prefix, in no promised order.
  *  - remove: deleting a name that does not exist is not an error.

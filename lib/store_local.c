@@ -306,6 +306,25 @@ local_get(store *st, const char *name, uint64_t offset, uint64_t len, pgark_err 
 		err_set(err, PGARK_ERR_NOTFOUND, ENOENT, "object %s not found in %s", name, st->where);
 		return NULL;
 	}
+	if (len > 0)
+	{
+		struct stat sb;
+
+		if (fstat(fd, &sb) != 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not stat \"%s\"", path);
+			close(fd);
+			return NULL;
+		}
+		/* a range the object does not hold: damage, never a short read */
+		if (offset > (uint64_t) sb.st_size || len > (uint64_t) sb.st_size - offset)
+		{
+			err_set(err, PGARK_ERR_CORRUPT, 0, "object %s in %s is shorter than the range asked for (bytes=%llu-%llu)",
+					name, st->where, (unsigned long long) offset, (unsigned long long) (offset + len - 1));
+			close(fd);
+			return NULL;
+		}
+	}
 	if (offset > 0 && lseek(fd, (off_t) offset, SEEK_SET) < 0)
 	{
 		err_sys(err, PGARK_ERR_IO, "could not seek in \"%s\"", path);

@@ -1294,13 +1294,19 @@ fetch_block(s3_reader *r, pgark_err *err)
 		if (err->kind == PGARK_ERR_EXISTS)	/* 412 on If-Match */
 			return err_set(err, PGARK_ERR_CORRUPT, 0, "%s in %s was replaced while being read",
 						   r->name, s->base.where);
-		if (strstr(err->msg, "HTTP 416") != NULL && r->next == 0 && !r->bounded)
+		if (strstr(err->msg, "HTTP 416") != NULL)
 		{
-			/* an empty object: no byte 0 */
-			err_clear(err);
-			r->eof = 1;
-			r->blen = r->bpos = 0;
-			return 0;
+			if (r->next == 0 && !r->bounded)
+			{
+				/* an empty object: no byte 0 */
+				err_clear(err);
+				r->eof = 1;
+				r->blen = r->bpos = 0;
+				return 0;
+			}
+			/* the object ends before the bytes asked for: damage, not I/O */
+			return err_set(err, PGARK_ERR_CORRUPT, 0, "%s in %s is shorter than the range asked for (%s)",
+						   r->name, s->base.where, range);
 		}
 		return -1;
 	}

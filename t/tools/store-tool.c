@@ -32,7 +32,9 @@
 #define EXIT_OTHER 4
 
 static const char *usage_text =
-	"usage: store-tool CONFIG get|put|put-new|head|rm NAME\n"
+	"usage: store-tool CONFIG get NAME [OFFSET LENGTH]\n"
+	"       store-tool CONFIG put|put-new|head NAME\n"
+	"       store-tool CONFIG rm NAME [NAME...]   (several: store_remove_many)\n"
 	"       store-tool CONFIG list [PREFIX]\n";
 
 static int
@@ -68,10 +70,10 @@ write_all(int fd, const void *buf, size_t len)
 }
 
 static int
-cmd_get(store *st, const char *name)
+cmd_get(store *st, const char *name, uint64_t offset, uint64_t len)
 {
 	pgark_err	err = {0};
-	store_reader *r = store_get(st, name, 0, 0, &err);
+	store_reader *r = store_get(st, name, offset, len, &err);
 	static char buf[1 << 16];
 
 	if (r == NULL)
@@ -200,7 +202,8 @@ cmd_list(store *st, const char *prefix)
 		rc = fail(&err);
 	else
 	{
-		qsort(e.v, e.n, sizeof(entry), by_name);
+		if (e.n > 0)			/* (qsort of NULL, even of 0 items, is undefined) */
+			qsort(e.v, e.n, sizeof(entry), by_name);
 		for (size_t i = 0; i < e.n; i++)
 			printf("%s %llu\n", e.v[i].name, (unsigned long long) e.v[i].size);
 		if (fflush(stdout) != 0)
@@ -244,14 +247,16 @@ main(int argc, char **argv)
 	const char *arg;
 	int			rc;
 
-	if (argc < 3 || argc > 4)
+	if (argc < 3)
 	{
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
 	cmd = argv[2];
-	arg = argc == 4 ? argv[3] : NULL;
-	if (strcmp(cmd, "list") == 0 ? 0 : arg == NULL)
+	arg = argc >= 4 ? argv[3] : NULL;
+	if (strcmp(cmd, "list") == 0 ? argc > 4 :
+		strcmp(cmd, "get") == 0 ? (argc != 4 && argc != 6) :
+		strcmp(cmd, "rm") == 0 ? argc < 4 : argc != 4)
 	{
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
@@ -275,7 +280,14 @@ main(int argc, char **argv)
 	}
 
 	if (strcmp(cmd, "get") == 0)
-		rc = cmd_get(st, arg);
+		rc = cmd_get(st, arg, argc == 6 ? strtoull(argv[4], NULL, 10) : 0,
+					 argc == 6 ? strtoull(argv[5], NULL, 10) : 0);
+	else if (strcmp(cmd, "rm") == 0 && argc > 4)
+	{
+		rc = 0;
+		if (store_remove_many(st, (const char *const *) (argv + 3), (size_t) (argc - 3), &err) != 0)
+			rc = fail(&err);
+	}
 	else if (strcmp(cmd, "put") == 0)
 		rc = cmd_put(st, arg, 0);
 	else if (strcmp(cmd, "put-new") == 0)
