@@ -26,7 +26,7 @@ shared_buffers = '32MB'
 });
 like(
 	$env->{init_stderr},
-	qr/initialised repository \Q$env->{repo}\E for database system \d+ \(PostgreSQL 15, WAL segments of 16 MiB/,
+	qr/initialised repository \Q$env->{where}\E for database system \d+ \(PostgreSQL 15, WAL segments of 16 MiB/,
 	'repo-init read the cluster from its data directory');
 $node->start;
 my $sysid = system_identifier_of($node->data_dir);

@@ -4,6 +4,7 @@
 # no privileges needed). wal-push exits 1 with "No space left on device" and
 # leaves neither an object nor a temp file; once space is back it stores the
 # segment. wal-fetch into a full filesystem exits 200 and leaves nothing.
+# On S3 the repository is not on the tmpfs: only DEST's part runs there.
 use strict;
 use warnings;
 
@@ -15,7 +16,8 @@ use Test::More;
 
 use PgarkTest;
 
-plan skip_all => 'a full local filesystem is a local-backend test' unless backend_is_local();
+# a local repository lives on the tmpfs; an S3 one does not fill it
+my $local = backend_is_local();
 
 my $dir = PostgreSQL::Test::Utils::tempdir('fulldisk');
 my $mnt = "$dir/mnt";
@@ -56,7 +58,8 @@ write_bytes($seg, substr($real, 0, 8192) . $random);
 
 my $out = "$dir/out";
 make_path($out);
-my $env = new_env(dir => "$dir/env", name => 'fulldisk', pgdata => $node->data_dir, repo => "$mnt/repo", init => 0);
+my $env = new_env(dir => "$dir/env", name => 'fulldisk', pgdata => $node->data_dir,
+	repo => $local ? "$mnt/repo" : "$dir/repo", init => 0);
 
 # One script, one namespace: the tmpfs exists only while it runs.
 my $script = <<'EOS';
@@ -65,14 +68,16 @@ mount -t tmpfs -o size=24m tmpfs "$MNT" || { echo "MOUNT failed"; exit 0; }
 echo "MOUNT ok"
 mkdir "$MNT/restore"
 "$BIN/repo-init" --config "$CONF" --pgdata "$PGDATA" 2>"$OUT/init.err"; echo "INIT $?"
-# leave about 4 MiB: the write fails in the middle of the object
-dd if=/dev/zero of="$MNT/filler" bs=1M count=20 2>/dev/null; echo "FILL $?"
-"$BIN/wal-push" --config "$CONF" "$SEG" 2>"$OUT/push1.err"; echo "PUSH1 $?"
-find "$MNT/repo" -mindepth 1 -printf 'LIST1 %y %P\n'
-"$BIN/wal-fetch" --config "$CONF" "$NAME" "$OUT/fetch1" 2>"$OUT/fetch1.err"; echo "FETCH1 $?"
-rm -f "$MNT/filler"
+if [ "$LOCAL" = 1 ]; then
+  # leave about 4 MiB: the write fails in the middle of the object
+  dd if=/dev/zero of="$MNT/filler" bs=1M count=20 2>/dev/null; echo "FILL $?"
+  "$BIN/wal-push" --config "$CONF" "$SEG" 2>"$OUT/push1.err"; echo "PUSH1 $?"
+  find "$MNT/repo" -mindepth 1 -printf 'LIST1 %y %P\n'
+  "$BIN/wal-fetch" --config "$CONF" "$NAME" "$OUT/fetch1" 2>"$OUT/fetch1.err"; echo "FETCH1 $?"
+  rm -f "$MNT/filler"
+fi
 "$BIN/wal-push" --config "$CONF" "$SEG" 2>"$OUT/push2.err"; echo "PUSH2 $?"
-find "$MNT/repo" -mindepth 1 -printf 'LIST2 %y %P\n'
+[ "$LOCAL" = 1 ] && find "$MNT/repo" -mindepth 1 -printf 'LIST2 %y %P\n'
 "$BIN/wal-fetch" --config "$CONF" "$NAME" "$OUT/fetch2" 2>"$OUT/fetch2.err"; echo "FETCH2 $?"
 # now DEST is on the full filesystem
 dd if=/dev/zero of="$MNT/filler" bs=1M count=64 2>/dev/null; echo "FILL2 $?"
@@ -91,6 +96,7 @@ my ($o, $e) = ('', '');
 		PGDATA => $node->data_dir,
 		SEG    => $seg,
 		NAME   => $name,
+		LOCAL  => $local ? 1 : 0,
 		OUT    => $out);
 	delete $ENV{$_} for grep { /^PGARK_(?!BIN$|TOP$|TEST_)/ } keys %ENV;
 	IPC::Run::run([ 'unshare', '-Urm', 'sh', '-c', $script ], '>', \$o, '2>', \$e,
@@ -108,19 +114,30 @@ is($st{MOUNT}, 'ok', 'a 24 MiB tmpfs in the namespace');
 is($st{INIT},  0,    'repo-init on it') or diag $err->('init.err');
 ok(defined $o && $o =~ /^DONE$/m, 'the script ran to its end');
 
-is($st{PUSH1}, 1, 'full filesystem: wal-push exits 1');
-like($err->('push1.err'), qr/No space left on device/, 'full filesystem: wal-push says No space left on device');
-my @l1 = @{ $list{LIST1} // [] };
-ok(!(grep { m{\Q$obj\E$} } @l1), 'full filesystem: no object for the segment');
-is_deeply([ grep { m{(^|/)\.[^/]*$} } @l1 ], [], 'full filesystem: no temp file left in the repository');
-is($st{FETCH1}, 1, 'full filesystem: the segment is "not found" afterwards');
-my @audit = read_audit($env);
-is((grep { $_->{program} eq 'wal-push' } @audit)[0]{result}, 'no-space', 'audit result "no-space"');
+SKIP:
+{
+	skip 'local backend only: the repository is not on the full filesystem', 6 unless $local;
+	is($st{PUSH1}, 1, 'full filesystem: wal-push exits 1');
+	like($err->('push1.err'), qr/No space left on device/, 'full filesystem: wal-push says No space left on device');
+	my @l1 = @{ $list{LIST1} // [] };
+	ok(!(grep { m{\Q$obj\E$} } @l1), 'full filesystem: no object for the segment');
+	is_deeply([ grep { m{(^|/)\.[^/]*$} } @l1 ], [], 'full filesystem: no temp file left in the repository');
+	is($st{FETCH1}, 1, 'full filesystem: the segment is "not found" afterwards');
+	my @audit = read_audit($env);
+	is((grep { $_->{program} eq 'wal-push' } @audit)[0]{result}, 'no-space', 'audit result "no-space"');
+}
 
 is($st{PUSH2}, 0, 'space back: wal-push exits 0') or diag $err->('push2.err');
-my @l2 = @{ $list{LIST2} // [] };
-ok((grep { $_ eq "f $obj" } @l2), 'space back: the object is stored');
-is_deeply([ grep { m{(^|/)\.[^/]*$} } @l2 ], [], 'space back: no temp file in the repository');
+if ($local)
+{
+	my @l2 = @{ $list{LIST2} // [] };
+	ok((grep { $_ eq "f $obj" } @l2), 'space back: the object is stored');
+	is_deeply([ grep { m{(^|/)\.[^/]*$} } @l2 ], [], 'space back: no temp file in the repository');
+}
+else
+{
+	is_deeply([ repo_list_all($env, 'wal/') ], [$obj], 'the object is stored, and nothing else under wal/');
+}
 is($st{FETCH2}, 0, 'space back: wal-fetch exits 0') or diag $err->('fetch2.err');
 ok(-e "$out/fetch2" && slurp_bytes("$out/fetch2") eq slurp_bytes($seg), 'space back: fetched byte-exact');
 

@@ -89,8 +89,8 @@ my @res  = race(map { [ $push, '--config', $env->{conf}, "$segs/$name" ] } 1 .. 
 is_deeply([ map { $_->{rc} } @res ], [ (0) x 8 ], 'eight simultaneous pushes of one segment: all exit 0')
   or diag join '', map { $_->{stderr} } @res;
 is_deeply([ repo_list_objects($env, 'wal/') ], [$obj], 'one object stored');
-my $objdir = PgarkTest::repo_object_path($env, $obj) =~ s{/[^/]+$}{}r;
-is_deeply([ temp_files_in($objdir) ], [], 'no temp file left beside it');
+is_deeply([ repo_list_all($env, 'wal/') ], [$obj], 'no temp file (nor any other object) left beside it');
+my %pushed = ($obj => 1);
 my $r = run_pgark('wal-fetch', '--config', $env->{conf}, $name, "$env->{dir}/fetched");
 is($r->{rc}, 0, 'it fetches');
 ok(slurp_bytes("$env->{dir}/fetched") eq slurp_bytes("$segs/$name"), 'byte-exact');
@@ -132,8 +132,8 @@ for my $round (1 .. 3)
 	is($r->{rc}, 0, "round $round: the object fetches");
 	ok(slurp_bytes("$env->{dir}/fetched") eq $winner, "round $round: the object is the winner's content, whole");
 	unlink "$env->{dir}/fetched";
-	my $d = PgarkTest::repo_object_path($env, $o) =~ s{/[^/]+$}{}r;
-	is_deeply([ temp_files_in($d) ], [], "round $round: no temp file left");
+	$pushed{$o} = 1;
+	is_deeply([ repo_list_all($env, 'wal/') ], [ sort keys %pushed ], "round $round: no temp file (nor any other object) left");
 	my @au = grep { $_->{object} eq $o && $_->{program} eq 'wal-push' } read_audit($env);
 	is_deeply([ sort map { $_->{result} } @au ], [ 'conflict', 'ok' ], "round $round: audit ok + conflict");
 }

@@ -24,7 +24,7 @@ my $envS = new_env(name => 'from_server', init => 0,
 my $r = run_pgark('repo-init', '--config', $envS->{conf});
 is($r->{rc}, 0, 'repo-init from the server (conninfo)') or diag $r->{stderr};
 like($r->{stderr}, qr/read from the server/, 'it says where the identity came from');
-my $meta = slurp_bytes("$envS->{repo}/pgark.repo");
+my $meta = repo_read_object($envS, 'pgark.repo');
 like($meta, qr/^system_identifier = $sysid$/m, 'system identifier from the server equals pg_control\'s');
 like($meta, qr/^pg_version = 15$/m, 'PostgreSQL major version recorded');
 like($meta, qr/^wal_segment_size = 1048576$/m, '1 MiB segment size recorded');
@@ -32,11 +32,11 @@ like($meta, qr/^format = 1$/m, 'format version recorded');
 like($meta, qr/^cipher = aes-256-gcm$/m, 'cipher recorded');
 like($meta, qr/^data_key = [0-9a-f]{32}$/m, 'first data key named');
 my ($dek) = $meta =~ /^data_key = ([0-9a-f]{32})$/m;
-ok(-f "$envS->{repo}/keys/$dek", 'the data key object exists');
+ok(repo_object_exists($envS, "keys/$dek"), 'the data key object exists');
 
 # from the data directory: the same identity
 my $envD = new_env(name => 'from_pgdata', pgdata => $node->data_dir);
-my $metaD = slurp_bytes("$envD->{repo}/pgark.repo");
+my $metaD = repo_read_object($envD, 'pgark.repo');
 for my $k (qw(system_identifier pg_version wal_segment_size))
 {
 	my ($a) = $meta =~ /^$k = (\S+)$/m;
@@ -55,7 +55,7 @@ my $envX = new_env(name => 'unreachable', init => 0,
 $r = run_pgark('repo-init', '--config', $envX->{conf});
 is($r->{rc}, 1, 'repo-init with an unreachable server fails');
 like($r->{stderr}, qr/could not connect to PostgreSQL \(\[postgres\] conninfo\)/, '... saying so');
-ok(!-e "$envX->{repo}/pgark.repo", '... and creates no repository');
+is_deeply([ repo_list_all($envX, '') ], [], '... and creates no repository (nothing written)');
 
 # archive the 1 MiB-segment cluster into the server-initialised repository
 my $cmd = archive_command_for($envS->{conf});

@@ -94,9 +94,9 @@ for my $check ([ 'recovery_target', '' ], [ 'recovery_target_lsn', 'FF/0' ],
 	my $bytes = slurp_bytes("$pgdata/$rel");
 	substr($bytes, 100, 1) ^= "\x01";
 	write_bytes("$pgdata/$rel", $bytes);
-	my @packs = grep { !/\.idx$/ } glob("$env->{repo}/packs/*/*");
-	my %saved = map { $_ => slurp_bytes($_) } @packs;
-	write_bytes($_, substr($saved{$_}, 0, 100)) for @packs;
+	my @packs = grep { !/\.idx$/ } repo_list_objects($env, 'packs/');
+	my %saved = map { $_ => repo_read_object($env, $_) } @packs;
+	repo_write_object($env, $_, substr($saved{$_}, 0, 100)) for @packs;
 	$r = pitr_prepare($env->{conf}, $pgdata, '--delta');
 	isnt($r->{rc}, 0, '--delta with a damaged pack fails') or diag $r->{stderr};
 	like($r->{stderr}, qr/(damaged|authentication|does not match|shorter than)/, '... saying the repository is damaged')
@@ -104,7 +104,7 @@ for my $check ([ 'recovery_target', '' ], [ 'recovery_target_lsn', 'FF/0' ],
 	ok(!-e "$pgdata/global/pg_control", '... and the half-restored directory has no pg_control');
 	my $start = run_cmd('pg_ctl', '-D', $pgdata, '-l', "$tmp/halfway.log", '-w', '-t', '20', 'start');
 	isnt($start->{rc}, 0, '... so PostgreSQL refuses to start on it');
-	write_bytes($_, $saved{$_}) for @packs;
+	repo_write_object($env, $_, $saved{$_}) for @packs;
 	$r = pitr_prepare($env->{conf}, $pgdata, '--delta');
 	is($r->{rc}, 0, 'with the packs repaired, --delta completes') or diag $r->{stderr};
 	ok(-e "$pgdata/global/pg_control", '... and pg_control is back');
@@ -123,12 +123,12 @@ $r = run_pgark('base-push', '--config', $env->{conf}, '--progress=off');
 unlike($r->{stderr}, qr{\(\d+%\)}, '--progress=off: none');
 
 # 5. a damaged manifest never blocks the backups and restores that follow
-my @ids = sort map { m{/base/([^/]+)$} ? $1 : () } glob("$env->{repo}/base/*");
+my @ids = backups_in_repo($env);
 ok(@ids >= 2, scalar(@ids) . ' backups in the repository');
-my $newest = "$env->{repo}/base/$ids[-1]/manifest";
-my $bytes = slurp_bytes($newest);
+my $newest = "base/$ids[-1]/manifest";
+my $bytes = repo_read_object($env, $newest);
 substr($bytes, int(length($bytes) / 2), 1) ^= "\x01";
-write_bytes($newest, $bytes);
+repo_write_object($env, $newest, $bytes);
 $r = base_push($env->{conf});
 is($r->{rc}, 0, 'base-push after the newest manifest was damaged: exit 0') or diag $r->{stderr};
 like($r->{stderr}, qr/WARNING: .*\Q$ids[-1]\E.*(cannot be read|damaged)/, '... warning that it could not use it')

@@ -18,11 +18,15 @@ PgarkTest - helpers shared by pgark's cluster tests (t/*.pl)
 
 Every test builds an "environment": a temporary directory with a master key
 (made by bin/key-gen), a configuration file and a repository. The storage
-backend is chosen by PGARK_TEST_BACKEND (only "local" exists for now); a later
-backend plugs in by extending repo_config() and the repo_* object accessors
-below, and every test that uses them runs against it unchanged. Tests that are
-about a local filesystem by nature (full disk, fsync order) check
-backend_is_local() and skip otherwise.
+backend is chosen by PGARK_TEST_BACKEND, which t/run-tests sets for each pass:
+"local" (a directory), "s3" or "s3-tls" (a bucket of the S3 test server that
+t/run-tests starts, t/s3/, over http or https; PGARK_TEST_S3_* say where).
+repo_config() writes the [repo] section for the backend, and the repo_*
+accessors below reach objects by name on any backend (on S3 through
+t/tools/store-tool, which uses lib/store.h), so every test that uses them runs
+against each backend unchanged. Parts of tests that are about a local
+filesystem by nature (full disk, fsync order, directories, temp files) check
+backend_is_local() and skip otherwise, saying why.
 
 =cut
 
@@ -51,6 +55,7 @@ our @EXPORT = qw(
   archive_command_for restore_command_for archiving_cluster
   wal_object_name repo_object_exists repo_read_object repo_write_object
   repo_list_objects repo_snapshot repo_object_path backend_is_local
+  backend backend_is_s3 repo_where repo_remove_object repo_list_all store_tool
   switch_wal wait_for_archive read_audit slurp_bytes write_bytes
   temp_files_in list_dir save_archived_wal system_identifier_of env_variant
   wait_for_postmaster_exit
@@ -150,36 +155,110 @@ sub run_cmd
 
 =over
 
-=item backend_is_local()
+=item backend()
 
-True when the tests run against the local backend (PGARK_TEST_BACKEND unset or "local").
+The backend under test: "local", "s3" or "s3-tls" (PGARK_TEST_BACKEND).
+
+=item backend_is_local() / backend_is_s3()
+
+True when the tests run against the local backend (PGARK_TEST_BACKEND unset
+or "local"); against S3 (with or without TLS).
 
 =item repo_config($dir)
 
-The [repo] section for a repository named by $dir (a directory for the local
-backend; a later backend derives a bucket prefix from it).
+The [repo] section for a repository named by $dir: for the local backend the
+directory itself; for S3 the test bucket with a prefix derived from $dir (the
+same $dir always gives the same prefix, so two configurations of one
+repository agree; different directories never share one).
+
+=item repo_where($env)
+
+How the programs name the repository in messages: its directory, or
+s3://BUCKET/PREFIX.
 
 =back
 
 =cut
 
+my %BACKENDS = map { $_ => 1 } qw(local s3 s3-tls);
+
 sub backend
 {
 	my $b = $ENV{PGARK_TEST_BACKEND} // 'local';
 	$b = 'local' if $b eq '';
-	croak "PGARK_TEST_BACKEND=$b: unknown backend (only 'local' exists for now)"
-	  unless $b eq 'local';
+	croak "PGARK_TEST_BACKEND=$b: unknown backend (local, s3, s3-tls)" unless $BACKENDS{$b};
 	return $b;
 }
 
 sub backend_is_local { return backend() eq 'local'; }
+sub backend_is_s3 { return backend() =~ /^s3/; }
+
+sub _s3_setting
+{
+	my ($what) = @_;
+	my $v = $ENV{"PGARK_TEST_S3_$what"};
+	croak "PGARK_TEST_BACKEND=" . backend() . " needs PGARK_TEST_S3_$what (t/run-tests sets it)"
+	  unless defined $v && $v ne '';
+	return $v;
+}
+
+# $dir -> prefix, and the prefixes handed out (this process)
+my (%s3_prefix_of, %s3_prefix_used);
+
+sub _s3_prefix
+{
+	my ($dir) = @_;
+	return $s3_prefix_of{$dir} if defined $s3_prefix_of{$dir};
+	my $p = $dir;
+	# below the test run's directory the rest is unique (tempdir names are)
+	for my $top (grep { defined && $_ ne '' } $ENV{TESTDIR}, $ENV{TMPDIR})
+	{
+		last if $p =~ s{^\Q$top\E/+}{};
+	}
+	$p =~ s{/+}{-}g;
+	$p =~ s{[^A-Za-z0-9._-]}{_}g;
+	$p =~ s{^[.-]+}{};
+	$p = 'repo' if $p eq '';
+	# the test's name first, to find a test's requests in the server's log
+	(my $test = basename($0)) =~ s{\.pl$}{};
+	$test =~ s{[^A-Za-z0-9._-]}{_}g;
+	$p = "pgark-test/$test/$p";
+	my ($base, $n) = ($p, 1);
+	$p = $base . '-' . ++$n while $s3_prefix_used{$p};
+	$s3_prefix_used{$p} = 1;
+	return $s3_prefix_of{$dir} = $p;
+}
 
 sub repo_config
 {
 	my ($dir) = @_;
 	my $b = backend();
 	return { type => 'local', path => $dir } if $b eq 'local';
-	croak "unreachable";
+	my $endpoint = _s3_setting('ENDPOINT');
+	my %c = (
+		type       => 's3',
+		endpoint   => $endpoint,
+		bucket     => _s3_setting('BUCKET'),
+		region     => _s3_setting('REGION'),
+		prefix     => _s3_prefix($dir),
+		uri_style  => 'path',
+		access_key => _s3_setting('ACCESS_KEY'),
+		secret_key => _s3_setting('SECRET_KEY'),
+	);
+	if ($b eq 's3-tls')
+	{
+		croak "PGARK_TEST_BACKEND=s3-tls needs an https endpoint, not $endpoint" unless $endpoint =~ m{^https://};
+		$c{ca_file} = _s3_setting('CA');
+	}
+	return \%c;
+}
+
+sub repo_where
+{
+	my ($env) = @_;
+	my $r = $env->{sections}{repo} // repo_config($env->{repo});
+	return $r->{path} if $r->{type} eq 'local';
+	return "s3://$r->{bucket}/$r->{prefix}";
 }
 
 =pod
@@ -188,8 +267,8 @@ sub repo_config
 
 =item write_config($file, { section => { key => value, ... }, ... })
 
-Write an INI file. Sections and keys come out in sorted order, one per line,
-so that tests can predict line numbers.
+Write an INI file, mode 0600. Sections and keys come out in sorted order, one
+per line, so that tests can predict line numbers.
 
 =back
 
@@ -211,6 +290,8 @@ sub write_config
 		}
 	}
 	close $fh or croak "could not write $file: $!";
+	# it may hold an S3 secret_key, which pgark refuses in a file others can read
+	chmod 0600, $file or croak "could not chmod $file: $!";
 	return $file;
 }
 
@@ -223,12 +304,14 @@ sub write_config
 Make a temporary directory with a master key, a configuration file and
 (unless init => 0 or no pgdata is given) an initialised repository.
 Options: pgdata (data directory whose identity repo-init records), name,
-cipher ('aes-256-gcm' by default), repo (repository directory), key (use
+cipher ('aes-256-gcm' by default), repo (repository directory, or on S3 the
+name of its prefix: see repo_config), key (use
 this key file instead of making one), init (default 1 if pgdata), extra
 (more sections, merged), dir (use this directory).
 
-Returns a hash: dir, key, conf, repo, audit, pgdata, sections (what was
-written, for variants: see env_variant).
+Returns a hash: dir, key, conf, repo (the repository's directory; on S3 the
+name its prefix is derived from), where (see repo_where), audit, pgdata,
+sections (what was written, for variants: see env_variant).
 
 =back
 
@@ -263,10 +346,12 @@ sub new_env
 		key      => $key,
 		conf     => $conf,
 		repo     => $repo,
+		where    => undef,
 		audit    => "$dir/audit.jsonl",
 		pgdata   => $o{pgdata},
 		sections => \%sections,
 	};
+	$env->{where} = repo_where($env);
 	my $init = $o{init} // defined $o{pgdata};
 	if ($init)
 	{
@@ -354,17 +439,28 @@ archive_command = '$cmd'
 =head2 The repository, by object name
 
 Object names are the repository's (FORMAT.md): wal/<first 16>/<name>,
-wal/history/<tli>.history, keys/<dek>, pgark.repo.
+wal/history/<tli>.history, keys/<dek>, pgark.repo. On the local backend the
+accessors read and write the files; on S3 they run t/tools/store-tool with the
+environment's configuration ($env->{conf}: only its [repo] section matters).
 
 =over
 
 =item wal_object_name($walname)
 
-=item repo_object_exists($env, $object) / repo_read_object / repo_write_object
+=item repo_object_exists($env, $object) / repo_read_object / repo_write_object (replaces) / repo_remove_object
 
 =item repo_list_objects($env, $prefix) — sorted object names, temp files excluded
 
+=item repo_list_all($env, $prefix) — sorted names of everything the storage
+holds under $prefix: on the local backend temp files of writers too (for "no
+temp file left"; on S3 an object exists only once its PUT completed, so the
+check is that no object other than the expected ones is there)
+
 =item repo_snapshot($env) — { name => bytes } of everything, temp files included (for "nothing changed")
+
+=item repo_object_path($env, $object) — the file; local backend only (croaks otherwise)
+
+=item store_tool($env, @args [, {stdin => ...}]) — run t/tools/store-tool with $env's configuration
 
 =back
 
@@ -380,26 +476,73 @@ sub wal_object_name
 sub repo_object_path
 {
 	my ($env, $object) = @_;
-	croak "repo_object_path: only for the local backend" unless backend_is_local();
+	croak "repo_object_path: only for the local backend (this is " . backend() . ')' unless backend_is_local();
 	return "$env->{repo}/$object";
+}
+
+sub _store_tool_bin
+{
+	my $tool = $ENV{PGARK_TEST_STORE_TOOL}
+	  // (($ENV{PGARK_TOP} // dirname(dirname(dirname(Cwd::abs_path(__FILE__))))) . '/t/tools/store-tool');
+	croak "no $tool (run make unit)" unless -x $tool;
+	return $tool;
+}
+
+sub store_tool
+{
+	my $opts = ref $_[-1] eq 'HASH' ? pop : {};
+	my ($env, @args) = @_;
+	return run_cmd($opts, _store_tool_bin(), $env->{conf}, @args);
+}
+
+# store-tool, dying unless its exit status is one of @ok (default 0)
+sub _store_tool_ok
+{
+	my ($env, $ok, @args) = @_;
+	my $r = store_tool($env, @args);
+	croak "store-tool failed: " . show($r) unless grep { $r->{rc} == $_ } @$ok;
+	return $r;
 }
 
 sub repo_object_exists
 {
 	my ($env, $object) = @_;
-	return -f repo_object_path($env, $object);
+	return -f repo_object_path($env, $object) if backend_is_local();
+	return _store_tool_ok($env, [ 0, 1 ], 'head', $object)->{rc} == 0;
 }
 
 sub repo_read_object
 {
 	my ($env, $object) = @_;
-	return slurp_bytes(repo_object_path($env, $object));
+	return slurp_bytes(repo_object_path($env, $object)) if backend_is_local();
+	return _store_tool_ok($env, [0], 'get', $object)->{stdout};
 }
 
 sub repo_write_object
 {
 	my ($env, $object, $bytes) = @_;
-	write_bytes(repo_object_path($env, $object), $bytes);
+	if (backend_is_local())
+	{
+		my $p = repo_object_path($env, $object);
+		make_path(dirname($p));
+		write_bytes($p, $bytes);
+		return;
+	}
+	my $r = store_tool($env, 'put', $object, { stdin => $bytes });
+	croak "store-tool failed: " . show($r) unless $r->{rc} == 0;
+	return;
+}
+
+sub repo_remove_object
+{
+	my ($env, $object) = @_;
+	if (backend_is_local())
+	{
+		my $p = repo_object_path($env, $object);
+		unlink $p or $!{ENOENT} or croak "could not remove $p: $!";
+		return;
+	}
+	_store_tool_ok($env, [0], 'rm', $object);
 	return;
 }
 
@@ -422,17 +565,37 @@ sub _repo_files
 	return sort @files;
 }
 
-sub repo_list_objects
+# every object of an S3 repository (names relative to its prefix), sorted
+sub _s3_objects
+{
+	my ($env, $prefix) = @_;
+	my $r = _store_tool_ok($env, [0], 'list', $prefix // '');
+	return sort map { /^(\S+) \d+$/ ? $1 : croak "store-tool list: unexpected line: $_" } split /\n/, $r->{stdout};
+}
+
+sub repo_list_all
 {
 	my ($env, $prefix) = @_;
 	$prefix //= '';
-	return grep { index($_, $prefix) == 0 && basename($_) !~ /^\./ } _repo_files($env);
+	return _s3_objects($env, $prefix) unless backend_is_local();
+	return grep { index($_, $prefix) == 0 } _repo_files($env);
+}
+
+sub repo_list_objects
+{
+	my ($env, $prefix) = @_;
+	return grep { basename($_) !~ /^\./ } repo_list_all($env, $prefix);
 }
 
 sub repo_snapshot
 {
 	my ($env) = @_;
 	my %snap;
+	if (!backend_is_local())
+	{
+		$snap{$_} = repo_read_object($env, $_) for _s3_objects($env, '');
+		return \%snap;
+	}
 	for my $f (_repo_files($env))
 	{
 		my $p = repo_object_path($env, $f);
