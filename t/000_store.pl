@@ -106,6 +106,16 @@ is($r->{rc}, 0, 'rm of several names at once: exit 0') or diag show($r);
 is($st->('list', 'm/')->{stdout}, "m/4 2\nm/5 2\n", '... those are gone, the others stay');
 is($st->('rm', 'm/4', 'm/5', 'r/obj')->{rc}, 0, '... and the rest');
 
+# more objects than one listing page (1000 on S3) and one delete batch (1000)
+$r = $st->('fill', 'many', 1234);
+is($r->{rc}, 0, 'fill: 1234 objects') or diag show($r);
+my @many = split /\n/, $st->('list', 'many/')->{stdout};
+is(scalar(@many), 1234, 'a listing across pages finds all 1234');
+is($many[0] . ' ' . $many[-1], 'many/000000 11 many/001233 11', '... first and last, with sizes');
+$r = $st->('rm-prefix', 'many/');
+is($r->{rc}, 0, 'removing all 1234 at once (two delete batches)') or diag show($r);
+is($st->('list', 'many/')->{stdout}, '', '... none is left');
+
 # names the store refuses, before any I/O
 for my $bad ('../x', '/abs', 'a//b', '.hidden', 'a/./b', 'a/')
 {

@@ -35,7 +35,9 @@ static const char *usage_text =
 	"usage: store-tool CONFIG get NAME [OFFSET LENGTH]\n"
 	"       store-tool CONFIG put|put-new|head NAME\n"
 	"       store-tool CONFIG rm NAME [NAME...]   (several: store_remove_many)\n"
-	"       store-tool CONFIG list [PREFIX]\n";
+	"       store-tool CONFIG list [PREFIX]\n"
+	"       store-tool CONFIG fill PREFIX N       (N small objects PREFIX/000000...)\n"
+	"       store-tool CONFIG rm-prefix PREFIX    (every object under PREFIX, at once)\n";
 
 static int
 fail(const pgark_err *err)
@@ -149,6 +151,27 @@ cmd_put(store *st, const char *name, int flags)
 	return 0;
 }
 
+/* N small objects PREFIX/000000 ... in one process (one connection), for
+ * listings of more than one page and deletes of more than one batch. */
+static int
+cmd_fill(store *st, const char *prefix, long n)
+{
+	pgark_err	err = {0};
+
+	for (long i = 0; i < n; i++)
+	{
+		char		name[600];
+		int			len = snprintf(name, sizeof(name), "%s/%06ld", prefix, i);
+
+		if (store_put_buf(st, name, name, (size_t) len, 0, &err) != 0)
+			return fail(&err);
+	}
+	return 0;
+}
+
+/* Remove every object under PREFIX with one store_remove_many. */
+static int	cmd_rm_prefix(store *st, const char *prefix);
+
 typedef struct entry
 {
 	char	   *name;
@@ -216,6 +239,38 @@ cmd_list(store *st, const char *prefix)
 }
 
 static int
+cmd_rm_prefix(store *st, const char *prefix)
+{
+	pgark_err	err = {0};
+	entries		e = {0};
+	const char **names = NULL;
+	int			rc = 0;
+
+	if (store_list(st, prefix, collect, &e, &err) != 0)
+		rc = fail(&err);
+	else if (e.n > 0)
+	{
+		if ((names = malloc(e.n * sizeof(*names))) == NULL)
+		{
+			fprintf(stderr, "store-tool: out of memory\n");
+			rc = EXIT_OTHER;
+		}
+		else
+		{
+			for (size_t i = 0; i < e.n; i++)
+				names[i] = e.v[i].name;
+			if (store_remove_many(st, names, e.n, &err) != 0)
+				rc = fail(&err);
+		}
+	}
+	free(names);
+	for (size_t i = 0; i < e.n; i++)
+		free(e.v[i].name);
+	free(e.v);
+	return rc;
+}
+
+static int
 cmd_head(store *st, const char *name)
 {
 	pgark_err	err = {0};
@@ -256,13 +311,15 @@ main(int argc, char **argv)
 	arg = argc >= 4 ? argv[3] : NULL;
 	if (strcmp(cmd, "list") == 0 ? argc > 4 :
 		strcmp(cmd, "get") == 0 ? (argc != 4 && argc != 6) :
-		strcmp(cmd, "rm") == 0 ? argc < 4 : argc != 4)
+		strcmp(cmd, "rm") == 0 ? argc < 4 :
+		strcmp(cmd, "fill") == 0 ? argc != 5 : argc != 4)
 	{
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
 	if (strcmp(cmd, "get") != 0 && strcmp(cmd, "put") != 0 && strcmp(cmd, "put-new") != 0 &&
-		strcmp(cmd, "list") != 0 && strcmp(cmd, "head") != 0 && strcmp(cmd, "rm") != 0)
+		strcmp(cmd, "list") != 0 && strcmp(cmd, "head") != 0 && strcmp(cmd, "rm") != 0 &&
+		strcmp(cmd, "fill") != 0 && strcmp(cmd, "rm-prefix") != 0)
 	{
 		fprintf(stderr, "store-tool: unknown command \"%s\"\n", cmd);
 		fputs(usage_text, stderr);
@@ -282,6 +339,10 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "get") == 0)
 		rc = cmd_get(st, arg, argc == 6 ? strtoull(argv[4], NULL, 10) : 0,
 					 argc == 6 ? strtoull(argv[5], NULL, 10) : 0);
+	else if (strcmp(cmd, "fill") == 0)
+		rc = cmd_fill(st, arg, strtol(argv[4], NULL, 10));
+	else if (strcmp(cmd, "rm-prefix") == 0)
+		rc = cmd_rm_prefix(st, arg);
 	else if (strcmp(cmd, "rm") == 0 && argc > 4)
 	{
 		rc = 0;

@@ -108,18 +108,6 @@ load_expected(const char *rel)
 	return s;
 }
 
-static int
-hexdigit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %XX-decode n bytes of s (no '+' rule: SigV4 query strings do not use it). */
 static char *
 pct_decode(const char *s, size_t n)
@@ -129,9 +117,9 @@ pct_decode(const char *s, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 	{
-		if (s[i] == '%' && i + 2 < n && hexdigit(s[i + 1]) >= 0 && hexdigit(s[i + 2]) >= 0)
+		if (s[i] == '%' && i + 2 < n && tu_hexval(s[i + 1]) >= 0 && tu_hexval(s[i + 2]) >= 0)
 		{
-			out[o++] = (char) (hexdigit(s[i + 1]) * 16 + hexdigit(s[i + 2]));
+			out[o++] = (char) (tu_hexval(s[i + 1]) * 16 + tu_hexval(s[i + 2]));
 			i += 2;
 		}
 		else
@@ -417,7 +405,7 @@ j_hex4(jparser *jp)
 
 	for (int i = 0; i < 4; i++)
 	{
-		int			d = hexdigit(jp->p[i]);
+		int			d = tu_hexval(jp->p[i]);
 
 		if (d < 0)
 			j_fail(jp, "bad \\u escape");
