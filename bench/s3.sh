@@ -14,7 +14,10 @@
 #                (base-push checks its stop segment is there), so each backup
 #                pays its archiving, as in bench/basebackup.sh
 #   pitr-prepare of the last of those backups into an empty directory, local |
-#                S3 over http
+#                S3 over http; each also with --delta, which reads on one
+#                connection without read-ahead (into an empty directory it
+#                fetches the same bytes): what the [repo] transfers read-ahead
+#                connections bring
 #   requests     the S3 server logs one line per request ("info: PATH STATUS
 #                TIME SIZE"; its other lines, "Stored object ..." and the like,
 #                are not counted): the lines an operation added (read once the
@@ -325,22 +328,25 @@ pg_ctl -D "$work/pg" -m fast -w stop >/dev/null
 
 # --- pitr-prepare ------------------------------------------------------------------------
 say "pitr-prepare: $brounds rounds, local and S3 (http)"
+# restore CONF [--delta]
 restore() {
   /usr/bin/time -f %M -o "$work/rss" "$B/pitr-prepare" --config "$work/$1.conf" \
-    --pgdata "$work/r.$1" --json >"$work/pp.$1.json" 2>>"$work/pgark.log"
-  cat "$work/rss" >>"$work/rss.pp.$1"
+    --pgdata "$work/r.$1" --json ${2:+"$2"} >"$work/pp.$1${2:+1}.json" 2>>"$work/pgark.log"
+  cat "$work/rss" >>"$work/rss.pp.$1${2:+1}"
 }
 i=1
 while [ $i -le "$brounds" ]; do
   for t in $(order $i); do
     [ $t = https ] && continue
-    say "round $i/$brounds: pitr-prepare, $t"
-    case $t in
-      local) timed pp.local restore local ;;
-      http) counted pp.http http restore http ;;
-    esac
-    [ -f "$work/r.$t/PG_VERSION" ] || { echo "pitr-prepare from $t restored no PG_VERSION" >&2; exit 1; }
-    rm -rf "$work/r.$t"
+    for d in "" --delta; do
+      say "round $i/$brounds: pitr-prepare $d, $t"
+      case $t in
+        local) timed pp.local${d:+1} restore local $d ;;
+        http) counted pp.http${d:+1} http restore http $d ;;
+      esac
+      [ -f "$work/r.$t/PG_VERSION" ] || { echo "pitr-prepare from $t restored no PG_VERSION" >&2; exit 1; }
+      rm -rf "$work/r.$t"
+    done
   done
   i=$((i + 1))
 done
@@ -391,14 +397,19 @@ for t in local http; do
 done
 printf '\n%-46s %8s  %-14s %-9s %6s\n' "restore into an empty directory" median "min-max (s)" "vs local" "MiB/s"
 ml=$(med "$work/t.pp.local")
-for t in local http; do
+for t in local local1 http http1; do
   case $t in
     local) label="pitr-prepare, local repository (syncfs)" ;;
+    local1) label="  the same, one reader (--delta)" ;;
     http) label="pitr-prepare, S3 over http (syncfs)" ;;
+    http1) label="  the same, one connection (--delta)" ;;
   esac
   printf '%-46s %s %-9s %6s\n' "$label" "$(stats "$work/t.pp.$t" 1000000)" "$(ratio "$(med "$work/t.pp.$t")" "$ml")" \
     "$(mibps "$work/t.pp.$t")"
 done
+echo "  (pitr-prepare reads ahead on [repo] transfers = 2 connections besides its own; fetched:" \
+  "$(sed -n 's/.*"bytes_fetched":\([0-9]*\).*/\1/p' "$work/pp.http.json" | awk '{printf "%.1f", $1/1048576}') MiB," \
+  "with --delta $(sed -n 's/.*"bytes_fetched":\([0-9]*\).*/\1/p' "$work/pp.http1.json" | awk '{printf "%.1f", $1/1048576}') MiB)"
 
 nobj=$(wc -l <"$work/bp.objects")
 printf '\n%-46s %14s %14s %15s   %s\n' "S3, scale $scale (http)" "per operation" "per GiB of db" "server CPU (s)" "statuses (the last run)"
@@ -416,4 +427,5 @@ printf '\n%-46s %10s %10s %10s\n' "peak RSS (MiB, max over runs)" "local" "S3 ht
 printf '%-46s %10s %10s %10s\n' "wal-push" "$(maxmib "$work/rss.wal.local")" "$(maxmib "$work/rss.wal.http")" "$(maxmib "$work/rss.wal.https")"
 printf '%-46s %10s %10s %10s\n' "base-push" "$(maxmib "$work/rss.bp.local")" "$(maxmib "$work/rss.bp.http")" "-"
 printf '%-46s %10s %10s %10s\n' "pitr-prepare" "$(maxmib "$work/rss.pp.local")" "$(maxmib "$work/rss.pp.http")" "-"
+printf '%-46s %10s %10s %10s\n' "pitr-prepare --delta (no read-ahead)" "$(maxmib "$work/rss.pp.local1")" "$(maxmib "$work/rss.pp.http1")" "-"
 echo "total run time: $(($(date +%s) - tstart)) s; load average (1 min): $load0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end"

@@ -1,5 +1,6 @@
 #include "pack.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
  */
 #define BLOCK_BYTES (1024u * 1024)
 #define CACHE_BLOCKS 12
+#define RA_SPAN_BLOCKS (RA_SPAN_BYTES / BLOCK_BYTES)
+#define RA_MAX_CONNS 16
 
 int
 chunk_key(repo *r, uint8_t key[32], pgark_err *err)
@@ -306,6 +309,36 @@ typedef struct cache_block
 	uint8_t    *data;
 } cache_block;
 
+/* A span of blocks read ahead. */
+typedef enum ra_state
+{
+	RA_EMPTY,
+	RA_QUEUED,
+	RA_FETCHING,
+	RA_READY,
+	RA_FAILED
+} ra_state;
+
+typedef struct ra_slot
+{
+	ra_state	state;
+	int			dropped;		/* no longer wanted: empty it when its fetch ends */
+	uint8_t		pack[PACK_ID_LEN];
+	uint64_t	first;			/* block index */
+	uint32_t	nblocks;
+	size_t		len;			/* bytes (the pack's last span is short) */
+	uint64_t	seq;			/* queue order */
+	uint8_t    *data;
+} ra_slot;
+
+typedef struct ra_conn
+{
+	struct chunk_reader *cr;
+	store	   *st;
+	pthread_t	th;
+	int			started;
+} ra_conn;
+
 struct chunk_reader
 {
 	repo	   *r;
@@ -321,7 +354,61 @@ struct chunk_reader
 	size_t		sizes_cap;		/* a power of two */
 	uint64_t	fetched;
 	workers    *wk;				/* decode on these threads, or NULL */
+
+	/* read-ahead (nconns 0: none); slot states and the counters under mu */
+	int			nconns;
+	ra_conn		conns[RA_MAX_CONNS];
+	ra_slot    *slots;
+	int			nslots;
+	pthread_mutex_t mu;
+	pthread_cond_t work;		/* a slot was queued, or stop */
+	pthread_cond_t done;		/* a fetch ended */
+	int			stop;
+	uint64_t	seq;
+	uint64_t	wasted;
 };
+
+static void
+count_fetched(chunk_reader *cr, uint64_t n)
+{
+	if (cr->nconns)
+		pthread_mutex_lock(&cr->mu);
+	cr->fetched += n;
+	if (cr->nconns)
+		pthread_mutex_unlock(&cr->mu);
+}
+
+/* Bytes [off, off + want) of a pack into buf, with one ranged read. */
+static int
+read_range(store *st, const char *name, uint64_t off, size_t want, uint8_t *buf, pgark_err *err)
+{
+	size_t		used = 0;
+	store_reader *sr;
+
+	if ((sr = store_get(st, name, off, want, err)) == NULL)
+	{
+		if (err->kind == PGARK_ERR_NOTFOUND)
+			err_set(err, PGARK_ERR_CORRUPT, 0, "pack %s is missing from the repository", name);
+		return -1;
+	}
+	while (used < want)
+	{
+		size_t		got;
+
+		if (store_read(sr, buf + used, want - used, &got, err) != 0)
+		{
+			store_reader_close(sr);
+			return -1;
+		}
+		if (got == 0)
+			break;
+		used += got;
+	}
+	store_reader_close(sr);
+	if (used != want)
+		return err_set(err, PGARK_ERR_CORRUPT, 0, "pack %s is shorter than its chunks say", name);
+	return 0;
+}
 
 void
 chunk_reader_set_workers(chunk_reader *cr, workers *wk)
@@ -419,6 +506,23 @@ cache_victim(chunk_reader *cr, pgark_err *err)
 	return v;
 }
 
+/* Put block i of a pack, len bytes at data, into the cache. */
+static int
+cache_put(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], uint64_t i, const uint8_t *data, size_t len,
+		  pgark_err *err)
+{
+	cache_block *b = cache_victim(cr, err);
+
+	if (b == NULL)
+		return -1;
+	memcpy(b->data, data, len);
+	memcpy(b->pack, pack, PACK_ID_LEN);
+	b->index = i;
+	b->len = (uint32_t) len;
+	b->last_use = ++cr->clock;
+	return 0;
+}
+
 /* Fetch blocks [first, last] of a pack (none of them cached) with one read. */
 static int
 fetch_blocks(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], const char *name, uint64_t psize,
@@ -426,8 +530,7 @@ fetch_blocks(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], const char *name
 {
 	uint64_t	off = first * BLOCK_BYTES;
 	uint64_t	end = (last + 1) * BLOCK_BYTES;
-	size_t		want, used = 0;
-	store_reader *sr;
+	size_t		want;
 
 	if (end > psize)
 		end = psize;
@@ -441,44 +544,335 @@ fetch_blocks(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], const char *name
 		cr->span = b;
 		cr->span_cap = want;
 	}
-	if ((sr = store_get(cr->r->st, name, off, want, err)) == NULL)
-	{
-		if (err->kind == PGARK_ERR_NOTFOUND)
-			err_set(err, PGARK_ERR_CORRUPT, 0, "pack %s is missing from the repository", name);
+	if (read_range(cr->r->st, name, off, want, cr->span, err) != 0)
 		return -1;
-	}
-	while (used < want)
-	{
-		size_t		got;
-
-		if (store_read(sr, cr->span + used, want - used, &got, err) != 0)
-		{
-			store_reader_close(sr);
-			return -1;
-		}
-		if (got == 0)
-			break;
-		used += got;
-	}
-	store_reader_close(sr);
-	if (used != want)
-		return err_set(err, PGARK_ERR_CORRUPT, 0, "pack %s is shorter than its chunks say", name);
-	cr->fetched += want;
+	count_fetched(cr, want);
 	for (uint64_t i = first; i <= last && (i - first) * BLOCK_BYTES < want; i++)
 	{
-		cache_block *b = cache_victim(cr, err);
 		size_t		boff = (size_t) ((i - first) * BLOCK_BYTES);
-		size_t		blen = want - boff < BLOCK_BYTES ? want - boff : BLOCK_BYTES;
 
-		if (b == NULL)
+		if (cache_put(cr, pack, i, cr->span + boff, want - boff < BLOCK_BYTES ? want - boff : BLOCK_BYTES,
+					  err) != 0)
 			return -1;
-		memcpy(b->data, cr->span + boff, blen);
-		memcpy(b->pack, pack, PACK_ID_LEN);
-		b->index = i;
-		b->len = (uint32_t) blen;
-		b->last_use = ++cr->clock;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------ read-ahead */
+
+static void *
+ra_main(void *arg)
+{
+	ra_conn    *c = arg;
+	chunk_reader *cr = c->cr;
+
+	pthread_mutex_lock(&cr->mu);
+	for (;;)
+	{
+		ra_slot    *s = NULL;
+		char		name[128];
+		uint64_t	off;
+		size_t		len;
+		pgark_err	e;
+		int			rc;
+
+		while (!cr->stop)
+		{
+			s = NULL;
+			for (int i = 0; i < cr->nslots; i++)
+				if (cr->slots[i].state == RA_QUEUED && (s == NULL || cr->slots[i].seq < s->seq))
+					s = &cr->slots[i];
+			if (s != NULL)
+				break;
+			pthread_cond_wait(&cr->work, &cr->mu);
+		}
+		if (cr->stop)
+			break;
+		s->state = RA_FETCHING;
+		pack_object_name(s->pack, name, sizeof(name));
+		off = s->first * BLOCK_BYTES;
+		len = s->len;
+		pthread_mutex_unlock(&cr->mu);
+
+		/* the slot's data is ours while it is RA_FETCHING */
+		err_clear(&e);
+		rc = read_range(c->st, name, off, len, s->data, &e);
+
+		pthread_mutex_lock(&cr->mu);
+		if (rc == 0)
+			cr->fetched += len;
+		if (s->dropped)
+		{
+			if (rc == 0)
+				cr->wasted += len;
+			s->dropped = 0;
+			s->state = RA_EMPTY;
+		}
+		else
+			s->state = rc == 0 ? RA_READY : RA_FAILED;
+		pthread_cond_broadcast(&cr->done);
+	}
+	pthread_mutex_unlock(&cr->mu);
+	return NULL;
+}
+
+static void
+ra_stop(chunk_reader *cr)
+{
+	if (cr->nconns == 0)
+		return;
+	pthread_mutex_lock(&cr->mu);
+	cr->stop = 1;
+	pthread_cond_broadcast(&cr->work);
+	pthread_mutex_unlock(&cr->mu);
+	for (int i = 0; i < cr->nconns; i++)
+	{
+		if (cr->conns[i].started)
+			pthread_join(cr->conns[i].th, NULL);
+		store_free(cr->conns[i].st);
+	}
+	for (int i = 0; i < cr->nslots; i++)
+		free(cr->slots[i].data);
+	free(cr->slots);
+	pthread_cond_destroy(&cr->work);
+	pthread_cond_destroy(&cr->done);
+	pthread_mutex_destroy(&cr->mu);
+	cr->nconns = 0;
+}
+
+int
+chunk_reader_readahead(chunk_reader *cr, const pgark_config *cfg, int conns, pgark_err *err)
+{
+	if (cr->nconns || conns <= 0)
+		return 0;
+	if (conns > RA_MAX_CONNS)
+		conns = RA_MAX_CONNS;
+	if ((cr->slots = calloc((size_t) conns * 2, sizeof(*cr->slots))) == NULL)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	cr->nslots = conns * 2;
+	for (int i = 0; i < cr->nslots; i++)
+		if ((cr->slots[i].data = malloc(RA_SPAN_BYTES)) == NULL)
+		{
+			for (int j = 0; j < i; j++)
+				free(cr->slots[j].data);
+			free(cr->slots);
+			cr->slots = NULL;
+			cr->nslots = 0;
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		}
+	pthread_mutex_init(&cr->mu, NULL);
+	pthread_cond_init(&cr->work, NULL);
+	pthread_cond_init(&cr->done, NULL);
+	cr->stop = 0;
+	cr->nconns = conns;
+	for (int i = 0; i < conns; i++)
+	{
+		ra_conn    *c = &cr->conns[i];
+		int			e;
+
+		c->cr = cr;
+		if ((c->st = store_open(cfg, err)) == NULL)
+		{
+			err_prefix(err, "read-ahead connection %d", i + 1);
+			ra_stop(cr);
+			return -1;
+		}
+		if ((e = pthread_create(&c->th, NULL, ra_main, c)) != 0)
+		{
+			err_set(err, PGARK_ERR_INTERNAL, e, "could not start a read-ahead thread");
+			ra_stop(cr);
+			return -1;
+		}
+		c->started = 1;
+	}
+	return 0;
+}
+
+/* The slot holding block i of a pack, or NULL; under mu. */
+static ra_slot *
+ra_find(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], uint64_t i)
+{
+	for (int k = 0; k < cr->nslots; k++)
+	{
+		ra_slot    *s = &cr->slots[k];
+
+		if (s->state != RA_EMPTY && !s->dropped && i >= s->first && i < s->first + s->nblocks &&
+			memcmp(s->pack, pack, PACK_ID_LEN) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Let go of a slot; under mu. */
+static void
+ra_release(chunk_reader *cr, ra_slot *s)
+{
+	if (s->state == RA_QUEUED)
+		s->state = RA_EMPTY;
+	else if (s->state == RA_FETCHING)
+		s->dropped = 1;
+	else
+	{
+		if (s->state == RA_READY)
+			cr->wasted += s->len;
+		s->state = RA_EMPTY;
+	}
+}
+
+/*
+ * Blocks [first, last] of a pack that were read ahead: wait for their spans
+ * and move them into the cache. Returns how many spans were used.
+ */
+static int
+ra_collect(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], uint64_t first, uint64_t last, pgark_err *err)
+{
+	int			used = 0;
+
+	pthread_mutex_lock(&cr->mu);
+	for (uint64_t i = first; i <= last; i++)
+	{
+		ra_slot    *s;
+
+		if (cache_find(cr, pack, i) != NULL || (s = ra_find(cr, pack, i)) == NULL)
+			continue;
+		while (s->state == RA_QUEUED || s->state == RA_FETCHING)
+			pthread_cond_wait(&cr->done, &cr->mu);
+		if (s->state == RA_READY)
+		{
+			/* spans queued before this one were passed by: not needed */
+			for (int k = 0; k < cr->nslots; k++)
+				if (&cr->slots[k] != s && cr->slots[k].state != RA_EMPTY && !cr->slots[k].dropped &&
+					cr->slots[k].seq < s->seq)
+					ra_release(cr, &cr->slots[k]);
+			for (uint32_t k = 0; k < s->nblocks; k++)
+			{
+				size_t		boff = (size_t) k * BLOCK_BYTES;
+
+				if (cache_find(cr, pack, s->first + k) != NULL)
+					continue;
+				if (cache_put(cr, pack, s->first + k, s->data + boff,
+							  s->len - boff < BLOCK_BYTES ? s->len - boff : BLOCK_BYTES, err) != 0)
+				{
+					pthread_mutex_unlock(&cr->mu);
+					return -1;
+				}
+			}
+			used++;
+		}
+		/* a failed span is read again by the caller, which reports why */
+		s->state = RA_EMPTY;
+	}
+	pthread_mutex_unlock(&cr->mu);
+	return used;
+}
+
+/* Is there room to queue more read-ahead? */
+int
+chunk_reader_wants_more(chunk_reader *cr)
+{
+	int			room = 0;
+
+	if (cr->nconns == 0)
+		return 0;
+	pthread_mutex_lock(&cr->mu);
+	for (int k = 0; k < cr->nslots && !room; k++)
+		room = cr->slots[k].state == RA_EMPTY && !cr->slots[k].dropped;
+	pthread_mutex_unlock(&cr->mu);
+	return room;
+}
+
+/* Queue block b of a pack of psize bytes: extend the newest span if it is
+ * still waiting and ends just before b, else a free slot; -1: none free. */
+static int
+ra_queue_block(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], uint64_t psize, uint64_t b)
+{
+	ra_slot    *tail = NULL,
+			   *s = NULL;
+
+	for (int k = 0; k < cr->nslots; k++)
+		if (cr->slots[k].state != RA_EMPTY && !cr->slots[k].dropped &&
+			(tail == NULL || cr->slots[k].seq > tail->seq))
+			tail = &cr->slots[k];
+	if (tail != NULL && tail->state == RA_QUEUED && tail->first + tail->nblocks == b &&
+		tail->nblocks < RA_SPAN_BLOCKS && memcmp(tail->pack, pack, PACK_ID_LEN) == 0)
+	{
+		tail->nblocks++;
+		tail->len = (size_t) (((b + 1) * BLOCK_BYTES < psize ? (b + 1) * BLOCK_BYTES : psize) -
+							  tail->first * BLOCK_BYTES);
+		return 0;
+	}
+	for (int k = 0; k < cr->nslots && s == NULL; k++)
+		if (cr->slots[k].state == RA_EMPTY && !cr->slots[k].dropped)
+			s = &cr->slots[k];
+	if (s == NULL)
+		return -1;
+	memcpy(s->pack, pack, PACK_ID_LEN);
+	s->first = b;
+	s->nblocks = 1;
+	s->len = (size_t) ((b + 1) * BLOCK_BYTES < psize ? BLOCK_BYTES : psize - b * BLOCK_BYTES);
+	s->seq = ++cr->seq;
+	s->state = RA_QUEUED;
+	return 0;
+}
+
+size_t
+chunk_reader_expect(chunk_reader *cr, const chunk_ref *refs, size_t n, pgark_err *err)
+{
+	size_t		took;
+
+	if (cr->nconns == 0)
+		return n;
+	for (took = 0; took < n; took++)
+	{
+		const chunk_ref *ref = &refs[took];
+		uint64_t	psize;
+		uint64_t	first = ref->offset / BLOCK_BYTES;
+		uint64_t	last;
+		int			full = 0;
+
+		/* the pack's size bounds its last span (a HEAD, once per pack) */
+		if (pack_object_size(cr, ref->pack, &psize, err) != 0)
+			break;
+		if (ref->len == 0 || ref->offset + ref->len > psize)
+			continue;			/* damaged: the restore's own read reports it */
+		last = (ref->offset + ref->len - 1) / BLOCK_BYTES;
+		pthread_mutex_lock(&cr->mu);
+		/* room for all of its blocks, or it waits for the next call whole */
+		{
+			int			need = 0,
+						freeslots = 0;
+
+			for (uint64_t b = first; b <= last; b++)
+				if (ra_find(cr, ref->pack, b) == NULL && cache_find(cr, ref->pack, b) == NULL)
+					need++;
+			for (int k = 0; k < cr->nslots; k++)
+				if (cr->slots[k].state == RA_EMPTY && !cr->slots[k].dropped)
+					freeslots++;
+			full = need > freeslots;
+		}
+		if (!full)
+			for (uint64_t b = first; b <= last; b++)
+				if (ra_find(cr, ref->pack, b) == NULL && cache_find(cr, ref->pack, b) == NULL)
+					(void) ra_queue_block(cr, ref->pack, psize, b);
+		pthread_cond_broadcast(&cr->work);
+		pthread_mutex_unlock(&cr->mu);
+		if (full)
+			break;
+	}
+	return took;
+}
+
+uint64_t
+chunk_reader_wasted(chunk_reader *cr)
+{
+	uint64_t	n;
+
+	if (cr->nconns)
+		pthread_mutex_lock(&cr->mu);
+	n = cr->wasted;
+	if (cr->nconns)
+		pthread_mutex_unlock(&cr->mu);
+	return n;
 }
 
 /* Point *out at bytes [off, off + len) of a pack, through the cache. */
@@ -497,6 +891,8 @@ cache_read(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], uint64_t off, uint
 		return -1;
 	if (len == 0 || off + len > psize)
 		return err_set(err, PGARK_ERR_CORRUPT, 0, "pack %s is shorter than its chunks say", name);
+	if (cr->nconns && ra_collect(cr, pack, first, last, err) < 0)
+		return -1;
 	/* fetch what is missing, contiguous missing blocks in one read */
 	for (uint64_t i = first; i <= last;)
 	{
@@ -708,9 +1104,16 @@ chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_le
 }
 
 uint64_t
-chunk_reader_bytes(const chunk_reader *cr)
+chunk_reader_bytes(chunk_reader *cr)
 {
-	return cr->fetched;
+	uint64_t	n;
+
+	if (cr->nconns)
+		pthread_mutex_lock(&cr->mu);
+	n = cr->fetched;
+	if (cr->nconns)
+		pthread_mutex_unlock(&cr->mu);
+	return n;
 }
 
 void
@@ -718,6 +1121,7 @@ chunk_reader_free(chunk_reader *cr)
 {
 	if (cr == NULL)
 		return;
+	ra_stop(cr);
 	secure_zero(cr->key, sizeof(cr->key));
 	for (int i = 0; i < CACHE_BLOCKS; i++)
 		free(cr->blocks[i].data);

@@ -72,11 +72,34 @@ typedef struct chunk_reader chunk_reader;
 chunk_reader *chunk_reader_new(repo *r, pgark_err *err);
 int			chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
 						   uint8_t *out, pgark_err *err);
-uint64_t	chunk_reader_bytes(const chunk_reader *cr);
+/* Stored bytes fetched (read-ahead included, used or not). */
+uint64_t	chunk_reader_bytes(chunk_reader *cr);
 /* Decode the chunks of a run on these threads (the repository's data key
  * must be loaded first: chunk_reader_new does). NULL: in the caller. */
 struct workers;
-void		chunk_reader_set_workers(chunk_reader *cr, struct workers *wk);	/* stored bytes fetched */
+void		chunk_reader_set_workers(chunk_reader *cr, struct workers *wk);
+
+/*
+ * Read ahead: conns threads, each on its own connection to the store (opened
+ * from cfg), fetch the blocks of the chunks the caller says it will read
+ * next (chunk_reader_expect, in the order it will read them), while it
+ * decodes and writes the ones before: downloads run in parallel and overlap
+ * with the rest of the restore, and nothing is fetched that is not needed.
+ * Contiguous blocks go in one ranged read of up to RA_SPAN_BYTES. Memory:
+ * 2 * conns spans. A failed read-ahead is dropped: the block is then read
+ * by chunk_read_run itself, which reports the error.
+ */
+#define RA_SPAN_BYTES (4u * 1024 * 1024)
+int			chunk_reader_readahead(chunk_reader *cr, const pgark_config *cfg, int conns, pgark_err *err);
+/* Is there room to queue more? (0 without read-ahead) */
+int			chunk_reader_wants_more(chunk_reader *cr);
+/* Queue the blocks of these chunks (those already cached or queued are
+ * skipped). Returns how many chunks were taken (all of them without
+ * read-ahead), fewer when there is no room left; stops early on an error
+ * (a pack's size: the restore's own read will report it). */
+size_t		chunk_reader_expect(chunk_reader *cr, const chunk_ref *refs, size_t n, pgark_err *err);
+/* Bytes read ahead and dropped unused (for figures and tests). */
+uint64_t	chunk_reader_wasted(chunk_reader *cr);
 void		chunk_reader_free(chunk_reader *cr);
 
 #endif

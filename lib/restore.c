@@ -114,7 +114,71 @@ typedef struct restore_ctx
 	mf_entry	control;		/* global/pg_control, written last */
 	chunk_ref	control_chunks[1];
 	int			have_control;
+	struct scout *scout;		/* read-ahead: NULL for none */
 } restore_ctx;
+
+/*
+ * The read-ahead scout: a second reader of the manifest, walking ahead of
+ * the restore's own, that tells the chunk reader which chunks the restore
+ * will read next, in the order it will read them: every chunk of every file
+ * but global/pg_control's (restored last, read then). A scout that fails
+ * just stops: the restore's own reader meets the same error, and reports it.
+ */
+#define SCOUT_REFS 256
+
+typedef struct scout
+{
+	mf_reader  *rd;
+	mf_head		h;
+	chunk_ref	refs[SCOUT_REFS];
+	uint32_t	n,
+				pos;			/* refs[pos, n) not yet handed over */
+	int			in_file;
+	int			done;
+} scout;
+
+static void
+scout_feed(restore_ctx *c)
+{
+	scout	   *s = c->scout;
+	pgark_err	e;
+
+	if (s == NULL || s->done)
+		return;
+	err_clear(&e);
+	while (!s->done && chunk_reader_wants_more(c->cr))
+	{
+		if (s->pos < s->n)
+		{
+			size_t		took = chunk_reader_expect(c->cr, s->refs + s->pos, s->n - s->pos, &e);
+
+			s->pos += (uint32_t) took;
+			if (e.kind != PGARK_OK)
+				s->done = 1;
+			else if (took == 0)
+				return;			/* no room: next time */
+			continue;
+		}
+		s->pos = s->n = 0;
+		if (s->in_file)
+		{
+			if (mf_chunks(s->rd, s->refs, SCOUT_REFS, &s->n, &e) != 0)
+				s->done = 1;
+			else if (s->n == 0)
+				s->in_file = 0;
+		}
+		else
+		{
+			mf_entry   *me;
+
+			if (mf_next(s->rd, &me, &e) != 1)
+				s->done = 1;	/* the end, or an error */
+			else
+				s->in_file = me->kind == MF_FILE &&
+					!(strcmp(me->path, "global/pg_control") == 0 && me->nchunks == 1);
+		}
+	}
+}
 
 static int
 dir_is_empty(const char *path, int *empty, pgark_err *err)
@@ -399,6 +463,7 @@ restore_file(restore_ctx *c, const mf_entry *e, mf_reader *rd, const chunk_ref *
 		}
 		if (n == 0)
 			continue;
+		scout_feed(c);
 		if (chunk_read_run(c->cr, &c->win[first - wbase], lens, (int) n, c->run, err) != 0)
 			goto done;
 		fetched_any = 1;
@@ -1024,6 +1089,7 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 {
 	restore_ctx c;
 	mf_reader  *rd = NULL;
+	scout	   *sc = NULL;
 	mf_head		h;
 	mf_entry   *e;
 	int			empty, got;
@@ -1080,6 +1146,25 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 	if ((wk = workers_new(r->cfg->workers > 0 ? r->cfg->workers : workers_default(), err)) == NULL)
 		goto done;
 	chunk_reader_set_workers(c.cr, wk);
+	/*
+	 * A whole restore reads every chunk in the manifest's order: a scout
+	 * reads the manifest ahead and the chunk reader downloads what comes
+	 * next on [repo] transfers more connections. Not with --delta, which
+	 * only learns what to fetch by reading the files in DIR.
+	 */
+	if (!o->delta)
+	{
+		if (chunk_reader_readahead(c.cr, r->cfg, r->cfg->s3_transfers, err) != 0)
+			goto done;
+		if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		{
+			err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+			goto done;
+		}
+		if ((sc->rd = mf_open(r, res->backup_id, &sc->h, err)) == NULL)
+			goto done;
+		c.scout = sc;
+	}
 	res->workers = workers_count(wk);
 	c.run = malloc(RUN_BYTES);
 	c.page = malloc(PACK_CHUNK_SIZE);
@@ -1208,6 +1293,12 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 done:
 	mf_head_free(&h);
 	mf_close(rd);
+	if (sc)
+	{
+		mf_head_free(&sc->h);
+		mf_close(sc->rd);
+		free(sc);
+	}
 	chunk_reader_free(c.cr);
 	workers_free(wk);
 	if (c.rootfd >= 0)

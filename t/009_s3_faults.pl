@@ -14,7 +14,9 @@
 use strict;
 use warnings;
 
+use Digest::SHA;
 use File::Copy qw(copy);
+use File::Find;
 use File::Path qw(make_path remove_tree);
 use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
@@ -555,6 +557,96 @@ autovacuum = off
 	cmp_ok($restored->safe_psql('postgres', 'SELECT count(*) FROM rnd'), '>', 0, 'the restored node has the random rows');
 	$restored->stop;
 	$bnode->stop;
+
+	# ---------------------------------------------------------- pitr-prepare read-ahead
+	# A whole restore reads the packs ahead of itself on [repo] transfers (2)
+	# connections besides its own; --delta reads only on its own. Faults on
+	# pack reads, the read-ahead ones included: retried, or a clear failure
+	# that leaves no pg_control (a half-done restore must not start).
+	note 'pitr-prepare reads ahead on more connections';
+	my $nr = 0;
+	my $restore = sub {
+		my (%o) = @_;
+		my $dir = "$benv->{dir}/ra-" . ++$nr;
+		$proxy->clear;
+		$proxy->fault(match => { method => 'GET', path => $packs }, %{ $o{fault} }) if $o{fault};
+		my $r = pitr_prepare($bconf, $dir, '--backup', $kept[-1], '--target', 'immediate', @{ $o{args} // [] });
+		my @gets = grep { $_->{method} eq 'GET' && $_->{path} =~ /$packs/ } $proxy->log;
+		$proxy->clear;
+		return ($r, $dir, \@gets);
+	};
+	my $conns = sub { my %c = map { $_->{conn} => 1 } @{ $_[0] }; return scalar keys %c; };
+
+	my ($r0, $d0, $g0) = $restore->();
+	is($r0->{rc}, 0, 'read-ahead: pitr-prepare exit 0') or diag show($r0);
+	cmp_ok($conns->($g0), '>=', 2, 'read-ahead: the packs were read on more than one connection')
+	  or diag FaultProxy::describe(@$g0);
+	my $overlaps = 0;
+	for my $x (@$g0)
+	{
+		$overlaps += grep { $_->{seq} > $x->{seq} && $_->{conn} != $x->{conn} && $_->{t} < ($x->{t_end} // 0) } @$g0;
+	}
+	note sprintf('read-ahead: %d pack GETs on %d connections, %d pairs overlapping in time',
+		scalar(@$g0), $conns->($g0), $overlaps);
+	my $want = tree_listing($d0);
+
+	my ($r1, $d1, $g1) = $restore->(args => ['--delta']);
+	is($r1->{rc}, 0, '--delta into an empty directory: exit 0') or diag show($r1);
+	is($conns->($g1), 1, '--delta: the packs were read on one connection (no read-ahead)')
+	  or diag FaultProxy::describe(@$g1);
+	is(tree_listing($d1), $want, '--delta restored the same files, byte for byte');
+	my ($f0, $f1) = map { $_->{json} ? $_->{json}{bytes_fetched} // 0 : 0 } $r0, $r1;
+	# read ahead are only the blocks the restore reads (global/pg_control's,
+	# read last, may come twice)
+	ok($f1 > 0 && $f0 <= $f1 + 4 * 1024 * 1024,
+		"read-ahead fetched $f0 bytes, --delta $f1: nothing it did not need");
+
+	for my $c (
+		[ 'the first pack GET answered 503 three times', 0, action => '503', count => 3 ],
+		[ 'a later pack GET (read ahead) answered 503 twice', 0, action => '503', count => 2, skip => 3 ],
+		[ 'a later pack GET truncated once', 0, action => 'truncate', truncate_at => 1000, skip => 3 ],
+		[ 'a later pack GET dropped once', 0, action => 'drop', skip => 2 ],
+		# the flipped bit may fall between the chunks this backup uses
+		[ 'a later pack GET corrupted (one bit) once', undef, action => 'corrupt', skip => 3 ],
+		[ 'every pack GET answered 500', 1, action => '500', count => -1 ],
+		[ 'pack GETs answered 500 from the fourth on', 1, action => '500', count => -1, skip => 3 ])
+	{
+		my ($what, $fails, %fault) = @$c;
+		my ($r, $dir, $gets) = $restore->(fault => \%fault);
+		$fails //= $r->{rc} != 0;
+		note "$what: pitr-prepare exit $r->{rc}";
+		if (!$fails)
+		{
+			is($r->{rc}, 0, "$what: pitr-prepare exit 0") or diag show($r);
+			is(tree_listing($dir), $want, "$what: the same files, byte for byte");
+		}
+		else
+		{
+			isnt($r->{rc}, 0, "$what: pitr-prepare fails (exit $r->{rc})") or diag show($r);
+			like($r->{stderr}, qr{packs/[0-9a-f]{2}/[0-9a-f]{32}}, "$what: the message names the pack")
+			  or diag show($r);
+			ok(!-e "$dir/global/pg_control", "$what: no pg_control, the restore cannot be started");
+		}
+	}
+}
+
+# every file under DIR as "path size sha256", sorted, one per line
+sub tree_listing
+{
+	my ($dir) = @_;
+	my @out;
+	find(
+		{
+			no_chdir => 1,
+			wanted => sub {
+				return unless -f $_;
+				my $d = Digest::SHA->new(256);
+				$d->addfile($_, 'b');
+				push @out, substr($_, length($dir) + 1) . ' ' . (-s $_) . ' ' . $d->hexdigest;
+			}
+		},
+		$dir);
+	return join("\n", sort @out);
 }
 
 done_testing();

@@ -203,7 +203,8 @@ matching requests get the fault, then requests pass again.
 =item $proxy->rules — the rules, with "fired" (times applied) and "count" (left)
 
 =item $proxy->log — every request the proxy saw since the last clear, in order:
-hashes with seq, method, path, query, headers, status (what the client got,
+hashes with seq, t and t_end (epoch seconds: arrival, end of the answer), conn (the
+client connection's port), method, path, query, headers, status (what the client got,
 undef if nothing), fault (the action applied, or undef), upstream_status,
 outcome ("ok", "client_closed", "dropped", "truncated", "upstream_error")
 

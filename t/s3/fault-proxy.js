@@ -43,7 +43,9 @@
 //   stall_body           the same, but hold the connection "stall_ms" before closing
 //   corrupt              forward; flip one bit of the body at "corrupt_at" (default:
 //                        the middle)
-// Log entries: {seq, time (ISO), t (epoch seconds), method, path, query, headers (lower-case names; no
+// Log entries: {seq, time (ISO), t (epoch seconds), t_end (when the answer ended or the
+// connection closed), conn (the client's port: one per client connection), method, path,
+// query, headers (lower-case names; no
 // authorization), status (what the client got; null if none), fault (action or
 // null), upstream_status, outcome ("ok", "client_closed", "dropped", "truncated",
 // "upstream_error")}.
@@ -302,11 +304,15 @@ const server = http.createServer((req, res) => {
   const headers = {};
   for (const [k, v] of Object.entries(req.headers)) if (k !== 'authorization') headers[k] = v;
   const rule = pickRule(req, path, query);
-  const entry = { seq: ++seq, time: new Date().toISOString(), t: Date.now() / 1000, method: req.method, path, query, headers,
+  const entry = { seq: ++seq, time: new Date().toISOString(), t: Date.now() / 1000, t_end: null,
+    conn: req.socket.remotePort, method: req.method, path, query, headers,
     status: null, fault: rule ? String(rule.action) : null, upstream_status: null, outcome: 'ok' };
   log.push(entry);
   if (log.length > 20000) log.shift();
-  res.on('close', () => { if (!res.writableFinished && entry.outcome === 'ok') entry.outcome = 'client_closed'; });
+  res.on('close', () => {
+    entry.t_end = Date.now() / 1000;
+    if (!res.writableFinished && entry.outcome === 'ok') entry.outcome = 'client_closed';
+  });
   req.on('error', () => {});
   res.on('error', () => {});
   proxy(req, res, rule, entry).catch((e) => {
