@@ -99,7 +99,7 @@ if (!$exited)
 # 2. Repaired, recovery resumes and runs to the end of the archive.
 repo_write_object($env, $obj, $good);
 $restored->start;
-ok($restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'), 'recovery finished and the node promoted');
+ok(wait_for_query($restored, 'SELECT NOT pg_is_in_recovery()'), 'recovery finished and the node promoted');
 $log = slurp_file($restored->logfile);
 like($log, qr/restored log file "\Q$last\E" from archive/, "the last segment switched by hand, $last, was replayed");
 # (the primary's shutdown switched once more and archived that segment too)

@@ -61,7 +61,7 @@ our @EXPORT = qw(
   wait_for_postmaster_exit
   backup_cluster base_push pitr_prepare backups_in_repo restored_node
   setup_restored wait_for_recovery_end table_hash tree_snapshot utc_now_text
-  postmaster_alive show tail_of
+  postmaster_alive show tail_of query_once wait_for_query
 );
 
 our $SEG_SIZE = 16 * 1024 * 1024;
@@ -923,6 +923,40 @@ sub tail_of
 	return join("\n", @l > 40 ? @l[-40 .. -1] : @l);
 }
 
+# One query through psql -c, nothing on its standard input: the output
+# (trimmed), or undef if psql failed (the server not accepting connections
+# yet, say). PostgreSQL::Test::Cluster's psql and poll_query_until write the
+# query to psql's stdin, and when psql exits first (its connection refused
+# while the server is starting) IPC::Run dies of the broken pipe.
+sub query_once
+{
+	my ($node, $sql, $db) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run([ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr($db // 'postgres'),
+				'-c', $sql ], '<', \undef, '>', \$out, '2>', \$err);
+	};
+	return undef unless $ok;
+	$out =~ s/\s+\z//;
+	return $out;
+}
+
+# Poll until a query returns 't' (poll_query_until without its stdin race):
+# 1, or 0 after the timeout.
+sub wait_for_query
+{
+	my ($node, $sql, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
+	{
+		my $out = query_once($node, $sql);
+		return 1 if defined $out && $out eq 't';
+		select(undef, undef, undef, 0.2);
+	}
+	return 0;
+}
+
 sub wait_for_recovery_end
 {
 	my ($node, $timeout) = @_;
@@ -935,8 +969,7 @@ sub wait_for_recovery_end
 			$node->_update_pid(-1);
 			return 0;
 		}
-		my ($out, $err) = ('', '');
-		$node->psql('postgres', 'SELECT pg_is_in_recovery()', stdout => \$out, stderr => \$err);
+		my $out = query_once($node, 'SELECT pg_is_in_recovery()');
 		return 1 if defined $out && $out eq 'f';
 		select(undef, undef, undef, 0.2);
 	}
