@@ -81,6 +81,54 @@ t/unit/make_golden: t/unit/make_golden.o lib/libpgark.a
 golden: t/unit/make_golden
 	t/unit/make_golden t/golden
 
+# pgark_archive.so: wal-push inside PostgreSQL's archiver (archive_library,
+# archive/pgark_archive.c). Built by `make all` when pg_config and the server
+# headers are there (Debian: postgresql-server-dev-15), else skipped with a
+# note; `make install` puts it into pg_config --pkglibdir (or PKGLIBDIR).
+# The library is built a second time position-independent (lib/pic/), without
+# the sanitizers (their runtime cannot be loaded into the server), and only
+# the module's entry points are exported (archive/pgark_archive.map), so that
+# none of our names (hex_encode, ...) binds to the server's own.
+PG_CONFIG ?= pg_config
+PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
+PKGLIBDIR ?= $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)
+HAVE_PGSERVER := $(if $(PG_INCLUDEDIR_SERVER),$(wildcard $(PG_INCLUDEDIR_SERVER)/postgres.h))
+ARCHIVE_SO  = bin/pgark_archive.so
+LIB_PIC_OBJ = $(patsubst lib/%.c,lib/pic/%.o,$(LIB_SRC))
+SO_CFLAGS   = $(filter-out -fsanitize=% -fno-sanitize-recover=% -fno-omit-frame-pointer,$(CFLAGS)) \
+              -fPIC -fvisibility=hidden
+SO_LDFLAGS  = $(filter-out -fsanitize=%,$(LDFLAGS))
+SO_LDLIBS   = -lcurl -lexpat -lcrypto -llz4 -linih -pthread
+
+ifneq ($(HAVE_PGSERVER),)
+all: $(ARCHIVE_SO)
+else
+all: archive-so-skipped
+endif
+.PHONY: archive-so-skipped
+archive-so-skipped:
+	@echo "note: $(ARCHIVE_SO) not built: no pg_config with server headers (postgres.h; Debian: postgresql-server-dev-15)"
+
+lib/pic/%.o: lib/%.c $(wildcard lib/*.h) .build-flags
+	@mkdir -p lib/pic
+	$(CC) $(CPPFLAGS) $(SO_CFLAGS) -c -o $@ $<
+
+lib/libpgark_pic.a: $(LIB_PIC_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# the server's headers as system headers: our warnings stay on for our code;
+# and without libpq's include directory, whose pg_config.h (PG_VERSION_NUM,
+# hence the module's magic block) may be another major version's
+archive/pgark_archive.pic.o: archive/pgark_archive.c $(wildcard lib/*.h) .build-flags
+	$(CC) $(filter-out $(PQ_CFLAGS),$(CPPFLAGS)) -isystem $(PG_INCLUDEDIR_SERVER) $(SO_CFLAGS) -fvisibility=default \
+	  -fno-strict-aliasing -fwrapv -c -o $@ $<
+
+$(ARCHIVE_SO): archive/pgark_archive.pic.o lib/libpgark_pic.a archive/pgark_archive.map
+	@mkdir -p bin
+	$(CC) $(SO_CFLAGS) $(SO_LDFLAGS) -shared -Wl,--version-script=archive/pgark_archive.map -Wl,--as-needed \
+	  -o $@ archive/pgark_archive.pic.o lib/libpgark_pic.a $(SO_LDLIBS)
+
 # libFuzzer targets for the parsers of untrusted input (t/fuzz/README.md); not in check
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
@@ -108,6 +156,10 @@ demo: deps-demo
 install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+ifneq ($(HAVE_PGSERVER),)
+	install -d $(DESTDIR)$(PKGLIBDIR)
+	install -m 0755 $(ARCHIVE_SO) $(DESTDIR)$(PKGLIBDIR)/
+endif
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
@@ -115,5 +167,5 @@ cppcheck:
 	  -Ilib -Icommon lib common archive restore keys repo basebackup
 
 clean:
-	rm -rf bin lib/*.o lib/*.a common/*.o archive/*.o restore/*.o keys/*.o repo/*.o basebackup/*.o \
+	rm -rf bin lib/*.o lib/*.a lib/pic common/*.o archive/*.o restore/*.o keys/*.o repo/*.o basebackup/*.o \
 	  t/unit/*.o $(UNIT_BIN) t/unit/make_golden t/fuzz/fuzz_s3xml t/tools/store-tool t/tools/*.o tmp_check .build-flags

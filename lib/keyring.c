@@ -149,20 +149,42 @@ kek_read_command_timeout(const char *command, int timeout_s, uint8_t kek[KEK_LEN
 	uint8_t		buf[256];
 	size_t		used = 0;
 	int			status;
+	sigset_t	all, saved;
 	int			rc = -1;
 
 	if (pipe2(pfd, O_CLOEXEC) != 0)
 		return err_sys(err, PGARK_ERR_KEY, "could not create a pipe for [crypto] key_command");
+	/* Inside a server process (pgark_archive.so in PostgreSQL's archiver)
+	 * signal handlers are installed, SIGPIPE and others are ignored and some
+	 * signals are blocked. Every signal stays blocked across fork(), so that
+	 * none of the server's handlers runs in the child (it would act as the
+	 * archiver: set its latch, signal its pid); the child then restores
+	 * default dispositions and an empty mask, which exec keeps, and the
+	 * parent its own mask. */
+	sigfillset(&all);
+	(void) pthread_sigmask(SIG_BLOCK, &all, &saved);
 	pid = fork();
 	if (pid < 0)
 	{
+		int			e = errno;
+
+		(void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
 		close(pfd[0]);
 		close(pfd[1]);
+		errno = e;
 		return err_sys(err, PGARK_ERR_KEY, "could not start [crypto] key_command");
 	}
 	if (pid == 0)
 	{
-		int			devnull = open("/dev/null", O_RDONLY);
+		int			devnull;
+		sigset_t	none;
+
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				(void) signal(sig, SIG_DFL);
+		sigemptyset(&none);
+		(void) sigprocmask(SIG_SETMASK, &none, NULL);
+		devnull = open("/dev/null", O_RDONLY);
 
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
@@ -170,6 +192,7 @@ kek_read_command_timeout(const char *command, int timeout_s, uint8_t kek[KEK_LEN
 		execl("/bin/sh", "sh", "-c", command, (char *) NULL);
 		_exit(127);
 	}
+	(void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	close(pfd[1]);
 	for (;;)
 	{

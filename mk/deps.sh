@@ -6,7 +6,7 @@ set -eu
 what=${1:-build}
 
 build_pkgs="gcc make pkgconf libc6-dev libpq-dev libssl-dev liblz4-dev libinih-dev libcurl4-openssl-dev libexpat1-dev"
-test_pkgs="postgresql-15 postgresql-client-15 libipc-run-perl perl strace util-linux openssl curl"
+test_pkgs="postgresql-15 postgresql-client-15 postgresql-server-dev-15 libipc-run-perl perl strace util-linux openssl curl"
 case "$what" in
   build) pkgs=$build_pkgs ;;
   demo)  pkgs="$build_pkgs postgresql-15 postgresql-client-15" ;;

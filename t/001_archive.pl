@@ -154,14 +154,14 @@ is_deeply(\@not_random, [], 'stored bytes are indistinguishable from random');
 
 # The audit log: JSON, one line per push, each ok, one per object.
 my @audit = read_audit($env);
-my @push = grep { $_->{program} eq 'wal-push' } @audit;
+my @push = grep { $_->{program} eq push_program() } @audit;
 my @bad_rec = grep {
 	my $r = $_;
 	grep { !defined $r->{$_} } qw(time program action object bytes result duration_ms)
 } @audit;
 is_deeply(\@bad_rec, [], 'every audit record has time, program, action, object, bytes, result, duration_ms');
 is_deeply([ grep { $_->{result} ne 'ok' || $_->{action} ne 'push' } @push ], [],
-	'every wal-push audit record is a push with result ok');
+	'every ' . push_program() . ' audit record is a push with result ok');
 is_deeply([ sort map { $_->{object} } @push ], [ sort @objects ], 'exactly one audit record per stored object');
 like($_->{time}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/, 'audit time is ISO 8601') for $push[0];
 my @seg_push = grep { $_->{object} =~ m{/[0-9A-F]{24}$} } @push;

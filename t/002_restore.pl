@@ -59,8 +59,8 @@ my $renv = { %$env, conf => $rconf, pgdata => $restored->data_dir, audit => "$en
 $restored->append_conf('postgresql.conf', sprintf(qq{
 hot_standby = off
 restore_command = '%s'
-archive_command = '%s'
-}, restore_command_for($rconf), archive_command_for($rconf)));
+%s
+}, restore_command_for($rconf), archive_settings_for($rconf)));
 ok(-e $restored->data_dir . '/recovery.signal', 'archive recovery (recovery.signal), not a standby');
 
 # 1. A damaged object stops recovery: exit 200 makes PostgreSQL FATAL

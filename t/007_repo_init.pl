@@ -58,8 +58,8 @@ like($r->{stderr}, qr/could not connect to PostgreSQL \(\[postgres\] conninfo\)/
 is_deeply([ repo_list_all($envX, '') ], [], '... and creates no repository (nothing written)');
 
 # archive the 1 MiB-segment cluster into the server-initialised repository
-my $cmd = archive_command_for($envS->{conf});
-$node->append_conf('postgresql.conf', "archive_mode = on\narchive_command = '$cmd'\nwal_keep_size = 256MB\n");
+# (through wal-push, or pgark_archive.so in the pass local+library)
+$node->append_conf('postgresql.conf', "archive_mode = on\n" . archive_settings_for($envS->{conf}) . "\nwal_keep_size = 256MB\n");
 $node->restart;
 $node->safe_psql('postgres', 'CREATE TABLE t AS SELECT g, md5(g::text) FROM generate_series(1, 30000) g');
 my $last = $node->safe_psql('postgres', 'SELECT pg_walfile_name(pg_current_wal_lsn())');

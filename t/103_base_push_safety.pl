@@ -161,13 +161,19 @@ my @left = leftover_processes();
 is(scalar(@left), 0, 'no process of the killed run is left') or diag "@left";
 
 # --- kill -9 while pg_backup_stop waits for the stop segment to be archived
-$primary->safe_psql('postgres', q{ALTER SYSTEM SET archive_command = 'false'; SELECT pg_reload_conf();});
+# archiving broken: archive_command = 'false'; with pgark_archive.so (pass
+# local+library) a pgark.config that does not exist (not configured)
+my $break_archiving = archiver_is_library()
+  ? "ALTER SYSTEM SET pgark.config = '$tmp/no-such-pgark.conf'"
+  : "ALTER SYSTEM SET archive_command = 'false'";
+my $mend_archiving = archiver_is_library() ? 'ALTER SYSTEM RESET pgark.config' : 'ALTER SYSTEM RESET archive_command';
+$primary->safe_psql('postgres', "$break_archiving; SELECT pg_reload_conf();");
 sleep 0.5;
 ($reached, $alive, $status, $kout, $kerr) = kill_base_push('backup_stop', 1, '--fast', '--label', 'killed-in-stop');
 ok($reached, 'base-push called pg_backup_stop (archiving is broken: it waits)') or diag "base-push stderr: $kerr";
 ok($alive && ($status & 127) == 9, 'base-push was killed while waiting for the archive')
   or diag "status $status; stdout: $kout\nstderr: $kerr";
-$primary->safe_psql('postgres', q{ALTER SYSTEM RESET archive_command; SELECT pg_reload_conf();});
+$primary->safe_psql('postgres', "$mend_archiving; SELECT pg_reload_conf();");
 @after = backups_in_repo($env);
 is(scalar(@after), scalar(@before), 'no manifest for the run killed before its stop segment was archived')
   or diag "before: @before\nafter: @after";

@@ -53,6 +53,7 @@ use Test::More;
 our @EXPORT = qw(
   pgark_bin new_env write_config repo_config run_pgark run_cmd
   archive_command_for restore_command_for archiving_cluster
+  archiver_is_library archive_library_path archive_settings_for push_program
   wal_object_name repo_object_exists repo_read_object repo_write_object
   repo_list_objects repo_snapshot repo_object_path backend_is_local
   backend backend_is_s3 repo_where repo_remove_object repo_list_all store_tool
@@ -405,12 +406,73 @@ sub restore_command_for
 
 =pod
 
+=head2 How the clusters archive
+
+=over
+
+=item PgarkTest::archiver() / archiver_is_library()
+
+"command" (archive_command = wal-push, the default) or "library"
+(archive_library = pgark_archive.so, the same wal-push inside PostgreSQL's
+archiver), from PGARK_TEST_ARCHIVER; t/run-tests' pass "local+library" sets
+it. Tests that run wal-push by hand are the same either way.
+
+=item archive_library_path()
+
+Absolute path of pgark_archive.so (PGARK_ARCHIVE_SO, else beside the
+programs); croaks if it was not built.
+
+=item archive_settings_for($conf)
+
+The postgresql.conf lines that archive through pgark with configuration
+file $conf, per PgarkTest::archiver(): archive_command = '<wal-push> --config $conf %p';
+or archive_library = '<pgark_archive.so>', pgark.config = '$conf' and an
+empty archive_command (PostgreSQL 16+ refuses both set).
+
+=item push_program()
+
+The "program" of the audit records of what the server archived: "wal-push"
+or "pgark_archive".
+
+=back
+
+=cut
+
+sub archiver
+{
+	my $a = $ENV{PGARK_TEST_ARCHIVER} // '';
+	$a = 'command' if $a eq '';
+	croak "PGARK_TEST_ARCHIVER=$a: unknown archiver (command, library)" unless $a =~ /^(command|library)$/;
+	return $a;
+}
+
+sub archiver_is_library { return archiver() eq 'library'; }
+
+sub archive_library_path
+{
+	my $so = $ENV{PGARK_ARCHIVE_SO} // dirname(pgark_bin('wal-push')) . '/pgark_archive.so';
+	croak "no $so (make builds it when pg_config and the server headers are installed)" unless -f $so;
+	return $so;
+}
+
+sub archive_settings_for
+{
+	my ($conf) = @_;
+	return "archive_command = '" . archive_command_for($conf) . "'" unless archiver_is_library();
+	return "archive_library = '" . archive_library_path() . "'\narchive_command = ''\npgark.config = '$conf'";
+}
+
+sub push_program { return archiver_is_library() ? 'pgark_archive' : 'wal-push'; }
+
+=pod
+
 =over
 
 =item archiving_cluster($name, %opts)
 
-A new (not started) PostgreSQL::Test::Cluster with archive_mode = on and
-archive_command = wal-push into a fresh repository initialised from its data
+A new (not started) PostgreSQL::Test::Cluster with archive_mode = on,
+archiving through pgark (archive_settings_for: wal-push, or
+pgark_archive.so) into a fresh repository initialised from its data
 directory. %opts: conf (more postgresql.conf lines), env (options of new_env).
 Returns ($node, $env).
 
@@ -424,11 +486,10 @@ sub archiving_cluster
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init(has_archiving => 1, allows_streaming => 1);
 	my $env = new_env(name => $name, pgdata => $node->data_dir, %{ $o{env} // {} });
-	my $cmd = archive_command_for($env->{conf});
 	$node->append_conf('postgresql.conf', qq{
 # pgark
 archive_mode = on
-archive_command = '$cmd'
+@{[ archive_settings_for($env->{conf}) ]}
 @{[ $o{conf} // "" ]}
 });
 	return ($node, $env);
@@ -780,7 +841,7 @@ sub read_audit
 =item backup_cluster($name, %opts)
 
 Like archiving_cluster, for base-push: a new (not started) node archiving
-through wal-push into a fresh repository, whose configuration also has
+through pgark (archive_settings_for) into a fresh repository, whose configuration also has
 [postgres] conninfo (the node's connection string) and pgdata. %opts: initdb
 (extra initdb arguments, e.g. ['-k']), conf (more postgresql.conf lines), env
 (options of new_env). Returns ($node, $env).
@@ -833,11 +894,10 @@ sub backup_cluster
 	$envo{extra} = { %{ $envo{extra} // {} } };
 	$envo{extra}{postgres} = { %{ $envo{extra}{postgres} // {} }, conninfo => $node->connstr('postgres') };
 	my $env = new_env(name => $name, pgdata => $node->data_dir, %envo);
-	my $cmd = archive_command_for($env->{conf});
 	$node->append_conf('postgresql.conf', qq{
 # pgark
 archive_mode = on
-archive_command = '$cmd'
+@{[ archive_settings_for($env->{conf}) ]}
 @{[ $o{conf} // "" ]}
 });
 	return ($node, $env);
