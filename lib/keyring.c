@@ -179,6 +179,8 @@ kek_read_command_timeout(const char *command, int timeout_s, uint8_t kek[KEK_LEN
 		int			devnull;
 		sigset_t	none;
 
+		/* its own process group: a timeout kills whatever it started too */
+		(void) setpgid(0, 0);
 		for (int sig = 1; sig < NSIG; sig++)
 			if (sig != SIGKILL && sig != SIGSTOP)
 				(void) signal(sig, SIG_DFL);
@@ -192,6 +194,7 @@ kek_read_command_timeout(const char *command, int timeout_s, uint8_t kek[KEK_LEN
 		execl("/bin/sh", "sh", "-c", command, (char *) NULL);
 		_exit(127);
 	}
+	(void) setpgid(pid, pid);	/* as the child does: whichever runs first */
 	(void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	close(pfd[1]);
 	for (;;)
@@ -205,6 +208,7 @@ kek_read_command_timeout(const char *command, int timeout_s, uint8_t kek[KEK_LEN
 		{
 			/* a hung vault or KMS must not freeze the archiver for ever */
 			timed_out = 1;
+			kill(-pid, SIGKILL);	/* the shell and what it started */
 			kill(pid, SIGKILL);
 			break;
 		}

@@ -2,10 +2,13 @@
  * test_keyring.c — master key files and commands, DEK wrapping
  * (lib/keyring.h). The master key must never appear in an error message.
  */
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keyring.h"
@@ -242,6 +245,49 @@ test_read_command(void)
 		is_int(kek_read_command_timeout(slow, 1, kek, &err), -1, "a key_command that hangs fails");
 		ok(now_ms() - t0 < 5000, "... after about the timeout (1 s), not the command's 10 s");
 		like(err.msg, "did not answer within 1 s", "... saying so");
+	}
+	{
+		/* what the command started dies with it (its process group) */
+		char		kdir[PATH_MAX],
+					pidfile[PATH_MAX + 16],
+					slow[PATH_MAX + 100],
+					statpath[64];
+		uint8_t    *text;
+		size_t		len = 0;
+		long		child = 0;
+		int			gone = 0;
+
+		make_tmpdir(kdir, sizeof(kdir), "keycmd");
+		snprintf(pidfile, sizeof(pidfile), "%s/pid", kdir);
+		snprintf(slow, sizeof(slow), "sleep 30 & echo $! > %s; wait", pidfile);
+		is_int(kek_read_command_timeout(slow, 1, kek, &err), -1, "a key_command whose child hangs fails");
+		if ((text = read_file(pidfile, &len)) != NULL)
+			child = strtol((const char *) text, NULL, 10);
+		free(text);
+		/* killed: gone, or a zombie until init reaps it */
+		for (int i = 0; i < 100 && child > 0 && !gone; i++)
+		{
+			char		buf[256] = "";
+			FILE	   *f;
+			char	   *p;
+
+			snprintf(statpath, sizeof(statpath), "/proc/%ld/stat", child);
+			if ((f = fopen(statpath, "r")) == NULL)
+				gone = 1;
+			else
+			{
+				if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
+					p[2] == 'Z')
+					gone = 1;
+				fclose(f);
+			}
+			if (!gone)
+				nanosleep(&(struct timespec) {0, 10000000}, NULL);
+		}
+		ok(child > 0 && gone, "... and the process it started (pid %ld) is killed too", child);
+		if (child > 0 && !gone)
+			kill((pid_t) child, SIGKILL);
+		rm_rf(kdir);
 	}
 
 	is_int(kek_read_command("true", kek, &err), -1, "a command printing nothing");
