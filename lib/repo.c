@@ -127,7 +127,7 @@ repo_create(const pgark_config *cfg, uint64_t sysid, int pg_version, uint32_t wa
 	keyring    *kr = NULL;
 	repo_meta	m;
 	char		text[1024];
-	store_stat	sb;
+	store_reader *sr;
 	int			rc = -1;
 	int			n;
 
@@ -155,8 +155,16 @@ repo_create(const pgark_config *cfg, uint64_t sysid, int pg_version, uint32_t wa
 	}
 	if ((st = store_open(cfg, err)) == NULL)
 		goto done;
-	if (store_head(st, REPO_META_NAME, &sb, err) == 0)
+
+	/*
+	 * A GET, not a HEAD: on S3 a HEAD is answered 404 without a body both for
+	 * a missing object and for a missing bucket, while a GET names the error
+	 * (NoSuchKey or NoSuchBucket). A bucket that does not exist is an error
+	 * here, reported by this first request; pgark never creates one.
+	 */
+	if ((sr = store_get(st, REPO_META_NAME, 0, 0, err)) != NULL)
 	{
+		store_reader_close(sr);
 		err_set(err, PGARK_ERR_EXISTS, 0, "%s is already a pgark repository (%s exists)", st->where, REPO_META_NAME);
 		goto done;
 	}

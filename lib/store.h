@@ -15,7 +15,10 @@
  *  - get: a reader of the whole object or of a range; PGARK_ERR_NOTFOUND if
  *    the object does not exist, PGARK_ERR_CORRUPT if it does not hold the
  *    whole range (never a short read).
- *  - head: size of an object, or PGARK_ERR_NOTFOUND.
+ *  - head: size of an object, or PGARK_ERR_NOTFOUND. On S3 a HEAD of an
+ *    object in a bucket that does not exist is also a bodiless 404, hence
+ *    NOTFOUND: where "absent" would be taken as fine, ask with get, whose
+ *    answer tells NoSuchKey (NOTFOUND) from NoSuchBucket (an error).
  *  - list: every object whose name starts with prefix, in no promised order.
  *  - remove: deleting a name that does not exist is not an error.
  *  - a store is used by one thread at a time (open one per thread).

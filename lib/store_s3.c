@@ -621,10 +621,17 @@ describe_status(s3_store *s, s3_req *rq, s3_resp *rs, pgark_errkind kind, s3_err
 	sanitize(e->code);
 	sanitize(e->message);
 	if (e->code[0])
+	{
+		char		hint[800] = "";
+
+		if (kind == PGARK_ERR_IO && strcmp(e->code, "AccessDenied") == 0)
+			snprintf(hint, sizeof(hint), ": check the credentials and the bucket policy (README: IAM permissions)");
+		else if (strcmp(e->code, "NoSuchBucket") == 0)
+			snprintf(hint, sizeof(hint), ": there is no bucket \"%s\" at %s (check [repo] bucket and endpoint; "
+					 "pgark never creates a bucket)", s->bucket, s->hostport);
 		err_set(err, kind, 0, "%s in %s: HTTP %ld %s%s%s%s%s", rq->what, s->base.where, rs->status, e->code,
-				e->message[0] ? " (" : "", e->message, e->message[0] ? ")" : "",
-				kind == PGARK_ERR_IO && strcmp(e->code, "AccessDenied") == 0 ?
-				": check the credentials and the bucket policy (README: IAM permissions)" : "");
+				e->message[0] ? " (" : "", e->message, e->message[0] ? ")" : "", hint);
+	}
 	else
 		err_set(err, kind, 0, "%s in %s: HTTP %ld", rq->what, s->base.where, rs->status);
 }
