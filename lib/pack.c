@@ -365,7 +365,6 @@ struct chunk_reader
 	pthread_cond_t done;		/* a fetch ended */
 	int			stop;
 	uint64_t	seq;
-	uint64_t	wasted;
 };
 
 static void
@@ -603,8 +602,6 @@ ra_main(void *arg)
 			cr->fetched += len;
 		if (s->dropped)
 		{
-			if (rc == 0)
-				cr->wasted += len;
 			s->dropped = 0;
 			s->state = RA_EMPTY;
 		}
@@ -705,18 +702,12 @@ ra_find(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], uint64_t i)
 
 /* Let go of a slot; under mu. */
 static void
-ra_release(chunk_reader *cr, ra_slot *s)
+ra_release(ra_slot *s)
 {
-	if (s->state == RA_QUEUED)
-		s->state = RA_EMPTY;
-	else if (s->state == RA_FETCHING)
-		s->dropped = 1;
+	if (s->state == RA_FETCHING)
+		s->dropped = 1;			/* emptied when its fetch ends */
 	else
-	{
-		if (s->state == RA_READY)
-			cr->wasted += s->len;
 		s->state = RA_EMPTY;
-	}
 }
 
 /*
@@ -743,7 +734,7 @@ ra_collect(chunk_reader *cr, const uint8_t pack[PACK_ID_LEN], uint64_t first, ui
 			for (int k = 0; k < cr->nslots; k++)
 				if (&cr->slots[k] != s && cr->slots[k].state != RA_EMPTY && !cr->slots[k].dropped &&
 					cr->slots[k].seq < s->seq)
-					ra_release(cr, &cr->slots[k]);
+					ra_release(&cr->slots[k]);
 			for (uint32_t k = 0; k < s->nblocks; k++)
 			{
 				size_t		boff = (size_t) k * BLOCK_BYTES;
@@ -860,19 +851,6 @@ chunk_reader_expect(chunk_reader *cr, const chunk_ref *refs, size_t n, pgark_err
 			break;
 	}
 	return took;
-}
-
-uint64_t
-chunk_reader_wasted(chunk_reader *cr)
-{
-	uint64_t	n;
-
-	if (cr->nconns)
-		pthread_mutex_lock(&cr->mu);
-	n = cr->wasted;
-	if (cr->nconns)
-		pthread_mutex_unlock(&cr->mu);
-	return n;
 }
 
 /* Point *out at bytes [off, off + len) of a pack, through the cache. */

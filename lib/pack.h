@@ -98,8 +98,6 @@ int			chunk_reader_wants_more(chunk_reader *cr);
  * read-ahead), fewer when there is no room left; stops early on an error
  * (a pack's size: the restore's own read will report it). */
 size_t		chunk_reader_expect(chunk_reader *cr, const chunk_ref *refs, size_t n, pgark_err *err);
-/* Bytes read ahead and dropped unused (for figures and tests). */
-uint64_t	chunk_reader_wasted(chunk_reader *cr);
 void		chunk_reader_free(chunk_reader *cr);
 
 #endif
