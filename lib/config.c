@@ -68,6 +68,8 @@ static const opt_def options[] = {
 	OPT("postgres", "pgdata", OPT_PATH, pgdata),
 	OPT("postgres", "conninfo", OPT_STRING, conninfo),
 	OPT("archive", "spool", OPT_PATH, spool),
+	OPT_RANGE("archive", "push_ahead", OPT_INT, push_ahead, 0, 64),
+	OPT_RANGE("archive", "fetch_ahead", OPT_INT, fetch_ahead, 0, 64),
 	OPT_RANGE("backup", "workers", OPT_INT, workers, 0, 64),
 	OPT("log", "level", OPT_LOGLEVEL, log_level),
 	OPT("log", "audit", OPT_PATH, audit),
@@ -90,6 +92,8 @@ config_defaults(pgark_config *cfg)
 	cfg->s3_multipart_threshold = 64 * MIB;
 	cfg->s3_part_size = 16 * MIB;
 	cfg->s3_transfers = 2;
+	cfg->push_ahead = 16;
+	cfg->fetch_ahead = 8;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 

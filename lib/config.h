@@ -62,7 +62,9 @@ typedef struct pgark_config
 	char		conninfo[1024];
 
 	/* [archive] */
-	char		spool[PATH_MAX];
+	char		spool[PATH_MAX];	/* "": no look-ahead, no prefetch */
+	int			push_ahead;		/* .ready segments wal-push stores ahead; 0 off */
+	int			fetch_ahead;	/* segments wal-fetch prefetches; 0 off */
 
 	/* [backup] */
 	int			workers;		/* threads for base-push / pitr-prepare; 0 = one per CPU */

@@ -1,0 +1,50 @@
+#include "spool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "util.h"
+
+int
+spool_dir(const pgark_config *cfg, const char *purpose, char *out, size_t outlen, pgark_err *err)
+{
+	char		where[PATH_MAX + 1024];
+	char		id[1200 + PATH_MAX];
+	uint8_t		h[SHA256_LEN];
+	char		hex[2 * SHA256_LEN + 1];
+	struct stat sb;
+
+	if (cfg->spool[0] == '\0')
+		return 1;
+	/* the endpoint too: one bucket name on two S3 services is two repositories */
+	snprintf(id, sizeof(id), "%s\n%s\n%s", cfg->repo_type,
+			 strcmp(cfg->repo_type, "s3") == 0 ? cfg->s3_endpoint : "",
+			 config_repo_where(cfg, where, sizeof(where)));
+	sha256_once(id, strlen(id), h);
+	hex_encode(h, 8, hex);
+	if ((size_t) snprintf(out, outlen, "%s/%s-%s", cfg->spool, purpose, hex) >= outlen)
+		return err_set(err, PGARK_ERR_CONFIG, 0, "[archive] spool path too long: \"%s\"", cfg->spool);
+	if (mkdir_p(out, 0700, err) != 0)
+	{
+		err_prefix(err, "[archive] spool");
+		return -1;
+	}
+	if (lstat(out, &sb) != 0)
+		return err_sys(err, PGARK_ERR_IO, "[archive] spool: could not stat \"%s\"", out);
+	if (!S_ISDIR(sb.st_mode))
+		return err_set(err, PGARK_ERR_CONFIG, 0, "[archive] spool: \"%s\" is not a directory", out);
+	if (sb.st_uid != geteuid())
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "[archive] spool: \"%s\" belongs to uid %u, not to this user (uid %u)",
+					   out, (unsigned) sb.st_uid, (unsigned) geteuid());
+	if (sb.st_mode & (S_IWGRP | S_IWOTH))
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "[archive] spool: \"%s\" is writable by group or others (mode %03o): "
+					   "anyone who can write there could make a segment look archived",
+					   out, (unsigned) (sb.st_mode & 0777));
+	return 0;
+}
