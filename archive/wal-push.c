@@ -9,10 +9,13 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "prog.h"
+#include "pushahead.h"
 #include "repo.h"
+#include "spool.h"
 #include "util.h"
 #include "wal.h"
 #include "walarchive.h"
@@ -36,6 +39,9 @@ main(int argc, char **argv)
 	const char *arg;
 	repo	   *r = NULL;
 	wal_push_result res;
+	push_ahead_result *ahead = NULL;
+	char		spool[PATH_MAX];
+	int			look_ahead = 0;
 	int			rc;
 
 	err_clear(&err);
@@ -54,12 +60,70 @@ main(int argc, char **argv)
 	if (path_resolve(NULL, arg, path, sizeof(path)) != 0)
 		return prog_usage_error(&p, "path too long: %s", arg);
 
+	/* Look-ahead is for segments only, and only with a usable spool; any
+	 * trouble with it leaves the plain synchronous push. */
+	if (wn.kind == WAL_SEGMENT && p.cfg.push_ahead > 0)
+	{
+		int			s = spool_dir(&p.cfg, "push", spool, sizeof(spool), &err);
+
+		if (s < 0)
+		{
+			log_warning("look-ahead is off for this call: %s", err.msg);
+			err_clear(&err);
+		}
+		look_ahead = s == 0;
+	}
+
 	if ((r = repo_open(&p.cfg, &err)) == NULL)
 	{
 		prog_audit(&p, "push", wn.name, err_kind_name(err.kind), err.msg, 0, 0);
 		return prog_fail(&p, &err);
 	}
-	if (wal_push_file(r, path, &wn, &res, &err) != 0)
+	if (look_ahead)
+	{
+		/* stored by an earlier call's look-ahead? Confirmed against the
+		 * store, never on the record's word alone */
+		int			c = push_record_confirm(r, spool, path, &wn, &res, &err);
+
+		if (c == 1)
+		{
+			prog_audit(&p, "push", res.object, "ok", "stored ahead by an earlier wal-push", res.bytes, res.stored);
+			log_debug("%s was stored ahead (%.1f ms)", wn.name, now_ms() - p.t0);
+			repo_close(r);
+			return 0;
+		}
+		if (c < 0)
+		{
+			log_warning("could not confirm the look-ahead record of %s, pushing it again: %s", wn.name, err.msg);
+			err_clear(&err);
+		}
+		if ((ahead = malloc(sizeof(*ahead))) == NULL)
+			look_ahead = 0;
+	}
+	if (look_ahead)
+	{
+		rc = wal_push_ahead(r, spool, path, &wn, p.cfg.push_ahead, p.cfg.s3_transfers, &res, ahead, &err);
+		for (int i = 0; i < ahead->nitems; i++)
+		{
+			push_ahead_item *it = &ahead->items[i];
+
+			if (!it->ran)
+				continue;
+			if (it->ok)
+				prog_audit(&p, "push-ahead", it->res.object, it->res.outcome == WAL_PUSH_STORED ? "ok" : "exists",
+						   it->recorded ? NULL : it->err.msg, it->res.bytes, it->res.stored);
+			else
+				prog_audit(&p, "push-ahead", it->res.object[0] ? it->res.object : it->name,
+						   err_kind_name(it->err.kind), it->err.msg, it->res.bytes, 0);
+			if (!it->ok || !it->recorded)
+				log_warning("look-ahead for %s: %s (PostgreSQL's own call for it will push it)",
+							it->name, it->err.msg);
+		}
+		free(ahead);
+	}
+	else
+		rc = wal_push_file(r, path, &wn, &res, &err);
+	if (rc != 0)
 	{
 		prog_audit(&p, "push", res.object[0] ? res.object : wn.name, err_kind_name(err.kind), err.msg, res.bytes, 0);
 		if (err.kind == PGARK_ERR_CONFLICT || err.kind == PGARK_ERR_MISMATCH)

@@ -16,8 +16,10 @@
 #            .done): pgbackrest archive-push with archive-async=y,
 #            process-max=2, spool-path (its first call starts the async
 #            process, which pushes every .ready it finds; later calls find
-#            their .ok in the spool) | SEGMENTS sequential wal-push calls
-#            (pgark has no look-ahead yet)
+#            their .ok in the spool) | wal-push with [archive] push_ahead =
+#            16 ($PGARK_PUSH_AHEAD) and a spool (a call that finds segments
+#            .ready stores them too, on [repo] transfers = 2 threads, and
+#            records them; the calls for them confirm the record and return)
 #   fetch    one segment back into a file: wal-fetch | pgbackrest archive-get
 #            (same repository contents as pushed above) | openssl enc -d |
 #            lz4 -d > DEST, with and without sync DEST (neither wal-fetch nor
@@ -187,6 +189,9 @@ path = $work/repo
 key_file = $work/master.key
 [postgres]
 pgdata = $work/pg
+[archive]
+spool = $work/pgark-spool
+push_ahead = ${PGARK_PUSH_AHEAD:-16}
 CONF
 "$B/repo-init" --config "$work/pgark.conf" --pgdata "$work/pg" >>"$work/pgark.log" 2>&1
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$work/pipe.pass"
@@ -254,6 +259,7 @@ burst_pgark() {
   for s in $all; do
     /usr/bin/time -f %M -o "$work/rss" "$B/wal-push" --config "$work/pgark.conf" "$W/$s" 2>>"$work/pgark.log"
     cat "$work/rss" >>"$work/rss.burst.pgark"
+    mv "$W/archive_status/$s.ready" "$W/archive_status/$s.done"
   done
 }
 burst_pgbr() {
@@ -268,8 +274,8 @@ burst_prepare() {  # untimed: the objects removed, the segments .ready
   for s in $all; do
     case $1 in pgark) rm_pgark "$s" ;; pgbr) rm_pgbr "$s" ;; esac
   done
-  rm -f "$W"/archive_status/* "$work"/pgbr-spool/archive/bench/out/*
-  if [ "$1" = pgbr ]; then for s in $all; do : >"$W/archive_status/$s.ready"; done; fi
+  rm -f "$W"/archive_status/* "$work"/pgbr-spool/archive/bench/out/* "$work"/pgark-spool/push-*/*
+  for s in $all; do : >"$W/archive_status/$s.ready"; done
 }
 burst_check() {  # every segment in the repository
   for s in $all; do
@@ -329,11 +335,11 @@ row "lz4 -1 | openssl enc aes-256-cbc | tee | sha256sum; sync" "$work/t.push.pip
 
 printf '\n%-56s %8s  %-17s %-8s %8s\n' "burst: $nseg segments .ready at once ($rounds runs each)" median "min-max (ms)" "vs pgbr" "MiB/s"
 ref=$(med "$work/t.burst.pgbr")
-row "wal-push x $nseg, sequential (pgark: no look-ahead yet)" "$work/t.burst.pgark" 1000 "$ref" \
+row "wal-push x $nseg, look-ahead (push_ahead ${PGARK_PUSH_AHEAD:-16})" "$work/t.burst.pgark" 1000 "$ref" \
   "$(mbps $((nseg * 16777216)) "$(med "$work/t.burst.pgark" | awk '{print $1/1000}')")"
 row "pgbackrest archive-push async, process-max 2" "$work/t.burst.pgbr" 1000 "$ref" \
   "$(mbps $((nseg * 16777216)) "$(med "$work/t.burst.pgbr" | awk '{print $1/1000}')")"
-printf '  (time until the last of the %s calls returned 0; per segment: wal-push %.1f ms, pgBackRest async %.1f ms)\n' "$nseg" \
+printf '  (time until the last of the %s calls returned 0; per segment: pgark %.1f ms, pgBackRest async %.1f ms)\n' "$nseg" \
   "$(med "$work/t.burst.pgark" | awk -v n="$nseg" '{print $1/1000/n}')" "$(med "$work/t.burst.pgbr" | awk -v n="$nseg" '{print $1/1000/n}')"
 
 printf '\n%-56s %8s  %-17s %-8s %8s\n' "fetch one segment into a file ($ns runs each)" median "min-max (ms)" "vs pgbr" "RSS MiB"

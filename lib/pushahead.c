@@ -1,0 +1,421 @@
+#include "pushahead.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "workers.h"
+
+#define RECORD_MAGIC "pgark push record 1"
+#define RECORD_MAX 1024
+
+/* The identity of a local file as the record binds it. */
+static void
+file_identity(const struct stat *sb, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%llu %llu %lld %lld.%09ld %lld.%09ld",
+			 (unsigned long long) sb->st_dev, (unsigned long long) sb->st_ino,
+			 (long long) sb->st_size,
+			 (long long) sb->st_mtim.tv_sec, (long) sb->st_mtim.tv_nsec,
+			 (long long) sb->st_ctim.tv_sec, (long) sb->st_ctim.tv_nsec);
+}
+
+static int
+record_path(const char *dir, const char *name, char *out, size_t outlen)
+{
+	return (size_t) snprintf(out, outlen, "%s/%s", dir, name) >= outlen ? -1 : 0;
+}
+
+/*
+ * Read dir/name's record: 0 with the object, stored size and file identity,
+ * 1 if there is none or it is not a well-formed record (it is then removed).
+ */
+static int
+record_read(const char *dir, const char *name, char *object, size_t objlen, uint64_t *stored,
+			char *ident, size_t identlen)
+{
+	char		path[PATH_MAX], buf[RECORD_MAX + 1];
+	char		obj[256], id[256];
+	unsigned long long sz;
+	int			fd;
+	ssize_t		n;
+
+	if (record_path(dir, name, path, sizeof(path)) != 0)
+		return 1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return 1;
+	n = read_full(fd, buf, RECORD_MAX);
+	close(fd);
+	if (n <= 0 || n >= RECORD_MAX)
+		goto bad;
+	buf[n] = '\0';
+	if (sscanf(buf, RECORD_MAGIC "\nobject %255s\nstored %llu\nfile %255[0-9 .]\n", obj, &sz, id) != 3 ||
+		strlen(obj) >= objlen || strlen(id) >= identlen)
+		goto bad;
+	snprintf(object, objlen, "%s", obj);
+	snprintf(ident, identlen, "%s", id);
+	*stored = sz;
+	return 0;
+bad:
+	unlink(path);
+	return 1;
+}
+
+/* A record for name, written after its object is durable. Not fsync'd: a
+ * record lost in a crash only means the segment is pushed again. */
+static int
+record_write(const char *dir, const char *name, const struct stat *sb, const wal_push_result *res,
+			 pgark_err *err)
+{
+	char		path[PATH_MAX], tmp[PATH_MAX], ident[256], text[RECORD_MAX];
+	int			fd, len;
+
+	file_identity(sb, ident, sizeof(ident));
+	len = snprintf(text, sizeof(text), RECORD_MAGIC "\nobject %s\nstored %llu\nfile %s\n",
+				   res->object, (unsigned long long) res->stored, ident);
+	if (len < 0 || (size_t) len >= sizeof(text) || record_path(dir, name, path, sizeof(path)) != 0 ||
+		(size_t) snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", dir, name, (int) getpid()) >= sizeof(tmp))
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "look-ahead record for %s: path too long", name);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not create look-ahead record %s", tmp);
+	if (write_full(fd, text, (size_t) len) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not write look-ahead record %s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not write look-ahead record %s", path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Does the record for name match the file at path as it is now? */
+static int
+record_matches_file(const char *dir, const char *name, const char *path, char *object, size_t objlen,
+					uint64_t *stored)
+{
+	char		rec_ident[256], now_ident[256];
+	struct stat sb;
+
+	if (record_read(dir, name, object, objlen, stored, rec_ident, sizeof(rec_ident)) != 0)
+		return 0;
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	file_identity(&sb, now_ident, sizeof(now_ident));
+	return strcmp(rec_ident, now_ident) == 0;
+}
+
+int
+push_record_confirm(repo *r, const char *dir, const char *path, const walname *wn,
+					wal_push_result *res, pgark_err *err)
+{
+	char		rpath[PATH_MAX], object[256];
+	uint64_t	stored;
+	store_stat	hs;
+
+	memset(res, 0, sizeof(*res));
+	walname_object(wn, res->object, sizeof(res->object));
+	if (record_path(dir, wn->name, rpath, sizeof(rpath)) != 0)
+		return 0;
+	if (!record_matches_file(dir, wn->name, path, object, sizeof(object), &stored) ||
+		strcmp(object, res->object) != 0)
+	{
+		unlink(rpath);
+		return 0;
+	}
+	/* the record alone proves nothing: the store must still hold the object */
+	if (store_head(r->st, res->object, &hs, err) != 0)
+	{
+		if (err->kind != PGARK_ERR_NOTFOUND)
+			return -1;
+		err_clear(err);
+		unlink(rpath);
+		return 0;
+	}
+	if (hs.size != stored)
+	{
+		unlink(rpath);
+		return 0;
+	}
+	unlink(rpath);
+	res->outcome = WAL_PUSH_STORED;
+	res->bytes = r->meta.wal_seg_size;
+	res->stored = stored;
+	return 1;
+}
+
+/* ---- the parallel push ---- */
+
+typedef struct ahead_ctx
+{
+	repo	   *r;
+	const char *dir;
+	char		waldir[PATH_MAX];
+	/* item 0 is the segment PostgreSQL asked for, 1.. the look-ahead */
+	walname		wn[PUSH_AHEAD_MAX + 1];
+	wal_push_result *res0;
+	push_ahead_result *ahead;
+	/* one store connection per thread at a time */
+	pthread_mutex_t mu;
+	int			nstores;
+	store	   *stores[WORKERS_MAX];
+	int			busy[WORKERS_MAX];
+} ahead_ctx;
+
+static store *
+take_store(ahead_ctx *c, int *slot, pgark_err *err)
+{
+	store	   *st = NULL;
+
+	*slot = -1;
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < c->nstores && *slot < 0; i++)
+		if (!c->busy[i])
+		{
+			c->busy[i] = 1;
+			*slot = i;
+			st = c->stores[i];
+		}
+	pthread_mutex_unlock(&c->mu);
+	if (*slot < 0)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "no free store connection for look-ahead");
+		return NULL;
+	}
+	if (st == NULL)
+	{
+		/* opened on first use, outside the lock */
+		st = store_open(c->r->cfg, err);
+		pthread_mutex_lock(&c->mu);
+		if (st == NULL)
+			c->busy[*slot] = 0;
+		else
+			c->stores[*slot] = st;
+		pthread_mutex_unlock(&c->mu);
+	}
+	return st;
+}
+
+static void
+give_store(ahead_ctx *c, int slot)
+{
+	pthread_mutex_lock(&c->mu);
+	c->busy[slot] = 0;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int
+push_one(void *arg, size_t i, pgark_err *err)
+{
+	ahead_ctx  *c = arg;
+	char		path[PATH_MAX];
+	int			slot = -1;
+	repo		tr;
+	store	   *st;
+	wal_push_result *res = i == 0 ? c->res0 : &c->ahead->items[i - 1].res;
+	pgark_err  *e = i == 0 ? err : &c->ahead->items[i - 1].err;
+	int			rc;
+
+	if (i > 0)
+		c->ahead->items[i - 1].ran = 1;
+	if ((size_t) snprintf(path, sizeof(path), "%s/%s", c->waldir, c->wn[i].name) >= sizeof(path))
+	{
+		err_set(e, PGARK_ERR_INTERNAL, 0, "path too long: %s/%s", c->waldir, c->wn[i].name);
+		return i == 0 ? -1 : 0;
+	}
+	if ((st = take_store(c, &slot, e)) == NULL)
+		return i == 0 ? -1 : 0;
+	/* the keyring is shared (it locks itself); the connection is this thread's */
+	tr = *c->r;
+	tr.st = st;
+	rc = wal_push_file(&tr, path, &c->wn[i], res, e);
+	give_store(c, slot);
+	if (i == 0)
+		return rc;
+	if (rc == 0)
+	{
+		push_ahead_item *it = &c->ahead->items[i - 1];
+		struct stat sb;
+
+		it->ok = 1;
+		/* bind the record to the file as it was pushed: same inode, size
+		 * and times (a .ready segment is complete and no longer written) */
+		if (stat(path, &sb) != 0)
+			err_sys(e, PGARK_ERR_IO, "could not stat %s", path);
+		else if (record_write(c->dir, c->wn[i].name, &sb, res, e) == 0)
+			it->recorded = 1;
+	}
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp((const char *) a, (const char *) b);
+}
+
+/*
+ * The .ready segments beside wn, sorted, into names (at most max); also
+ * removes records (and leftover temporary records) in dir whose segment is
+ * no longer .ready.
+ */
+static int
+list_ready(const char *waldir, const char *dir, char (*names)[41], int max, int *count, pgark_err *err)
+{
+	char		status[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	int			n = 0;
+
+	*count = 0;
+	if ((size_t) snprintf(status, sizeof(status), "%s/archive_status", waldir) >= sizeof(status))
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "path too long: %s/archive_status", waldir);
+	if ((d = opendir(status)) == NULL)
+		return err_sys(err, PGARK_ERR_IO, "could not open %s", status);
+	while ((de = readdir(d)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+
+		if (len != 24 + 6 || strcmp(de->d_name + 24, ".ready") != 0)
+			continue;
+		if (n < max)
+		{
+			memcpy(names[n], de->d_name, 24);
+			names[n][24] = '\0';
+			n++;
+		}
+	}
+	closedir(d);
+	qsort(names, (size_t) n, sizeof(names[0]), cmp_str);
+	*count = n;
+
+	/* records of segments PostgreSQL has marked .done (or removed) */
+	if ((d = opendir(dir)) != NULL)
+	{
+		time_t		now = time(NULL);
+
+		while ((de = readdir(d)) != NULL)
+		{
+			char		p[PATH_MAX];
+			struct stat sb;
+			char		key[41];
+
+			if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp") != NULL)
+			{
+				/* a killed wal-push's half-written record */
+				if ((size_t) snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p) &&
+					lstat(p, &sb) == 0 && now - sb.st_mtime > 60)
+					unlink(p);
+				continue;
+			}
+			if (strlen(de->d_name) != 24)
+				continue;
+			memcpy(key, de->d_name, 25);
+			if (n < max && bsearch(key, names, (size_t) n, sizeof(names[0]), cmp_str) != NULL)
+				continue;
+			if (n >= max)
+				continue;		/* the list is partial: keep what we cannot judge */
+			if ((size_t) snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p))
+				unlink(p);
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+#define READY_SCAN_MAX 4096
+
+int
+wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, int n, int threads,
+			   wal_push_result *res, push_ahead_result *ahead, pgark_err *err)
+{
+	ahead_ctx  *c = NULL;
+	char		(*ready)[41] = NULL;
+	int			nready = 0, nitems = 1;
+	workers    *w = NULL;
+	obj_params	params;
+	int			rc = -1;
+	pgark_err	lerr;
+
+	memset(ahead, 0, sizeof(*ahead));
+	memset(res, 0, sizeof(*res));
+	if (n > PUSH_AHEAD_MAX)
+		n = PUSH_AHEAD_MAX;
+	if (threads < 1)
+		threads = 1;
+	if (threads > WORKERS_MAX)
+		threads = WORKERS_MAX;
+	if ((c = calloc(1, sizeof(*c))) == NULL || (ready = calloc(READY_SCAN_MAX, sizeof(*ready))) == NULL)
+	{
+		free(c);
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return -1;
+	}
+	c->r = r;
+	c->dir = dir;
+	c->res0 = res;
+	c->ahead = ahead;
+	c->wn[0] = *wn;
+	path_dirname(path, c->waldir, sizeof(c->waldir));
+	pthread_mutex_init(&c->mu, NULL);
+
+	/* The candidates: other .ready segments in PostgreSQL's order, without a
+	 * record that still matches their file. A failure to list them only
+	 * means no look-ahead this time. */
+	err_clear(&lerr);
+	if (n > 0 && list_ready(c->waldir, dir, ready, READY_SCAN_MAX, &nready, &lerr) == 0)
+	{
+		for (int i = 0; i < nready && nitems <= n; i++)
+		{
+			char		p[PATH_MAX], obj[256];
+			uint64_t	stored;
+			walname		cand;
+
+			if (strcmp(ready[i], wn->name) == 0 || walname_parse(ready[i], &cand, &lerr) != 0 ||
+				cand.kind != WAL_SEGMENT)
+			{
+				err_clear(&lerr);
+				continue;
+			}
+			if ((size_t) snprintf(p, sizeof(p), "%s/%s", c->waldir, ready[i]) >= sizeof(p) ||
+				access(p, F_OK) != 0)
+				continue;
+			if (record_matches_file(dir, ready[i], p, obj, sizeof(obj), &stored))
+				continue;
+			c->wn[nitems] = cand;
+			snprintf(ahead->items[nitems - 1].name, sizeof(ahead->items[0].name), "%s", ready[i]);
+			nitems++;
+		}
+	}
+	ahead->nitems = nitems - 1;
+	c->nstores = threads < nitems ? threads : nitems;
+
+	/* load the data key once, before the threads share the keyring's store */
+	if (repo_object_params(r, r->meta.wal_seg_size, &params, err) != 0)
+		goto done;
+	if ((w = workers_new(c->nstores, err)) == NULL)
+		goto done;
+	rc = workers_for(w, (size_t) nitems, push_one, c, err);
+done:
+	workers_free(w);
+	for (int i = 0; i < c->nstores; i++)
+		store_free(c->stores[i]);
+	pthread_mutex_destroy(&c->mu);
+	free(ready);
+	free(c);
+	return rc;
+}

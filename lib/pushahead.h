@@ -1,0 +1,63 @@
+/*
+ * pushahead.h — wal-push's look-ahead. Called for segment S, wal-push also
+ * stores the segments already .ready in pg_wal/archive_status, in parallel,
+ * and leaves a record of each durable success in the spool; PostgreSQL's own
+ * call for such a segment then only confirms the record and returns.
+ *
+ * A record is written only after its object is durable, names the object and
+ * its stored size, and binds the local file (device, inode, size, mtime,
+ * ctime). It is honoured only while the local file is that same file and the
+ * store still has the object at that size: a record whose object is gone
+ * (a repository restored from elsewhere, a spool that outlived it) or whose
+ * file changed is thrown away and the segment pushed again. Look-ahead never
+ * writes archive_status: PostgreSQL marks a segment .done only after its own
+ * call for it returned 0, so it never skips one.
+ */
+#ifndef PGARK_PUSHAHEAD_H
+#define PGARK_PUSHAHEAD_H
+
+#include "err.h"
+#include "repo.h"
+#include "wal.h"
+#include "walarchive.h"
+
+#define PUSH_AHEAD_MAX 64
+
+typedef struct push_ahead_item
+{
+	char		name[41];
+	int			ran;			/* tried (not once the segment asked for failed) */
+	int			ok;				/* stored (or identical) and recorded */
+	int			recorded;		/* the record was written */
+	wal_push_result res;
+	pgark_err	err;			/* when !ok, or when the record failed */
+} push_ahead_item;
+
+typedef struct push_ahead_result
+{
+	int			nitems;
+	push_ahead_item items[PUSH_AHEAD_MAX];
+} push_ahead_result;
+
+/*
+ * Is the WAL file at path (named wn) already stored by an earlier look-ahead?
+ * 1: a record matches the file and the store has its object at the recorded
+ * size (res->object and res->stored filled; the record is consumed). 0: no
+ * usable record (a stale one is removed). -1: the check itself failed (err);
+ * callers then push as usual.
+ */
+int			push_record_confirm(repo *r, const char *dir, const char *path, const walname *wn,
+								wal_push_result *res, pgark_err *err);
+
+/*
+ * Push path (named wn) and up to n of the other segments .ready beside it,
+ * on up to threads store connections at once. The return value, res and err
+ * are those of path's own push, exactly as wal_push_file gives them; the
+ * look-ahead's outcome per segment is in ahead (its failures are left for
+ * PostgreSQL's own call and never change the return value). Records go to
+ * dir. Also removes records whose segment is no longer .ready.
+ */
+int			wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, int n,
+						   int threads, wal_push_result *res, push_ahead_result *ahead, pgark_err *err);
+
+#endif

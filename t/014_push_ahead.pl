@@ -1,0 +1,266 @@
+
+# 014_push_ahead.pl — wal-push's look-ahead ([archive] push_ahead with a
+# spool). Called for one segment, wal-push also stores the other .ready
+# segments and records each; PostgreSQL's later calls for them confirm the
+# record against the store and return. A record never stands in for a missing
+# object: one whose object is gone, whose file changed, or that was forged, is
+# thrown away and the segment pushed again; a failed look-ahead never turns
+# into a success. Under pgbench with wal-push killed -9 at random, no segment
+# is marked .done without being in the repository, every archived segment
+# fetches back byte-exact, and a restore replays to the end.
+#
+# Runs wal-push itself (archive_command), whatever the archiver of the pass.
+use strict;
+use warnings;
+
+use File::Basename qw(basename);
+use File::Path qw(make_path);
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgarkTest;
+
+my ($node, $env) = backup_cluster(
+	'primary', conf => q{
+wal_keep_size = '4GB'
+max_wal_size = '4GB'
+checkpoint_timeout = '1h'
+shared_buffers = '32MB'
+});
+my $spool = "$env->{dir}/spool";
+my $conf  = env_variant($env, "$env->{dir}/ahead.conf",  { archive => { spool => $spool, push_ahead => 8 } });
+my $conf2 = env_variant($env, "$env->{dir}/ahead2.conf", { archive => { spool => $spool, push_ahead => 2 } });
+my $pgdata = $node->data_dir;
+my $wal    = "$pgdata/pg_wal";
+
+# The archiver is held (archive_command fails) while .ready files pile up.
+$node->append_conf('postgresql.conf', "archive_command = 'false'\narchive_library = ''\n");
+$node->start;
+my $real_command = pgark_bin('wal-push') . " --config $conf %p";
+
+sub set_archive_command
+{
+	my ($cmd) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET archive_command = '$cmd'; SELECT pg_reload_conf()");
+	return;
+}
+
+sub ready_segments
+{
+	return sort map { /^([0-9A-F]{24})\.ready$/ ? ($1) : () } list_dir("$wal/archive_status");
+}
+
+sub records
+{
+	my @dirs = grep { -d } glob("$spool/push-*");
+	return () unless @dirs == 1;
+	return sort grep { /^[0-9A-F]{24}$/ } list_dir($dirs[0]);
+}
+
+sub record_dir
+{
+	my @dirs = grep { -d } glob("$spool/push-*");
+	return $dirs[0];
+}
+
+# One call as PostgreSQL's archiver makes it; on success the file is marked
+# .done as the archiver would. Returns (exit status, audit records of it, stderr).
+sub push_as_archiver
+{
+	my ($cf, $name) = @_;
+	my $before = () = read_audit($env);
+	my $r = run_pgark({ cwd => $pgdata }, 'wal-push', '--config', $cf, "pg_wal/$name");
+	rename("$wal/archive_status/$name.ready", "$wal/archive_status/$name.done") if $r->{rc} == 0;
+	my @all = read_audit($env);
+	return ($r->{rc}, [ @all[ $before .. $#all ] ], $r->{stderr});
+}
+
+sub own_push
+{
+	my ($recs, $name) = @_;
+	my @own = grep { $_->{action} eq 'push' && ($_->{object} // '') =~ /\Q$name\E$/ } @$recs;
+	return $own[0] // {};
+}
+
+sub ahead_names
+{
+	my ($recs, $result) = @_;
+	return sort map { basename($_->{object}) }
+	  grep { $_->{action} eq 'push-ahead' && (!defined $result || $_->{result} eq $result) } @$recs;
+}
+
+switch_wal($node) for 1 .. 11;
+my @ready = ready_segments();
+cmp_ok(scalar(@ready), '>=', 11, scalar(@ready) . ' segments are .ready with the archiver held');
+my @x = @ready[ 0 .. 10 ];
+
+# --- the call for X0 stores X1 and X2 as well (push_ahead = 2) ---
+my ($rc, $recs, $stderr) = push_as_archiver($conf2, $x[0]);
+is($rc, 0, "wal-push $x[0] exit 0") or diag $stderr;
+is(own_push($recs, $x[0])->{result}, 'ok', "$x[0] stored by its own call");
+is_deeply([ ahead_names($recs, 'ok') ], [ @x[ 1, 2 ] ], 'the two next .ready segments were stored ahead');
+is_deeply([ records() ], [ @x[ 1, 2 ] ], 'a record for each of them, none for the segment asked for');
+ok(repo_object_exists($env, wal_object_name($_)), "$_ is in the repository") for @x[ 0 .. 2 ];
+ok(-e "$wal/archive_status/$x[1].ready", 'look-ahead did not mark anything .done');
+
+# --- X1: confirmed from its record, nothing pushed ---
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[1]);
+is($rc, 0, "wal-push $x[1] exit 0") or diag $stderr;
+is(own_push($recs, $x[1])->{detail}, 'stored ahead by an earlier wal-push', "$x[1] answered from its record");
+is_deeply([ ahead_names($recs) ], [], 'a confirmed call does no look-ahead');
+is_deeply([ records() ], [ $x[2] ], 'its record was consumed');
+
+# --- X2: the record's object is gone (a repository restored from elsewhere) ---
+repo_remove_object($env, wal_object_name($x[2]));
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[2]);
+is($rc, 0, "wal-push $x[2] exit 0 with its object gone") or diag $stderr;
+is(own_push($recs, $x[2])->{result}, 'ok', "$x[2] pushed again, not answered from the record");
+isnt(own_push($recs, $x[2])->{detail} // '', 'stored ahead by an earlier wal-push', 'not taken as stored ahead');
+ok(repo_object_exists($env, wal_object_name($x[2])), "$x[2] is in the repository again");
+is_deeply([ ahead_names($recs, 'ok') ], [ @x[ 3, 4 ] ], "$x[3] and $x[4] stored ahead");
+
+# --- X3: the local file changed since its record (times differ) ---
+utime(undef, undef, "$wal/$x[3]") or die "utime: $!";
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[3]);
+is($rc, 0, "wal-push $x[3] exit 0 with its file touched") or diag $stderr;
+is(own_push($recs, $x[3])->{result}, 'exists', "$x[3] checked against the repository again (identical)");
+
+# --- X4, X5, X6 from records; X7 with a forged record ---
+for my $i (4 .. 6)
+{
+	($rc, $recs, $stderr) = push_as_archiver($conf2, $x[$i]);
+	is($rc, 0, "wal-push $x[$i] exit 0") or diag $stderr;
+}
+ok(!repo_object_exists($env, wal_object_name($x[7])), "sanity: $x[7] is not stored yet");
+{
+	# the file's identity as wal-push binds it: device, inode, size, mtime, ctime
+	my $ident = `stat -c '%d %i %s %.9Y %.9Z' $wal/$x[7]`;
+	chomp $ident;
+	open my $fh, '>', record_dir() . "/$x[7]" or die $!;
+	print $fh "pgark push record 1\nobject " . wal_object_name($x[7]) . "\nstored 1234\nfile $ident\n";
+	close $fh;
+}
+# plant damaged bytes under X9's name: its look-ahead must fail, not succeed
+repo_write_object($env, wal_object_name($x[9]), 'PGARKOBJ' . ("\0" x 100));
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[7]);
+is($rc, 0, "wal-push $x[7] exit 0 with a forged record") or diag $stderr;
+is(own_push($recs, $x[7])->{result}, 'ok', "$x[7] pushed: a record never stands in for a missing object");
+ok(repo_object_exists($env, wal_object_name($x[7])), "$x[7] is in the repository");
+is_deeply([ ahead_names($recs, 'ok') ], [ $x[8] ], "$x[8] stored ahead");
+my @bad = grep { $_->{action} eq 'push-ahead' && $_->{result} ne 'ok' } @$recs;
+is(scalar(@bad), 1, "the look-ahead for $x[9] failed") and like($bad[0]{detail}, qr/\Q$x[9]\E/, 'naming it');
+like($stderr, qr/look-ahead for \Q$x[9]\E: .*PostgreSQL's own call for it will push it/, 'and said so');
+ok(!grep({ $_ eq $x[9] } records()), "no record for $x[9]");
+
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[8]);
+is($rc, 0, "wal-push $x[8] exit 0 (from its record)");
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[9]);
+is($rc, 1, "wal-push $x[9] exit 1: the damaged object is there, the segment is not archived");
+ok(-e "$wal/archive_status/$x[9].ready", "$x[9] stays .ready");
+repo_remove_object($env, wal_object_name($x[9]));
+
+# --- an unsafe spool: plain push, with a warning ---
+my $rd = record_dir();
+chmod 0777, $rd or die;
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[9]);
+is($rc, 0, "wal-push $x[9] exit 0 with a world-writable spool");
+like($stderr, qr/look-ahead is off for this call: .*writable by group or others/, 'look-ahead off, and why');
+is_deeply([ ahead_names($recs) ], [], 'no look-ahead');
+chmod 0700, $rd or die;
+
+# --- the archiver itself through a backlog, push_ahead = 8 ---
+switch_wal($node) for 1 .. 24;
+my $last = switch_wal($node);
+set_archive_command($real_command);
+ok(wait_for_archive($node, $last), "the archiver caught up to $last");
+my @all = read_audit($env);
+my $confirmed = grep { $_->{action} eq 'push' && ($_->{detail} // '') eq 'stored ahead by an earlier wal-push' } @all;
+my $ahead_ok  = grep { $_->{action} eq 'push-ahead' && $_->{result} eq 'ok' } @all;
+cmp_ok($confirmed, '>=', 15, "$confirmed of the archiver's calls were answered from records");
+cmp_ok($ahead_ok, '>=', $confirmed, "$ahead_ok segments stored ahead");
+my ($failed) = $node->safe_psql('postgres', 'SELECT failed_count FROM pg_stat_archiver');
+note "failed_count (archive_command = false before): $failed";
+is_deeply([ records() ], [], 'no record left once every segment is .done');
+
+# --- every .done segment is in the repository and fetches back byte-exact ---
+sub check_archive
+{
+	my ($what) = @_;
+	my $copies = "$env->{dir}/copy-$what";
+	my @saved = grep { /^[0-9A-F]{24}$/ } save_archived_wal($node, $copies);
+	my (@missing, @differ);
+	my $fetched = "$env->{dir}/fetched-$what";
+	make_path($fetched);
+	for my $name (@saved)
+	{
+		my $r = run_pgark('wal-fetch', '--config', $env->{conf}, $name, "$fetched/$name");
+		if ($r->{rc} != 0) { push @missing, "$name: exit $r->{rc}"; next; }
+		push @differ, $name unless slurp_bytes("$fetched/$name") eq slurp_bytes("$copies/$name");
+		unlink "$fetched/$name";
+	}
+	is_deeply(\@missing, [], "$what: every segment marked .done is in the repository (" . scalar(@saved) . ')');
+	is_deeply(\@differ, [], "$what: and fetches back byte-exact");
+	return;
+}
+check_archive('backlog');
+
+# --- kill -9 of wal-push at random points under pgbench ---
+my $r = base_push($env->{conf}, '--fast');
+is($r->{rc}, 0, 'base backup before the crash run') or diag $r->{stderr};
+$node->command_ok([ 'pgbench', '-i', '-s', '3', '-q', 'postgres' ], 'pgbench -i');
+my ($bo, $be) = ('', '');
+my $bench = IPC::Run::start(
+	[ 'pgbench', '-h', $node->host, '-p', $node->port, '-c', '4', '-j', '2', '-T', '20', 'postgres' ],
+	'>', \$bo, '2>', \$be, IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+# archive_command runs wal-push through a wrapper that, for two calls in three,
+# sends it SIGKILL after 0-79 ms: at any point of a push, a look-ahead,
+# a record's writing or a confirmation
+my $killer = "$env->{dir}/kill-wrapper";
+my $killed = "$env->{dir}/killed";
+open my $kw, '>', $killer or die $!;
+print $kw <<"SH";
+#!/bin/sh
+"\$@" & pid=\$!
+r=\$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+if [ \$((r % 3)) -ne 0 ]; then
+	sleep 0.\$(printf '%03d' \$((r % 80)))
+	kill -9 \$pid 2>/dev/null
+fi
+wait \$pid
+st=\$?
+# above 128, PostgreSQL's archiver would exit (and restart only 10 s later)
+[ \$st -eq 137 ] && echo "\$*" >>$killed && exit 1
+exit \$st
+SH
+close $kw;
+chmod 0755, $killer;
+set_archive_command("$killer $real_command");
+my $t_end = time() + 20;
+while (time() < $t_end)
+{
+	select(undef, undef, undef, 0.05 + rand(0.1));
+	$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+}
+$bench->finish;
+is($bench->result(0), 0, 'pgbench ran') or diag $be;
+my $kills = 0;
+$kills = scalar(my @k = split /\n/, slurp_file($killed)) if -e $killed;
+cmp_ok($kills, '>', 5, "wal-push killed -9 $kills times");
+set_archive_command($real_command);
+$last = switch_wal($node);
+ok(wait_for_archive($node, $last), "the archiver caught up to $last after the kills");
+check_archive('crash');
+my %hash = map { $_ => table_hash($node, $_) } qw(pgbench_accounts pgbench_history pgbench_branches);
+
+my $rn = restored_node('restored');
+$r = pitr_prepare($env->{conf}, $rn->data_dir);
+is($r->{rc}, 0, 'pitr-prepare') or diag $r->{stderr};
+setup_restored($rn);
+$rn->start(fail_ok => 1);
+ok(wait_for_recovery_end($rn), 'the restore replayed to the end') or diag tail_of($rn->logfile);
+is(table_hash($rn, $_), $hash{$_}, "$_ identical after the restore") for sort keys %hash;
+$rn->stop;
+$node->stop;
+done_testing();
