@@ -10,7 +10,7 @@ WARN      = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARN) -pthread
 CPPFLAGS += -D_GNU_SOURCE -DPGARK_VERSION='"$(VERSION)"' -Ilib -Icommon $(PQ_CFLAGS)
-LDLIBS   += -lpq -lcurl -lexpat -lcrypto -llz4 -linih -pthread
+LDLIBS   += -lpq -lexpat -lcrypto -llz4 -linih -pthread
 
 ifeq ($(WERROR),1)
 CFLAGS   += -Werror
@@ -98,7 +98,7 @@ LIB_PIC_OBJ = $(patsubst lib/%.c,lib/pic/%.o,$(LIB_SRC))
 SO_CFLAGS   = $(filter-out -fsanitize=% -fno-sanitize-recover=% -fno-omit-frame-pointer,$(CFLAGS)) \
               -fPIC -fvisibility=hidden
 SO_LDFLAGS  = $(filter-out -fsanitize=%,$(LDFLAGS))
-SO_LDLIBS   = -lcurl -lexpat -lcrypto -llz4 -linih -pthread
+SO_LDLIBS   = -lexpat -lcrypto -llz4 -linih -pthread
 
 ifneq ($(HAVE_PGSERVER),)
 all: $(ARCHIVE_SO)

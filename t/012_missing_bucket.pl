@@ -236,4 +236,26 @@ is($restored->safe_psql('postgres', 'SELECT count(*) || md5(string_agg(id || v, 
 	'... to exactly what the primary committed');
 $restored->stop;
 
+# libcurl is loaded when an S3 repository is first opened, not linked: when it
+# cannot be loaded the programs say so, and wal-fetch still stops recovery.
+SKIP:
+{
+	skip 'S3 backends only (libcurl is loaded for S3 repositories)', 5 unless $s3;
+	my $fake = "$env->{dir}/fake-libcurl";
+	make_path($fake);
+	write_bytes("$fake/empty.c", "int pgark_test_not_curl;\n");
+	my $cc = run_cmd('cc', '-shared', '-fPIC', '-o', "$fake/libcurl.so.4", "$fake/empty.c");
+	skip "no C compiler to build a stand-in library: $cc->{stderr}", 5 if $cc->{rc} != 0;
+	my $dest = "$env->{dir}/fake-dest";
+	my $r = run_pgark({ env => { LD_LIBRARY_PATH => $fake } },
+		'wal-fetch', '--config', $env->{conf}, '000000010000000000000001', $dest);
+	is($r->{rc}, 200, 'wal-fetch with an unusable libcurl: exit 200');
+	like($r->{stderr}, qr/libcurl\.so\.4 has no curl_global_init/, '... naming the library and what it lacks');
+	ok(!-e $dest, '... and nothing at DEST');
+	$r = run_pgark({ env => { LD_LIBRARY_PATH => $fake } }, 'wal-push', '--config', $env->{conf},
+		$node->data_dir . "/pg_wal/$last");
+	is($r->{rc}, 1, 'wal-push with an unusable libcurl: exit 1');
+	like($r->{stderr}, qr/libcurl\.so\.4 has no curl_global_init/, '... and says why');
+}
+
 done_testing();
