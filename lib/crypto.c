@@ -272,10 +272,24 @@ xxh64_update(xxh64_state *s, const void *data, size_t len)
 		p += fill;
 		s->memsize = 0;
 	}
-	while (end - p >= 32)
+	if (end - p >= 32)
 	{
-		xxh64_stripe(s->v, p);
-		p += 32;
+		/* in registers: stores through s->v would have to be assumed to
+		 * change the bytes p points to, and reloaded every stripe */
+		uint64_t	v0 = s->v[0], v1 = s->v[1], v2 = s->v[2], v3 = s->v[3];
+
+		do
+		{
+			v0 = xxround(v0, get_le64(p));
+			v1 = xxround(v1, get_le64(p + 8));
+			v2 = xxround(v2, get_le64(p + 16));
+			v3 = xxround(v3, get_le64(p + 24));
+			p += 32;
+		} while (end - p >= 32);
+		s->v[0] = v0;
+		s->v[1] = v1;
+		s->v[2] = v2;
+		s->v[3] = v3;
 	}
 	if (p < end)
 	{
