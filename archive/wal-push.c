@@ -122,7 +122,16 @@ main(int argc, char **argv)
 		free(ahead);
 	}
 	else
-		rc = wal_push_file(r, path, &wn, &res, &err);
+	{
+		/* one segment: its frames sealed on the CPUs */
+		workers    *wk = NULL;
+
+		if (wn.kind == WAL_SEGMENT || wn.kind == WAL_PARTIAL)
+			wk = workers_new(wal_push_threads(&p.cfg), &err);
+		err_clear(&err);		/* no threads: the same work on this one */
+		rc = wal_push_file_wk(r, path, &wn, wk, &res, &err);
+		workers_free(wk);
+	}
 	if (rc != 0)
 	{
 		prog_audit(&p, "push", res.object[0] ? res.object : wn.name, err_kind_name(err.kind), err.msg, res.bytes, 0);

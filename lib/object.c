@@ -10,6 +10,7 @@
 #include <lz4.h>
 
 #include "util.h"
+#include "workers.h"
 
 #include <openssl/crypto.h>
 
@@ -163,7 +164,21 @@ struct obj_writer
 	xxh64_state xx;
 	sha256_ctx *sha;
 	int			failed;
+	/* obj_writer_use_workers: whole frames sealed nslots at a time */
+	workers    *wk;
+	int			nslots;
+	struct seal_slot *slots;
+	const uint8_t *batch;		/* the batch's plaintext */
+	uint64_t	batch_frame0;	/* frame number of its first frame */
 };
+
+/* One frame sealed on a worker: its own cipher context and output buffer. */
+typedef struct seal_slot
+{
+	obj_crypt	c;
+	uint8_t    *frame;			/* 8 + frame_size + 16 */
+	size_t		len;			/* bytes of frame to emit */
+} seal_slot;
 
 static int
 writer_emit(obj_writer *w, const uint8_t *buf, size_t len, pgark_err *err)
@@ -175,14 +190,21 @@ writer_emit(obj_writer *w, const uint8_t *buf, size_t len, pgark_err *err)
 	return 0;
 }
 
+/*
+ * Seal one frame of plaintext data into frame (8 + frame_size + 16 bytes):
+ * lz4 when it makes the frame smaller, then AES-256-GCM with frame_no as the
+ * nonce. *out_len: the bytes to emit. Uses only c, p and frame, so frames can
+ * be sealed on several threads, each with its own c.
+ */
 static int
-writer_frame(obj_writer *w, uint8_t flags, const uint8_t *data, size_t len, pgark_err *err)
+seal_frame(obj_crypt *c, const obj_params *p, uint64_t frame_no, uint8_t flags, const uint8_t *data,
+		   size_t len, uint8_t *frame, size_t *out_len, pgark_err *err)
 {
-	uint8_t    *fh = w->frame;
-	uint8_t    *payload = w->frame + OBJ_FRAME_HDR_LEN;
+	uint8_t    *fh = frame;
+	uint8_t    *payload = frame + OBJ_FRAME_HDR_LEN;
 	size_t		plen = len;
 
-	if (!(flags & OBJ_FRAME_LAST) && w->p.compression == OBJ_COMP_LZ4 && len > 1)
+	if (!(flags & OBJ_FRAME_LAST) && p->compression == OBJ_COMP_LZ4 && len > 1)
 	{
 		int			n = LZ4_compress_default((const char *) data, (char *) payload,
 											 (int) len, (int) len - 1);
@@ -198,11 +220,72 @@ writer_frame(obj_writer *w, uint8_t flags, const uint8_t *data, size_t len, pgar
 	put_be32(fh, (uint32_t) plen);
 	fh[4] = flags;
 	fh[5] = fh[6] = fh[7] = 0;
-	if (crypt_seal(&w->c, w->frame_no, w->frame, plen, err) != 0)
+	if (crypt_seal(c, frame_no, frame, plen, err) != 0)
 		return -1;
-	if (writer_emit(w, w->frame, OBJ_FRAME_HDR_LEN + plen + GCM_TAG_LEN, err) != 0)
+	*out_len = OBJ_FRAME_HDR_LEN + plen + GCM_TAG_LEN;
+	return 0;
+}
+
+static int
+writer_frame(obj_writer *w, uint8_t flags, const uint8_t *data, size_t len, pgark_err *err)
+{
+	size_t		flen;
+
+	if (seal_frame(&w->c, &w->p, w->frame_no, flags, data, len, w->frame, &flen, err) != 0)
+		return -1;
+	if (writer_emit(w, w->frame, flen, err) != 0)
 		return -1;
 	w->frame_no++;
+	return 0;
+}
+
+static int
+seal_slot_fn(void *arg, size_t i, pgark_err *err)
+{
+	obj_writer *w = arg;
+	seal_slot  *sl = &w->slots[i];
+
+	return seal_frame(&sl->c, &w->p, w->batch_frame0 + i, 0, w->batch + i * w->p.frame_size,
+					  w->p.frame_size, sl->frame, &sl->len, err);
+}
+
+/* Seal n whole frames at p on the workers, then emit them in order. */
+static int
+writer_batch(obj_writer *w, const uint8_t *p, size_t n, pgark_err *err)
+{
+	w->batch = p;
+	w->batch_frame0 = w->frame_no;
+	if (workers_for(w->wk, n, seal_slot_fn, w, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+	{
+		if (writer_emit(w, w->slots[i].frame, w->slots[i].len, err) != 0)
+			return -1;
+		w->frame_no++;
+	}
+	return 0;
+}
+
+int
+obj_writer_use_workers(obj_writer *w, workers *wk, pgark_err *err)
+{
+	int			n;
+
+	if (wk == NULL || workers_count(wk) < 2 || w->slots != NULL)
+		return 0;
+	n = 2 * workers_count(wk);
+	if ((w->slots = calloc((size_t) n, sizeof(*w->slots))) == NULL)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	w->nslots = n;
+	for (int i = 0; i < n; i++)
+	{
+		/* the same object key (same header, data key and salt) per slot */
+		if (crypt_init(&w->slots[i].c, w->c.header, w->p.cipher, w->p.dek, w->c.header + 40, err) != 0)
+			return -1;
+		if ((w->slots[i].frame = malloc(OBJ_FRAME_HDR_LEN + (size_t) w->p.frame_size + GCM_TAG_LEN)) == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	}
+	w->wk = wk;
 	return 0;
 }
 
@@ -286,6 +369,18 @@ obj_writer_write(obj_writer *w, const void *buf, size_t len, pgark_err *err)
 	}
 	xxh64_update(&w->xx, p, len);
 	w->total += len;
+	/* runs of whole frames on the workers, nslots at a time */
+	while (w->wk != NULL && w->plain_used == 0 && len >= 2 * (size_t) w->p.frame_size)
+	{
+		size_t		n = len / w->p.frame_size;
+
+		if (n > (size_t) w->nslots)
+			n = (size_t) w->nslots;
+		if (writer_batch(w, p, n, err) != 0)
+			goto fail;
+		p += n * w->p.frame_size;
+		len -= n * w->p.frame_size;
+	}
 	while (len > 0)
 	{
 		size_t		n = w->p.frame_size - w->plain_used;
@@ -371,6 +466,12 @@ obj_writer_free(obj_writer *w)
 		secure_zero(w->plain, w->p.frame_size);
 	free(w->plain);
 	free(w->frame);
+	for (int i = 0; i < w->nslots; i++)
+	{
+		crypt_free(&w->slots[i].c);
+		free(w->slots[i].frame);
+	}
+	free(w->slots);
 	sha256_free(w->sha);
 	free(w);
 }

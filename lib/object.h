@@ -105,6 +105,16 @@ typedef struct obj_writer obj_writer;
 
 obj_writer *obj_writer_new(const obj_params *p, obj_sink_fn sink, void *sink_arg, pgark_err *err);
 int			obj_writer_write(obj_writer *w, const void *buf, size_t len, pgark_err *err);
+
+/*
+ * Seal whole frames on wk's threads from now on: a write of at least two
+ * whole frames (with nothing buffered before it) is sealed up to 2 x
+ * workers_count(wk) frames at a time, then emitted in order. The bytes are
+ * exactly those of the sequential writer. Memory: that many more frames.
+ * wk must outlive the writer; NULL or a single worker: no change.
+ */
+struct workers;
+int			obj_writer_use_workers(obj_writer *w, struct workers *wk, pgark_err *err);
 /* Seal the last data frame and the trailer. Fails if plain_len was given and
  * differs from what was written. */
 int			obj_writer_finish(obj_writer *w, obj_summary *out, pgark_err *err);

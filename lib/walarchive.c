@@ -82,8 +82,24 @@ done:
 }
 
 int
+wal_push_threads(const pgark_config *cfg)
+{
+	int			n = cfg->workers > 0 ? cfg->workers : workers_default();
+
+	return n > 4 ? 4 : n;
+}
+
+int
 wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res, pgark_err *err)
 {
+	return wal_push_file_wk(r, path, wn, NULL, res, err);
+}
+
+int
+wal_push_file_wk(repo *r, const char *path, const walname *wn, workers *wk, wal_push_result *res,
+				 pgark_err *err)
+{
+	size_t		chunk = IO_CHUNK;
 	int			fd = -1;
 	struct stat sb, sb2;
 	uint8_t    *buf = NULL;
@@ -169,7 +185,11 @@ wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res
 	if (repo_object_params(r, (uint64_t) sb.st_size, &params, err) != 0)
 		goto done;
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if ((buf = malloc(IO_CHUNK)) == NULL)
+	/* with workers, read as many whole frames at once as they seal at once */
+	if (wk != NULL && workers_count(wk) > 1)
+		chunk = 2 * (size_t) workers_count(wk) *
+			(params.frame_size ? params.frame_size : OBJ_DEFAULT_FRAME_SIZE);
+	if ((buf = malloc(chunk)) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
@@ -178,9 +198,11 @@ wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res
 		goto done;
 	if ((ow = obj_writer_new(&params, sink_store, sw, err)) == NULL)
 		goto done;
+	if (chunk > IO_CHUNK && obj_writer_use_workers(ow, wk, err) != 0)
+		goto done;
 	for (;;)
 	{
-		ssize_t		n = read_full(fd, buf, IO_CHUNK);
+		ssize_t		n = read_full(fd, buf, chunk);
 
 		if (n < 0)
 		{

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "repo.h"
 #include "wal.h"
+#include "workers.h"
 
 typedef enum wal_push_outcome
 {
@@ -35,6 +36,12 @@ typedef struct wal_push_result
  */
 int			wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res,
 						  pgark_err *err);
+/* Threads that seal one segment's frames: [backup] workers, else one per
+ * CPU; at most 4 (a 16 MiB segment is 16 frames). */
+int			wal_push_threads(const pgark_config *cfg);
+/* The same, sealing the object's frames on wk's threads (NULL: none). */
+int			wal_push_file_wk(repo *r, const char *path, const walname *wn, workers *wk,
+							 wal_push_result *res, pgark_err *err);
 
 typedef struct wal_fetch_result
 {

@@ -1,6 +1,7 @@
 #include "workers.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,11 +108,21 @@ workers_new(int n, pgark_err *err)
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv_go, NULL);
 	pthread_cond_init(&w->cv_done, NULL);
-	for (int i = 0; i < n - 1; i++)
 	{
-		if (pthread_create(&w->th[i], NULL, helper, w) != 0)
-			break;				/* fewer threads: slower, not wrong */
-		w->started++;
+		/* the threads start with every signal blocked, so signals reach
+		 * only the program's own thread (and its handlers, e.g. a
+		 * PostgreSQL archiver's, never run on ours) */
+		sigset_t	all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		for (int i = 0; i < n - 1; i++)
+		{
+			if (pthread_create(&w->th[i], NULL, helper, w) != 0)
+				break;			/* fewer threads: slower, not wrong */
+			w->started++;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	return w;
 }

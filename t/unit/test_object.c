@@ -16,6 +16,7 @@
 #include "tap.h"
 #include "testutil.h"
 #include "util.h"
+#include "workers.h"
 
 #define SMALL_FRAME 64
 
@@ -907,6 +908,95 @@ test_reader_misc(void)
 	membuf_free(&obj);
 }
 
+/* ------------------------------------------------------------------ parallel sealing */
+
+/*
+ * obj_writer_use_workers: the same bytes as the sequential writer (same salt),
+ * whatever the thread count, write sizes and tail; and they read back.
+ */
+static void
+test_parallel(void)
+{
+	const uint32_t frame = 4096;
+	const size_t sizes[] = {0, 100, 4096, 8192, 8193, 16 * 4096, 16 * 4096 + 77, 61 * 4096 + 5};
+	const size_t wchunks[] = {0, 4096, 3 * 4096, 5000, 9 * 4096};
+	uint8_t		salt[OBJ_SALT_LEN];
+	size_t		maxn = 61 * 4096 + 5;
+	uint8_t    *plain = malloc(maxn);
+	int			bad = 0, cases = 0, batched = 0;
+
+	if (plain == NULL)
+		bail_out("out of memory");
+	memset(salt, 0x33, sizeof(salt));
+	/* half compressible, half not: both kinds of frames */
+	for (size_t i = 0; i < maxn; i++)
+		plain[i] = (i / 4096) % 2 ? (uint8_t) (i * 2654435761u >> 13) : (uint8_t) (i % 7);
+	for (int nthreads = 2; nthreads <= 3; nthreads++)
+	{
+		pgark_err	err;
+		workers    *wk = workers_new(nthreads, &err);
+
+		if (wk == NULL)
+			bail_out("workers_new: %s", err.msg);
+		for (int c = 0; c < 2; c++)
+			for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+				for (size_t wi = 0; wi < sizeof(wchunks) / sizeof(wchunks[0]); wi++)
+				{
+					obj_params	p = params(c ? OBJ_CIPHER_NONE : OBJ_CIPHER_AES256GCM, frame, sizes[si]);
+					membuf		seq = {0}, par = {0};
+					obj_summary s1, s2;
+					obj_writer *w;
+					size_t		off = 0, n = sizes[si], wc = wchunks[wi] ? wchunks[wi] : (n ? n : 1);
+					int			rc = -1;
+					read_result rr;
+
+					p.salt = salt;
+					cases++;
+					if (write_object(&p, plain, n, wc, &seq, &s1, &err) != 0)
+						bail_out("sequential writer: %s", err.msg);
+					if ((w = obj_writer_new(&p, mem_sink, &par, &err)) == NULL ||
+						obj_writer_use_workers(w, wk, &err) != 0)
+						bail_out("parallel writer: %s", err.msg);
+					while (off < n)
+					{
+						size_t		k = n - off < wc ? n - off : wc;
+
+						if (obj_writer_write(w, plain + off, k, &err) != 0)
+							break;
+						if (k >= 2 * frame)
+							batched++;
+						off += k;
+					}
+					if (off == n)
+						rc = obj_writer_finish(w, &s2, &err);
+					obj_writer_free(w);
+					if (rc != 0 || seq.len != par.len || memcmp(seq.buf, par.buf, seq.len) != 0 ||
+						memcmp(s1.sha256, s2.sha256, SHA256_LEN) != 0 || s1.stored_len != s2.stored_len)
+					{
+						bad++;
+						diag("differs: %d threads, cipher %d, %zu bytes in writes of %zu (%s)", nthreads, c, n, wc,
+							 rc != 0 ? err.msg : "bytes");
+					}
+					else
+					{
+						read_object(par.buf, par.len, lookup_one, &test_dek, 0, 7000, &rr);
+						if (rr.rc != 0 || rr.plain.len != n || (n && memcmp(rr.plain.buf, plain, n) != 0))
+						{
+							bad++;
+							diag("does not read back: %d threads, %zu bytes", nthreads, n);
+						}
+						membuf_free(&rr.plain);
+					}
+					membuf_free(&seq);
+					membuf_free(&par);
+				}
+		workers_free(wk);
+	}
+	ok(bad == 0, "frames sealed on 2 and 3 threads: byte-identical to the sequential writer, and read back (%d cases)", cases);
+	ok(batched > 0, "... of which %d writes were of at least two whole frames (the parallel path)", batched);
+	free(plain);
+}
+
 int
 main(void)
 {
@@ -922,5 +1012,6 @@ main(void)
 		for (int known = 1; known >= 0; known--)
 			damage_suite(c ? OBJ_CIPHER_NONE : OBJ_CIPHER_AES256GCM, known);
 	test_reader_misc();
+	test_parallel();
 	return done_testing();
 }
