@@ -86,6 +86,7 @@ static struct
 	file_id		key_id;			/* [crypto] key_file, if used */
 	store_stat	meta;			/* pgark.repo when opened */
 	int			have_cfg;		/* cfg loaded (for the audit log) */
+	workers    *wk;				/* seal a segment's frames; NULL: one at a time */
 } cache;
 
 static void
@@ -143,6 +144,8 @@ cache_drop(void)
 {
 	repo_close(cache.r);
 	cache.r = NULL;
+	workers_free(cache.wk);		/* their number may come from the new config */
+	cache.wk = NULL;
 	/* it may hold an S3 secret key */
 	secure_zero(&cache.cfg, sizeof(cache.cfg));
 	cache.have_cfg = 0;
@@ -271,7 +274,14 @@ pgark_archive_file(const char *file, const char *path)
 		cache_drop();
 		return false;
 	}
-	if (wal_push_file(cache.r, path, &wn, &res, &err) != 0)
+	/* threads that only ever run pgark's own code (never PostgreSQL's),
+	 * with every signal blocked; kept for the archiver's life */
+	if (cache.wk == NULL && (wn.kind == WAL_SEGMENT || wn.kind == WAL_PARTIAL))
+	{
+		cache.wk = workers_new(wal_push_threads(&cache.cfg), &err);
+		err_clear(&err);		/* none: the same work on this thread */
+	}
+	if (wal_push_file_wk(cache.r, path, &wn, cache.wk, &res, &err) != 0)
 	{
 		int			conflict = (err.kind == PGARK_ERR_CONFLICT || err.kind == PGARK_ERR_MISMATCH);
 
