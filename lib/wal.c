@@ -146,3 +146,122 @@ wal_check_segment(const walname *wn, const uint8_t *buf, size_t len, uint64_t sy
 					   (unsigned) (expect >> 32), (unsigned) expect);
 	return 0;
 }
+
+void
+walname_segment(uint32_t tli, uint64_t segno, uint32_t seg_size, walname *out)
+{
+	uint64_t	per_log = UINT64_C(0x100000000) / seg_size;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = WAL_SEGMENT;
+	out->tli = tli;
+	out->log = (uint32_t) (segno / per_log);
+	out->seg = (uint32_t) (segno % per_log);
+	snprintf(out->name, sizeof(out->name), "%08X%08X%08X", out->tli, out->log, out->seg);
+}
+
+/* Hex or decimal digits at *p (up to end), as PostgreSQL's sscanf %X / %u
+ * reads them; -1 if there is none or the value exceeds 32 bits. */
+static int
+scan_u32(const char **p, const char *end, int base, uint32_t *out)
+{
+	uint64_t	v = 0;
+	const char *s = *p;
+
+	while (s < end)
+	{
+		int			d;
+
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (base == 16 && *s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else if (base == 16 && *s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else
+			break;
+		v = v * (uint64_t) base + (uint64_t) d;
+		if (v > UINT32_MAX)
+			return -1;
+		s++;
+	}
+	if (s == *p)
+		return -1;
+	*p = s;
+	*out = (uint32_t) v;
+	return 0;
+}
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+int
+wal_history_parse(const char *text, size_t len, uint32_t tli, wal_tl_entry *out, size_t max,
+				  size_t *n, pgark_err *err)
+{
+	const char *p = text;
+	const char *end = text + len;
+	uint32_t	last = 0;
+	uint64_t	prev_end = 0;
+	size_t		count = 0;
+	int			lineno = 0;
+
+	*n = 0;
+	/* ancestors first, oldest first; reversed at the end */
+	while (p < end)
+	{
+		const char *eol = memchr(p, '\n', (size_t) (end - p));
+		const char *s = p;
+		uint32_t	parent, hi, lo;
+
+		if (eol == NULL)
+			eol = end;
+		p = eol < end ? eol + 1 : end;
+		lineno++;
+		while (s < eol && is_space(*s))
+			s++;
+		if (s == eol || *s == '#')
+			continue;
+		if (scan_u32(&s, eol, 10, &parent) != 0)
+			return err_set(err, PGARK_ERR_CORRUPT, 0,
+						   "history file of timeline %u, line %d: no timeline ID", tli, lineno);
+		while (s < eol && is_space(*s))
+			s++;
+		if (scan_u32(&s, eol, 16, &hi) != 0 || s >= eol || *s++ != '/' || scan_u32(&s, eol, 16, &lo) != 0)
+			return err_set(err, PGARK_ERR_CORRUPT, 0,
+						   "history file of timeline %u, line %d: no switch point (X/Y)", tli, lineno);
+		if (parent == 0 || parent <= last)
+			return err_set(err, PGARK_ERR_CORRUPT, 0,
+						   "history file of timeline %u, line %d: timeline IDs must be in increasing sequence",
+						   tli, lineno);
+		if (count + 1 >= max)
+			return err_set(err, PGARK_ERR_CORRUPT, 0,
+						   "history file of timeline %u: more than %zu timelines", tli, max - 1);
+		out[count].tli = parent;
+		out[count].begin = prev_end;
+		out[count].end = ((uint64_t) hi << 32) | lo;
+		prev_end = out[count].end;
+		last = parent;
+		count++;
+	}
+	if (tli <= last || max == 0)
+		return err_set(err, PGARK_ERR_CORRUPT, 0,
+					   "history file of timeline %u: its ancestors must have lower timeline IDs (the last is %u)",
+					   tli, last);
+	out[count].tli = tli;
+	out[count].begin = prev_end;
+	out[count].end = 0;
+	count++;
+	for (size_t i = 0; i < count / 2; i++)
+	{
+		wal_tl_entry t = out[i];
+
+		out[i] = out[count - 1 - i];
+		out[count - 1 - i] = t;
+	}
+	*n = count;
+	return 0;
+}

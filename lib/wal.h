@@ -40,6 +40,10 @@ void		walname_object(const walname *wn, char *out, size_t outlen);
 /* Segment number of a segment-like name for a given segment size. */
 uint64_t	walname_segno(const walname *wn, uint32_t seg_size);
 
+/* The segment segno of timeline tli as a parsed name (the inverse of
+ * walname_segno). */
+void		walname_segment(uint32_t tli, uint64_t segno, uint32_t seg_size, walname *out);
+
 /* A valid WAL segment size: a power of two from 1 MiB to 1 GiB. */
 int			wal_seg_size_valid(uint64_t size);
 
@@ -69,5 +73,29 @@ int			wal_parse_long_header(const uint8_t *buf, size_t len, wal_long_header *h, 
  */
 int			wal_check_segment(const walname *wn, const uint8_t *buf, size_t len,
 							  uint64_t sysid, uint32_t seg_size, pgark_err *err);
+
+/*
+ * One timeline of a history: WAL from begin up to end (LSNs) is on tli.
+ * begin 0: from the start of time; end 0: open-ended (the newest timeline).
+ */
+typedef struct wal_tl_entry
+{
+	uint32_t	tli;
+	uint64_t	begin;
+	uint64_t	end;
+} wal_tl_entry;
+
+/*
+ * Parse the history file of timeline tli (text: len bytes, not necessarily
+ * NUL-terminated) as PostgreSQL's readTimeLineHistory does: one line per
+ * ancestor, "parentTLI<TAB>X/Y<TAB>reason" (X/Y the switch point, in hex),
+ * blank lines and lines starting with '#' ignored, leading white space
+ * allowed. Fills out[0..*n) newest first: tli itself (from the last switch
+ * point on, end 0), then its ancestors down to the first (begin 0). Errors
+ * (CORRUPT): a line without a timeline or a switch point, timelines not
+ * increasing, tli not above the last one, or more than max entries.
+ */
+int			wal_history_parse(const char *text, size_t len, uint32_t tli, wal_tl_entry *out, size_t max,
+							  size_t *n, pgark_err *err);
 
 #endif

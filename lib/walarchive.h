@@ -59,4 +59,12 @@ typedef struct wal_fetch_result
 int			wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *res,
 						   pgark_err *err);
 
+/*
+ * Fetch a small WAL file (a .history) into memory: *out (malloc'd,
+ * NUL-terminated, the caller frees) and *len. Verified like wal_fetch_file;
+ * PGARK_ERR_NOTFOUND if the repository lacks it, CORRUPT above max bytes.
+ */
+int			wal_fetch_mem(repo *r, const walname *wn, size_t max, char **out, size_t *len,
+						  pgark_err *err);
+
 #endif

@@ -267,6 +267,75 @@ test_check_segment(void)
 		   ".partial with 1 MiB segments and another info bit set checks out");
 }
 
+static int
+history(const char *text, uint32_t tli, wal_tl_entry *e, size_t max, size_t *n, pgark_err *err)
+{
+	err_clear(err);
+	return wal_history_parse(text, strlen(text), tli, e, max, n, err);
+}
+
+static void
+test_history(void)
+{
+	wal_tl_entry e[8];
+	size_t		n = 99;
+	pgark_err	err;
+	walname		wn;
+
+	/* what PostgreSQL writes: timeline 3 branched from 2 at 0/5000000,
+	 * which branched from 1 at 0/3000060 */
+	if (!is_int(history("1\t0/3000060\tno recovery target specified\n\n"
+						"2\t0/5000000\tat restore point \"x\"\n", 3, e, 8, &n, &err), 0,
+				"a history file of timeline 3 parses"))
+		diag("%s", err.msg);
+	is_int(n, 3, "... three timelines");
+	ok(e[0].tli == 3 && e[0].begin == 0x5000000 && e[0].end == 0, "... newest first: 3 from 0/5000000 on");
+	ok(e[1].tli == 2 && e[1].begin == 0x3000060 && e[1].end == 0x5000000, "... 2 from 0/3000060 to 0/5000000");
+	ok(e[2].tli == 1 && e[2].begin == 0 && e[2].end == 0x3000060, "... 1 from the start to 0/3000060");
+
+	/* comments, blank lines, leading blanks, no final newline, CRLF, lower
+	 * case hex, a high switch point */
+	is_int(history("# comment\n  \n\t 1\t1a/FF000000\treason\r\n# end", 2, e, 8, &n, &err), 0,
+		   "comments, blank lines, leading white space and lower-case hex are accepted");
+	ok(n == 2 && e[0].tli == 2 && e[0].begin == UINT64_C(0x1AFF000000) && e[1].end == UINT64_C(0x1AFF000000),
+	   "... switch point 1A/FF000000");
+	/* only comments: the timeline alone (as for timeline 1) */
+	is_int(history("# nothing\n", 1, e, 8, &n, &err), 0, "no ancestors");
+	ok(n == 1 && e[0].tli == 1 && e[0].begin == 0 && e[0].end == 0, "... timeline 1 from the start");
+	is_int(history("", 5, e, 8, &n, &err), 0, "an empty file");
+	/* timelines are decimal in history files, unlike in file names */
+	is_int(history("10\t0/1000000\tx\n", 16, e, 8, &n, &err), 0, "parent timeline 10 is decimal");
+	ok(n == 2 && e[1].tli == 10 && e[0].tli == 16, "... timeline 10, child 16");
+
+	is_int(history("x\t0/1\n", 2, e, 8, &n, &err), -1, "refused: no timeline ID");
+	is_kind(err, PGARK_ERR_CORRUPT, "... CORRUPT");
+	like(err.msg, "line 1", "... the message names the line");
+	is_int(history("1\n", 2, e, 8, &n, &err), -1, "refused: no switch point");
+	is_int(history("1\t0-1\tx\n", 2, e, 8, &n, &err), -1, "refused: a switch point without '/'");
+	is_int(history("1\t0/\tx\n", 2, e, 8, &n, &err), -1, "refused: a switch point without its low half");
+	is_int(history("1\t0/1\tx\n1\t0/2\tx\n", 3, e, 8, &n, &err), -1, "refused: timelines not increasing");
+	like(err.msg, "line 2", "... the message names the line");
+	is_int(history("2\t0/1\tx\n", 2, e, 8, &n, &err), -1, "refused: an ancestor not below the timeline");
+	is_int(history("0\t0/1\tx\n", 2, e, 8, &n, &err), -1, "refused: timeline 0");
+	is_int(history("4294967296\t0/1\tx\n", 2, e, 8, &n, &err), -1, "refused: a timeline beyond 32 bits");
+	is_int(history("1\t100000000/1\tx\n", 2, e, 8, &n, &err), -1, "refused: a switch point beyond 32+32 bits");
+	is_int(history("1\t0/1\tx\n2\t0/2\tx\n", 3, e, 2, &n, &err), -1, "refused: more timelines than room");
+	is_int(history("1\t0/1\tx\n", 2, e, 2, &n, &err), 0, "... exactly as many fit");
+	is_int(history("", 1, e, 0, &n, &err), -1, "no room at all");
+	/* not NUL-terminated: the length decides */
+	err_clear(&err);
+	is_int(wal_history_parse("1\t0/10\tx\n9", 8, 2, e, 8, &n, &err), 0, "only len bytes are read");
+	ok(n == 2 && e[1].end == 0x10, "... the line in them");
+
+	/* segment names from numbers, the inverse of walname_segno */
+	walname_segment(2, UINT64_C(0x1FF), 16u << 20, &wn);
+	is_str(wn.name, "0000000200000001000000FF", "segment 0x1FF of timeline 2, 16 MiB segments");
+	is_uint(walname_segno(&wn, 16u << 20), 0x1FF, "... and back");
+	walname_segment(0x1A, UINT64_C(4097), 1u << 20, &wn);
+	is_str(wn.name, "0000001A0000000100000001", "segment 4097 of timeline 0x1A, 1 MiB segments");
+	ok(wn.kind == WAL_SEGMENT && wn.tli == 0x1A && wn.log == 1 && wn.seg == 1, "... parsed fields");
+}
+
 int
 main(void)
 {
@@ -274,5 +343,6 @@ main(void)
 	test_object_names();
 	test_segno();
 	test_check_segment();
+	test_history();
 	return done_testing();
 }
