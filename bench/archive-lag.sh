@@ -146,7 +146,7 @@ while [ "$i" -le "$rounds" ]; do
     bp=$!
     : >"$work/samples.$m"
     while kill -0 $bp 2>/dev/null; do
-      echo "$(nready) $(du -sm "$work/pg/pg_wal" | cut -f1)" >>"$work/samples.$m"
+      echo "$(nready) $(du -sm "$work/pg/pg_wal" 2>/dev/null | cut -f1)" >>"$work/samples.$m"
       sleep 0.5
     done
     wait $bp || { cat "$work/pgbench.$m.log" >&2; exit 1; }

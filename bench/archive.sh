@@ -20,7 +20,10 @@
 #            16 ($PGARK_PUSH_AHEAD) and a spool (a call that finds segments
 #            .ready stores them too, on [repo] transfers = 2 threads, and
 #            records them; the calls for them confirm the record and return)
-#   fetch    one segment back into a file: wal-fetch | pgbackrest archive-get
+#   fetch    one segment back into a file: wal-fetch | wal-fetch finding it
+#            already prefetched (fetch_ahead = 4; before it, untimed, the
+#            prefetch helper as the call for the segment before starts it)
+#            | pgbackrest archive-get
 #            (same repository contents as pushed above) | openssl enc -d |
 #            lz4 -d > DEST, with and without sync DEST (neither wal-fetch nor
 #            archive-get fsyncs what it writes: PostgreSQL does not need it)
@@ -192,7 +195,9 @@ pgdata = $work/pg
 [archive]
 spool = $work/pgark-spool
 push_ahead = ${PGARK_PUSH_AHEAD:-16}
+fetch_ahead = 0
 CONF
+sed 's/^fetch_ahead = 0$/fetch_ahead = 4/' "$work/pgark.conf" >"$work/pgark-pf.conf"
 "$B/repo-init" --config "$work/pgark.conf" --pgdata "$work/pg" >>"$work/pgark.log" 2>&1
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$work/pipe.pass"
 mkdir -p "$work/pipe-repo" "$work/dest"
@@ -233,6 +238,33 @@ push_pipe() {
 fetch_pgark() {
   /usr/bin/time -f %M -o "$work/rss" "$B/wal-fetch" --config "$work/pgark.conf" "$1" "$work/dest/pgark" 2>>"$work/pgark.log"
 }
+prevname() {  # the segment before NAME (16 MiB segments)
+  n=$(($(segno "$1") - 1))
+  printf '%s%08X%08X' "$(echo "$1" | cut -c1-8)" $((n / 256)) $((n % 256))
+}
+wait_prefetch() {  # untimed: the helper the timed call started has ended
+  k=0
+  while pgrep -u "$(id -u)" -f -- "--config $work/pgark-pf.conf --prefetch-helper" >/dev/null 2>&1; do
+    k=$((k + 1)); [ $k -lt 200 ] || break
+    sleep 0.05
+  done
+}
+prefetch_prepare() {  # untimed: as recovery does, the segment before NAME fetched (from the
+  # repository: the spool emptied), which starts the helper; then wait until NAME is in the spool
+  pv=$(prevname "$1")
+  rm -f "$work"/pgark-spool/fetch-*/0*
+  [ -f "$work/repo/wal/$(echo "$pv" | cut -c1-16)/$pv" ] || "$B/wal-push" --config "$work/pgark.conf" "$W/$pv" 2>>"$work/pgark.log"
+  "$B/wal-fetch" --config "$work/pgark-pf.conf" "$pv" "$work/dest/prev" 2>>"$work/pgark.log"
+  k=0
+  until ls "$work"/pgark-spool/fetch-*/"$1" >/dev/null 2>&1; do
+    k=$((k + 1)); [ $k -lt 200 ] || { echo "prefetch: $1 was not fetched ahead in 10 s" >&2; exit 1; }
+    sleep 0.05
+  done
+  wait_prefetch
+}
+fetch_pgarkpf() {
+  /usr/bin/time -f %M -o "$work/rss" "$B/wal-fetch" --config "$work/pgark-pf.conf" "$1" "$work/dest/pgarkpf" 2>>"$work/pgark.log"
+}
 fetch_pgbr() {
   /usr/bin/time -f %M -o "$work/rss" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench \
     archive-get "$1" "$work/dest/pgbr" >>"$work/pgbr.log" 2>&1
@@ -253,7 +285,7 @@ rot() {  # K WORD...: the words rotated left by K
   k=$1; shift
   echo "$@" | awk -v k="$k" '{for (i = 0; i < NF; i++) printf "%s%s", $((i + k) % NF + 1), (i < NF - 1 ? " " : "\n")}'
 }
-for f in rss.push.pgark rss.push.pgbr rss.fetch.pgark rss.fetch.pgbr rss.burst.pgark; do : >"$work/$f"; done
+for f in rss.push.pgark rss.push.pgbr rss.fetch.pgark rss.fetch.pgbr rss.burst.pgark rss.fetch.pgarkpf; do : >"$work/$f"; done
 
 burst_pgark() {
   for s in $all; do
@@ -299,10 +331,12 @@ while [ $i -le "$rounds" ]; do
         pipe) rm -f "$work/pipe-repo/$s".*; timed push.pipe push_pipe "$s" ;;
       esac
     done
-    for tool in $(rot $((i + j)) pgark pgbr pipe pipesync); do
+    for tool in $(rot $((i + j)) pgark pgarkpf pgbr pipe pipesync); do
       rm -f "$work/dest/$tool"
+      [ $tool = pgarkpf ] && prefetch_prepare "$s"
       timed fetch.$tool fetch_$tool "$s"
-      case $tool in pgark|pgbr) cat "$work/rss" >>"$work/rss.fetch.$tool" ;; esac
+      case $tool in pgark|pgarkpf|pgbr) cat "$work/rss" >>"$work/rss.fetch.$tool" ;; esac
+      [ $tool = pgarkpf ] && wait_prefetch
       cmp -s "$work/dest/$tool" "$W/$s" || { echo "fetch $tool: $s differs from the original" >&2; exit 1; }
     done
     j=$((j + 1))
@@ -345,6 +379,7 @@ printf '  (time until the last of the %s calls returned 0; per segment: pgark %.
 printf '\n%-56s %8s  %-17s %-8s %8s\n' "fetch one segment into a file ($ns runs each)" median "min-max (ms)" "vs pgbr" "RSS MiB"
 ref=$(med "$work/t.fetch.pgbr")
 row "wal-fetch (verifies; no fsync of DEST)" "$work/t.fetch.pgark" 1000 "$ref" "$(maxmib "$work/rss.fetch.pgark")"
+row "wal-fetch, segment already prefetched (fetch_ahead 4)" "$work/t.fetch.pgarkpf" 1000 "$ref" "$(maxmib "$work/rss.fetch.pgarkpf")"
 row "pgbackrest archive-get (no fsync of DEST)" "$work/t.fetch.pgbr" 1000 "$ref" "$(maxmib "$work/rss.fetch.pgbr")"
 row "openssl enc -d | lz4 -d > DEST" "$work/t.fetch.pipe" 1000 "$ref" "-"
 row "openssl enc -d | lz4 -d > DEST; sync DEST" "$work/t.fetch.pipesync" 1000 "$ref" "-"
