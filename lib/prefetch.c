@@ -30,8 +30,9 @@ dir_path(const char *dir, const char *name, char *out, size_t outlen, pgark_err 
 	return 0;
 }
 
-/* The kernel's id of this boot; "" if unknown (then files of an earlier boot
- * are only kept out by their age). */
+/* The kernel's id of this boot; "" if unknown (then nothing in the spool is
+ * delivered: prefetched files are not fsync'd, so one from before a crash
+ * could have the right size and header and unwritten blocks). */
 static void
 boot_id(char *out, size_t outlen)
 {
@@ -111,6 +112,10 @@ prefetch_read_meta(const char *dir, prefetch_meta *m, pgark_err *err)
 		return err_set(err, PGARK_ERR_CORRUPT, 0, "%s is not a prefetch meta file", path);
 	snprintf(m->boot_id, sizeof(m->boot_id), "%.*s", (int) strcspn(buf + off, "\n"), buf + off);
 	boot_id(boot, sizeof(boot));
+	if (boot[0] == '\0')
+		return err_set(err, PGARK_ERR_IO, 0,
+					   "the boot id (/proc/sys/kernel/random/boot_id) cannot be read: prefetched files, never "
+					   "fsync'd, are not used when a reboot cannot be ruled out");
 	if (strcmp(boot, m->boot_id) != 0)
 		return err_set(err, PGARK_ERR_MISMATCH, 0,
 					   "%s was written before the last reboot: its files are not used", path);

@@ -15,7 +15,7 @@
 #include "util.h"
 #include "workers.h"
 
-#define RECORD_MAGIC "pgark push record 1"
+#define RECORD_MAGIC "pgark push record 2"
 #define RECORD_MAX 1024
 
 /* The identity of a local file as the record binds it. */
@@ -41,11 +41,12 @@ record_path(const char *dir, const char *name, char *out, size_t outlen)
  */
 static int
 record_read(const char *dir, const char *name, char *object, size_t objlen, uint64_t *stored,
-			char *ident, size_t identlen)
+			int64_t *obj_mtime, char *ident, size_t identlen)
 {
 	char		path[PATH_MAX], buf[RECORD_MAX + 1];
 	char		obj[256], id[256];
 	unsigned long long sz;
+	long long	mt;
 	int			fd;
 	ssize_t		n;
 
@@ -58,12 +59,14 @@ record_read(const char *dir, const char *name, char *object, size_t objlen, uint
 	if (n <= 0 || n >= RECORD_MAX)
 		goto bad;
 	buf[n] = '\0';
-	if (sscanf(buf, RECORD_MAGIC "\nobject %255s\nstored %llu\nfile %255[0-9 .]\n", obj, &sz, id) != 3 ||
+	if (sscanf(buf, RECORD_MAGIC "\nobject %255s\nstored %llu\nmtime %lld\nfile %255[0-9 .]\n", obj, &sz, &mt,
+			   id) != 4 ||
 		strlen(obj) >= objlen || strlen(id) >= identlen)
 		goto bad;
 	snprintf(object, objlen, "%s", obj);
 	snprintf(ident, identlen, "%s", id);
 	*stored = sz;
+	*obj_mtime = mt;
 	return 0;
 bad:
 	unlink(path);
@@ -74,14 +77,14 @@ bad:
  * record lost in a crash only means the segment is pushed again. */
 static int
 record_write(const char *dir, const char *name, const struct stat *sb, const wal_push_result *res,
-			 pgark_err *err)
+			 int64_t obj_mtime, pgark_err *err)
 {
 	char		path[PATH_MAX], tmp[PATH_MAX], ident[256], text[RECORD_MAX];
 	int			fd, len;
 
 	file_identity(sb, ident, sizeof(ident));
-	len = snprintf(text, sizeof(text), RECORD_MAGIC "\nobject %s\nstored %llu\nfile %s\n",
-				   res->object, (unsigned long long) res->stored, ident);
+	len = snprintf(text, sizeof(text), RECORD_MAGIC "\nobject %s\nstored %llu\nmtime %lld\nfile %s\n",
+				   res->object, (unsigned long long) res->stored, (long long) obj_mtime, ident);
 	if (len < 0 || (size_t) len >= sizeof(text) || record_path(dir, name, path, sizeof(path)) != 0 ||
 		(size_t) snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", dir, name, (int) getpid()) >= sizeof(tmp))
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "look-ahead record for %s: path too long", name);
@@ -106,12 +109,12 @@ record_write(const char *dir, const char *name, const struct stat *sb, const wal
 /* Does the record for name match the file at path as it is now? */
 static int
 record_matches_file(const char *dir, const char *name, const char *path, char *object, size_t objlen,
-					uint64_t *stored)
+					uint64_t *stored, int64_t *obj_mtime)
 {
 	char		rec_ident[256], now_ident[256];
 	struct stat sb;
 
-	if (record_read(dir, name, object, objlen, stored, rec_ident, sizeof(rec_ident)) != 0)
+	if (record_read(dir, name, object, objlen, stored, obj_mtime, rec_ident, sizeof(rec_ident)) != 0)
 		return 0;
 	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
 		return 0;
@@ -125,13 +128,14 @@ push_record_confirm(repo *r, const char *dir, const char *path, const walname *w
 {
 	char		rpath[PATH_MAX], object[256];
 	uint64_t	stored;
+	int64_t		obj_mtime;
 	store_stat	hs;
 
 	memset(res, 0, sizeof(*res));
 	walname_object(wn, res->object, sizeof(res->object));
 	if (record_path(dir, wn->name, rpath, sizeof(rpath)) != 0)
 		return 0;
-	if (!record_matches_file(dir, wn->name, path, object, sizeof(object), &stored) ||
+	if (!record_matches_file(dir, wn->name, path, object, sizeof(object), &stored, &obj_mtime) ||
 		strcmp(object, res->object) != 0)
 	{
 		unlink(rpath);
@@ -146,7 +150,9 @@ push_record_confirm(repo *r, const char *dir, const char *path, const walname *w
 		unlink(rpath);
 		return 0;
 	}
-	if (hs.size != stored)
+	/* the same object, not one deleted and stored again with other content
+	 * of the same size (a rolled-back storage snapshot, another writer) */
+	if (hs.size != stored || hs.mtime != obj_mtime)
 	{
 		unlink(rpath);
 		return 0;
@@ -250,13 +256,30 @@ push_one(void *arg, size_t i, pgark_err *err)
 	{
 		push_ahead_item *it = &c->ahead->items[i - 1];
 		struct stat sb;
+		char		was[256], now[256];
+		store_stat	hs;
 
 		it->ok = 1;
-		/* bind the record to the file as it was pushed: same inode, size
-		 * and times (a .ready segment is complete and no longer written) */
+		/* bind the record to the file that was read (its identity when it
+		 * was opened, and still the one at path) and to the object as it
+		 * is stored now (size and modification time) */
 		if (stat(path, &sb) != 0)
+		{
 			err_sys(e, PGARK_ERR_IO, "could not stat %s", path);
-		else if (record_write(c->dir, c->wn[i].name, &sb, res, e) == 0)
+			return 0;
+		}
+		file_identity(&res->file, was, sizeof(was));
+		file_identity(&sb, now, sizeof(now));
+		if (strcmp(was, now) != 0)
+		{
+			err_set(e, PGARK_ERR_MISMATCH, 0, "%s changed while it was stored: no record", path);
+			return 0;
+		}
+		if ((st = take_store(c, &slot, e)) == NULL)
+			return 0;
+		rc = store_head(st, res->object, &hs, e);
+		give_store(c, slot);
+		if (rc == 0 && record_write(c->dir, c->wn[i].name, &sb, res, hs.mtime, e) == 0)
 			it->recorded = 1;
 	}
 	return 0;
@@ -383,6 +406,7 @@ wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, in
 		{
 			char		p[PATH_MAX], obj[256];
 			uint64_t	stored;
+			int64_t		mt;
 			walname		cand;
 
 			if (strcmp(ready[i], wn->name) == 0 || walname_parse(ready[i], &cand, &lerr) != 0 ||
@@ -394,7 +418,7 @@ wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, in
 			if ((size_t) snprintf(p, sizeof(p), "%s/%s", c->waldir, ready[i]) >= sizeof(p) ||
 				access(p, F_OK) != 0)
 				continue;
-			if (record_matches_file(dir, ready[i], p, obj, sizeof(obj), &stored))
+			if (record_matches_file(dir, ready[i], p, obj, sizeof(obj), &stored, &mt))
 				continue;
 			c->wn[nitems] = cand;
 			snprintf(ahead->items[nitems - 1].name, sizeof(ahead->items[0].name), "%s", ready[i]);

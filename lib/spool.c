@@ -28,6 +28,30 @@ spool_dir(const pgark_config *cfg, const char *purpose, char *out, size_t outlen
 	hex_encode(h, 8, hex);
 	if ((size_t) snprintf(out, outlen, "%s/%s-%s", cfg->spool, purpose, hex) >= outlen)
 		return err_set(err, PGARK_ERR_CONFIG, 0, "[archive] spool path too long: \"%s\"", cfg->spool);
+	/* Every directory above must be one that no other user can change: else
+	 * someone could swap the spool for their own after it was checked.
+	 * Sticky directories (/tmp, /var/tmp) protect our entries in them. */
+	{
+		char		dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s", cfg->spool);
+		for (;;)
+		{
+			char		parent[PATH_MAX];
+
+			if (stat(dir, &sb) == 0 &&
+				((sb.st_uid != 0 && sb.st_uid != geteuid()) ||
+				 ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX))))
+				return err_set(err, PGARK_ERR_CONFIG, 0,
+							   "[archive] spool: \"%s\" is writable by another user (owner uid %u, mode %03o): "
+							   "anyone who can change it could make a segment look archived",
+							   dir, (unsigned) sb.st_uid, (unsigned) (sb.st_mode & 0777));
+			path_dirname(dir, parent, sizeof(parent));
+			if (strcmp(parent, dir) == 0)
+				break;
+			snprintf(dir, sizeof(dir), "%s", parent);
+		}
+	}
 	if (mkdir_p(out, 0700, err) != 0)
 	{
 		err_prefix(err, "[archive] spool");

@@ -244,7 +244,8 @@ curl_global(void)
 	{
 		e = dlerror();
 		snprintf(curl_load_error, sizeof(curl_load_error),
-				 "S3 repositories need libcurl (Debian: apt-get install libcurl4): %s", e ? e : CURL_SONAME);
+				 "S3 repositories need libcurl (Debian: apt-get install libcurl4; a server archiving "
+				 "through pgark_archive.so must then be restarted): %s", e ? e : CURL_SONAME);
 		return;
 	}
 	if (curl_sym(lib, "curl_global_init", &capi.global_init) != 0 ||

@@ -132,6 +132,7 @@ wal_push_file_wk(repo *r, const char *path, const walname *wn, workers *wk, wal_
 		err_set(err, PGARK_ERR_IO, 0, "%s is not a regular file", path);
 		goto done;
 	}
+	res->file = sb;
 	if (segment_like)
 	{
 		uint8_t		hdr[WAL_LONG_HEADER_LEN];

@@ -6,6 +6,7 @@
 #define PGARK_WALARCHIVE_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "repo.h"
@@ -25,6 +26,7 @@ typedef struct wal_push_result
 	uint64_t	bytes;
 	uint64_t	stored;
 	uint8_t		sha256[32];		/* of the stored object */
+	struct stat file;			/* fstat of the file read (when it was opened) */
 } wal_push_result;
 
 /*

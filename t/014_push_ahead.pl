@@ -91,10 +91,10 @@ sub ahead_names
 	  grep { $_->{action} eq 'push-ahead' && (!defined $result || $_->{result} eq $result) } @$recs;
 }
 
-switch_wal($node) for 1 .. 11;
+switch_wal($node) for 1 .. 13;
 my @ready = ready_segments();
-cmp_ok(scalar(@ready), '>=', 11, scalar(@ready) . ' segments are .ready with the archiver held');
-my @x = @ready[ 0 .. 10 ];
+cmp_ok(scalar(@ready), '>=', 13, scalar(@ready) . ' segments are .ready with the archiver held');
+my @x = @ready[ 0 .. 12 ];
 
 # --- the call for X0 stores X1 and X2 as well (push_ahead = 2) ---
 my ($rc, $recs, $stderr) = push_as_archiver($conf2, $x[0]);
@@ -127,48 +127,79 @@ utime(undef, undef, "$wal/$x[3]") or die "utime: $!";
 is($rc, 0, "wal-push $x[3] exit 0 with its file touched") or diag $stderr;
 is(own_push($recs, $x[3])->{result}, 'exists', "$x[3] checked against the repository again (identical)");
 
-# --- X4, X5, X6 from records; X7 with a forged record ---
-for my $i (4 .. 6)
+# --- X4 and X5 from their records; X6's object stored again (same bytes,
+# so same size, but a new object): its record no longer vouches for it ---
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[4]);
+is(own_push($recs, $x[4])->{detail}, 'stored ahead by an earlier wal-push', "$x[4] answered from its record");
+is_deeply([ ahead_names($recs) ], [], 'no look-ahead on a confirmed call');
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[5]);
+is(own_push($recs, $x[5])->{detail}, 'stored ahead by an earlier wal-push', "$x[5] answered from its record");
+ok(-e record_dir() . "/$x[6]", "a record for $x[6] (stored ahead with $x[5] by the call for $x[3])");
+{
+	my $obj = wal_object_name($x[6]);
+	my $bytes = repo_read_object($env, $obj);
+	sleep 2;    # a later modification time, at the stores' one-second resolution
+	repo_remove_object($env, $obj);
+	repo_write_object($env, $obj, $bytes);
+}
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[6]);
+is($rc, 0, "wal-push $x[6] exit 0") or diag $stderr;
+is(own_push($recs, $x[6])->{result}, 'exists',
+	"$x[6]: its object was stored again since the record, so it is compared again (identical), not taken on the record's word");
+is_deeply([ ahead_names($recs, 'ok') ], [ @x[ 7, 8 ] ], "$x[7] and $x[8] stored ahead");
+
+for my $i (7, 8)
 {
 	($rc, $recs, $stderr) = push_as_archiver($conf2, $x[$i]);
-	is($rc, 0, "wal-push $x[$i] exit 0") or diag $stderr;
+	is(own_push($recs, $x[$i])->{detail}, 'stored ahead by an earlier wal-push', "$x[$i] answered from its record");
 }
-ok(!repo_object_exists($env, wal_object_name($x[7])), "sanity: $x[7] is not stored yet");
+
+# --- X9 with a forged record ---
+ok(!repo_object_exists($env, wal_object_name($x[9])), "sanity: $x[9] is not stored yet");
 {
 	# the file's identity as wal-push binds it: device, inode, size, mtime, ctime
-	my $ident = `stat -c '%d %i %s %.9Y %.9Z' $wal/$x[7]`;
+	my $ident = `stat -c '%d %i %s %.9Y %.9Z' $wal/$x[9]`;
 	chomp $ident;
-	open my $fh, '>', record_dir() . "/$x[7]" or die $!;
-	print $fh "pgark push record 1\nobject " . wal_object_name($x[7]) . "\nstored 1234\nfile $ident\n";
+	open my $fh, '>', record_dir() . "/$x[9]" or die $!;
+	print $fh "pgark push record 2\nobject " . wal_object_name($x[9]) . "\nstored 1234\nmtime 0\nfile $ident\n";
 	close $fh;
 }
 # plant damaged bytes under X9's name: its look-ahead must fail, not succeed
-repo_write_object($env, wal_object_name($x[9]), 'PGARKOBJ' . ("\0" x 100));
-($rc, $recs, $stderr) = push_as_archiver($conf2, $x[7]);
-is($rc, 0, "wal-push $x[7] exit 0 with a forged record") or diag $stderr;
-is(own_push($recs, $x[7])->{result}, 'ok', "$x[7] pushed: a record never stands in for a missing object");
-ok(repo_object_exists($env, wal_object_name($x[7])), "$x[7] is in the repository");
-is_deeply([ ahead_names($recs, 'ok') ], [ $x[8] ], "$x[8] stored ahead");
-my @bad = grep { $_->{action} eq 'push-ahead' && $_->{result} ne 'ok' } @$recs;
-is(scalar(@bad), 1, "the look-ahead for $x[9] failed") and like($bad[0]{detail}, qr/\Q$x[9]\E/, 'naming it');
-like($stderr, qr/look-ahead for \Q$x[9]\E: .*PostgreSQL's own call for it will push it/, 'and said so');
-ok(!grep({ $_ eq $x[9] } records()), "no record for $x[9]");
-
-($rc, $recs, $stderr) = push_as_archiver($conf2, $x[8]);
-is($rc, 0, "wal-push $x[8] exit 0 (from its record)");
+repo_write_object($env, wal_object_name($x[11]), 'PGARKOBJ' . ("\0" x 100));
 ($rc, $recs, $stderr) = push_as_archiver($conf2, $x[9]);
-is($rc, 1, "wal-push $x[9] exit 1: the damaged object is there, the segment is not archived");
-ok(-e "$wal/archive_status/$x[9].ready", "$x[9] stays .ready");
-repo_remove_object($env, wal_object_name($x[9]));
+is($rc, 0, "wal-push $x[9] exit 0 with a forged record") or diag $stderr;
+is(own_push($recs, $x[9])->{result}, 'ok', "$x[9] pushed: a record never stands in for a missing object");
+ok(repo_object_exists($env, wal_object_name($x[9])), "$x[9] is in the repository");
+is_deeply([ ahead_names($recs, 'ok') ], [ $x[10] ], "$x[10] stored ahead");
+my @bad = grep { $_->{action} eq 'push-ahead' && $_->{result} ne 'ok' } @$recs;
+is(scalar(@bad), 1, "the look-ahead for $x[11] failed") and like($bad[0]{detail}, qr/\Q$x[11]\E/, 'naming it');
+like($stderr, qr/look-ahead for \Q$x[11]\E: .*PostgreSQL's own call for it will push it/, 'and said so');
+ok(!grep({ $_ eq $x[11] } records()), "no record for $x[11]");
+
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[10]);
+is($rc, 0, "wal-push $x[10] exit 0 (from its record)");
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[11]);
+is($rc, 1, "wal-push $x[11] exit 1: the damaged object is there, the segment is not archived");
+ok(-e "$wal/archive_status/$x[11].ready", "$x[11] stays .ready");
+repo_remove_object($env, wal_object_name($x[11]));
 
 # --- an unsafe spool: plain push, with a warning ---
 my $rd = record_dir();
 chmod 0777, $rd or die;
-($rc, $recs, $stderr) = push_as_archiver($conf2, $x[9]);
-is($rc, 0, "wal-push $x[9] exit 0 with a world-writable spool");
+($rc, $recs, $stderr) = push_as_archiver($conf2, $x[11]);
+is($rc, 0, "wal-push $x[11] exit 0 with a world-writable spool");
 like($stderr, qr/look-ahead is off for this call: .*writable by group or others/, 'look-ahead off, and why');
 is_deeply([ ahead_names($recs) ], [], 'no look-ahead');
 chmod 0700, $rd or die;
+# and above it: whoever can write to a directory above could swap the spool
+chmod 0777, $spool or die;
+switch_wal($node);
+my ($xa) = grep { $_ gt $x[11] } ready_segments();
+($rc, $recs, $stderr) = push_as_archiver($conf2, $xa);
+is($rc, 0, "wal-push $xa exit 0 with the spool's parent world-writable");
+like($stderr, qr/look-ahead is off for this call: .*\Q$spool\E" is writable by another user/,
+	'look-ahead off, naming the directory');
+chmod 0755, $spool or die;
 
 # --- the archiver itself through a backlog, push_ahead = 8 ---
 switch_wal($node) for 1 .. 24;
