@@ -122,16 +122,7 @@ main(int argc, char **argv)
 		free(ahead);
 	}
 	else
-	{
-		/* one segment: its frames sealed on the CPUs */
-		workers    *wk = NULL;
-
-		if (wn.kind == WAL_SEGMENT || wn.kind == WAL_PARTIAL)
-			wk = workers_new(wal_push_threads(&p.cfg), &err);
-		err_clear(&err);		/* no threads: the same work on this one */
-		rc = wal_push_file_wk(r, path, &wn, wk, &res, &err);
-		workers_free(wk);
-	}
+		rc = wal_push_one(r, path, &wn, &res, &err);
 	if (rc != 0)
 	{
 		prog_audit(&p, "push", res.object[0] ? res.object : wn.name, err_kind_name(err.kind), err.msg, res.bytes, 0);

@@ -547,7 +547,9 @@ is_candidate(const tl_plan *plan, const walname *fw, uint64_t segno, uint32_t se
 }
 
 /* Remove every segment outside the window (want, want + ahead] or not
- * named as recovery will ask for it: at most ahead files stay. */
+ * named as recovery will ask for it: at most ahead files stay. With plan
+ * NULL, remove every prefetched segment (the meta they were checked against
+ * changes). */
 static void
 prune(const char *dir, const tl_plan *plan, uint64_t want, int ahead, uint32_t seg_size)
 {
@@ -564,9 +566,13 @@ prune(const char *dir, const tl_plan *plan, uint64_t want, int ahead, uint32_t s
 
 		if (walname_parse(de->d_name, &fw, &ignore) != 0 || fw.kind != WAL_SEGMENT)
 			continue;
-		s = walname_segno(&fw, seg_size);
-		if (s <= want || s > want + (uint64_t) ahead || !is_candidate(plan, &fw, s, seg_size))
-			(void) unlinkat(dirfd(d), de->d_name, 0);
+		if (plan != NULL)
+		{
+			s = walname_segno(&fw, seg_size);
+			if (s > want && s <= want + (uint64_t) ahead && is_candidate(plan, &fw, s, seg_size))
+				continue;
+		}
+		(void) unlinkat(dirfd(d), de->d_name, 0);
 	}
 	closedir(d);
 }
@@ -579,27 +585,6 @@ present(const char *dir, const walname *wn)
 	pgark_err	ignore;
 
 	return dir_path(dir, wn->name, path, sizeof(path), &ignore) == 0 && lstat(path, &sb) == 0;
-}
-
-/* Remove every prefetched segment (the meta they were checked against
- * changes). */
-static void
-remove_segments(const char *dir)
-{
-	DIR		   *d = opendir(dir);
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL)
-	{
-		walname		fw;
-		pgark_err	ignore;
-
-		if (walname_parse(de->d_name, &fw, &ignore) == 0 && fw.kind == WAL_SEGMENT)
-			(void) unlinkat(dirfd(d), de->d_name, 0);
-	}
-	closedir(d);
 }
 
 int
@@ -624,7 +609,7 @@ prefetch_run(repo *r, const char *dir, int ahead, double deadline_ms, prefetch_r
 	if (prefetch_read_meta(dir, &old, &ignore) != 0 || old.sysid != m.sysid || old.seg_size != m.seg_size)
 	{
 		/* files checked against other values (or of another boot) go first */
-		remove_segments(dir);
+		prune(dir, NULL, 0, 0, 0);
 		if (write_meta(dir, &m, err) != 0)
 		{
 			release_lock(&lock);

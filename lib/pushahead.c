@@ -431,9 +431,7 @@ wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, in
 	if (nitems == 1)
 	{
 		/* nothing to look ahead for: the one segment's frames in parallel */
-		if ((w = workers_new(wal_push_threads(r->cfg), err)) == NULL)
-			err_clear(err);
-		rc = wal_push_file_wk(r, path, wn, w, res, err);
+		rc = wal_push_one(r, path, wn, res, err);
 		goto done;
 	}
 	/* load the data key once, before the threads share the keyring's store */

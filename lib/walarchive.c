@@ -90,6 +90,22 @@ wal_push_threads(const pgark_config *cfg)
 }
 
 int
+wal_push_one(repo *r, const char *path, const walname *wn, wal_push_result *res, pgark_err *err)
+{
+	workers    *wk = NULL;
+	int			rc;
+
+	if (wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL)
+	{
+		wk = workers_new(wal_push_threads(r->cfg), err);
+		err_clear(err);			/* no threads: the same work on this one */
+	}
+	rc = wal_push_file_wk(r, path, wn, wk, res, err);
+	workers_free(wk);
+	return rc;
+}
+
+int
 wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res, pgark_err *err)
 {
 	return wal_push_file_wk(r, path, wn, NULL, res, err);

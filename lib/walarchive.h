@@ -38,12 +38,18 @@ typedef struct wal_push_result
  */
 int			wal_push_file(repo *r, const char *path, const walname *wn, wal_push_result *res,
 						  pgark_err *err);
-/* Threads that seal one segment's frames: [backup] workers, else one per
- * CPU; at most 4 (a 16 MiB segment is 16 frames). */
-int			wal_push_threads(const pgark_config *cfg);
 /* The same, sealing the object's frames on wk's threads (NULL: none). */
 int			wal_push_file_wk(repo *r, const char *path, const walname *wn, workers *wk,
 							 wal_push_result *res, pgark_err *err);
+/*
+ * The same for one file alone: a segment's (or .partial's) frames sealed on
+ * threads started for it ([backup] workers, else one per CPU, at most 4: a
+ * 16 MiB segment is 16 frames); without threads if they cannot start.
+ */
+int			wal_push_one(repo *r, const char *path, const walname *wn, wal_push_result *res,
+						 pgark_err *err);
+/* The thread count wal_push_one uses (for a caller that keeps a pool). */
+int			wal_push_threads(const pgark_config *cfg);
 
 typedef struct wal_fetch_result
 {
