@@ -3,17 +3,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/kdf.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "util.h"
 
+/*
+ * OpenSSL 3 looks an algorithm up by name (locks, string compares, a hash
+ * walk) every time EVP_sha256(), HMAC() or an HKDF EVP_PKEY_CTX is used. A
+ * base backup seals every 8 KiB chunk as its own object — an HKDF, a GCM key,
+ * a SHA-256 and an HMAC each — so those lookups cost more than the
+ * cryptography. The two algorithms are fetched once per process and live as
+ * long as it; HMAC and HKDF are built on the fetched SHA-256 below.
+ */
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+static EVP_MD *alg_sha256;
+static EVP_CIPHER *alg_gcm;
+
+static void
+algs_fetch(void)
+{
+	alg_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	alg_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+/* Each direction is keyed on first use: an object is either sealed or
+ * opened, and a key schedule costs as much as sealing a small chunk. */
 struct gcm_ctx
 {
+	uint8_t		key[AES256_KEY_LEN];
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
 };
@@ -29,27 +50,48 @@ ossl_fail(pgark_err *err, const char *what)
 	return err_set(err, PGARK_ERR_INTERNAL, 0, "OpenSSL %s failed: %s", what, buf);
 }
 
+static int
+algs_ready(pgark_err *err)
+{
+	pthread_once(&algs_once, algs_fetch);
+	if (alg_sha256 == NULL || alg_gcm == NULL)
+		return ossl_fail(err, "loading SHA-256 and AES-256-GCM from the default provider");
+	return 0;
+}
+
 gcm_ctx *
 gcm_new(const uint8_t key[AES256_KEY_LEN], pgark_err *err)
 {
-	gcm_ctx    *g = calloc(1, sizeof(*g));
+	gcm_ctx    *g;
 
-	if (g == NULL)
+	if (algs_ready(err) != 0)
+		return NULL;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		return NULL;
 	}
-	g->enc = EVP_CIPHER_CTX_new();
-	g->dec = EVP_CIPHER_CTX_new();
-	if (g->enc == NULL || g->dec == NULL ||
-		EVP_EncryptInit_ex(g->enc, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
-		EVP_DecryptInit_ex(g->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1)
+	memcpy(g->key, key, AES256_KEY_LEN);
+	return g;
+}
+
+/* The context of one direction, keyed on first use. */
+static EVP_CIPHER_CTX *
+gcm_dir(gcm_ctx *g, int enc, pgark_err *err)
+{
+	EVP_CIPHER_CTX **c = enc ? &g->enc : &g->dec;
+
+	if (*c != NULL)
+		return *c;
+	if ((*c = EVP_CIPHER_CTX_new()) == NULL ||
+		(enc ? EVP_EncryptInit_ex2(*c, alg_gcm, g->key, NULL, NULL)
+		 : EVP_DecryptInit_ex2(*c, alg_gcm, g->key, NULL, NULL)) != 1)
 	{
 		ossl_fail(err, "AES-256-GCM init");
-		gcm_free(g);
-		return NULL;
+		EVP_CIPHER_CTX_free(*c);
+		*c = NULL;
 	}
-	return g;
+	return *c;
 }
 
 void
@@ -59,6 +101,7 @@ gcm_free(gcm_ctx *g)
 		return;
 	EVP_CIPHER_CTX_free(g->enc);	/* cleanses the key schedule */
 	EVP_CIPHER_CTX_free(g->dec);
+	secure_zero(g->key, sizeof(g->key));
 	free(g);
 }
 
@@ -68,7 +111,9 @@ gcm_seal(gcm_ctx *g, const uint8_t nonce[GCM_NONCE_LEN], const uint8_t *aad, siz
 {
 	int			outl;
 
-	if (EVP_EncryptInit_ex(g->enc, NULL, NULL, NULL, nonce) != 1)
+	if (gcm_dir(g, 1, err) == NULL)
+		return -1;
+	if (EVP_EncryptInit_ex2(g->enc, NULL, NULL, nonce, NULL) != 1)
 		return ossl_fail(err, "GCM nonce");
 	if (aadlen > 0 && EVP_EncryptUpdate(g->enc, NULL, &outl, aad, (int) aadlen) != 1)
 		return ossl_fail(err, "GCM AAD");
@@ -89,7 +134,9 @@ gcm_open(gcm_ctx *g, const uint8_t nonce[GCM_NONCE_LEN], const uint8_t *aad, siz
 	uint8_t		tagcopy[GCM_TAG_LEN];
 
 	memcpy(tagcopy, tag, GCM_TAG_LEN);
-	if (EVP_DecryptInit_ex(g->dec, NULL, NULL, NULL, nonce) != 1)
+	if (gcm_dir(g, 0, err) == NULL)
+		return -1;
+	if (EVP_DecryptInit_ex2(g->dec, NULL, NULL, nonce, NULL) != 1)
 		return ossl_fail(err, "GCM nonce");
 	if (aadlen > 0 && EVP_DecryptUpdate(g->dec, NULL, &outl, aad, (int) aadlen) != 1)
 		return ossl_fail(err, "GCM AAD");
@@ -105,38 +152,108 @@ gcm_open(gcm_ctx *g, const uint8_t nonce[GCM_NONCE_LEN], const uint8_t *aad, siz
 	return 0;
 }
 
-int
-hkdf_sha256(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
-			const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen, pgark_err *err)
-{
-	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-	int			rc = -1;
-	size_t		len = outlen;
+/*
+ * HMAC-SHA256 (RFC 2104) over the concatenation of n parts, spelled out on one
+ * digest context: H((K ^ opad) | H((K ^ ipad) | parts)), K the key padded to
+ * the 64-byte block (hashed first if longer). OpenSSL's own HMAC keeps three
+ * digest contexts per use; a chunk of a base backup needs three HMACs.
+ * Checked against RFC 4231 in t/unit/test_crypto.
+ */
+#define SHA256_BLOCK 64
 
-	if (pctx == NULL)
-		return ossl_fail(err, "HKDF context");
-	if (EVP_PKEY_derive_init(pctx) != 1 ||
-		EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) != 1 ||
-		(saltlen > 0 && EVP_PKEY_CTX_set1_hkdf_salt(pctx, salt, (int) saltlen) != 1) ||
-		EVP_PKEY_CTX_set1_hkdf_key(pctx, ikm, (int) ikmlen) != 1 ||
-		EVP_PKEY_CTX_add1_hkdf_info(pctx, info, (int) infolen) != 1 ||
-		EVP_PKEY_derive(pctx, out, &len) != 1 || len != outlen)
-		ossl_fail(err, "HKDF-SHA256");
-	else
-		rc = 0;
-	EVP_PKEY_CTX_free(pctx);
-	return rc;
+static int
+hmac_parts(const uint8_t *key, size_t keylen, const void *const *parts, const size_t *lens, int n,
+		   uint8_t out[SHA256_LEN], pgark_err *err)
+{
+	EVP_MD_CTX *md;
+	uint8_t		k[SHA256_BLOCK] = {0},
+				pad[SHA256_BLOCK],
+				inner[SHA256_LEN];
+	int			ok;
+
+	if (algs_ready(err) != 0)
+		return -1;
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return ossl_fail(err, "HMAC context");
+	ok = 1;
+	if (keylen > SHA256_BLOCK)
+		ok = EVP_Digest(key, keylen, k, NULL, alg_sha256, NULL) == 1;
+	else if (keylen > 0)
+		memcpy(k, key, keylen);
+	for (int i = 0; i < SHA256_BLOCK; i++)
+		pad[i] = k[i] ^ 0x36;
+	ok = ok && EVP_DigestInit_ex2(md, alg_sha256, NULL) == 1 &&
+		EVP_DigestUpdate(md, pad, SHA256_BLOCK) == 1;
+	for (int i = 0; ok && i < n; i++)
+		ok = lens[i] == 0 || EVP_DigestUpdate(md, parts[i], lens[i]) == 1;
+	ok = ok && EVP_DigestFinal_ex(md, inner, NULL) == 1;
+	for (int i = 0; i < SHA256_BLOCK; i++)
+		pad[i] = k[i] ^ 0x5c;
+	ok = ok && EVP_DigestInit_ex2(md, alg_sha256, NULL) == 1 &&
+		EVP_DigestUpdate(md, pad, SHA256_BLOCK) == 1 &&
+		EVP_DigestUpdate(md, inner, SHA256_LEN) == 1 &&
+		EVP_DigestFinal_ex(md, out, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	secure_zero(k, sizeof(k));
+	secure_zero(pad, sizeof(pad));
+	secure_zero(inner, sizeof(inner));
+	return ok ? 0 : ossl_fail(err, "HMAC-SHA256");
 }
 
 int
 hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *data, size_t len,
 			uint8_t out[SHA256_LEN], pgark_err *err)
 {
-	unsigned int outlen = SHA256_LEN;
+	const void *parts[1] = {data};
 
-	if (HMAC(EVP_sha256(), key, (int) keylen, data, len, out, &outlen) == NULL)
-		return ossl_fail(err, "HMAC-SHA256");
-	return 0;
+	return hmac_parts(key, keylen, parts, &len, 1, out, err);
+}
+
+/*
+ * RFC 5869, spelled out over HMAC-SHA256 (OpenSSL 3.0 cannot duplicate an
+ * HKDF context, and a fresh one costs a provider lookup):
+ *   PRK  = HMAC(salt, IKM)                 salt absent = 32 zero bytes
+ *   T(i) = HMAC(PRK, T(i-1) | info | i)    T(0) empty; OKM = T(1) | T(2) ...
+ */
+int
+hkdf_sha256(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
+			const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen, pgark_err *err)
+{
+	static const uint8_t zeros[SHA256_LEN];
+	uint8_t		prk[SHA256_LEN],
+				t[SHA256_LEN];
+	size_t		done = 0;
+	int			rc = 0;
+
+	if (outlen > 255 * SHA256_LEN)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "HKDF-SHA256: %zu bytes asked, at most %d",
+					   outlen, 255 * SHA256_LEN);
+	if (saltlen == 0)
+	{
+		salt = zeros;
+		saltlen = sizeof(zeros);
+	}
+	{
+		const void *parts[1] = {ikm};
+		size_t		lens[1] = {ikmlen};
+
+		rc = hmac_parts(salt, saltlen, parts, lens, 1, prk, err);
+	}
+	for (uint8_t i = 1; rc == 0 && done < outlen; i++)
+	{
+		const void *parts[3] = {t, info, &i};
+		size_t		lens[3] = {i == 1 ? 0 : SHA256_LEN, infolen, 1};
+		size_t		n = outlen - done < SHA256_LEN ? outlen - done : SHA256_LEN;
+
+		if ((rc = hmac_parts(prk, sizeof(prk), parts, lens, 3, t, err)) == 0)
+		{
+			memcpy(out + done, t, n);
+			done += n;
+		}
+	}
+	secure_zero(prk, sizeof(prk));
+	secure_zero(t, sizeof(t));
+	return rc;
 }
 
 struct sha256_ctx
@@ -147,10 +264,13 @@ struct sha256_ctx
 sha256_ctx *
 sha256_new(pgark_err *err)
 {
-	sha256_ctx *s = calloc(1, sizeof(*s));
+	sha256_ctx *s;
 
+	if (algs_ready(err) != 0)
+		return NULL;
+	s = calloc(1, sizeof(*s));
 	if (s == NULL || (s->md = EVP_MD_CTX_new()) == NULL ||
-		EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
+		EVP_DigestInit_ex2(s->md, alg_sha256, NULL) != 1)
 	{
 		ossl_fail(err, "SHA-256 init");
 		sha256_free(s);
@@ -172,7 +292,7 @@ sha256_final(sha256_ctx *s, uint8_t out[SHA256_LEN])
 	unsigned int n = SHA256_LEN;
 
 	EVP_DigestFinal_ex(s->md, out, &n);
-	EVP_DigestInit_ex(s->md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex2(s->md, alg_sha256, NULL);
 }
 
 void
@@ -187,7 +307,12 @@ sha256_free(sha256_ctx *s)
 void
 sha256_once(const void *data, size_t len, uint8_t out[SHA256_LEN])
 {
-	SHA256(data, len, out);
+	unsigned int n = SHA256_LEN;
+
+	/* without the algorithms (a broken OpenSSL) the digest is all zeros and
+	 * every comparison with it fails */
+	if (algs_ready(NULL) != 0 || EVP_Digest(data, len, out, &n, alg_sha256, NULL) != 1)
+		memset(out, 0, SHA256_LEN);
 }
 
 int

@@ -351,6 +351,32 @@ test_hmac(void)
 					   (const uint8_t *) "what do ya want for nothing?", 28, got, &err), 0,
 		   "HMAC RFC 4231 case 2 ok");
 	is_mem(got, want, 32, "HMAC-SHA256 RFC 4231 test case 2");
+
+	/* RFC 4231 sections 4.7 and 4.8, Test Cases 6 and 7 (a 131-byte key,
+	 * longer than the block: hashed first; case 7's data spans blocks) */
+	{
+		uint8_t		longkey[131];
+		const char *d6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+		const char *d7 = "This is a test using a larger than block-size key and a larger than block-size data. "
+			"The key needs to be hashed before being used by the HMAC algorithm.";
+
+		memset(longkey, 0xaa, sizeof(longkey));
+		unhex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", want, 32);
+		is_int(hmac_sha256(longkey, sizeof(longkey), (const uint8_t *) d6, strlen(d6), got, &err), 0,
+			   "HMAC RFC 4231 case 6 ok");
+		is_mem(got, want, 32, "HMAC-SHA256 RFC 4231 test case 6 (key longer than a block)");
+		unhex("9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", want, 32);
+		is_int(hmac_sha256(longkey, sizeof(longkey), (const uint8_t *) d7, strlen(d7), got, &err), 0,
+			   "HMAC RFC 4231 case 7 ok");
+		is_mem(got, want, 32, "HMAC-SHA256 RFC 4231 test case 7 (long key, long data)");
+		/* a key of exactly one block is used as it is (the value from
+		 * `openssl dgst -sha256 -mac HMAC -macopt hexkey:0b...0b`) */
+		memset(longkey, 0x0b, 64);
+		unhex("b5b92a3baedea2988c13cc7a4826aabd9b77ab42dfcb54a29fa40923191de8d6", want, 32);
+		is_int(hmac_sha256(longkey, 64, (const uint8_t *) "sixty-four", 10, got, &err), 0,
+			   "HMAC with a 64-byte key ok");
+		is_mem(got, want, 32, "HMAC-SHA256 with a key of exactly one block");
+	}
 }
 
 /* ------------------------------------------------------------------ XXH64 */
