@@ -3,7 +3,7 @@
  * directory walked with PostgreSQL's exclusions (pgdir); each file either
  * reused from the previous backup's manifest (same size and mtime, older than
  * that backup's start) or read in 8 KiB chunks, each chunk stored only if the
- * repository lacks it; pg_backup_stop(true); the stop segment confirmed in
+ * repository lacks it; pg_backup_stop(false); the stop segment awaited in
  * the repository; packs committed; the manifest written last.
  */
 #include "backup.h"
@@ -65,6 +65,7 @@ typedef struct backup_ctx
 	int			todo[BUF_CHUNKS];	/* -1: known (refs[i]), else index of the
 									 * first new chunk with this id */
 	chunk_ref	refs[BUF_CHUNKS];
+	uint8_t		salts[BUF_CHUNKS][OBJ_SALT_LEN];	/* drawn once per buffer */
 	uint8_t    *enc;			/* BUF_CHUNKS x CHUNK_ENCODED_MAX */
 	size_t		enclen[BUF_CHUNKS];
 } backup_ctx;
@@ -160,6 +161,47 @@ progress(backup_ctx *c, uint64_t add)
 		c->o->progress(c->o->progress_arg, c->done, c->total);
 }
 
+/*
+ * Wait until the backup's stop segment is in the repository. PostgreSQL's
+ * own wait (pg_backup_stop(true)) looks at archive_status once a second, so
+ * it costs a second even when the archiver took 50 ms; this looks at the
+ * repository itself — what a restore needs — every few milliseconds at
+ * first, then every 200 ms, for at most [backup] archive_timeout seconds.
+ */
+static int
+await_stop_segment(repo *r, pg_session *sess, const char *stop_wal, pgark_err *err)
+{
+	walname		wn;
+	char		obj[128];
+	store_stat	st;
+	double		t0 = now_ms();
+	unsigned long pause_ms = 2;
+
+	if (walname_parse(stop_wal, &wn, err) != 0)
+		return -1;
+	walname_object(&wn, obj, sizeof(obj));
+	for (;;)
+	{
+		char		report[512];
+
+		if (store_head(r->st, obj, &st, err) == 0)
+			return 0;
+		if (err->kind != PGARK_ERR_NOTFOUND)
+			return err_prefix(err, "looking for the backup's stop segment %s in the repository", stop_wal);
+		if (now_ms() - t0 >= r->cfg->archive_timeout * 1000.0)
+		{
+			pg_archiver_report(sess, report, sizeof(report));
+			return err_set(err, PGARK_ERR_TRANSIENT, 0,
+						   "the backup's stop segment %s did not reach the repository within %d s "
+						   "([backup] archive_timeout); is archive_command wal-push into this repository, "
+						   "and does it work? %s", stop_wal, r->cfg->archive_timeout,
+						   report[0] ? report : "(pg_stat_archiver could not be read)");
+		}
+		sleep_ms(pause_ms);
+		pause_ms = pause_ms * 2 > 200 ? 200 : pause_ms * 2;
+	}
+}
+
 static int
 hash_one(void *arg, size_t i, pgark_err *err)
 {
@@ -169,14 +211,25 @@ hash_one(void *arg, size_t i, pgark_err *err)
 }
 
 static int
+encode(backup_ctx *c, size_t i, pgark_err *err)
+{
+	return chunk_encode(c->r, c->buf + i * PACK_CHUNK_SIZE, c->lens[i], c->salts[i],
+						c->enc + i * CHUNK_ENCODED_MAX, CHUNK_ENCODED_MAX, &c->enclen[i], err);
+}
+
+static int
 encode_one(void *arg, size_t i, pgark_err *err)
 {
 	backup_ctx *c = arg;
 
-	if (c->todo[i] != (int) i)
-		return 0;
-	return chunk_encode(c->r, c->buf + i * PACK_CHUNK_SIZE, c->lens[i], c->enc + i * CHUNK_ENCODED_MAX,
-						CHUNK_ENCODED_MAX, &c->enclen[i], err);
+	return c->todo[i] == (int) i ? encode(c, i, err) : 0;
+}
+
+/* both in one pass, for a file the previous backup did not have */
+static int
+hash_encode_one(void *arg, size_t i, pgark_err *err)
+{
+	return hash_one(arg, i, err) != 0 ? -1 : encode(arg, i, err);
 }
 
 /*
@@ -184,12 +237,18 @@ encode_one(void *arg, size_t i, pgark_err *err)
  * in order, each chunk either found (the previous backup's copy of this file
  * at the same index, or a recent duplicate) or new; the new ones encoded on
  * every thread; then appended to the pack in order, so the pack's layout is
- * the same whatever the number of threads. Fills c->refs.
+ * the same whatever the number of threads. Fills c->refs. A file the
+ * previous backup lacks is mostly new: its chunks are hashed and encoded in
+ * one pass (a duplicate's encoding is then thrown away), which saves the
+ * threads a rendezvous per buffer.
  */
 static int
 put_chunks(backup_ctx *c, const mf_entry *pf, uint64_t first_idx, pgark_err *err)
 {
-	if (workers_for(c->wk, c->nchunks, hash_one, c, err) != 0)
+	int			encoded = pf == NULL;
+
+	if (random_bytes(&c->salts[0][0], c->nchunks * OBJ_SALT_LEN, err) != 0 ||
+		workers_for(c->wk, c->nchunks, encoded ? hash_encode_one : hash_one, c, err) != 0)
 		return -1;
 	for (size_t i = 0; i < c->nchunks; i++)
 	{
@@ -217,7 +276,7 @@ put_chunks(backup_ctx *c, const mf_entry *pf, uint64_t first_idx, pgark_err *err
 				break;
 			}
 	}
-	if (workers_for(c->wk, c->nchunks, encode_one, c, err) != 0)
+	if (!encoded && workers_for(c->wk, c->nchunks, encode_one, c, err) != 0)
 		return -1;
 	for (size_t i = 0; i < c->nchunks; i++)
 	{
@@ -533,9 +592,6 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 
 	{
 		char		stop_wal[64];
-		walname		wn;
-		char		obj[128];
-		store_stat	st;
 
 		in_backup = 0;
 		if (pg_backup_end(sess, &res->stop_lsn, stop_wal, sizeof(stop_wal), &labelfile, &spcmap, &snapshot,
@@ -549,16 +605,8 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 			err_set(err, PGARK_ERR_DB, 0, "backup_label without START TIMELINE");
 			goto done;
 		}
-		/* pg_backup_stop waited for the archiver; check it archived here */
-		if (walname_parse(stop_wal, &wn, err) != 0)
+		if (await_stop_segment(r, sess, stop_wal, err) != 0)
 			goto done;
-		walname_object(&wn, obj, sizeof(obj));
-		if (store_head(r->st, obj, &st, err) != 0)
-		{
-			err_prefix(err, "the backup's stop segment %s is not in the repository "
-					   "(is archive_command wal-push into this repository?)", stop_wal);
-			goto done;
-		}
 		snprintf(head.stop_wal, sizeof(head.stop_wal), "%.24s", stop_wal);
 	}
 	if (pack_flush(c.pw, err) != 0)

@@ -71,6 +71,7 @@ static const opt_def options[] = {
 	OPT_RANGE("archive", "push_ahead", OPT_INT, push_ahead, 0, 64),
 	OPT_RANGE("archive", "fetch_ahead", OPT_INT, fetch_ahead, 0, 64),
 	OPT_RANGE("backup", "workers", OPT_INT, workers, 0, 64),
+	OPT("backup", "archive_timeout", OPT_SECONDS, archive_timeout),
 	OPT("log", "level", OPT_LOGLEVEL, log_level),
 	OPT("log", "audit", OPT_PATH, audit),
 };
@@ -94,6 +95,7 @@ config_defaults(pgark_config *cfg)
 	cfg->s3_transfers = 2;
 	cfg->push_ahead = 16;
 	cfg->fetch_ahead = 8;
+	cfg->archive_timeout = 60;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 

@@ -68,6 +68,7 @@ typedef struct pgark_config
 
 	/* [backup] */
 	int			workers;		/* threads for base-push / pitr-prepare; 0 = one per CPU */
+	int			archive_timeout;	/* seconds base-push waits for its stop segment */
 
 	/* [log] */
 	log_level	log_level;

@@ -68,7 +68,9 @@ typedef struct obj_params
 	uint32_t	frame_size;		/* 0 = OBJ_DEFAULT_FRAME_SIZE */
 	uint64_t	plain_len;		/* OBJ_LEN_UNKNOWN if not known in advance */
 	const obj_dek *dek;			/* required with AES256GCM, ignored with none */
-	const uint8_t *salt;		/* NULL = random; fixed salts only for golden tests */
+	const uint8_t *salt;		/* NULL = random; else fresh random bytes from the
+								 * caller (drawn for many objects at once), or a
+								 * fixed salt in golden tests */
 } obj_params;
 
 /* Where written bytes go: return 0 or -1 with err set. */

@@ -78,7 +78,22 @@ struct pack_writer
 	uint64_t	total;			/* stored bytes, all packs */
 	idx_entry  *idx;
 	size_t		nidx, capidx;
+	/* chunks gathered into one store write per WBUF_BYTES (a chunk stores
+	 * in about 1.5 KiB: a write each would be a system call per chunk) */
+	uint8_t    *wbuf;
+	size_t		wlen;
 };
+
+#define WBUF_BYTES (1024u * 1024)
+
+static int
+wbuf_flush(pack_writer *pw, pgark_err *err)
+{
+	if (pw->wlen > 0 && store_put_write(pw->sw, pw->wbuf, pw->wlen, err) != 0)
+		return -1;
+	pw->wlen = 0;
+	return 0;
+}
 
 typedef struct count_sink
 {
@@ -109,6 +124,12 @@ pack_writer_new(repo *r, uint64_t target_size, pgark_err *err)
 	}
 	pw->r = r;
 	pw->target = target_size ? target_size : PACK_TARGET_SIZE;
+	if ((pw->wbuf = malloc(WBUF_BYTES)) == NULL)
+	{
+		free(pw);
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
 	return pw;
 }
 
@@ -167,6 +188,8 @@ pack_flush(pack_writer *pw, pgark_err *err)
 
 	if (sw == NULL)
 		return 0;
+	if (wbuf_flush(pw, err) != 0)
+		return err_prefix(err, "storing a pack");
 	pw->sw = NULL;
 	if (store_put_commit_async(sw, STORE_NO_OVERWRITE, err) != 0)
 		return err_prefix(err, "storing a pack");
@@ -197,7 +220,8 @@ sink_mem(void *arg, const void *buf, size_t len, pgark_err *err)
 }
 
 int
-chunk_encode(repo *r, const void *data, size_t len, uint8_t *out, size_t cap, size_t *outlen, pgark_err *err)
+chunk_encode(repo *r, const void *data, size_t len, const uint8_t *salt, uint8_t *out, size_t cap,
+			 size_t *outlen, pgark_err *err)
 {
 	obj_params	p;
 	obj_writer *ow;
@@ -206,6 +230,7 @@ chunk_encode(repo *r, const void *data, size_t len, uint8_t *out, size_t cap, si
 	if (repo_object_params(r, len, &p, err) != 0)
 		return -1;
 	p.frame_size = PACK_CHUNK_SIZE;
+	p.salt = salt;
 	if ((ow = obj_writer_new(&p, sink_mem, &ms, err)) == NULL)
 		return -1;
 	if (obj_writer_write(ow, data, len, err) != 0 || obj_writer_finish(ow, NULL, err) != 0)
@@ -233,9 +258,20 @@ pack_add_encoded(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const uint8_t 
 			return -1;
 		pw->offset = 0;
 		pw->nidx = 0;
+		pw->wlen = 0;
 	}
-	if (store_put_write(pw->sw, obj, objlen, err) != 0)
+	if (pw->wlen + objlen > WBUF_BYTES && wbuf_flush(pw, err) != 0)
 		return -1;
+	if (objlen > WBUF_BYTES)
+	{
+		if (store_put_write(pw->sw, obj, objlen, err) != 0)
+			return -1;
+	}
+	else
+	{
+		memcpy(pw->wbuf + pw->wlen, obj, objlen);
+		pw->wlen += objlen;
+	}
 	memcpy(ref->id, id, CHUNK_ID_LEN);
 	memcpy(ref->pack, pw->pack, PACK_ID_LEN);
 	ref->offset = pw->offset;
@@ -270,7 +306,7 @@ pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data, size
 
 	if (len > PACK_CHUNK_SIZE)
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "a chunk of %zu bytes", len);
-	if (chunk_encode(pw->r, data, len, obj, sizeof(obj), &n, err) != 0)
+	if (chunk_encode(pw->r, data, len, NULL, obj, sizeof(obj), &n, err) != 0)
 		return -1;
 	return pack_add_encoded(pw, id, obj, n, ref, err);
 }
@@ -288,6 +324,7 @@ pack_writer_free(pack_writer *pw)
 		return;
 	store_put_abort(pw->sw);
 	free(pw->idx);
+	free(pw->wbuf);
 	free(pw);
 }
 

@@ -47,11 +47,13 @@ int			pack_add(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const void *data
 /*
  * pack_add in two steps, so that the costly one runs on many threads:
  * chunk_encode (thread-safe: the chunk as its own object — lz4, AES-256-GCM —
- * into out, at most CHUNK_ENCODED_MAX bytes), then pack_add_encoded, in the
+ * into out, at most CHUNK_ENCODED_MAX bytes; salt: OBJ_SALT_LEN fresh random
+ * bytes, or NULL to draw them), then pack_add_encoded, in the
  * order the chunks are to lie in the pack.
  */
 #define CHUNK_ENCODED_MAX (2 * PACK_CHUNK_SIZE + 1024)
-int			chunk_encode(repo *r, const void *data, size_t len, uint8_t *out, size_t cap, size_t *outlen,
+int			chunk_encode(repo *r, const void *data, size_t len, const uint8_t *salt,
+						 uint8_t *out, size_t cap, size_t *outlen,
 						 pgark_err *err);
 int			pack_add_encoded(pack_writer *pw, const uint8_t id[CHUNK_ID_LEN], const uint8_t *obj, size_t objlen,
 							 chunk_ref *ref, pgark_err *err);

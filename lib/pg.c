@@ -255,7 +255,7 @@ pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal
 {
 	PGresult   *res = PQexec(s->conn,
 							 "SELECT lsn, pg_catalog.pg_walfile_name(lsn), labelfile, spcmapfile "
-							 "FROM pg_catalog.pg_backup_stop(true)");
+							 "FROM pg_catalog.pg_backup_stop(false)");
 	PGresult   *snap = NULL;
 	int			rc = -1;
 
@@ -289,4 +289,26 @@ pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal
 	PQclear(snap);
 	PQclear(res);
 	return rc;
+}
+
+void
+pg_archiver_report(pg_session *s, char *out, size_t len)
+{
+	PGresult   *res = PQexec(s->conn,
+							 "SELECT coalesce(last_archived_wal, 'nothing'), coalesce(last_archived_time::text, '-'), "
+							 "failed_count, coalesce(last_failed_wal, '-'), coalesce(last_failed_time::text, '-') "
+							 "FROM pg_catalog.pg_stat_archiver");
+
+	out[0] = '\0';
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+	{
+		if (strcmp(PQgetvalue(res, 0, 2), "0") == 0)
+			snprintf(out, len, "pg_stat_archiver: last archived %s at %s, no failures",
+					 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		else
+			snprintf(out, len, "pg_stat_archiver: last archived %s at %s; %s failures, the last for %s at %s",
+					 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+					 PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
+	}
+	PQclear(res);
 }

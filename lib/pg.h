@@ -41,9 +41,13 @@ typedef struct pg_server_facts
 int			pg_session_facts(pg_session *s, pg_server_facts *out, pgark_err *err);
 /* pg_backup_start(label, fast): the start LSN. */
 int			pg_backup_begin(pg_session *s, const char *label, int fast, uint64_t *start_lsn, pgark_err *err);
-/* pg_backup_stop(true): waits until the stop segment is archived. Returns the
- * stop LSN, its WAL file name, and malloc'd backup_label / tablespace_map. */
+/* pg_backup_stop(false): does not wait for the archiver (the caller waits for
+ * the stop segment in the repository itself). Returns the stop LSN, its WAL
+ * file name, and malloc'd backup_label / tablespace_map. */
 int			pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t stop_wal_len,
 						  char **labelfile, char **spcmapfile, char **snapshot, pgark_err *err);
+/* What pg_stat_archiver says, for a message: "last archived X at T;
+ * N failures, the last for Y at T", or "" if it cannot be read. */
+void		pg_archiver_report(pg_session *s, char *out, size_t len);
 
 #endif

@@ -653,9 +653,7 @@ prefetch_run(repo *r, const char *dir, int ahead, double deadline_ms, prefetch_r
 
 			while (!moved && now_ms() < until && now_ms() < deadline_ms)
 			{
-				struct timespec ts = {0, 20 * 1000 * 1000};
-
-				(void) nanosleep(&ts, NULL);
+				sleep_ms(20);
 				moved = get_want(dir, &next) == 0 && strcmp(next.name, want.name) != 0;
 			}
 			if (moved)

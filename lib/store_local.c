@@ -43,7 +43,13 @@ typedef struct local_writer
 	char		dir[PATH_MAX];
 	const char *name;
 	char		namebuf[600];
+	uint64_t	written;		/* bytes written */
+	uint64_t	kicked;			/* of which writeback was started */
 } local_writer;
+
+/* Writeback is started every KICK_BYTES, so the fsync at commit finds little
+ * left to write (a 32 MiB pack otherwise waits ~20 ms there). */
+#define KICK_BYTES (4u * 1024 * 1024)
 
 typedef struct local_reader
 {
@@ -188,6 +194,14 @@ local_put_write(store_writer *sw, const void *buf, size_t len, pgark_err *err)
 
 	if (write_full(w->fd, buf, len) != 0)
 		return err_sys(err, PGARK_ERR_IO, "could not write object %s in %s", w->name, w->st->where);
+	w->written += len;
+	if (w->written - w->kicked >= KICK_BYTES)
+	{
+		/* a hint: failures surface at the fsync */
+		(void) sync_file_range(w->fd, (off_t) w->kicked, (off_t) (w->written - w->kicked),
+							   SYNC_FILE_RANGE_WRITE);
+		w->kicked = w->written;
+	}
 	return 0;
 }
 

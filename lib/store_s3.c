@@ -810,13 +810,7 @@ retry_or_fail:
 			err_prefix(err, "gave up after %d attempts", attempt + 1);
 			return -1;
 		}
-		{
-			unsigned int ms = backoff_ms(rq->conn ? rq->conn : &s->main, attempt);
-			struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
-
-			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-				;
-		}
+		sleep_ms(backoff_ms(rq->conn ? rq->conn : &s->main, attempt));
 	}
 }
 
@@ -1029,13 +1023,7 @@ mpu_complete(s3_store *s, s3_writer *w, int flags, pgark_err *err)
 		err_prefix(err, "%s in %s", what, s->base.where);
 		if (err->kind != PGARK_ERR_TRANSIENT || attempt >= s->retries)
 			break;
-		{
-			unsigned int ms = backoff_ms(w->conn ? w->conn : &s->main, attempt);
-			struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
-
-			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-				;
-		}
+		sleep_ms(backoff_ms(w->conn ? w->conn : &s->main, attempt));
 	}
 	free(xml);
 	return rc;

@@ -192,6 +192,15 @@ now_ms(void)
 }
 
 void
+sleep_ms(unsigned long ms)
+{
+	struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+void
 iso8601_now(char *out, size_t outlen)
 {
 	struct timespec ts;

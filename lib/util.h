@@ -89,6 +89,8 @@ const char *path_basename(const char *path);
 
 /* Monotonic milliseconds, for durations. */
 double		now_ms(void);
+/* Sleep ms milliseconds (again after a signal). */
+void		sleep_ms(unsigned long ms);
 /* UTC time as ISO 8601 with milliseconds: 2026-11-27T02:40:33.123Z */
 void		iso8601_now(char *out, size_t outlen);
 void		iso8601_from_unix(int64_t secs, char *out, size_t outlen);

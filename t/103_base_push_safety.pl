@@ -160,23 +160,42 @@ ok($aborted, 'the server aborted the killed run\'s backup (it was in pg_backup_s
 my @left = leftover_processes();
 is(scalar(@left), 0, 'no process of the killed run is left') or diag "@left";
 
-# --- kill -9 while pg_backup_stop waits for the stop segment to be archived
+# --- kill -9 while base-push waits for the stop segment to reach the repository
 # archiving broken: archive_command = 'false'; with pgark_archive.so (pass
-# local+library) a pgark.config that does not exist (not configured)
+# local+library) a pgark.config that does not exist (not configured).
+# pg_backup_stop(false) returns at once; base-push then reads the snapshot
+# (the session's last query while it waits) and looks for the segment.
 my $break_archiving = archiver_is_library()
   ? "ALTER SYSTEM SET pgark.config = '$tmp/no-such-pgark.conf'"
   : "ALTER SYSTEM SET archive_command = 'false'";
 my $mend_archiving = archiver_is_library() ? 'ALTER SYSTEM RESET pgark.config' : 'ALTER SYSTEM RESET archive_command';
 $primary->safe_psql('postgres', "$break_archiving; SELECT pg_reload_conf();");
 sleep 0.5;
-($reached, $alive, $status, $kout, $kerr) = kill_base_push('backup_stop', 1, '--fast', '--label', 'killed-in-stop');
+($reached, $alive, $status, $kout, $kerr) = kill_base_push('pg_current_snapshot', 1, '--fast', '--label', 'killed-in-stop');
 ok($reached, 'base-push called pg_backup_stop (archiving is broken: it waits)') or diag "base-push stderr: $kerr";
 ok($alive && ($status & 127) == 9, 'base-push was killed while waiting for the archive')
   or diag "status $status; stdout: $kout\nstderr: $kerr";
-$primary->safe_psql('postgres', "$mend_archiving; SELECT pg_reload_conf();");
 @after = backups_in_repo($env);
 is(scalar(@after), scalar(@before), 'no manifest for the run killed before its stop segment was archived')
   or diag "before: @before\nafter: @after";
+
+# --- archiving still broken: base-push gives up after [backup] archive_timeout,
+# names the segment and what pg_stat_archiver says, and leaves no manifest
+{
+	my $tconf = env_variant($env, "$env->{dir}/archive-timeout.conf", { backup => { archive_timeout => 3 } });
+	my $t0 = time;
+	my $tr = base_push($tconf, '--fast', '--label', 'never-archived');
+	my $took = time - $t0;
+	is($tr->{rc}, 1, 'archiving broken: base-push exits 1 after archive_timeout') or diag $tr->{stderr};
+	like($tr->{stderr}, qr/stop segment [0-9A-F]{24} did not reach the repository within 3 s \(\[backup\] archive_timeout\)/,
+		'the error names the stop segment and the setting');
+	like($tr->{stderr}, qr/pg_stat_archiver: last archived \S+ at .*; \d+ failures, the last for [0-9A-F]{24}/,
+		'the error quotes the archiver\'s failures');
+	ok($took >= 3 && $took < 60, "it waited about archive_timeout ($took s)");
+	@after = backups_in_repo($env);
+	is(scalar(@after), scalar(@before), 'no manifest for the backup whose stop segment never arrived');
+}
+$primary->safe_psql('postgres', "$mend_archiving; SELECT pg_reload_conf();");
 ok($primary->poll_query_until('postgres', $no_other_session), 'once archiving works again, that session ended too');
 @left = leftover_processes();
 is(scalar(@left), 0, 'no process of that run is left') or diag "@left";
