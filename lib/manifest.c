@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <time.h>
 #include <stdio.h>
@@ -699,6 +700,52 @@ pack_line(mf_reader *rd, const char *line, pgark_err *err)
 	return 1;
 }
 
+/* Decimal digits at *p (at least one, no sign) into *v; p past them. */
+static int
+parse_dec(const char **p, unsigned long long *v)
+{
+	const char *s = *p;
+	unsigned long long n = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++)
+	{
+		if (n > (ULLONG_MAX - (unsigned) (*s - '0')) / 10)
+			return -1;
+		n = n * 10 + (unsigned) (*s - '0');
+	}
+	*p = s;
+	*v = n;
+	return 0;
+}
+
+/* A restore reads one chunk line per 8 KiB, so it is parsed by hand rather
+ * than with sscanf. */
+int
+mf_parse_chunk_line(const char *cl, uint8_t id[CHUNK_ID_LEN], unsigned long long *pn,
+					unsigned long long *off, unsigned long long *len)
+{
+	const char *p = cl + 2;
+
+	if (cl[0] != 'c' || cl[1] != ' ' || strnlen(p, 2 * CHUNK_ID_LEN + 1) < 2 * CHUNK_ID_LEN ||
+		p[2 * CHUNK_ID_LEN] != ' ')
+		return -1;
+	{
+		char		hex[2 * CHUNK_ID_LEN + 1];
+
+		memcpy(hex, p, 2 * CHUNK_ID_LEN);
+		hex[2 * CHUNK_ID_LEN] = '\0';
+		if (hex_decode(hex, id, CHUNK_ID_LEN) != 0)
+			return -1;
+	}
+	p += 2 * CHUNK_ID_LEN + 1;
+	if (parse_dec(&p, pn) != 0 || *p++ != ' ' || parse_dec(&p, off) != 0 || *p++ != ' ' ||
+		parse_dec(&p, len) != 0 || *p != '\0')
+		return -1;
+	return 0;
+}
+
 int
 mf_chunks(mf_reader *rd, chunk_ref *out, uint32_t max, uint32_t *got, pgark_err *err)
 {
@@ -706,11 +753,8 @@ mf_chunks(mf_reader *rd, chunk_ref *out, uint32_t max, uint32_t *got, pgark_err 
 	while (*got < max && rd->chunks_left > 0)
 	{
 		char	   *cl = next_line(rd, err);
-		char		hex[70];
-		unsigned long long off;
-		unsigned	len;
-		size_t		pn;
-		int			n = 0, pk;
+		unsigned long long off, len, pn;
+		int			pk;
 		chunk_ref  *ref = &out[*got];
 
 		if (cl == NULL)
@@ -721,13 +765,12 @@ mf_chunks(mf_reader *rd, chunk_ref *out, uint32_t max, uint32_t *got, pgark_err 
 				return -1;
 			continue;
 		}
-		if (sscanf(cl, "c %64s %zu %llu %u%n", hex, &pn, &off, &len, &n) != 4 || cl[n] != '\0' ||
-			hex_decode(hex, ref->id, CHUNK_ID_LEN) != 0 || pn >= rd->npacks ||
+		if (mf_parse_chunk_line(cl, ref->id, &pn, &off, &len) != 0 || pn >= rd->npacks ||
 			len == 0 || len > 2 * PACK_CHUNK_SIZE)
 			return bad(rd, err, "malformed chunk line");
 		memcpy(ref->pack, rd->packs[pn], PACK_ID_LEN);
 		ref->offset = off;
-		ref->len = len;
+		ref->len = (uint32_t) len;
 		rd->chunks_left--;
 		rd->nchunks++;
 		(*got)++;

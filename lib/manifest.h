@@ -108,6 +108,10 @@ void		mf_free_list(char **ids, size_t n);
 /* A path from a manifest is safe to create below a directory: relative, no
  * empty, "." or ".." component, no control characters. */
 int			mf_path_safe(const char *path);
+/* A chunk line, "c <64 hex id> <pack number> <offset> <length>", strictly
+ * (decimal numbers without sign or spaces): 0, or -1 if malformed. */
+int			mf_parse_chunk_line(const char *line, uint8_t id[CHUNK_ID_LEN], unsigned long long *pack,
+								unsigned long long *offset, unsigned long long *len);
 
 /* LSN text "X/X" */
 void		lsn_format(uint64_t lsn, char *out, size_t outlen);

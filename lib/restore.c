@@ -467,18 +467,21 @@ restore_file(restore_ctx *c, const mf_entry *e, mf_reader *rd, const chunk_ref *
 		if (chunk_read_run(c->cr, &c->win[first - wbase], lens, (int) n, c->run, err) != 0)
 			goto done;
 		fetched_any = 1;
-		for (uint32_t k = 0; k < n; k++)
 		{
-			uint64_t	off = (uint64_t) (first + k) * PACK_CHUNK_SIZE;
+			/* the run's chunks lie back to back in the file and in c->run
+			 * (only a file's last chunk is short, and it ends its run):
+			 * one write */
+			size_t		bytes = (size_t) (n - 1) * PACK_CHUNK_SIZE + lens[n - 1];
 
-			if (pwrite(fd, c->run + (size_t) k * PACK_CHUNK_SIZE, lens[k], (off_t) off) != (ssize_t) lens[k])
+			if (pwrite_full(fd, c->run, bytes, (off_t) (first * PACK_CHUNK_SIZE)) != 0)
 			{
-				if (errno == 0)
-					errno = ENOSPC;
 				err_sys(err, PGARK_ERR_IO, "could not write %s", e->path);
 				goto done;
 			}
-			progress(c, lens[k]);
+			/* start writing it out now, so the syncfs at the end waits
+			 * for little (a hint: failures surface there) */
+			(void) sync_file_range(fd, (off_t) (first * PACK_CHUNK_SIZE), (off_t) bytes, SYNC_FILE_RANGE_WRITE);
+			progress(c, bytes);
 		}
 	}
 	if (ftruncate(fd, (off_t) e->size) != 0)

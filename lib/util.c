@@ -72,8 +72,9 @@ read_full(int fd, void *buf, size_t n)
 	return (ssize_t) done;
 }
 
-int
-write_full(int fd, const void *buf, size_t n)
+/* write (off < 0) or pwrite at off until all n bytes are written */
+static int
+write_all(int fd, const void *buf, size_t n, off_t off)
 {
 	size_t		done = 0;
 
@@ -82,7 +83,8 @@ write_full(int fd, const void *buf, size_t n)
 		ssize_t		w;
 
 		errno = 0;
-		w = write(fd, (const char *) buf + done, n - done);
+		w = off < 0 ? write(fd, (const char *) buf + done, n - done)
+			: pwrite(fd, (const char *) buf + done, n - done, off + (off_t) done);
 		if (w < 0)
 		{
 			if (errno == EINTR)
@@ -97,6 +99,18 @@ write_full(int fd, const void *buf, size_t n)
 		done += (size_t) w;
 	}
 	return 0;
+}
+
+int
+write_full(int fd, const void *buf, size_t n)
+{
+	return write_all(fd, buf, n, -1);
+}
+
+int
+pwrite_full(int fd, const void *buf, size_t n, off_t off)
+{
+	return off < 0 ? (errno = EINVAL, -1) : write_all(fd, buf, n, off);
 }
 
 int

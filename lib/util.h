@@ -74,6 +74,9 @@ ssize_t		read_full(int fd, void *buf, size_t n);
 /* write() all n bytes; -1 on error with errno set (ENOSPC for a short write
  * that reports no error, as PostgreSQL assumes). */
 int			write_full(int fd, const void *buf, size_t n);
+/* pwrite all n bytes at off (again after EINTR or a short write); 0 or -1
+ * with errno (ENOSPC for a write that stores nothing). */
+int			pwrite_full(int fd, const void *buf, size_t n, off_t off);
 
 /* fsync the directory that holds path (or the directory itself if is_dir). */
 int			fsync_dir(const char *dir, pgark_err *err);

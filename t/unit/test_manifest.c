@@ -233,6 +233,44 @@ test_unsafe_paths(void)
 }
 
 static void
+test_chunk_lines(void)
+{
+	const char *hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	char		line[256];
+	uint8_t		id[CHUNK_ID_LEN];
+	unsigned long long pn = 0, off = 0, len = 0;
+	static const char *const bad[] = {
+		"", "c", "c ", "x 0011 1 2 3", "c 0011 1 2 3",
+		"c %s", "c %s 1", "c %s 1 2", "c %s 1 2 ", "c %s  1 2 3", "c %s 1 2 3 ", "c %s 1 2 3x",
+		"c %s -1 2 3", "c %s +1 2 3", "c %s 1 2 3 4", "c %s 1 18446744073709551616 3",
+		"c %sff 1 2 3", "C %s 1 2 3", " c %s 1 2 3", "c %s\t1 2 3",
+	};
+
+	snprintf(line, sizeof(line), "c %s 7 1048576 1234", hex);
+	is_int(mf_parse_chunk_line(line, id, &pn, &off, &len), 0, "a chunk line parses");
+	ok(pn == 7 && off == 1048576 && len == 1234, "... pack 7, offset 1048576, length 1234");
+	ok(id[0] == 0x00 && id[1] == 0x11 && id[15] == 0xff && id[31] == 0xff, "... and its id");
+	snprintf(line, sizeof(line), "c %s 0 18446744073709551615 8192", hex);
+	is_int(mf_parse_chunk_line(line, id, &pn, &off, &len), 0, "the largest offset parses");
+	ok(off == UINT64_MAX, "... exactly");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	{
+		/* "%s" in bad[i] stands for the id */
+		const char *at = strstr(bad[i], "%s");
+
+		if (at)
+			snprintf(line, sizeof(line), "%.*s%s%s", (int) (at - bad[i]), bad[i], hex, at + 2);
+		else
+			snprintf(line, sizeof(line), "%s", bad[i]);
+		is_int(mf_parse_chunk_line(line, id, &pn, &off, &len), -1, "malformed chunk line %zu refused: \"%s\"", i, line);
+	}
+	memcpy(line, "c ", 2);
+	snprintf(line + 2, sizeof(line) - 2, "%s 1 2 3", hex);
+	line[10] = 'g';
+	is_int(mf_parse_chunk_line(line, id, &pn, &off, &len), -1, "a chunk line with a non-hex id refused");
+}
+
+static void
 test_lsn(void)
 {
 	uint64_t	l;
@@ -360,6 +398,7 @@ main(void)
 	test_round_trip("none");
 	test_unsafe_paths();
 	test_lsn();
+	test_chunk_lines();
 	test_chunk_cache();
 	rm_rf(dir);
 	return done_testing();
