@@ -1014,6 +1014,9 @@ typedef struct decode_ctx
 	size_t	   *offs;
 	uint8_t    *out;
 	const char *name;
+	int			n;
+	chunk_sink_fn sink;
+	void	   *sink_arg;
 } decode_ctx;
 
 /* Chunk i of a run: decrypt, decompress, check its length and id. */
@@ -1075,9 +1078,37 @@ damaged:
 	return err_prefix(err, "pack %s, chunk at offset %llu", d->name, (unsigned long long) d->refs[i].offset);
 }
 
+/* Group g of a run: its chunks decoded, then handed to the sink. */
+static int
+decode_group(void *arg, size_t g, pgark_err *err)
+{
+	decode_ctx *d = arg;
+	size_t		first = g * CHUNK_GROUP;
+	size_t		end = first + CHUNK_GROUP < (size_t) d->n ? first + CHUNK_GROUP : (size_t) d->n;
+	size_t		bytes = 0;
+
+	for (size_t i = first; i < end; i++)
+	{
+		if (decode_one(d, i, err) != 0)
+			return -1;
+		/* only a run's last chunk may be short: the group is contiguous */
+		if (i + 1 < end && d->plain_lens[i] != PACK_CHUNK_SIZE)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "a short chunk inside a run");
+		bytes += d->plain_lens[i];
+	}
+	return d->sink(d->sink_arg, first, d->out + first * PACK_CHUNK_SIZE, bytes, err);
+}
+
 int
 chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
 			   uint8_t *out, pgark_err *err)
+{
+	return chunk_read_run_to(cr, refs, plain_lens, n, out, NULL, NULL, err);
+}
+
+int
+chunk_read_run_to(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
+				  uint8_t *out, chunk_sink_fn sink, void *sink_arg, pgark_err *err)
 {
 	char		name[128];
 	uint64_t	total = 0;
@@ -1099,7 +1130,9 @@ chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_le
 		return -1;
 
 	{
-		decode_ctx	d = {cr, refs, plain_lens, run, NULL, out, name};
+		decode_ctx	d = {cr, refs, plain_lens, run, NULL, out, name, n, sink, sink_arg};
+		workers_fn	fn = sink ? decode_group : decode_one;
+		size_t		items = sink ? ((size_t) n + CHUNK_GROUP - 1) / CHUNK_GROUP : (size_t) n;
 
 		if ((d.offs = malloc((size_t) n * sizeof(size_t))) == NULL)
 			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
@@ -1109,10 +1142,10 @@ chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_le
 			used += refs[i].len;
 		}
 		if (cr->wk)
-			rc = workers_for(cr->wk, (size_t) n, decode_one, &d, err);
+			rc = workers_for(cr->wk, items, fn, &d, err);
 		else
-			for (int i = 0; i < n && rc == 0; i++)
-				rc = decode_one(&d, (size_t) i, err);
+			for (size_t i = 0; i < items && rc == 0; i++)
+				rc = fn(&d, i, err);
 		free(d.offs);
 	}
 	return rc;

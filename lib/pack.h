@@ -74,6 +74,18 @@ typedef struct chunk_reader chunk_reader;
 chunk_reader *chunk_reader_new(repo *r, pgark_err *err);
 int			chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
 						   uint8_t *out, pgark_err *err);
+/*
+ * The same, and each group of up to CHUNK_GROUP consecutive chunks, once
+ * decoded and checked, handed to sink(arg, i, data, len): i the index of its
+ * first chunk in the run, data = out + i * PACK_CHUNK_SIZE, len the group's
+ * plaintext bytes (chunks back to back). sink runs on the decoding threads,
+ * groups in any order, so it must be thread-safe (a pwrite). A failed sink
+ * fails the run.
+ */
+#define CHUNK_GROUP 32
+typedef int (*chunk_sink_fn) (void *arg, size_t i, const uint8_t *data, size_t len, pgark_err *err);
+int			chunk_read_run_to(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
+							  uint8_t *out, chunk_sink_fn sink, void *sink_arg, pgark_err *err);
 /* Stored bytes fetched (read-ahead included, used or not). */
 uint64_t	chunk_reader_bytes(chunk_reader *cr);
 /* Decode the chunks of a run on these threads (the repository's data key

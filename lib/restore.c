@@ -371,6 +371,24 @@ remember_path(restore_ctx *c, const char *path, pgark_err *err)
 }
 
 /* Chunk references come from the manifest reader, or from fixed (a copy). */
+typedef struct file_sink
+{
+	int			fd;
+	uint64_t	off;			/* of the run's first chunk in the file */
+	const char *path;
+} file_sink;
+
+/* chunk_read_run_to's sink: a group of decoded chunks into the file */
+static int
+sink_file(void *arg, size_t i, const uint8_t *data, size_t len, pgark_err *err)
+{
+	file_sink  *fs = arg;
+
+	if (pwrite_full(fs->fd, data, len, (off_t) (fs->off + i * PACK_CHUNK_SIZE)) != 0)
+		return err_sys(err, PGARK_ERR_IO, "could not write %s", fs->path);
+	return 0;
+}
+
 static int
 restore_file(restore_ctx *c, const mf_entry *e, mf_reader *rd, const chunk_ref *fixed, pgark_err *err)
 {
@@ -464,25 +482,21 @@ restore_file(restore_ctx *c, const mf_entry *e, mf_reader *rd, const chunk_ref *
 		if (n == 0)
 			continue;
 		scout_feed(c);
-		if (chunk_read_run(c->cr, &c->win[first - wbase], lens, (int) n, c->run, err) != 0)
-			goto done;
-		fetched_any = 1;
 		{
 			/* the run's chunks lie back to back in the file and in c->run
 			 * (only a file's last chunk is short, and it ends its run):
-			 * one write */
+			 * the decoding threads write each group of them as it is ready */
+			file_sink	fs = {fd, first * PACK_CHUNK_SIZE, e->path};
 			size_t		bytes = (size_t) (n - 1) * PACK_CHUNK_SIZE + lens[n - 1];
 
-			if (pwrite_full(fd, c->run, bytes, (off_t) (first * PACK_CHUNK_SIZE)) != 0)
-			{
-				err_sys(err, PGARK_ERR_IO, "could not write %s", e->path);
+			if (chunk_read_run_to(c->cr, &c->win[first - wbase], lens, (int) n, c->run, sink_file, &fs, err) != 0)
 				goto done;
-			}
-			/* start writing it out now, so the syncfs at the end waits
-			 * for little (a hint: failures surface there) */
+			/* start writing the run out now, so the syncfs at the end
+			 * waits for little (a hint: failures surface there) */
 			(void) sync_file_range(fd, (off_t) (first * PACK_CHUNK_SIZE), (off_t) bytes, SYNC_FILE_RANGE_WRITE);
 			progress(c, bytes);
 		}
+		fetched_any = 1;
 	}
 	if (ftruncate(fd, (off_t) e->size) != 0)
 	{

@@ -4,7 +4,9 @@
  * pack references, and every unsafe path a tampered manifest could carry
  * refused by the reader before anything is restored.
  */
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "pack.h"
 #include "repo.h"
 #include "testutil.h"
+#include "workers.h"
 
 static char dir[PATH_MAX - 64];
 static pgark_config cfg;
@@ -390,6 +393,128 @@ test_chunk_cache(void)
 	repo_close(r);
 }
 
+/* chunk_read_run_to's sink for the test: copies each group into place and
+ * notes where groups started; fails for the group at fail_at */
+typedef struct sink_log
+{
+	pthread_mutex_t mu;
+	uint8_t    *copy;
+	int			calls;
+	size_t		starts[16];
+	size_t		lens[16];
+	size_t		fail_at;
+} sink_log;
+
+static int
+sink_copy(void *arg, size_t i, const uint8_t *data, size_t len, pgark_err *err)
+{
+	sink_log   *s = arg;
+
+	if (i == s->fail_at)
+		return err_set(err, PGARK_ERR_NOSPACE, ENOSPC, "sink full at chunk %zu", i);
+	memcpy(s->copy + i * PACK_CHUNK_SIZE, data, len);
+	pthread_mutex_lock(&s->mu);
+	if (s->calls < 16)
+	{
+		s->starts[s->calls] = i;
+		s->lens[s->calls] = len;
+	}
+	s->calls++;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/*
+ * A run read through a sink, on three threads: every group of CHUNK_GROUP
+ * chunks reaches the sink once, back to back, exactly; a failing sink fails
+ * the run with its error; a short chunk inside a run is refused.
+ */
+static void
+test_run_to_sink(void)
+{
+	enum
+	{
+	N = 3 * CHUNK_GROUP + 4
+	};
+	repo	   *r = open_repo("aes-256-gcm");
+	pgark_err	err;
+	uint8_t    *data = malloc((size_t) N * PACK_CHUNK_SIZE);
+	uint8_t    *out = malloc((size_t) N * PACK_CHUNK_SIZE);
+	chunk_ref	refs[N];
+	uint32_t	lens[N];
+	uint8_t		key[32];
+	pack_writer *pw;
+	chunk_reader *cr;
+	workers    *wk;
+	sink_log	s;
+	unsigned int seed = 11;
+	size_t		total = 0;
+	int			seen[4] = {0};
+
+	note("a run read through a sink, on threads");
+	err_clear(&err);
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.mu, NULL);
+	s.copy = calloc(N, PACK_CHUNK_SIZE);
+	if (data == NULL || out == NULL || s.copy == NULL)
+		bail_out("out of memory");
+	for (size_t i = 0; i < (size_t) N * PACK_CHUNK_SIZE; i++)
+		data[i] = (uint8_t) (rand_r(&seed) >> 9);
+	chunk_key(r, key, &err);
+	pw = pack_writer_new(r, 0, &err);
+	for (int i = 0; i < N; i++)
+	{
+		uint8_t		id[CHUNK_ID_LEN];
+
+		lens[i] = i == N - 1 ? 500 : PACK_CHUNK_SIZE;
+		total += lens[i];
+		chunk_id(key, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], id, &err);
+		if (pack_add(pw, id, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], &refs[i], &err) != 0)
+			bail_out("pack_add: %s", err.msg);
+	}
+	is_int(pack_flush(pw, &err), 0, "a pack of %d chunks", N);
+	pack_writer_free(pw);
+	cr = chunk_reader_new(r, &err);
+	wk = workers_new(3, &err);
+	chunk_reader_set_workers(cr, wk);
+
+	s.fail_at = (size_t) -1;
+	if (!is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, &s, &err), 0, "the run read through the sink"))
+		diag("%s", err.msg);
+	is_int(s.calls, 4, "... in 4 groups");
+	for (int k = 0; k < s.calls && k < 4; k++)
+	{
+		size_t		g = s.starts[k] / CHUNK_GROUP;
+		size_t		want = g < 3 ? (size_t) CHUNK_GROUP * PACK_CHUNK_SIZE : 3 * PACK_CHUNK_SIZE + 500;
+
+		if (s.starts[k] % CHUNK_GROUP == 0 && g < 4 && s.lens[k] == want)
+			seen[g]++;
+	}
+	ok(seen[0] == 1 && seen[1] == 1 && seen[2] == 1 && seen[3] == 1,
+	   "... each starting at a multiple of %d, with its chunks' bytes back to back", CHUNK_GROUP);
+	ok(memcmp(s.copy, data, total) == 0, "... the sink got every byte exactly");
+	ok(memcmp(out, data, total) == 0, "... and so did out");
+
+	s.fail_at = 2 * CHUNK_GROUP;
+	is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, &s, &err), -1, "a failing sink fails the run");
+	like(err.msg, "sink full at chunk 64", "... with the sink's error");
+	is_kind(err, PGARK_ERR_NOSPACE, "... and its kind");
+
+	s.fail_at = (size_t) -1;
+	lens[5]--;
+	is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, &s, &err), -1,
+		   "a chunk of another length inside a run is refused");
+	lens[5]++;
+
+	chunk_reader_free(cr);
+	workers_free(wk);
+	pthread_mutex_destroy(&s.mu);
+	free(s.copy);
+	free(data);
+	free(out);
+	repo_close(r);
+}
+
 int
 main(void)
 {
@@ -399,6 +524,7 @@ main(void)
 	test_unsafe_paths();
 	test_lsn();
 	test_chunk_lines();
+	test_run_to_sink();
 	test_chunk_cache();
 	rm_rf(dir);
 	return done_testing();
