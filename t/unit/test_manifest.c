@@ -287,6 +287,30 @@ test_lsn(void)
 	is_str(s, "1A/FF", "format");
 }
 
+/* Chunk i of data (lens[i] bytes at i * PACK_CHUNK_SIZE) for i < n stored
+ * in one pack, back to back; refs filled. */
+static void
+store_chunks(repo *r, const uint8_t *data, const uint32_t *lens, int n, chunk_ref *refs)
+{
+	pgark_err	err;
+	uint8_t		key[32];
+	pack_writer *pw;
+
+	err_clear(&err);
+	if (chunk_key(r, key, &err) != 0 || (pw = pack_writer_new(r, 0, &err)) == NULL)
+		bail_out("pack writer: %s", err.msg);
+	for (int i = 0; i < n; i++)
+	{
+		uint8_t		id[CHUNK_ID_LEN];
+
+		if (chunk_id(key, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], id, &err) != 0 ||
+			pack_add(pw, id, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], &refs[i], &err) != 0)
+			bail_out("pack_add: %s", err.msg);
+	}
+	is_int(pack_flush(pw, &err), 0, "a pack of %d chunks committed", n);
+	pack_writer_free(pw);
+}
+
 /*
  * Restores read packs through a cache of 1 MiB blocks: runs served in pack
  * order, backwards (every block evicted in between), across block
@@ -306,8 +330,6 @@ test_chunk_cache(void)
 	chunk_ref  *refs = calloc(NCHUNK, sizeof(chunk_ref));
 	uint32_t   *lens = calloc(NCHUNK, sizeof(uint32_t));
 	uint8_t    *out = malloc(4 * PACK_CHUNK_SIZE);
-	uint8_t		key[32];
-	pack_writer *pw;
 	chunk_reader *cr;
 	int			bad = 0;
 	unsigned int seed = 7;
@@ -318,19 +340,9 @@ test_chunk_cache(void)
 		bail_out("out of memory");
 	for (size_t i = 0; i < (size_t) NCHUNK * PACK_CHUNK_SIZE; i++)
 		data[i] = (uint8_t) (rand_r(&seed) >> 7);
-	chunk_key(r, key, &err);
-	pw = pack_writer_new(r, 0, &err);
 	for (int i = 0; i < NCHUNK; i++)
-	{
-		uint8_t		id[CHUNK_ID_LEN];
-
 		lens[i] = PACK_CHUNK_SIZE - (uint32_t) (i % 3) * 1000;
-		chunk_id(key, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], id, &err);
-		if (pack_add(pw, id, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], &refs[i], &err) != 0)
-			bail_out("pack_add: %s", err.msg);
-	}
-	is_int(pack_flush(pw, &err), 0, "a pack of %d chunks committed", NCHUNK);
-	pack_writer_free(pw);
+	store_chunks(r, data, lens, NCHUNK, refs);
 
 	cr = chunk_reader_new(r, &err);
 	/* in order, one chunk at a time */
@@ -442,8 +454,6 @@ test_run_to_sink(void)
 	uint8_t    *out = malloc((size_t) N * PACK_CHUNK_SIZE);
 	chunk_ref	refs[N];
 	uint32_t	lens[N];
-	uint8_t		key[32];
-	pack_writer *pw;
 	chunk_reader *cr;
 	workers    *wk;
 	sink_log	s;
@@ -460,20 +470,12 @@ test_run_to_sink(void)
 		bail_out("out of memory");
 	for (size_t i = 0; i < (size_t) N * PACK_CHUNK_SIZE; i++)
 		data[i] = (uint8_t) (rand_r(&seed) >> 9);
-	chunk_key(r, key, &err);
-	pw = pack_writer_new(r, 0, &err);
 	for (int i = 0; i < N; i++)
 	{
-		uint8_t		id[CHUNK_ID_LEN];
-
 		lens[i] = i == N - 1 ? 500 : PACK_CHUNK_SIZE;
 		total += lens[i];
-		chunk_id(key, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], id, &err);
-		if (pack_add(pw, id, data + (size_t) i * PACK_CHUNK_SIZE, lens[i], &refs[i], &err) != 0)
-			bail_out("pack_add: %s", err.msg);
 	}
-	is_int(pack_flush(pw, &err), 0, "a pack of %d chunks", N);
-	pack_writer_free(pw);
+	store_chunks(r, data, lens, N, refs);
 	cr = chunk_reader_new(r, &err);
 	wk = workers_new(3, &err);
 	chunk_reader_set_workers(cr, wk);
