@@ -1,0 +1,80 @@
+/*
+ * inventory.h — what a repository holds, for repo-list (and the tools that
+ * build on it): the backups (oldest first), the archived WAL of every
+ * timeline as contiguous ranges with the gaps between them, the timelines'
+ * ancestry (their .history files), and the window a point-in-time restore
+ * can reach.
+ *
+ * Memory: the manifests' heads one at a time, and 24 bytes per archived WAL
+ * segment while the listing is sorted (a year of a segment a minute: about
+ * 12 MiB); the result keeps only ranges.
+ */
+#ifndef PGARK_INVENTORY_H
+#define PGARK_INVENTORY_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "repo.h"
+
+typedef enum inv_status
+{
+	INV_OK,						/* manifest readable, its WAL start..stop archived */
+	INV_WAL_MISSING,			/* a segment from its start to its stop is missing */
+	INV_UNREADABLE				/* the manifest cannot be read */
+} inv_status;
+
+typedef struct inv_backup
+{
+	char		id[64];
+	char		label[256];
+	inv_status	status;
+	char		problem[1200];	/* why not INV_OK, else "" */
+	int64_t		start_time, stop_time;	/* seconds since the epoch, UTC */
+	uint64_t	start_lsn, stop_lsn;
+	uint32_t	timeline;
+	char		start_wal[32], stop_wal[32];
+	uint64_t	bytes_total;	/* the files it covers: what a restore writes */
+	uint64_t	bytes_stored;	/* what it added to the repository */
+} inv_backup;
+
+/* segments first..last of one timeline, all archived */
+typedef struct inv_range
+{
+	uint64_t	first, last;	/* segment numbers */
+	int64_t		last_mtime;		/* when the range's last segment was stored */
+} inv_range;
+
+typedef struct inv_timeline
+{
+	uint32_t	tli;
+	uint64_t	segments;		/* archived segments */
+	inv_range  *ranges;			/* in order; gaps lie between them */
+	size_t		nranges;
+	int			has_history;	/* a .history file is archived */
+	uint32_t	parent;			/* from it: the timeline it branched from (0: none) */
+	uint64_t	switch_lsn;		/* and where */
+} inv_timeline;
+
+typedef struct repo_inventory
+{
+	uint32_t	seg_size;
+	inv_backup *backups;		/* oldest first (by id: ids start with the time) */
+	size_t		nbackups;
+	inv_timeline *tls;			/* by timeline */
+	size_t		ntls;
+	/*
+	 * The window of point-in-time recovery: from the end of the oldest
+	 * usable backup (its stop time) to the time the newest segment reachable
+	 * from a usable backup without a gap (following timeline switches) was
+	 * stored — an upper bound: its records are older. -1: no usable backup.
+	 */
+	int64_t		earliest, latest;
+} repo_inventory;
+
+int			repo_inventory_read(repo *r, repo_inventory *inv, pgark_err *err);
+void		repo_inventory_free(repo_inventory *inv);
+
+const char *inv_status_str(inv_status s);
+
+#endif
