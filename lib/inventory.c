@@ -187,8 +187,8 @@ read_histories(repo *r, repo_inventory *inv, listing *l, size_t *captl, pgark_er
 	return 0;
 }
 
-static const inv_timeline *
-timeline_find(const repo_inventory *inv, uint32_t tli)
+const inv_timeline *
+inv_timeline_find(const repo_inventory *inv, uint32_t tli)
 {
 	for (size_t i = 0; i < inv->ntls; i++)
 		if (inv->tls[i].tli == tli)
@@ -196,8 +196,8 @@ timeline_find(const repo_inventory *inv, uint32_t tli)
 	return NULL;
 }
 
-static const inv_range *
-range_of(const inv_timeline *tl, uint64_t segno)
+const inv_range *
+inv_range_of(const inv_timeline *tl, uint64_t segno)
 {
 	if (tl == NULL)
 		return NULL;
@@ -216,7 +216,7 @@ range_of(const inv_timeline *tl, uint64_t segno)
 static int64_t
 reach(const repo_inventory *inv, uint32_t tli, uint64_t segno)
 {
-	const inv_range *rg = range_of(timeline_find(inv, tli), segno);
+	const inv_range *rg = inv_range_of(inv_timeline_find(inv, tli), segno);
 	int64_t		best;
 
 	if (rg == NULL)
@@ -261,8 +261,8 @@ check_backup_wal(const repo_inventory *inv, inv_backup *b)
 		snprintf(b->problem, sizeof(b->problem), "its manifest names no valid start or stop segment");
 		return;
 	}
-	rs = range_of(timeline_find(inv, s.tli), walname_segno(&s, inv->seg_size));
-	re = range_of(timeline_find(inv, e.tli), walname_segno(&e, inv->seg_size));
+	rs = inv_range_of(inv_timeline_find(inv, s.tli), walname_segno(&s, inv->seg_size));
+	re = inv_range_of(inv_timeline_find(inv, e.tli), walname_segno(&e, inv->seg_size));
 	if (rs == NULL || re == NULL || (s.tli == e.tli && rs != re))
 	{
 		b->status = INV_WAL_MISSING;

@@ -76,5 +76,8 @@ int			repo_inventory_read(repo *r, repo_inventory *inv, pgark_err *err);
 void		repo_inventory_free(repo_inventory *inv);
 
 const char *inv_status_str(inv_status s);
+/* Timeline tli of inv, or NULL; the range of tl holding segno, or NULL. */
+const inv_timeline *inv_timeline_find(const repo_inventory *inv, uint32_t tli);
+const inv_range *inv_range_of(const inv_timeline *tl, uint64_t segno);
 
 #endif

@@ -1,0 +1,229 @@
+/*
+ * repo-verify — check that backups restore: every chunk of a backup read,
+ * decrypted and checked against its id; the WAL from each checked backup's
+ * start to the newest archived segment present (following timeline
+ * switches), and with --wal decrypted and checked too. Every problem names
+ * the backup, file, pack or segment. Exit 0: all checked and sound; 1: a
+ * problem found, or verification could not be completed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inventory.h"
+#include "prog.h"
+#include "repo.h"
+#include "util.h"
+#include "verify.h"
+
+static const char *opt_backup;
+static int	opt_all, opt_wal, opt_json;
+
+static int
+opt(prog *p, int c, const char *arg)
+{
+	switch (c)
+	{
+		case 'b':
+			opt_backup = arg;
+			break;
+		case 1100:
+			opt_all = 1;
+			break;
+		case 1101:
+			opt_wal = 1;
+			break;
+		case 1102:
+			opt_json = 1;
+			break;
+		default:
+			return prog_usage_error(p, "unknown option");
+	}
+	return -1;
+}
+
+/* the problems of one section, kept for --json and counted */
+typedef struct problems
+{
+	char	  **msg;
+	size_t		n, cap;
+} problems;
+
+static void
+on_problem(void *arg, const char *what)
+{
+	problems   *ps = arg;
+
+	if (!opt_json)
+		printf("    ! %s\n", what);
+	log_debug("%s", what);
+	if (ps->n == ps->cap)
+	{
+		size_t		cap = ps->cap ? ps->cap * 2 : 16;
+		char	  **m = realloc(ps->msg, cap * sizeof(*m));
+
+		if (m == NULL)
+			return;				/* counted by the caller all the same */
+		ps->msg = m;
+		ps->cap = cap;
+	}
+	if ((ps->msg[ps->n] = strdup(what)) != NULL)
+		ps->n++;
+}
+
+static void
+problems_json(const problems *ps)
+{
+	printf("[");
+	for (size_t i = 0; i < ps->n; i++)
+	{
+		char		esc[2048 * 6];
+
+		json_escape(ps->msg[i], esc, sizeof(esc));
+		printf("%s\"%s\"", i ? "," : "", esc);
+	}
+	printf("]");
+}
+
+static void
+problems_free(problems *ps)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		free(ps->msg[i]);
+	free(ps->msg);
+	memset(ps, 0, sizeof(*ps));
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option extra[] = {
+		{"backup", required_argument, NULL, 'b'},
+		{"all", no_argument, NULL, 1100},
+		{"wal", no_argument, NULL, 1101},
+		{"json", no_argument, NULL, 1102},
+		{NULL, 0, NULL, 0}
+	};
+	prog		p = {
+		.name = "repo-verify",
+		.kind = PROG_PLAIN,
+		.usage = "",
+		.help = "Check that backups restore: every chunk of the backup read, decrypted and\n"
+		"checked; the WAL from its start to the newest archived segment present,\n"
+		"across timeline switches. Without --backup or --all: the newest backup.\n"
+		"\nOptions:\n"
+		"  -b, --backup ID       check this backup\n"
+		"      --all             check every backup\n"
+		"      --wal             also decrypt and check every WAL segment needed\n"
+		"      --json            print the result as JSON on stdout (schema in the README)",
+	};
+	pgark_err	err;
+	repo	   *r;
+	repo_inventory inv;
+	int			rc, failed = 0, nchecked = 0;
+
+	err_clear(&err);
+	if ((rc = prog_start(&p, argc, argv, extra, "b:", opt)) >= 0)
+		return rc;
+	if (p.argc != 0)
+		return prog_usage_error(&p, "unexpected argument \"%s\"", p.argv[0]);
+	if (opt_all && opt_backup)
+		return prog_usage_error(&p, "--all and --backup exclude each other");
+	if ((rc = prog_load_config(&p, &err)) >= 0)
+		return rc;
+	if ((r = repo_open(&p.cfg, &err)) == NULL)
+		return prog_fail(&p, &err);
+	if (repo_inventory_read(r, &inv, &err) != 0)
+	{
+		repo_close(r);
+		return prog_fail(&p, &err);
+	}
+	if (opt_backup)
+	{
+		int			found = 0;
+
+		for (size_t i = 0; i < inv.nbackups; i++)
+			found |= strcmp(inv.backups[i].id, opt_backup) == 0;
+		if (!found)
+		{
+			err_set(&err, PGARK_ERR_NOTFOUND, 0, "no backup %s in the repository", opt_backup);
+			repo_inventory_free(&inv);
+			repo_close(r);
+			return prog_fail(&p, &err);
+		}
+	}
+	if (inv.nbackups == 0)
+	{
+		err_set(&err, PGARK_ERR_NOTFOUND, 0, "the repository holds no backup to verify");
+		repo_inventory_free(&inv);
+		repo_close(r);
+		return prog_fail(&p, &err);
+	}
+	if (opt_json)
+		printf("{\"backups\":[");
+	for (size_t i = 0; i < inv.nbackups; i++)
+	{
+		const inv_backup *b = &inv.backups[i];
+		verify_counts bc, wc;
+		problems	bp = {0}, wp = {0};
+		char		to[48] = "", mib[32];
+
+		if (opt_backup ? strcmp(b->id, opt_backup) != 0 : !opt_all && i + 1 != inv.nbackups)
+			continue;
+		memset(&bc, 0, sizeof(bc));
+		memset(&wc, 0, sizeof(wc));
+		if (!opt_json)
+			printf("backup %s\n", b->id);
+		if (verify_backup(r, b->id, &bc, on_problem, &bp, &err) != 0 ||
+			(b->status != INV_UNREADABLE &&
+			 verify_wal(r, &inv, b, opt_wal, to, sizeof(to), &wc, on_problem, &wp, &err) != 0))
+		{
+			if (opt_json)
+				printf("]}\n");
+			problems_free(&bp);
+			problems_free(&wp);
+			prog_audit(&p, "verify", b->id, err_kind_name(err.kind), err.msg, 0, 0);
+			repo_inventory_free(&inv);
+			repo_close(r);
+			err_prefix(&err, "verification of backup %s could not be completed", b->id);
+			return prog_fail(&p, &err);
+		}
+		human_bytes(bc.bytes, mib, sizeof(mib));
+		if (opt_json)
+		{
+			printf("%s{\"id\":\"%s\",\"status\":\"%s\",\"files\":%" PRIu64 ",\"chunks\":%" PRIu64
+				   ",\"bytes\":%" PRIu64 ",\"problems\":", nchecked ? "," : "", b->id,
+				   bc.problems ? "damaged" : "ok", bc.files, bc.chunks, bc.bytes);
+			problems_json(&bp);
+			printf(",\"wal\":{\"from\":\"%s\",\"to\":\"%s\",\"segments\":%" PRIu64 ",\"decrypted\":%s,"
+				   "\"status\":\"%s\",\"problems\":", b->start_wal, to, wc.segments, opt_wal ? "true" : "false",
+				   wc.problems ? "damaged" : "ok");
+			problems_json(&wp);
+			printf("}}");
+		}
+		else
+		{
+			printf("  data: %s (%" PRIu64 " files, %" PRIu64 " chunks, %s checked)\n",
+				   bc.problems ? "DAMAGED" : "ok", bc.files, bc.chunks, mib);
+			if (b->status != INV_UNREADABLE)
+				printf("  WAL %s to %s: %s (%" PRIu64 " segments%s)\n", b->start_wal, to[0] ? to : "-",
+					   wc.problems ? "NOT RESTORABLE" : "ok", wc.segments, opt_wal ? ", each decrypted and checked" : " present");
+		}
+		prog_audit(&p, "verify", b->id, bc.problems || wc.problems ? "corrupt" : "ok",
+				   bp.n ? bp.msg[0] : wp.n ? wp.msg[0] : NULL, bc.bytes, 0);
+		failed |= bc.problems || wc.problems;
+		nchecked++;
+		problems_free(&bp);
+		problems_free(&wp);
+	}
+	if (opt_json)
+		printf("],\"status\":\"%s\"}\n", failed ? "damaged" : "ok");
+	else
+		printf("%s\n", failed ? "repo-verify: PROBLEMS FOUND (above)" : "repo-verify: ok");
+	repo_inventory_free(&inv);
+	repo_close(r);
+	if (fflush(stdout) != 0)
+		return 1;
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,127 @@
+
+# 017_repo_verify.pl — repo-verify over a real cluster's repository: a sound
+# backup and its WAL verify (exit 0, chunks and segments counted); a byte
+# flipped in a pack, a missing pack, a missing WAL segment and (with --wal) a
+# damaged one are each found and named — backup, file, pack or segment —
+# with exit 1; --backup with an unknown id is refused.
+use strict;
+use warnings;
+
+use JSON::PP ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgarkTest;
+
+my ($node, $env) = backup_cluster('primary');
+my $conf = $env->{conf};
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE TABLE t AS SELECT g, md5(g::text) AS v FROM generate_series(1, 100000) g;
+});
+
+sub verify
+{
+	my (@args) = @_;
+	my $r = run_pgark('repo-verify', '--config', $conf, '--json', @args);
+	$r->{json} = eval { JSON::PP::decode_json($r->{stdout}) };
+	return $r;
+}
+
+sub all_problems
+{
+	my ($j) = @_;
+	return map { (@{ $_->{problems} }, @{ $_->{wal}{problems} }) } @{ $j->{backups} // [] };
+}
+
+my $b1 = base_push($conf, '--fast');
+is($b1->{rc}, 0, 'base-push') or diag $b1->{stderr};
+my $id = $b1->{json}{backup_id};
+my $last = switch_wal($node);
+$last = switch_wal($node);
+ok(wait_for_archive($node, $last), "archived up to $last");
+
+# --- sound
+my $r = verify('--wal');
+is($r->{rc}, 0, 'a sound repository verifies: exit 0') or diag "$r->{stdout}\n$r->{stderr}";
+is($r->{json}{status}, 'ok', '... status ok');
+my $b = $r->{json}{backups}[0];
+is($b->{id}, $id, '... the newest backup by default');
+cmp_ok($b->{chunks}, '>', 1000, "... $b->{chunks} chunks checked");
+is($b->{bytes}, $b1->{json}{bytes_total}, '... every byte the backup covers');
+like($b->{wal}{from}, qr/^[0-9A-F]{24}$/, '... WAL from its start segment');
+is($b->{wal}{to}, $last, "... to the newest archived segment, $last");
+ok($b->{wal}{decrypted}, '... each segment decrypted (--wal)');
+{
+	my $t = run_pgark('repo-verify', '--config', $conf);
+	is($t->{rc}, 0, 'the table form: exit 0');
+	like($t->{stdout}, qr/data: ok .* chunks/, '... data ok');
+	like($t->{stdout}, qr/WAL \S+ to \Q$last\E: ok/, '... WAL ok');
+}
+
+# --- a byte flipped inside a pack: found, named
+my @packs = sort grep { m{^packs/../[0-9a-f]+$} } repo_list_objects($env, 'packs/');
+ok(@packs >= 1, scalar(@packs) . ' pack(s) in the repository');
+my $pack = $packs[0];
+my $orig = repo_read_object($env, $pack);
+{
+	my $bad = $orig;
+	substr($bad, int(length($bad) / 2), 1) ^= "\x40";
+	repo_remove_object($env, $pack);
+	repo_write_object($env, $pack, $bad);
+}
+$r = verify();
+is($r->{rc}, 1, 'a flipped byte in a pack: exit 1');
+is($r->{json}{status}, 'damaged', '... status damaged');
+my @p = all_problems($r->{json});
+ok((grep { /\Q$pack\E \(damaged\)/ && /file \S+/ } @p), "... naming the pack $pack and the file") or diag explain \@p;
+
+# --- the pack missing
+repo_remove_object($env, $pack);
+$r = verify();
+is($r->{rc}, 1, 'a missing pack: exit 1');
+@p = all_problems($r->{json});
+ok((grep { /\Q$pack\E \(missing\)/ } @p), "... naming the missing pack $pack") or diag explain \@p;
+repo_write_object($env, $pack, $orig);
+is(verify()->{rc}, 0, 'the pack back: exit 0 again');
+
+# --- a WAL segment after the backup missing: a gap, named
+my $gap = sprintf('%s%08X', substr($last, 0, 16), hex(substr($last, 16)) - 1);
+my $gap_bytes = repo_read_object($env, wal_object_name($gap));
+repo_remove_object($env, wal_object_name($gap));
+$r = verify();
+is($r->{rc}, 1, 'a WAL segment missing between the backup and the newest: exit 1');
+@p = all_problems($r->{json});
+ok((grep { /WAL gap: \Q$gap\E to \Q$gap\E is not in the repository/ } @p), "... naming $gap") or diag explain \@p;
+is($r->{json}{backups}[0]{status}, 'ok', '... the backup\'s data itself is fine');
+like(run_pgark('repo-verify', '--config', $conf)->{stdout}, qr/NOT RESTORABLE/, '... and the table says the WAL is not restorable');
+repo_write_object($env, wal_object_name($gap), $gap_bytes);
+
+# --- a WAL segment damaged: found with --wal only
+{
+	my $bad = $gap_bytes;
+	substr($bad, length($bad) - 100, 1) ^= "\x01";
+	repo_remove_object($env, wal_object_name($gap));
+	repo_write_object($env, wal_object_name($gap), $bad);
+}
+is(verify()->{rc}, 0, 'a damaged WAL segment that is present: exit 0 without --wal (presence only)');
+$r = verify('--wal');
+is($r->{rc}, 1, '... exit 1 with --wal');
+@p = all_problems($r->{json});
+ok((grep { /WAL segment \Q$gap\E/ } @p), "... naming $gap") or diag explain \@p;
+repo_remove_object($env, wal_object_name($gap));
+repo_write_object($env, wal_object_name($gap), $gap_bytes);
+
+# --- selection
+$r = verify('--backup', $id, '--wal');
+is($r->{rc}, 0, '--backup ID: exit 0') or diag $r->{stderr};
+$r = verify('--all');
+is(scalar @{ $r->{json}{backups} }, 1, '--all: every backup (one here)');
+$r = run_pgark('repo-verify', '--config', $conf, '--backup', '20000101T000000Z-0000');
+is($r->{rc}, 1, 'an unknown backup: exit 1');
+like($r->{stderr}, qr/no backup 20000101T000000Z-0000 in the repository/, '... saying so');
+$r = run_pgark('repo-verify', '--config', $conf, '--all', '--backup', $id);
+is($r->{rc}, 2, '--all with --backup: usage error (exit 2)');
+
+done_testing();
