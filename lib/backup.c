@@ -3,8 +3,9 @@
  * directory walked with PostgreSQL's exclusions (pgdir); each file either
  * reused from the previous backup's manifest (same size and mtime, older than
  * that backup's start) or read in 8 KiB chunks, each chunk stored only if the
- * repository lacks it; pg_backup_stop(false); the stop segment awaited in
- * the repository; packs committed; the manifest written last.
+ * repository lacks it; pg_backup_stop(false); every segment from the start
+ * to the stop awaited in the repository; packs committed; the manifest
+ * written last.
  */
 #include "backup.h"
 
@@ -162,44 +163,65 @@ progress(backup_ctx *c, uint64_t add)
 }
 
 /*
- * Wait until the backup's stop segment is in the repository. PostgreSQL's
- * own wait (pg_backup_stop(true)) looks at archive_status once a second, so
- * it costs a second even when the archiver took 50 ms; this looks at the
- * repository itself — what a restore needs — every few milliseconds at
- * first, then every 200 ms, for at most [backup] archive_timeout seconds.
+ * Wait until every WAL segment from the backup's start segment to its stop
+ * segment is in the repository: without all of them the backup cannot be
+ * made consistent. (PostgreSQL's own wait, pg_backup_stop(true), looks at
+ * archive_status once a second, so it cost a second even when the archiver
+ * took 50 ms; and with wal-push's look-ahead a later segment can be stored
+ * while an earlier one still fails, so the stop segment alone proves
+ * nothing.) The repository is asked every few milliseconds at first, then
+ * every 200 ms, for at most [backup] archive_timeout seconds; a store that
+ * does not answer is asked again until then.
  */
 static int
-await_stop_segment(repo *r, pg_session *sess, const char *stop_wal, pgark_err *err)
+await_backup_wal(repo *r, pg_session *sess, const char *start_wal, const char *stop_wal, pgark_err *err)
 {
-	walname		wn;
-	char		obj[128];
-	store_stat	st;
+	walname		first, last;
+	uint64_t	seg, end;
 	double		t0 = now_ms();
 	unsigned long pause_ms = 2;
+	char		why[600] = "";
 
-	if (walname_parse(stop_wal, &wn, err) != 0)
-		return -1;
-	walname_object(&wn, obj, sizeof(obj));
-	for (;;)
+	if (walname_parse(start_wal, &first, err) != 0 || walname_parse(stop_wal, &last, err) != 0)
+		return err_prefix(err, "the backup's start or stop segment");
+	seg = walname_segno(&first, r->meta.wal_seg_size);
+	end = walname_segno(&last, r->meta.wal_seg_size);
+	if (first.tli != last.tli || seg > end)
+		seg = end;				/* cannot be on a primary: check the stop segment */
+	while (seg <= end)
 	{
-		char		report[512];
+		walname		wn;
+		char		obj[128], report[512];
+		store_stat	st;
 
+		if (first.tli == last.tli)
+			walname_segment(last.tli, seg, r->meta.wal_seg_size, &wn);
+		else
+			wn = last;
+		walname_object(&wn, obj, sizeof(obj));
 		if (store_head(r->st, obj, &st, err) == 0)
-			return 0;
-		if (err->kind != PGARK_ERR_NOTFOUND)
-			return err_prefix(err, "looking for the backup's stop segment %s in the repository", stop_wal);
+		{
+			seg++;
+			continue;
+		}
+		if (err->kind != PGARK_ERR_NOTFOUND && err->kind != PGARK_ERR_TRANSIENT)
+			return err_prefix(err, "looking for the backup's WAL segment %s in the repository", wn.name);
+		if (err->kind == PGARK_ERR_TRANSIENT)
+			snprintf(why, sizeof(why), " (the last answer: %.500s)", err->msg);
 		if (now_ms() - t0 >= r->cfg->archive_timeout * 1000.0)
 		{
 			pg_archiver_report(sess, report, sizeof(report));
 			return err_set(err, PGARK_ERR_TRANSIENT, 0,
-						   "the backup's stop segment %s did not reach the repository within %d s "
-						   "([backup] archive_timeout); is archive_command wal-push into this repository, "
-						   "and does it work? %s", stop_wal, r->cfg->archive_timeout,
+						   "the backup's WAL segment %s (of %s to %s) did not reach the repository within %d s "
+						   "([backup] archive_timeout)%s; is archive_command wal-push into this repository, "
+						   "and does it work? %s", wn.name, start_wal, stop_wal, r->cfg->archive_timeout, why,
 						   report[0] ? report : "(pg_stat_archiver could not be read)");
 		}
 		sleep_ms(pause_ms);
 		pause_ms = pause_ms * 2 > 200 ? 200 : pause_ms * 2;
 	}
+	err_clear(err);
+	return 0;
 }
 
 static int
@@ -605,8 +627,13 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 			err_set(err, PGARK_ERR_DB, 0, "backup_label without START TIMELINE");
 			goto done;
 		}
-		if (await_stop_segment(r, sess, stop_wal, err) != 0)
-			goto done;
+		{
+			char		start_wal[32];
+
+			label_start_wal(labelfile, start_wal, sizeof(start_wal));
+			if (await_backup_wal(r, sess, start_wal, stop_wal, err) != 0)
+				goto done;
+		}
 		snprintf(head.stop_wal, sizeof(head.stop_wal), "%.24s", stop_wal);
 	}
 	if (pack_flush(c.pw, err) != 0)
