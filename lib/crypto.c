@@ -304,15 +304,17 @@ sha256_free(sha256_ctx *s)
 	free(s);
 }
 
-void
+int
 sha256_once(const void *data, size_t len, uint8_t out[SHA256_LEN])
 {
 	unsigned int n = SHA256_LEN;
 
-	/* without the algorithms (a broken OpenSSL) the digest is all zeros and
-	 * every comparison with it fails */
 	if (algs_ready(NULL) != 0 || EVP_Digest(data, len, out, &n, alg_sha256, NULL) != 1)
+	{
 		memset(out, 0, SHA256_LEN);
+		return -1;
+	}
+	return 0;
 }
 
 int

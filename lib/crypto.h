@@ -50,7 +50,9 @@ sha256_ctx *sha256_new(pgark_err *err);
 void		sha256_update(sha256_ctx *s, const void *data, size_t len);
 void		sha256_final(sha256_ctx *s, uint8_t out[SHA256_LEN]);	/* resets for reuse */
 void		sha256_free(sha256_ctx *s);
-void		sha256_once(const void *data, size_t len, uint8_t out[SHA256_LEN]);
+/* 0, or -1 if OpenSSL cannot compute it (out is then all zeros: callers
+ * that compare must check). */
+int			sha256_once(const void *data, size_t len, uint8_t out[SHA256_LEN]);
 
 int			random_bytes(uint8_t *out, size_t n, pgark_err *err);
 

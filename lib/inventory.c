@@ -161,22 +161,33 @@ read_histories(repo *r, repo_inventory *inv, listing *l, size_t *captl, pgark_er
 		size_t		len, n;
 		inv_timeline *tl;
 
+		pgark_err	e2;
+		int			bad;
+
 		snprintf(name, sizeof(name), "%08X.history", l->hist[i]);
-		if (walname_parse(name, &wn, err) != 0 ||
-			wal_fetch_mem(r, &wn, HISTORY_MAX, &text, &len, err) != 0 ||
-			wal_history_parse(text, len, wn.tli, e, HISTORY_ENTRIES, &n, err) != 0)
-		{
-			free(text);
-			free(e);
-			return err_prefix(err, "reading the history of timeline %u (%s)", l->hist[i], name);
-		}
-		free(text);
-		if ((tl = timeline_get(inv, wn.tli, captl, err)) == NULL)
+		if (walname_parse(name, &wn, err) != 0 || (tl = timeline_get(inv, wn.tli, captl, err)) == NULL)
 		{
 			free(e);
 			return -1;
 		}
+		err_clear(&e2);
+		bad = wal_fetch_mem(r, &wn, HISTORY_MAX, &text, &len, &e2) != 0 ||
+			wal_history_parse(text, len, wn.tli, e, HISTORY_ENTRIES, &n, &e2) != 0;
+		free(text);
 		tl->has_history = 1;
+		if (bad)
+		{
+			/* the store or the key failing says nothing about the
+			 * timeline: stop; a damaged file is that timeline's problem */
+			if (e2.kind == PGARK_ERR_TRANSIENT || e2.kind == PGARK_ERR_KEY || e2.kind == PGARK_ERR_INTERNAL)
+			{
+				*err = e2;
+				free(e);
+				return err_prefix(err, "reading the history of timeline %u (%s)", wn.tli, name);
+			}
+			snprintf(tl->problem, sizeof(tl->problem), "its history (%s) cannot be read: %.500s", name, e2.msg);
+			continue;
+		}
 		if (n >= 2)
 		{
 			tl->parent = e[1].tli;
@@ -207,14 +218,30 @@ inv_range_of(const inv_timeline *tl, uint64_t segno)
 	return NULL;
 }
 
+int
+inv_descends(const repo_inventory *inv, uint32_t tli, uint32_t base, uint64_t min_lsn)
+{
+	while (tli != base)
+	{
+		const inv_timeline *tl = inv_timeline_find(inv, tli);
+
+		/* parents have lower numbers: the walk ends */
+		if (tl == NULL || tl->parent == 0 || tl->parent >= tli || tl->switch_lsn < min_lsn)
+			return 0;
+		tli = tl->parent;
+	}
+	return 1;
+}
+
 /*
  * The newest storing time reachable without a gap from segment segno of
- * timeline tli, following every timeline that branched off inside the
- * range (its first segment is the one holding the switch point). -1 if
- * segno itself is missing.
+ * timeline tli, following every timeline that branched off at or after
+ * min_lsn inside the reach: its first segment is the one holding the switch
+ * point, which the parent has only as .partial, so it may lie just past the
+ * parent's range. -1 if segno itself is missing.
  */
 static int64_t
-reach(const repo_inventory *inv, uint32_t tli, uint64_t segno)
+reach(const repo_inventory *inv, uint32_t tli, uint64_t segno, uint64_t min_lsn)
 {
 	const inv_range *rg = inv_range_of(inv_timeline_find(inv, tli), segno);
 	int64_t		best;
@@ -228,9 +255,9 @@ reach(const repo_inventory *inv, uint32_t tli, uint64_t segno)
 		uint64_t	sw = c->switch_lsn / inv->seg_size;
 
 		/* children have higher numbers: no cycle */
-		if (c->parent == tli && c->tli > tli && sw >= segno && sw <= rg->last)
+		if (c->parent == tli && c->tli > tli && c->switch_lsn >= min_lsn && sw >= segno && sw <= rg->last + 1)
 		{
-			int64_t		t = reach(inv, c->tli, sw);
+			int64_t		t = reach(inv, c->tli, sw, c->switch_lsn);
 
 			if (t > best)
 				best = t;
@@ -297,6 +324,12 @@ read_backups(repo *r, repo_inventory *inv, pgark_err *err)
 		memset(&h, 0, sizeof(h));
 		if ((rd = mf_open(r, ids[i], &h, &e)) == NULL)
 		{
+			if (e.kind == PGARK_ERR_TRANSIENT || e.kind == PGARK_ERR_KEY || e.kind == PGARK_ERR_INTERNAL)
+			{
+				*err = e;
+				mf_free_list(ids, n);
+				return err_prefix(err, "reading the manifest of backup %s", ids[i]);
+			}
 			b->status = INV_UNREADABLE;
 			snprintf(b->problem, sizeof(b->problem), "its manifest cannot be read: %s", e.msg);
 			continue;
@@ -317,6 +350,54 @@ read_backups(repo *r, repo_inventory *inv, pgark_err *err)
 	}
 	mf_free_list(ids, n);
 	return 0;
+}
+
+/* See repo_inventory's earliest and latest. */
+static void
+compute_window(repo_inventory *inv)
+{
+	int64_t    *reached = calloc(inv->nbackups ? inv->nbackups : 1, sizeof(int64_t));
+	size_t		top = 0;
+	int			any = 0;
+
+	if (reached == NULL)
+		return;					/* no window: reported as none */
+	for (size_t i = 0; i < inv->nbackups; i++)
+	{
+		inv_backup *b = &inv->backups[i];
+		walname		e;
+
+		reached[i] = -1;
+		if (b->status != INV_OK || segment_name(b->stop_wal, &e) != 0)
+			continue;
+		reached[i] = reach(inv, e.tli, walname_segno(&e, inv->seg_size), b->stop_lsn);
+		if (reached[i] < b->stop_time && reached[i] >= 0)
+			reached[i] = b->stop_time;	/* stored in the same second */
+		if (reached[i] >= 0 && (!any || reached[i] > reached[top]))
+		{
+			top = i;
+			any = 1;
+		}
+	}
+	if (any)
+	{
+		int			grew = 1;
+
+		inv->latest = reached[top];
+		inv->earliest = inv->backups[top].stop_time;
+		/* older backups whose reach meets the window extend it back */
+		while (grew)
+		{
+			grew = 0;
+			for (size_t i = 0; i < inv->nbackups; i++)
+				if (reached[i] >= 0 && inv->backups[i].stop_time < inv->earliest && reached[i] >= inv->earliest)
+				{
+					inv->earliest = inv->backups[i].stop_time;
+					grew = 1;
+				}
+		}
+	}
+	free(reached);
 }
 
 int
@@ -341,22 +422,7 @@ repo_inventory_read(repo *r, repo_inventory *inv, pgark_err *err)
 		qsort(inv->tls, inv->ntls, sizeof(inv_timeline), cmp_tl);
 	if (read_backups(r, inv, err) != 0)
 		goto done;
-	for (size_t i = 0; i < inv->nbackups; i++)
-	{
-		inv_backup *b = &inv->backups[i];
-		walname		e;
-		int64_t		t;
-
-		if (b->status != INV_OK || segment_name(b->stop_wal, &e) != 0)
-			continue;
-		if (inv->earliest < 0 || b->stop_time < inv->earliest)
-			inv->earliest = b->stop_time;
-		t = reach(inv, e.tli, walname_segno(&e, inv->seg_size));
-		if (t > inv->latest)
-			inv->latest = t;
-	}
-	if (inv->latest >= 0 && inv->latest < inv->earliest)
-		inv->latest = inv->earliest;	/* stored before the manifest's clock: same second */
+	compute_window(inv);
 	rc = 0;
 done:
 	free(l.segs);

@@ -54,6 +54,7 @@ typedef struct inv_timeline
 	int			has_history;	/* a .history file is archived */
 	uint32_t	parent;			/* from it: the timeline it branched from (0: none) */
 	uint64_t	switch_lsn;		/* and where */
+	char		problem[600];	/* its .history cannot be read: why; else "" */
 } inv_timeline;
 
 typedef struct repo_inventory
@@ -64,10 +65,13 @@ typedef struct repo_inventory
 	inv_timeline *tls;			/* by timeline */
 	size_t		ntls;
 	/*
-	 * The window of point-in-time recovery: from the end of the oldest
-	 * usable backup (its stop time) to the time the newest segment reachable
-	 * from a usable backup without a gap (following timeline switches) was
-	 * stored — an upper bound: its records are older. -1: no usable backup.
+	 * The window of point-in-time recovery: its end is the time the newest
+	 * segment reachable from a usable backup without a gap (following
+	 * timeline switches made after that backup ended) was stored — an upper
+	 * bound: its records are older; its start is the stop time of the
+	 * oldest usable backup whose reach connects to that end (a gap splits
+	 * the window: targets before it and after the backup before it are
+	 * not restorable). -1: no usable backup.
 	 */
 	int64_t		earliest, latest;
 } repo_inventory;
@@ -79,5 +83,8 @@ const char *inv_status_str(inv_status s);
 /* Timeline tli of inv, or NULL; the range of tl holding segno, or NULL. */
 const inv_timeline *inv_timeline_find(const repo_inventory *inv, uint32_t tli);
 const inv_range *inv_range_of(const inv_timeline *tl, uint64_t segno);
+/* Does timeline tli descend from base (or is it base), every switch on the
+ * way at or after min_lsn? */
+int			inv_descends(const repo_inventory *inv, uint32_t tli, uint32_t base, uint64_t min_lsn);
 
 #endif

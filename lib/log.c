@@ -70,10 +70,47 @@ LOGFN(log_warning, LOG_LEVEL_WARNING, "WARNING: ")
 LOGFN(log_info, LOG_LEVEL_INFO, "")
 LOGFN(log_debug, LOG_LEVEL_DEBUG, "DEBUG: ")
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	size_t		n;
+	unsigned	lo = 0x80, hi = 0xBF;
+
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		n = 2;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+	{
+		n = 3;
+		if (p[0] == 0xE0)
+			lo = 0xA0;
+		else if (p[0] == 0xED)
+			hi = 0x9F;
+	}
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+	{
+		n = 4;
+		if (p[0] == 0xF0)
+			lo = 0x90;
+		else if (p[0] == 0xF4)
+			hi = 0x8F;
+	}
+	else
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return n;
+}
+
 void
 json_escape(const char *in, char *out, size_t outlen)
 {
 	size_t		o = 0;
+	size_t		n;
 
 	if (outlen == 0)
 		return;
@@ -89,8 +126,21 @@ json_escape(const char *in, char *out, size_t outlen)
 			default:
 				if (*p < 0x20)
 					o += (size_t) snprintf(out + o, outlen - o, "\\u%04x", *p);
-				else
+				else if (*p < 0x80)
 					out[o++] = (char) *p;
+				else if ((n = utf8_len(p)) > 0 && o + n + 7 < outlen)
+				{
+					memcpy(out + o, p, n);
+					o += n;
+					p += n - 1;
+				}
+				else
+				{
+					/* not UTF-8 (a label typed in another encoding): JSON
+					 * must be, so U+FFFD stands in for the byte */
+					memcpy(out + o, "\\ufffd", 6);
+					o += 6;
+				}
 		}
 	}
 	out[o] = '\0';

@@ -722,6 +722,11 @@ sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
 	uint8_t		md[SHA256_LEN];
 
-	sha256_once(data, len, md);
+	if (sha256_once(data, len, md) != 0)
+	{
+		/* not hex: the request cannot be signed, so S3 refuses it */
+		snprintf(out, 65, "sha256-failed");
+		return;
+	}
 	hex_encode(md, sizeof(md), out);
 }

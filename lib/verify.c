@@ -230,6 +230,10 @@ verify_segment(repo *r, const walname *wn, uint8_t *buf, verify_counts *out, ver
 			goto bad;
 		if (got == 0)
 			break;
+		/* the segment its name says, of this cluster (as wal-fetch checks:
+		 * the container does not bind an object to its name) */
+		if (total == 0 && wal_check_segment(wn, buf, got, r->meta.sysid, r->meta.wal_seg_size, &e2) != 0)
+			goto bad;
 		total += got;
 	}
 	if (total != r->meta.wal_seg_size)
@@ -303,7 +307,7 @@ int
 verify_wal(repo *r, const repo_inventory *inv, const inv_backup *b, int full, char *to, size_t tolen,
 		   verify_counts *out, verify_problem_fn fn, void *arg, pgark_err *err)
 {
-	const inv_timeline *newest = NULL;
+	const inv_timeline *target = NULL;
 	uint32_t	chain[256];
 	size_t		nchain = 0;
 	walname		start;
@@ -314,39 +318,45 @@ verify_wal(repo *r, const repo_inventory *inv, const inv_backup *b, int full, ch
 	to[0] = '\0';
 	if (walname_parse(b->start_wal, &start, err) != 0)
 	{
+		err_clear(err);
 		problem(out, fn, arg, "backup %s: its start segment \"%s\" is not a WAL name", b->id, b->start_wal);
 		return 0;
 	}
+	if (b->status == INV_WAL_MISSING)
+		problem(out, fn, arg, "backup %s: %s", b->id, b->problem);
+	/* a timeline whose history cannot be read may be where this backup's
+	 * WAL goes on: say so rather than verify a shorter path */
 	for (size_t i = 0; i < inv->ntls; i++)
-		if (inv->tls[i].nranges > 0)
-			newest = &inv->tls[i];	/* sorted by timeline */
-	if (newest == NULL)
+		if (inv->tls[i].problem[0] && inv->tls[i].tli > start.tli)
+			problem(out, fn, arg, "timeline %u: %s", inv->tls[i].tli, inv->tls[i].problem);
+	/*
+	 * The newest timeline that continues this backup's: it descends from the
+	 * backup's timeline, branching off after the backup ended (a timeline
+	 * that branched earlier — a restore of an older point promoted into the
+	 * same repository — is another history). Else the backup's own.
+	 */
+	for (size_t i = 0; i < inv->ntls; i++)
+		if (inv->tls[i].nranges > 0 && inv_descends(inv, inv->tls[i].tli, start.tli, b->stop_lsn))
+			target = &inv->tls[i];	/* sorted by timeline: the last is the newest */
+	if (target == NULL)
 	{
-		problem(out, fn, arg, "backup %s: no WAL is archived at all", b->id);
+		problem(out, fn, arg, "backup %s: no WAL of its timeline %u (or of one continuing it) is archived",
+				b->id, start.tli);
 		return 0;
 	}
 	{
 		walname		last;
 
-		walname_segment(newest->tli, newest->ranges[newest->nranges - 1].last, inv->seg_size, &last);
+		walname_segment(target->tli, target->ranges[target->nranges - 1].last, inv->seg_size, &last);
 		snprintf(to, tolen, "%s", last.name);
 	}
-	/* from the newest timeline back to the backup's, through the parents */
-	for (uint32_t t = newest->tli; nchain < sizeof(chain) / sizeof(chain[0]);)
+	/* from the target back to the backup's timeline, through the parents */
+	for (uint32_t t = target->tli; nchain < sizeof(chain) / sizeof(chain[0]);)
 	{
-		const inv_timeline *tl = inv_timeline_find(inv, t);
-
 		chain[nchain++] = t;
 		if (t == start.tli)
 			break;
-		if (tl == NULL || tl->parent == 0 || tl->parent >= t)
-		{
-			problem(out, fn, arg, "backup %s (timeline %u): the newest timeline %u does not descend from it%s",
-					b->id, start.tli, newest->tli,
-					tl && !tl->has_history ? " (a .history file is missing)" : "");
-			return 0;
-		}
-		t = tl->parent;
+		t = inv_timeline_find(inv, t)->parent;	/* inv_descends walked it */
 	}
 	if (chain[nchain - 1] != start.tli)
 	{
@@ -357,31 +367,22 @@ verify_wal(repo *r, const repo_inventory *inv, const inv_backup *b, int full, ch
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 	from = walname_segno(&start, inv->seg_size);
 	/* oldest first: each timeline up to the segment before its child's
-	 * switch point (that one is on the child), the newest to its end */
+	 * switch point (the parent has that one only as .partial; the child's
+	 * copy is what recovery reads), the target to its end */
 	for (size_t k = nchain; k-- > 0 && rc == 0;)
 	{
 		const inv_timeline *tl = inv_timeline_find(inv, chain[k]);
-		uint64_t	end;
+		uint64_t	sw = k > 0 ? inv_timeline_find(inv, chain[k - 1])->switch_lsn / inv->seg_size : 0;
+		uint64_t	end = k == 0 ? tl->ranges[tl->nranges - 1].last : sw;
 
-		if (k == 0)
-			end = tl->ranges[tl->nranges - 1].last;
-		else
-		{
-			uint64_t	sw = inv_timeline_find(inv, chain[k - 1])->switch_lsn / inv->seg_size;
-
-			if (sw == 0)
-				continue;
-			end = sw - 1;
-		}
+		if (k > 0 && end == 0)
+			continue;
+		if (k > 0)
+			end--;
 		if (from <= end)
 			rc = check_interval(r, inv, tl, chain[k], from, end, full, buf, out, fn, arg, err);
-		if (k > 0)
-		{
-			uint64_t	sw = inv_timeline_find(inv, chain[k - 1])->switch_lsn / inv->seg_size;
-
-			if (sw > from)
-				from = sw;
-		}
+		if (k > 0 && sw > from)
+			from = sw;
 	}
 	free(buf);
 	return rc;

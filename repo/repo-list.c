@@ -62,16 +62,21 @@ print_json(const repo_inventory *inv)
 	{
 		const inv_backup *bk = &inv->backups[i];
 		char		label[sizeof(bk->label) * 6], problem[sizeof(bk->problem) * 6];
+		char		id[sizeof(bk->id) * 6], sw[sizeof(bk->start_wal) * 6], ew[sizeof(bk->stop_wal) * 6];
 		char		sl[32], el[32];
 
+		/* every string escaped: an id is whatever name base/ holds */
 		json_escape(bk->label, label, sizeof(label));
 		json_escape(bk->problem, problem, sizeof(problem));
+		json_escape(bk->id, id, sizeof(id));
+		json_escape(bk->start_wal, sw, sizeof(sw));
+		json_escape(bk->stop_wal, ew, sizeof(ew));
 		lsn_format(bk->start_lsn, sl, sizeof(sl));
 		lsn_format(bk->stop_lsn, el, sizeof(el));
 		if (bk->status == INV_UNREADABLE && bk->stop_time == 0)
 		{
 			printf("%s{\"id\":\"%s\",\"status\":\"%s\",\"problem\":\"%s\",\"pinned\":false}",
-				   i ? "," : "", bk->id, inv_status_str(bk->status), problem);
+				   i ? "," : "", id, inv_status_str(bk->status), problem);
 			continue;
 		}
 		json_time(bk->start_time, a, sizeof(a));
@@ -79,7 +84,7 @@ print_json(const repo_inventory *inv)
 		printf("%s{\"id\":\"%s\",\"start_time\":%s,\"stop_time\":%s,\"start_lsn\":\"%s\",\"stop_lsn\":\"%s\","
 			   "\"timeline\":%u,\"start_wal\":\"%s\",\"stop_wal\":\"%s\",\"bytes_read\":%" PRIu64 ","
 			   "\"bytes_stored\":%" PRIu64 ",\"pinned\":false,\"label\":\"%s\",\"status\":\"%s\",\"problem\":\"%s\"}",
-			   i ? "," : "", bk->id, a, b, sl, el, bk->timeline, bk->start_wal, bk->stop_wal,
+			   i ? "," : "", id, a, b, sl, el, bk->timeline, sw, ew,
 			   bk->bytes_total, bk->bytes_stored, label, inv_status_str(bk->status), problem);
 	}
 	printf("],\"wal\":[");
@@ -107,6 +112,13 @@ print_json(const repo_inventory *inv)
 		{
 			lsn_format(tl->switch_lsn, sw, sizeof(sw));
 			printf(",\"parent\":%u,\"switch_lsn\":\"%s\"", tl->parent, sw);
+		}
+		if (tl->problem[0])
+		{
+			char		esc[sizeof(tl->problem) * 6];
+
+			json_escape(tl->problem, esc, sizeof(esc));
+			printf(",\"problem\":\"%s\"", esc);
 		}
 		printf("}");
 	}
@@ -161,6 +173,8 @@ print_table(const repo_inventory *inv, const char *where)
 			lsn_format(tl->switch_lsn, a, sizeof(a));
 			printf(" (from timeline %u at %s)", tl->parent, a);
 		}
+		if (tl->problem[0])
+			printf(" ! %s", tl->problem);
 		if (tl->nranges == 0)
 		{
 			printf(": no segments\n");
@@ -168,8 +182,8 @@ print_table(const repo_inventory *inv, const char *where)
 		}
 		segname(inv, tl->tli, tl->ranges[0].first, a, sizeof(a));
 		segname(inv, tl->tli, tl->ranges[tl->nranges - 1].last, b, sizeof(b));
-		printf(": %s to %s, %" PRIu64 " segments, %zu gap%s\n", a, b, tl->segments, tl->nranges - 1,
-			   tl->nranges == 2 ? "" : "s");
+		printf(": %s to %s, %" PRIu64 " segment%s, %zu gap%s\n", a, b, tl->segments, tl->segments == 1 ? "" : "s",
+			   tl->nranges - 1, tl->nranges == 2 ? "" : "s");
 		for (size_t k = 1; k < tl->nranges; k++)
 		{
 			segname(inv, tl->tli, tl->ranges[k - 1].last + 1, a, sizeof(a));

@@ -192,13 +192,19 @@ main(int argc, char **argv)
 		human_bytes(bc.bytes, mib, sizeof(mib));
 		if (opt_json)
 		{
+			char		id[sizeof(b->id) * 6], from[sizeof(b->start_wal) * 6];
+
+			json_escape(b->id, id, sizeof(id));
+			json_escape(b->start_wal, from, sizeof(from));
 			printf("%s{\"id\":\"%s\",\"status\":\"%s\",\"files\":%" PRIu64 ",\"chunks\":%" PRIu64
-				   ",\"bytes\":%" PRIu64 ",\"problems\":", nchecked ? "," : "", b->id,
+				   ",\"bytes\":%" PRIu64 ",\"problems\":", nchecked ? "," : "", id,
 				   bc.problems ? "damaged" : "ok", bc.files, bc.chunks, bc.bytes);
 			problems_json(&bp);
+			/* the WAL of a backup whose manifest cannot be read is not
+			 * checked: "unchecked", never "ok" */
 			printf(",\"wal\":{\"from\":\"%s\",\"to\":\"%s\",\"segments\":%" PRIu64 ",\"decrypted\":%s,"
-				   "\"status\":\"%s\",\"problems\":", b->start_wal, to, wc.segments, opt_wal ? "true" : "false",
-				   wc.problems ? "damaged" : "ok");
+				   "\"status\":\"%s\",\"problems\":", from, to, wc.segments, opt_wal ? "true" : "false",
+				   b->status == INV_UNREADABLE ? "unchecked" : wc.problems ? "damaged" : "ok");
 			problems_json(&wp);
 			printf("}}");
 		}

@@ -113,6 +113,34 @@ ok((grep { /WAL segment \Q$gap\E/ } @p), "... naming $gap") or diag explain \@p;
 repo_remove_object($env, wal_object_name($gap));
 repo_write_object($env, wal_object_name($gap), $gap_bytes);
 
+# --- a timeline that branched off before the backup ended (a restore of an
+# older point, promoted, archiving into the same repository) is another
+# history: the backup's WAL goes on on its own timeline, and a gap there is
+# still found
+{
+	my $dir = PostgreSQL::Test::Utils::tempdir('abandoned');
+	my $first = $r->{json}{backups}[0]{wal}{from};
+	my $seg1 = substr($first, 0, 16) . sprintf('%08X', hex(substr($first, 16)) - 1);
+	my $f = run_pgark('wal-fetch', '--config', $conf, $seg1, "$dir/$seg1");
+	is($f->{rc}, 0, "fetched $seg1, the segment before the backup's start") or diag $f->{stderr};
+	my $seg2 = '00000002' . substr($seg1, 8);
+	rename("$dir/$seg1", "$dir/$seg2") or die "rename: $!";
+	write_bytes("$dir/00000002.history",
+		sprintf("1\t%X/%X\tno recovery target specified\n", hex(substr($seg1, 8, 8)), hex(substr($seg1, 16)) * 16 * 1024 * 1024 + 8192));
+	for my $n ('00000002.history', $seg2)
+	{
+		my $p = run_pgark('wal-push', '--config', $conf, "$dir/$n");
+		is($p->{rc}, 0, "wal-push $n (timeline 2, branched before the backup)") or diag $p->{stderr};
+	}
+	is(verify()->{rc}, 0, 'with that timeline archived, the backup still verifies');
+	repo_remove_object($env, wal_object_name($gap));
+	$r = verify();
+	is($r->{rc}, 1, "a gap on the backup's own timeline is still found");
+	@p = all_problems($r->{json});
+	ok((grep { /WAL gap: \Q$gap\E to \Q$gap\E/ } @p), "... naming $gap, not checking timeline 2 instead") or diag explain \@p;
+	repo_write_object($env, wal_object_name($gap), $gap_bytes);
+}
+
 # --- selection
 $r = verify('--backup', $id, '--wal');
 is($r->{rc}, 0, '--backup ID: exit 0') or diag $r->{stderr};
