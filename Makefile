@@ -23,8 +23,8 @@ endif
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:.c=.o)
 COMMON_OBJ = common/prog.o
-PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen repo/repo-init repo/repo-list repo/repo-verify basebackup/base-push restore/pitr-prepare
-BINS     = $(addprefix bin/,$(notdir $(PROGRAMS)))
+PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen repo/repo-init repo/repo-list repo/repo-verify repo/repo-pin basebackup/base-push restore/pitr-prepare
+BINS     = $(addprefix bin/,$(notdir $(PROGRAMS))) bin/repo-unpin
 UNIT_SRC = $(wildcard t/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:.c=)
 
@@ -54,6 +54,8 @@ bin/key-gen: keys/key-gen.o
 bin/repo-init: repo/repo-init.o
 bin/repo-list: repo/repo-list.o
 bin/repo-verify: repo/repo-verify.o
+bin/repo-pin: repo/repo-pin.o
+bin/repo-unpin: repo/repo-pin.o
 bin/base-push: basebackup/base-push.o
 bin/pitr-prepare: restore/pitr-prepare.o
 

@@ -321,6 +321,21 @@ read_backups(repo *r, repo_inventory *inv, pgark_err *err)
 
 		snprintf(b->id, sizeof(b->id), "%s", ids[i]);
 		err_clear(&e);
+		{
+			char		pin[128];
+			store_stat	st;
+
+			snprintf(pin, sizeof(pin), "base/%s/pin", ids[i]);
+			if (store_head(r->st, pin, &st, &e) == 0)
+				b->pinned = 1;
+			else if (e.kind != PGARK_ERR_NOTFOUND)
+			{
+				*err = e;
+				mf_free_list(ids, n);
+				return err_prefix(err, "looking for the pin of backup %s", ids[i]);
+			}
+			err_clear(&e);
+		}
 		memset(&h, 0, sizeof(h));
 		if ((rd = mf_open(r, ids[i], &h, &e)) == NULL)
 		{

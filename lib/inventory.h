@@ -36,6 +36,7 @@ typedef struct inv_backup
 	char		start_wal[32], stop_wal[32];
 	uint64_t	bytes_total;	/* the files it covers: what a restore writes */
 	uint64_t	bytes_stored;	/* what it added to the repository */
+	int			pinned;			/* base/<id>/pin exists (repo-pin) */
 } inv_backup;
 
 /* segments first..last of one timeline, all archived */

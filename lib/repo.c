@@ -293,3 +293,31 @@ repo_object_params(repo *r, uint64_t plain_len, obj_params *p, pgark_err *err)
 	}
 	return 0;
 }
+
+/* obj_writer's sink: into the store */
+static int
+sink_put(void *arg, const void *buf, size_t len, pgark_err *err)
+{
+	return store_put_write(arg, buf, len, err);
+}
+
+int
+repo_put_object(repo *r, const char *name, const void *buf, size_t len, int flags, pgark_err *err)
+{
+	obj_params	p;
+	store_writer *sw = NULL;
+	obj_writer *ow = NULL;
+	int			rc = -1;
+
+	if (repo_object_params(r, len, &p, err) != 0 || (sw = store_put_begin(r->st, name, err)) == NULL)
+		return -1;
+	if ((ow = obj_writer_new(&p, sink_put, sw, err)) == NULL ||
+		obj_writer_write(ow, buf, len, err) != 0 || obj_writer_finish(ow, NULL, err) != 0)
+		goto done;
+	rc = store_put_commit(sw, flags, err);
+	sw = NULL;
+done:
+	obj_writer_free(ow);
+	store_put_abort(sw);
+	return rc;
+}

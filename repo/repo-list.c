@@ -75,17 +75,18 @@ print_json(const repo_inventory *inv)
 		lsn_format(bk->stop_lsn, el, sizeof(el));
 		if (bk->status == INV_UNREADABLE && bk->stop_time == 0)
 		{
-			printf("%s{\"id\":\"%s\",\"status\":\"%s\",\"problem\":\"%s\",\"pinned\":false}",
-				   i ? "," : "", id, inv_status_str(bk->status), problem);
+			printf("%s{\"id\":\"%s\",\"status\":\"%s\",\"problem\":\"%s\",\"pinned\":%s}",
+				   i ? "," : "", id, inv_status_str(bk->status), problem, bk->pinned ? "true" : "false");
 			continue;
 		}
 		json_time(bk->start_time, a, sizeof(a));
 		json_time(bk->stop_time, b, sizeof(b));
 		printf("%s{\"id\":\"%s\",\"start_time\":%s,\"stop_time\":%s,\"start_lsn\":\"%s\",\"stop_lsn\":\"%s\","
 			   "\"timeline\":%u,\"start_wal\":\"%s\",\"stop_wal\":\"%s\",\"bytes_read\":%" PRIu64 ","
-			   "\"bytes_stored\":%" PRIu64 ",\"pinned\":false,\"label\":\"%s\",\"status\":\"%s\",\"problem\":\"%s\"}",
+			   "\"bytes_stored\":%" PRIu64 ",\"pinned\":%s,\"label\":\"%s\",\"status\":\"%s\",\"problem\":\"%s\"}",
 			   i ? "," : "", id, a, b, sl, el, bk->timeline, sw, ew,
-			   bk->bytes_total, bk->bytes_stored, label, inv_status_str(bk->status), problem);
+			   bk->bytes_total, bk->bytes_stored, bk->pinned ? "true" : "false", label, inv_status_str(bk->status),
+			   problem);
 	}
 	printf("],\"wal\":[");
 	for (size_t i = 0; i < inv->ntls; i++)
@@ -151,8 +152,8 @@ print_table(const repo_inventory *inv, const char *where)
 				human_bytes(bk->bytes_total, sz, sizeof(sz));
 				human_bytes(bk->bytes_stored, sd, sizeof(sd));
 			}
-			printf("%-24s %-20s %-20s %4u %-12s %-12s %10s %10s  %s\n", bk->id, st, et, bk->timeline, sl, el, sz,
-				   sd, inv_status_str(bk->status));
+			printf("%-24s %-20s %-20s %4u %-12s %-12s %10s %10s  %s%s\n", bk->id, st, et, bk->timeline, sl, el, sz,
+				   sd, inv_status_str(bk->status), bk->pinned ? ", pinned" : "");
 			if (bk->label[0])
 				printf("    label: %s\n", bk->label);
 			if (bk->problem[0])

@@ -92,6 +92,31 @@ is_deeply($w->{gaps}, [], 'no gaps');
 is($j->{window}{earliest}, $l1->{stop_time}, "the window opens at the first backup's stop");
 cmp_ok($j->{window}{latest}, 'ge', $l2->{stop_time}, 'and closes no earlier than the second backup\'s stop');
 
+# --- pins: repo-pin / repo-unpin
+{
+	my $r = run_pgark('repo-pin', '--config', $conf, '--reason', "audit\n2026", $l1->{id});
+	is($r->{rc}, 0, 'repo-pin: exit 0') or diag $r->{stderr};
+	my $pin = repo_read_object($env, "base/$l1->{id}/pin");
+	like($pin, qr/^PGARKOBJ/, 'the pin is an object of the repository (encrypted like the rest)');
+	unlike($pin, qr/audit/, '... its reason not in the clear');
+	$j = list_json();
+	is_deeply([ map { $_->{pinned} ? 1 : 0 } @{ $j->{backups} } ], [ 1, 0 ], 'repo-list: the first backup pinned, the second not');
+	like(list_table(), qr/\Q$l1->{id}\E .* ok, pinned/, '... and in the table');
+	is(run_pgark('repo-pin', '--config', $conf, $l1->{id})->{rc}, 0, 'pinning it again: exit 0');
+	$r = run_pgark('repo-unpin', '--config', $conf, $l1->{id});
+	is($r->{rc}, 0, 'repo-unpin: exit 0') or diag $r->{stderr};
+	is(list_json()->{backups}[0]{pinned}, JSON::PP::false, '... pinned false again');
+	is(run_pgark('repo-unpin', '--config', $conf, $l1->{id})->{rc}, 0, 'unpinning it again: exit 0');
+	$r = run_pgark('repo-pin', '--config', $conf, '20000101T000000Z-dead');
+	is($r->{rc}, 1, 'pinning a backup that does not exist: exit 1');
+	like($r->{stderr}, qr/no backup 20000101T000000Z-dead in the repository/, '... saying so');
+	is(run_pgark('repo-pin', '--config', $conf, '../x')->{rc}, 2, 'a path for an id: usage error');
+	ok(!repo_object_exists($env, 'base/20000101T000000Z-dead/pin'), 'nothing stored for it');
+	my @audit = grep { $_->{action} =~ /^(un)?pin$/ } read_audit($env);
+	is_deeply([ map { $_->{action} } @audit ], [qw(pin pin unpin unpin)], 'pins and unpins audited');
+	is($audit[0]{detail}, 'audit 2026', '... with the reason, on one line');
+}
+
 # --- a segment between the two backups goes missing: a gap, named exactly
 my $gap = sprintf('%s%08X', substr($l1->{stop_wal}, 0, 16), hex(substr($l1->{stop_wal}, 16)) + 1);
 ok($gap lt $l2->{start_wal}, "$gap lies between the first backup's stop and the second's start");
