@@ -2,6 +2,7 @@
 VERSION   = 0.1.0
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
+DATADIR  ?= $(PREFIX)/share/pgark
 CC       ?= cc
 
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
@@ -160,6 +161,13 @@ demo: deps-demo
 install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(DATADIR)/cron $(DESTDIR)$(DATADIR)/systemd $(DESTDIR)$(DATADIR)/logrotate \
+	  $(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(DATADIR)/conf
+	install -m 0644 contrib/cron/pgark $(DESTDIR)$(DATADIR)/cron/
+	install -m 0644 contrib/systemd/pgark-backup.service contrib/systemd/pgark-backup.timer $(DESTDIR)$(DATADIR)/systemd/
+	install -m 0644 contrib/logrotate/pgark $(DESTDIR)$(DATADIR)/logrotate/
+	install -m 0755 contrib/scripts/pgark-pin-monthly $(DESTDIR)$(DATADIR)/scripts/
+	install -m 0644 conf/pgark.conf conf/pgark-s3.conf $(DESTDIR)$(DATADIR)/conf/
 ifneq ($(HAVE_PGSERVER),)
 	install -d $(DESTDIR)$(PKGLIBDIR)
 	install -m 0755 $(ARCHIVE_SO) $(DESTDIR)$(PKGLIBDIR)/
