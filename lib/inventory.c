@@ -331,8 +331,9 @@ read_backups(repo *r, repo_inventory *inv, pgark_err *err)
 			else if (e.kind != PGARK_ERR_NOTFOUND)
 			{
 				*err = e;
+				err_prefix(err, "looking for the pin of backup %s", ids[i]);
 				mf_free_list(ids, n);
-				return err_prefix(err, "looking for the pin of backup %s", ids[i]);
+				return -1;
 			}
 			err_clear(&e);
 		}
@@ -342,8 +343,9 @@ read_backups(repo *r, repo_inventory *inv, pgark_err *err)
 			if (e.kind == PGARK_ERR_TRANSIENT || e.kind == PGARK_ERR_KEY || e.kind == PGARK_ERR_INTERNAL)
 			{
 				*err = e;
+				err_prefix(err, "reading the manifest of backup %s", ids[i]);
 				mf_free_list(ids, n);
-				return err_prefix(err, "reading the manifest of backup %s", ids[i]);
+				return -1;
 			}
 			b->status = INV_UNREADABLE;
 			snprintf(b->problem, sizeof(b->problem), "its manifest cannot be read: %s", e.msg);

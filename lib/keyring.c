@@ -531,10 +531,33 @@ get_dek_locked(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
 			err_set(err, PGARK_ERR_KEY, 0, "data key %s is missing from the repository", name);
 		return NULL;
 	}
-	if (dek_unwrap(kr->kek, buf, len, &dek, err) != 0)
 	{
-		err_prefix(err, "data key %s (master key from %s)", name, kr->kek_source);
-		goto done;
+		pgark_err	e1;
+
+		err_clear(&e1);
+		if (dek_unwrap(kr->kek, buf, len, &dek, &e1) != 0)
+		{
+			/* wrapped by another master key: a rotation away from ours
+			 * keeps a copy wrapped by ours until that key is retired */
+			char		copy[128];
+			uint8_t    *cbuf = NULL;
+			size_t		clen;
+			pgark_err	e2;
+			int			opened;
+
+			snprintf(copy, sizeof(copy), "%s.kek-%s", name, kr->fpr);
+			err_clear(&e2);
+			opened = e1.kind == PGARK_ERR_KEY &&
+				store_get_buf(kr->st, copy, DEK_OBJECT_LEN, &cbuf, &clen, &e2) == 0 &&
+				dek_unwrap(kr->kek, cbuf, clen, &dek, &e2) == 0;
+			free(cbuf);
+			if (!opened)
+			{
+				err_set(err, e1.kind, e1.sys_errno, "data key %s (master key from %s): %s", name, kr->kek_source,
+						e1.msg);
+				goto done;
+			}
+		}
 	}
 	if (memcmp(dek.id, id, OBJ_DEK_ID_LEN) != 0)
 	{
@@ -553,4 +576,192 @@ const obj_dek *
 keyring_lookup(void *arg, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
 {
 	return keyring_get_dek((keyring *) arg, id, err);
+}
+
+int
+kek_fingerprint_hex(const uint8_t kek[KEK_LEN], char out[2 * KEK_FPR_LEN + 1], pgark_err *err)
+{
+	uint8_t		fpr[KEK_FPR_LEN];
+
+	if (kek_fingerprint(kek, fpr, err) != 0)
+		return -1;
+	hex_encode(fpr, KEK_FPR_LEN, out);
+	return 0;
+}
+
+typedef struct name_list
+{
+	char	  **names;
+	size_t		n, cap;
+	const char *suffix;			/* NULL: data key objects; else names ending with it */
+} name_list;
+
+/* keys/<32 hex> (or keys/<32 hex><suffix>) */
+static int
+collect_keys(void *arg, const char *name, const store_stat *st, pgark_err *err)
+{
+	name_list  *l = arg;
+	const char *b = name + 5;
+	size_t		tail = l->suffix ? strlen(l->suffix) : 0;
+
+	(void) st;
+	if (strncmp(name, "keys/", 5) != 0 || strlen(b) != 2 * OBJ_DEK_ID_LEN + tail ||
+		strspn(b, "0123456789abcdef") != 2 * OBJ_DEK_ID_LEN ||
+		(tail && strcmp(b + 2 * OBJ_DEK_ID_LEN, l->suffix) != 0))
+		return 0;
+	if (l->n == l->cap)
+	{
+		size_t		cap = l->cap ? l->cap * 2 : 16;
+		char	  **q = realloc(l->names, cap * sizeof(*q));
+
+		if (q == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		l->names = q;
+		l->cap = cap;
+	}
+	if ((l->names[l->n] = strdup(name)) == NULL)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	l->n++;
+	return 0;
+}
+
+static void
+name_list_free(name_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+}
+
+int
+keyring_rotate(keyring *kr, const uint8_t new_kek[KEK_LEN], int *done, int *skipped, pgark_err *err)
+{
+	name_list	l = {NULL, 0, 0, NULL};
+	char		newfpr[2 * KEK_FPR_LEN + 1];
+	int			rc = -1;
+
+	*done = *skipped = 0;
+	if (!kr->have_kek)
+		return err_set(err, PGARK_ERR_KEY, 0, "no master key configured: nothing to rotate");
+	if (kek_fingerprint_hex(new_kek, newfpr, err) != 0)
+		return -1;
+	if (strcmp(newfpr, kr->fpr) == 0)
+		return err_set(err, PGARK_ERR_USAGE, 0, "the new master key is the configured one (fingerprint %s)", newfpr);
+	if (store_list(kr->st, "keys/", collect_keys, &l, err) != 0)
+		return err_prefix(err, "listing the data keys");
+	for (size_t i = 0; i < l.n; i++)
+	{
+		uint8_t    *buf = NULL, wrapped[DEK_OBJECT_LEN];
+		size_t		len;
+		obj_dek		dek;
+		char		fpr[2 * KEK_FPR_LEN + 1], copy[128];
+		int			ok;
+
+		if (store_get_buf(kr->st, l.names[i], DEK_OBJECT_LEN, &buf, &len, err) != 0)
+			goto done;
+		if (len != DEK_OBJECT_LEN)
+		{
+			free(buf);
+			err_set(err, PGARK_ERR_CORRUPT, 0, "data key %s: %zu bytes, not %d", l.names[i], len, DEK_OBJECT_LEN);
+			goto done;
+		}
+		hex_encode(buf + 40, KEK_FPR_LEN, fpr);
+		if (strcmp(fpr, newfpr) == 0)
+		{
+			/* re-wrapped by an earlier run: it must open */
+			ok = dek_unwrap(new_kek, buf, len, &dek, err) == 0;
+			secure_zero(&dek, sizeof(dek));
+			free(buf);
+			if (!ok)
+			{
+				err_prefix(err, "data key %s", l.names[i]);
+				goto done;
+			}
+			(*skipped)++;
+			continue;
+		}
+		/* ours, or (an interrupted rotation from another key) a copy of ours */
+		if (dek_unwrap(kr->kek, buf, len, &dek, err) != 0)
+		{
+			free(buf);
+			err_prefix(err, "data key %s: cannot rotate a key the configured master key does not open", l.names[i]);
+			goto done;
+		}
+		ok = dek_wrap(new_kek, &dek, (int64_t) get_be64(buf + 16), wrapped, err) == 0;
+		secure_zero(&dek, sizeof(dek));
+		snprintf(copy, sizeof(copy), "%s.kek-%s", l.names[i], fpr);
+		/* the copy first (no overwrite: one left by an interrupted run is the
+		 * same key wrapped the same way), then the object itself */
+		if (ok && store_put_buf(kr->st, copy, buf, len, STORE_NO_OVERWRITE, err) != 0)
+		{
+			if (err->kind == PGARK_ERR_EXISTS)
+				err_clear(err);
+			else
+				ok = 0;
+		}
+		free(buf);
+		if (!ok || store_put_buf(kr->st, l.names[i], wrapped, sizeof(wrapped), 0, err) != 0)
+		{
+			err_prefix(err, "re-wrapping data key %s", l.names[i]);
+			goto done;
+		}
+		(*done)++;
+	}
+	rc = 0;
+done:
+	name_list_free(&l);
+	return rc;
+}
+
+int
+keyring_retire(keyring *kr, const char *fpr, int *removed, pgark_err *err)
+{
+	char		suffix[64];
+	name_list	copies = {NULL, 0, 0, NULL}, keys = {NULL, 0, 0, NULL};
+	int			rc = -1;
+
+	*removed = 0;
+	if (strlen(fpr) != 2 * KEK_FPR_LEN || strspn(fpr, "0123456789abcdef") != 2 * KEK_FPR_LEN)
+		return err_set(err, PGARK_ERR_USAGE, 0, "\"%s\" is not a master key fingerprint (32 lowercase hex digits)", fpr);
+	if (kr->have_kek && strcmp(fpr, kr->fpr) == 0)
+		return err_set(err, PGARK_ERR_USAGE, 0, "%s is the configured master key: rotate away from it first", fpr);
+	snprintf(suffix, sizeof(suffix), ".kek-%s", fpr);
+	copies.suffix = suffix;
+	if (store_list(kr->st, "keys/", collect_keys, &keys, err) != 0 ||
+		store_list(kr->st, "keys/", collect_keys, &copies, err) != 0)
+	{
+		err_prefix(err, "listing the data keys");
+		goto done;
+	}
+	/* never the last way to open a key */
+	for (size_t i = 0; i < keys.n; i++)
+	{
+		uint8_t    *buf = NULL;
+		size_t		len;
+		char		kf[2 * KEK_FPR_LEN + 1];
+
+		if (store_get_buf(kr->st, keys.names[i], DEK_OBJECT_LEN, &buf, &len, err) != 0)
+			goto done;
+		hex_encode(buf + 40, KEK_FPR_LEN, kf);
+		free(buf);
+		if (len != DEK_OBJECT_LEN || strcmp(kf, fpr) == 0)
+		{
+			err_set(err, PGARK_ERR_USAGE, 0,
+					"data key %s is still wrapped by %s: run key-rotate --new-key first (or again: it was interrupted)",
+					keys.names[i], fpr);
+			goto done;
+		}
+	}
+	for (size_t i = 0; i < copies.n; i++)
+	{
+		if (store_remove(kr->st, copies.names[i], err) != 0 && err->kind != PGARK_ERR_NOTFOUND)
+			goto done;
+		err_clear(err);
+		(*removed)++;
+	}
+	rc = 0;
+done:
+	name_list_free(&copies);
+	name_list_free(&keys);
+	return rc;
 }

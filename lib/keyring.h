@@ -50,6 +50,25 @@ int			kek_read_command_timeout(const char *command, int timeout_s, uint8_t kek[K
 /* Write a new random key file: mode 0600, O_EXCL (never overwrites), fsync'd. */
 int			kek_generate_file(const char *path, pgark_err *err);
 
+/*
+ * Master key rotation (key-rotate). keyring_rotate re-wraps every data key
+ * keys/<id> under new_kek: first a copy of the object as it is, under
+ * keys/<id>.kek-<fingerprint of the key that wraps it>, then keys/<id>
+ * replaced by the re-wrapped object. Data is never rewritten. Until
+ * keyring_retire removes those copies, the old key still opens everything
+ * (keyring_get_dek falls back to the copy wrapped by its own key); once
+ * every key is re-wrapped, the new key alone opens everything. Interrupted,
+ * it is run again: keys already wrapped by new_kek are skipped. *done and
+ * *skipped count the keys re-wrapped now and found re-wrapped already.
+ */
+int			keyring_rotate(keyring *kr, const uint8_t new_kek[KEK_LEN], int *done, int *skipped,
+						   pgark_err *err);
+/* Remove the copies wrapped by the master key with fingerprint fpr (32 hex);
+ * refused for the configured key, and while any keys/<id> is still wrapped
+ * by fpr. *removed counts them. */
+int			keyring_retire(keyring *kr, const char *fpr, int *removed, pgark_err *err);
+int			kek_fingerprint_hex(const uint8_t kek[KEK_LEN], char out[2 * KEK_FPR_LEN + 1], pgark_err *err);
+
 /* Wrap / unwrap one DEK object (exposed for tests and key rotation). */
 int			dek_wrap(const uint8_t kek[KEK_LEN], const obj_dek *dek, int64_t created,
 					 uint8_t out[DEK_OBJECT_LEN], pgark_err *err);

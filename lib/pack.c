@@ -376,10 +376,22 @@ typedef struct ra_conn
 	int			started;
 } ra_conn;
 
+#define CHUNK_KEYS 16
+
 struct chunk_reader
 {
 	repo	   *r;
-	uint8_t		key[32];
+	uint8_t		key[32];		/* the chunk id key of the current data key */
+	/* the chunk id key of each data key met: a chunk's id was computed with
+	 * the key derived from the data key current when it was stored, which
+	 * is the one that sealed it (key-rotate --new-data-key) */
+	pthread_mutex_t kmu;
+	struct
+	{
+		uint8_t		dek_id[OBJ_DEK_ID_LEN];
+		uint8_t		key[32];
+	}			keys[CHUNK_KEYS];
+	int			nkeys;
 	uint8_t    *buf;			/* a run that spans blocks, assembled */
 	size_t		cap;
 	uint8_t    *span;			/* a fetch of several blocks */
@@ -976,12 +988,48 @@ chunk_reader_new(repo *r, pgark_err *err)
 		return NULL;
 	}
 	cr->r = r;
+	pthread_mutex_init(&cr->kmu, NULL);
 	if (chunk_key(r, cr->key, err) != 0)
 	{
+		pthread_mutex_destroy(&cr->kmu);
 		free(cr);
 		return NULL;
 	}
 	return cr;
+}
+
+/* The chunk id key of the data key that sealed a chunk (h: its header). */
+static int
+chunk_key_of(chunk_reader *cr, const obj_header *h, uint8_t key[32], pgark_err *err)
+{
+	const obj_dek *dek;
+	int			rc = 0;
+
+	if (h->cipher == OBJ_CIPHER_NONE)
+	{
+		memset(key, 0, 32);
+		return 0;
+	}
+	pthread_mutex_lock(&cr->kmu);
+	for (int i = 0; i < cr->nkeys; i++)
+		if (memcmp(cr->keys[i].dek_id, h->dek_id, OBJ_DEK_ID_LEN) == 0)
+		{
+			memcpy(key, cr->keys[i].key, 32);
+			pthread_mutex_unlock(&cr->kmu);
+			return 0;
+		}
+	if ((dek = keyring_get_dek(cr->r->kr, h->dek_id, err)) == NULL ||
+		hkdf_sha256(NULL, 0, dek->key, AES256_KEY_LEN, (const uint8_t *) CHUNK_KEY_INFO,
+					strlen(CHUNK_KEY_INFO), key, 32, err) != 0)
+		rc = -1;
+	else if (cr->nkeys < CHUNK_KEYS)
+	{
+		memcpy(cr->keys[cr->nkeys].dek_id, h->dek_id, OBJ_DEK_ID_LEN);
+		memcpy(cr->keys[cr->nkeys].key, key, 32);
+		cr->nkeys++;
+	}
+	pthread_mutex_unlock(&cr->kmu);
+	return rc;
 }
 
 typedef struct mem_source
@@ -1028,11 +1076,16 @@ decode_one(void *arg, size_t i, pgark_err *err)
 	obj_reader *or = repo_object_reader(d->cr->r, source_mem, &ms, err);
 	uint8_t    *dst = d->out + i * PACK_CHUNK_SIZE;
 	size_t		have = 0, got;
-	uint8_t		id[CHUNK_ID_LEN];
+	uint8_t		id[CHUNK_ID_LEN], key[32];
 	int			failed = 0;
 
 	if (or == NULL)
 		goto damaged;
+	if (chunk_key_of(d->cr, obj_reader_header(or), key, err) != 0)
+	{
+		obj_reader_free(or);
+		return -1;				/* a key problem, not damage */
+	}
 	for (;;)
 	{
 		uint8_t		extra;
@@ -1066,8 +1119,9 @@ decode_one(void *arg, size_t i, pgark_err *err)
 		err_set(err, PGARK_ERR_CORRUPT, 0, "chunk holds %zu bytes, the manifest says %u", have, d->plain_lens[i]);
 		goto damaged;
 	}
-	if (chunk_id(d->cr->key, dst, have, id, err) != 0)
+	if (chunk_id(key, dst, have, id, err) != 0)
 		return -1;
+	secure_zero(key, sizeof(key));
 	if (CRYPTO_memcmp(id, d->refs[i].id, CHUNK_ID_LEN) != 0)
 	{
 		err_set(err, PGARK_ERR_CORRUPT, 0, "chunk content does not match its id");
@@ -1171,6 +1225,8 @@ chunk_reader_free(chunk_reader *cr)
 		return;
 	ra_stop(cr);
 	secure_zero(cr->key, sizeof(cr->key));
+	secure_zero(cr->keys, sizeof(cr->keys));
+	pthread_mutex_destroy(&cr->kmu);
 	for (int i = 0; i < CACHE_BLOCKS; i++)
 		free(cr->blocks[i].data);
 	free(cr->span);

@@ -321,3 +321,27 @@ done:
 	store_put_abort(sw);
 	return rc;
 }
+
+int
+repo_new_data_key(repo *r, pgark_err *err)
+{
+	repo_meta	m = r->meta;
+	const obj_dek *dek;
+	char		text[2048];
+	int			n;
+
+	if (m.cipher != OBJ_CIPHER_AES256GCM)
+		return err_set(err, PGARK_ERR_USAGE, 0, "%s is not encrypted: it has no data keys", r->st->where);
+	if ((dek = keyring_new_dek(r->kr, err)) == NULL)
+		return err_prefix(err, "making a new data key");
+	memcpy(m.data_key, dek->id, OBJ_DEK_ID_LEN);
+	n = repo_meta_format(&m, text, sizeof(text));
+	if (n < 0 || (size_t) n >= sizeof(text))
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "repository metadata too long");
+	/* one object replaced as a whole: before, the old key; after, the new */
+	if (store_put_buf(r->st, REPO_META_NAME, text, (size_t) n, 0, err) != 0)
+		return err_prefix(err, "rewriting %s", REPO_META_NAME);
+	r->meta = m;
+	r->dek = dek;
+	return 0;
+}

@@ -62,6 +62,11 @@ obj_reader *repo_object_reader(repo *r, obj_source_fn src, void *src_arg, pgark_
 /* Parameters for writing a new object with the repository's cipher and key. */
 int			repo_object_params(repo *r, uint64_t plain_len, obj_params *p, pgark_err *err);
 
+/* A new data key for new objects (key-rotate --new-data-key): stored
+ * wrapped, then pgark.repo rewritten to name it (objects name the key that
+ * sealed them, so every older key stays in use for its objects). */
+int			repo_new_data_key(repo *r, pgark_err *err);
+
 /* Store buf as object name (a small object, sealed with the repository's
  * cipher), durably; flags as store_put_commit's. */
 int			repo_put_object(repo *r, const char *name, const void *buf, size_t len, int flags, pgark_err *err);
