@@ -490,6 +490,8 @@ done:
 }
 
 static const obj_dek *get_dek_locked(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err);
+static int	open_dek_object(keyring *kr, const char *name, const uint8_t *buf, size_t len, int direct,
+							obj_dek *dek, pgark_err *err);
 
 const obj_dek *
 keyring_get_dek(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
@@ -531,33 +533,10 @@ get_dek_locked(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
 			err_set(err, PGARK_ERR_KEY, 0, "data key %s is missing from the repository", name);
 		return NULL;
 	}
+	if (open_dek_object(kr, name, buf, len, 0, &dek, err) != 0)
 	{
-		pgark_err	e1;
-
-		err_clear(&e1);
-		if (dek_unwrap(kr->kek, buf, len, &dek, &e1) != 0)
-		{
-			/* wrapped by another master key: a rotation away from ours
-			 * keeps a copy wrapped by ours until that key is retired */
-			char		copy[128];
-			uint8_t    *cbuf = NULL;
-			size_t		clen;
-			pgark_err	e2;
-			int			opened;
-
-			snprintf(copy, sizeof(copy), "%s.kek-%s", name, kr->fpr);
-			err_clear(&e2);
-			opened = e1.kind == PGARK_ERR_KEY &&
-				store_get_buf(kr->st, copy, DEK_OBJECT_LEN, &cbuf, &clen, &e2) == 0 &&
-				dek_unwrap(kr->kek, cbuf, clen, &dek, &e2) == 0;
-			free(cbuf);
-			if (!opened)
-			{
-				err_set(err, e1.kind, e1.sys_errno, "data key %s (master key from %s): %s", name, kr->kek_source,
-						e1.msg);
-				goto done;
-			}
-		}
+		err_prefix(err, "data key %s (master key from %s)", name, kr->kek_source);
+		goto done;
 	}
 	if (memcmp(dek.id, id, OBJ_DEK_ID_LEN) != 0)
 	{
@@ -633,20 +612,51 @@ name_list_free(name_list *l)
 	free(l->names);
 }
 
-int
-keyring_rotate(keyring *kr, const uint8_t new_kek[KEK_LEN], int *done, int *skipped, pgark_err *err)
+/*
+ * Open keys/<id> as the configured master key sees it: the object itself,
+ * or (after a rotation away from this key, not yet retired) its copy
+ * keys/<id>.kek-<our fingerprint>. direct: only the object itself.
+ */
+static int
+open_dek_object(keyring *kr, const char *name, const uint8_t *buf, size_t len, int direct, obj_dek *dek,
+				pgark_err *err)
+{
+	pgark_err	e1, e2;
+	char		copy[128];
+	uint8_t    *cbuf = NULL;
+	size_t		clen;
+	int			rc;
+
+	err_clear(&e1);
+	if (dek_unwrap(kr->kek, buf, len, dek, &e1) == 0)
+		return 0;
+	if (direct || e1.kind != PGARK_ERR_KEY)
+	{
+		*err = e1;
+		return -1;
+	}
+	snprintf(copy, sizeof(copy), "%s.kek-%s", name, kr->fpr);
+	err_clear(&e2);
+	if (store_get_buf(kr->st, copy, DEK_OBJECT_LEN, &cbuf, &clen, &e2) != 0)
+	{
+		/* no copy: the key is simply not ours; a store that failed is that */
+		*err = e2.kind == PGARK_ERR_NOTFOUND ? e1 : e2;
+		return -1;
+	}
+	rc = dek_unwrap(kr->kek, cbuf, clen, dek, err);
+	free(cbuf);
+	return rc;
+}
+
+/* One pass over keys/: *todo counts the keys re-wrapped in it. */
+static int
+rotate_pass(keyring *kr, const uint8_t new_kek[KEK_LEN], const char *newfpr, int *todo, int *skipped,
+			pgark_err *err)
 {
 	name_list	l = {NULL, 0, 0, NULL};
-	char		newfpr[2 * KEK_FPR_LEN + 1];
 	int			rc = -1;
 
-	*done = *skipped = 0;
-	if (!kr->have_kek)
-		return err_set(err, PGARK_ERR_KEY, 0, "no master key configured: nothing to rotate");
-	if (kek_fingerprint_hex(new_kek, newfpr, err) != 0)
-		return -1;
-	if (strcmp(newfpr, kr->fpr) == 0)
-		return err_set(err, PGARK_ERR_USAGE, 0, "the new master key is the configured one (fingerprint %s)", newfpr);
+	*todo = *skipped = 0;
 	if (store_list(kr->st, "keys/", collect_keys, &l, err) != 0)
 		return err_prefix(err, "listing the data keys");
 	for (size_t i = 0; i < l.n; i++)
@@ -668,7 +678,7 @@ keyring_rotate(keyring *kr, const uint8_t new_kek[KEK_LEN], int *done, int *skip
 		hex_encode(buf + 40, KEK_FPR_LEN, fpr);
 		if (strcmp(fpr, newfpr) == 0)
 		{
-			/* re-wrapped by an earlier run: it must open */
+			/* re-wrapped already: it must open */
 			ok = dek_unwrap(new_kek, buf, len, &dek, err) == 0;
 			secure_zero(&dek, sizeof(dek));
 			free(buf);
@@ -680,18 +690,20 @@ keyring_rotate(keyring *kr, const uint8_t new_kek[KEK_LEN], int *done, int *skip
 			(*skipped)++;
 			continue;
 		}
-		/* ours, or (an interrupted rotation from another key) a copy of ours */
-		if (dek_unwrap(kr->kek, buf, len, &dek, err) != 0)
+		/* ours, or (rotated away from ours to another key since) our copy */
+		if (open_dek_object(kr, l.names[i], buf, len, 0, &dek, err) != 0)
 		{
 			free(buf);
-			err_prefix(err, "data key %s: cannot rotate a key the configured master key does not open", l.names[i]);
+			err_prefix(err, "data key %s: the configured master key does not open it, so it cannot be rotated",
+					   l.names[i]);
 			goto done;
 		}
 		ok = dek_wrap(new_kek, &dek, (int64_t) get_be64(buf + 16), wrapped, err) == 0;
 		secure_zero(&dek, sizeof(dek));
 		snprintf(copy, sizeof(copy), "%s.kek-%s", l.names[i], fpr);
-		/* the copy first (no overwrite: one left by an interrupted run is the
-		 * same key wrapped the same way), then the object itself */
+		/* the object as it is, kept first (no overwrite: one left by an
+		 * interrupted run is the same key wrapped the same way), then the
+		 * object itself replaced */
 		if (ok && store_put_buf(kr->st, copy, buf, len, STORE_NO_OVERWRITE, err) != 0)
 		{
 			if (err->kind == PGARK_ERR_EXISTS)
@@ -705,12 +717,41 @@ keyring_rotate(keyring *kr, const uint8_t new_kek[KEK_LEN], int *done, int *skip
 			err_prefix(err, "re-wrapping data key %s", l.names[i]);
 			goto done;
 		}
-		(*done)++;
+		(*todo)++;
 	}
 	rc = 0;
 done:
 	name_list_free(&l);
 	return rc;
+}
+
+int
+keyring_rotate(keyring *kr, const uint8_t new_kek[KEK_LEN], int *done, int *skipped, pgark_err *err)
+{
+	char		newfpr[2 * KEK_FPR_LEN + 1];
+
+	*done = *skipped = 0;
+	if (!kr->have_kek)
+		return err_set(err, PGARK_ERR_KEY, 0, "no master key configured: nothing to rotate");
+	if (kek_fingerprint_hex(new_kek, newfpr, err) != 0)
+		return -1;
+	if (strcmp(newfpr, kr->fpr) == 0)
+		return err_set(err, PGARK_ERR_USAGE, 0, "the new master key is the configured one (fingerprint %s)", newfpr);
+	/* passes until one finds every key re-wrapped: a data key made by
+	 * another process during a pass is caught by the next */
+	for (int pass = 0; pass < 10; pass++)
+	{
+		int			n, already;
+
+		if (rotate_pass(kr, new_kek, newfpr, &n, &already, err) != 0)
+			return -1;
+		*done += n;
+		*skipped = already;
+		if (n == 0)
+			return 0;
+	}
+	return err_set(err, PGARK_ERR_TRANSIENT, 0,
+				   "data keys keep appearing under another master key: is another key-rotate running?");
 }
 
 int
@@ -742,13 +783,19 @@ keyring_retire(keyring *kr, const char *fpr, int *removed, pgark_err *err)
 
 		if (store_get_buf(kr->st, keys.names[i], DEK_OBJECT_LEN, &buf, &len, err) != 0)
 			goto done;
+		obj_dek		dek;
+		int			opens;
+
 		hex_encode(buf + 40, KEK_FPR_LEN, kf);
+		opens = kr->have_kek && open_dek_object(kr, keys.names[i], buf, len, 1, &dek, err) == 0;
+		secure_zero(&dek, sizeof(dek));
 		free(buf);
-		if (len != DEK_OBJECT_LEN || strcmp(kf, fpr) == 0)
+		if (len != DEK_OBJECT_LEN || strcmp(kf, fpr) == 0 || !opens)
 		{
-			err_set(err, PGARK_ERR_USAGE, 0,
-					"data key %s is still wrapped by %s: run key-rotate --new-key first (or again: it was interrupted)",
-					keys.names[i], fpr);
+			err_set(err, PGARK_ERR_KEY, 0,
+					"data key %s is wrapped by %s, not by the configured master key: run key-rotate --new-key "
+					"with the configured key first (or again: it was interrupted); nothing was removed",
+					keys.names[i], kf);
 			goto done;
 		}
 	}
@@ -764,4 +811,32 @@ done:
 	name_list_free(&copies);
 	name_list_free(&keys);
 	return rc;
+}
+
+int
+keyring_check_current(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], int *count, pgark_err *err)
+{
+	name_list	l = {NULL, 0, 0, NULL};
+	char		name[64];
+	uint8_t    *buf = NULL;
+	size_t		len;
+	obj_dek		dek;
+	int			rc;
+
+	if (!kr->have_kek)
+		return err_set(err, PGARK_ERR_KEY, 0, "no master key configured");
+	if (store_list(kr->st, "keys/", collect_keys, &l, err) != 0)
+		return err_prefix(err, "listing the data keys");
+	*count = (int) l.n;
+	name_list_free(&l);
+	dek_object_name(id, name, sizeof(name));
+	if (store_get_buf(kr->st, name, DEK_OBJECT_LEN, &buf, &len, err) != 0)
+		return err_prefix(err, "reading the current data key");
+	rc = open_dek_object(kr, name, buf, len, 1, &dek, err);
+	secure_zero(&dek, sizeof(dek));
+	free(buf);
+	if (rc != 0)
+		return err_prefix(err, "the current data key %s is not wrapped by the configured master key "
+						  "(was the repository rotated to another key? configure that one)", name);
+	return 0;
 }

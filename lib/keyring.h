@@ -68,6 +68,11 @@ int			keyring_rotate(keyring *kr, const uint8_t new_kek[KEK_LEN], int *done, int
  * by fpr. *removed counts them. */
 int			keyring_retire(keyring *kr, const char *fpr, int *removed, pgark_err *err);
 int			kek_fingerprint_hex(const uint8_t kek[KEK_LEN], char out[2 * KEK_FPR_LEN + 1], pgark_err *err);
+/* 0 if keys/<id> itself is wrapped by the configured master key (not only a
+ * copy kept by a rotation): a new data key wrapped by a key the others have
+ * been rotated away from would be lost with it. *count: data keys stored. */
+int			keyring_check_current(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], int *count, pgark_err *err);
+#define DATA_KEYS_MAX 32		/* a process holds every key a backup may need */
 
 /* Wrap / unwrap one DEK object (exposed for tests and key rotation). */
 int			dek_wrap(const uint8_t kek[KEK_LEN], const obj_dek *dek, int64_t created,

@@ -376,7 +376,7 @@ typedef struct ra_conn
 	int			started;
 } ra_conn;
 
-#define CHUNK_KEYS 16
+#define CHUNK_KEYS 64			/* more than DATA_KEYS_MAX */
 
 struct chunk_reader
 {
@@ -1119,9 +1119,10 @@ decode_one(void *arg, size_t i, pgark_err *err)
 		err_set(err, PGARK_ERR_CORRUPT, 0, "chunk holds %zu bytes, the manifest says %u", have, d->plain_lens[i]);
 		goto damaged;
 	}
-	if (chunk_id(key, dst, have, id, err) != 0)
-		return -1;
+	failed = chunk_id(key, dst, have, id, err);
 	secure_zero(key, sizeof(key));
+	if (failed)
+		return -1;
 	if (CRYPTO_memcmp(id, d->refs[i].id, CHUNK_ID_LEN) != 0)
 	{
 		err_set(err, PGARK_ERR_CORRUPT, 0, "chunk content does not match its id");
@@ -1129,6 +1130,7 @@ decode_one(void *arg, size_t i, pgark_err *err)
 	}
 	return 0;
 damaged:
+	secure_zero(key, sizeof(key));
 	return err_prefix(err, "pack %s, chunk at offset %llu", d->name, (unsigned long long) d->refs[i].offset);
 }
 

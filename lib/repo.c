@@ -332,6 +332,15 @@ repo_new_data_key(repo *r, pgark_err *err)
 
 	if (m.cipher != OBJ_CIPHER_AES256GCM)
 		return err_set(err, PGARK_ERR_USAGE, 0, "%s is not encrypted: it has no data keys", r->st->where);
+	{
+		int			count = 0;
+
+		if (keyring_check_current(r->kr, m.data_key, &count, err) != 0)
+			return -1;
+		if (count >= DATA_KEYS_MAX)
+			return err_set(err, PGARK_ERR_USAGE, 0, "%s already holds %d data keys, the most pgark keeps "
+						   "(a restore may need every one)", r->st->where, count);
+	}
 	if ((dek = keyring_new_dek(r->kr, err)) == NULL)
 		return err_prefix(err, "making a new data key");
 	memcpy(m.data_key, dek->id, OBJ_DEK_ID_LEN);

@@ -55,7 +55,9 @@ main(int argc, char **argv)
 	if (p.argc != 1)
 		return prog_usage_error(&p, "expected one backup id");
 	id = p.argv[0];
-	if (strlen(id) >= 64 || strchr(id, '/') != NULL || id[0] == '.' || id[0] == '\0')
+	/* base-push's ids: letters, digits, '-', '_' and '.' (never first) */
+	if (strlen(id) >= 64 || id[0] == '.' || id[0] == '\0' ||
+		strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(id))
 		return prog_usage_error(&p, "\"%s\" is not a backup id", id);
 	if ((rc = prog_load_config(&p, &err)) >= 0)
 		return rc;
@@ -85,7 +87,8 @@ main(int argc, char **argv)
 			rc = prog_fail(&p, &err);
 		else
 		{
-			log_info(err.kind == PGARK_ERR_EXISTS ? "backup %s was already pinned" : "pinned backup %s", id);
+			log_info(err.kind == PGARK_ERR_EXISTS ? "backup %s was already pinned (its pin keeps its first reason)"
+					 : "pinned backup %s", id);
 			prog_audit(&p, "pin", id, "ok", reason, 0, 0);
 			rc = 0;
 		}

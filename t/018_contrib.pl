@@ -44,7 +44,7 @@ sub picks
 	my (@args) = @_;
 	my $r = run_cmd({}, 'sh', $script, '--config', '/nonexistent.conf', '--dry-run', '--listing', $listing, @args);
 	is($r->{rc}, 0, "pgark-pin-monthly @args --dry-run: exit 0") or diag $r->{stderr};
-	return [ map { /--reason "([^"]*)" (\S+)$/ ? "$2 $1" : "?$_" } grep { /\S/ } split /\n/, $r->{stdout} ];
+	return [ map { /--reason "([^"]*)" -- (\S+)$/ ? "$2 $1" : "?$_" } grep { /\S/ } split /\n/, $r->{stdout} ];
 }
 
 is_deeply(picks(), [

@@ -73,6 +73,13 @@ is($r->{rc}, 0, 'a second run (as after an interruption): exit 0') or diag $r->{
 like($r->{stderr}, qr/re-wrapped 0 data keys .*\(\d+ already were\)/, '... nothing left to do');
 
 # --- refusals
+# a new data key wrapped by the key everything was rotated away from would
+# be lost with it: refused with the old configuration
+$r = run_pgark('key-rotate', '--config', $conf, '--new-data-key');
+is($r->{rc}, 1, '--new-data-key with the old master key after a rotation: refused');
+like($r->{stderr}, qr/not wrapped by the configured master key/, '... saying why');
+my @now = key_objects();
+is(scalar(@now), scalar(@keys), '... no data key made');
 $r = run_pgark('key-rotate', '--config', $newconf, '--new-key', $newkey);
 is($r->{rc}, 2, 'rotating to the configured key: refused (exit 2)');
 like($r->{stderr}, qr/the new master key is the configured one/, '... saying so');
