@@ -17,7 +17,8 @@ typedef enum
 	OPT_SECONDS,				/* an int from 1 to 3600 */
 	OPT_INT,					/* an int from min to max */
 	OPT_BOOL,					/* on/off, true/false, yes/no, 1/0 */
-	OPT_SIZE					/* bytes, optional K/M/G suffix (binary), min..max */
+	OPT_SIZE,					/* bytes, optional K/M/G suffix (binary), min..max */
+	OPT_DURATION				/* seconds: a number with s, min, h, d or w (0: unset) */
 } opt_type;
 
 typedef struct opt_def
@@ -72,6 +73,14 @@ static const opt_def options[] = {
 	OPT_RANGE("archive", "fetch_ahead", OPT_INT, fetch_ahead, 0, 64),
 	OPT_RANGE("backup", "workers", OPT_INT, workers, 0, 64),
 	OPT("backup", "archive_timeout", OPT_SECONDS, archive_timeout),
+	OPT("crypto", "rotate_after", OPT_DURATION, rotate_after),
+	OPT_RANGE("retention", "keep_last", OPT_INT, keep_last, 0, 100000),
+	OPT_RANGE("retention", "keep_daily", OPT_INT, keep_daily, 0, 100000),
+	OPT_RANGE("retention", "keep_weekly", OPT_INT, keep_weekly, 0, 100000),
+	OPT_RANGE("retention", "keep_monthly", OPT_INT, keep_monthly, 0, 100000),
+	OPT_RANGE("retention", "keep_yearly", OPT_INT, keep_yearly, 0, 1000),
+	OPT("retention", "keep_within", OPT_DURATION, keep_within),
+	OPT("retention", "pitr_window", OPT_DURATION, pitr_window),
 	OPT("log", "level", OPT_LOGLEVEL, log_level),
 	OPT("log", "audit", OPT_PATH, audit),
 };
@@ -112,6 +121,42 @@ find_option(const char *section, const char *key, int *section_known)
 			return &options[i];
 	}
 	return NULL;
+}
+
+int
+config_parse_duration(const char *value, int64_t *out)
+{
+	static const struct
+	{
+		const char *unit;
+		int64_t		secs;
+	}			units[] = {
+		{"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}
+	};
+	char	   *end;
+	long long	v;
+
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || errno != 0 || v < 0)
+		return -1;
+	if (*end == '\0')
+	{
+		/* a bare number: only 0 (unset) is unambiguous */
+		if (v != 0)
+			return -1;
+		*out = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].unit) == 0)
+		{
+			if (v > INT64_MAX / units[i].secs / 1000)
+				return -1;
+			*out = (int64_t) v * units[i].secs;
+			return 0;
+		}
+	return -1;
 }
 
 /* Store value into the field; msg gets the reason on failure. */
@@ -219,6 +264,14 @@ set_value(pgark_config *cfg, const opt_def *o, const char *value, char *msg, siz
 				*(uint64_t *) (void *) field = v * mult;
 				return 0;
 			}
+		case OPT_DURATION:
+			if (config_parse_duration(value, (int64_t *) (void *) field) != 0)
+			{
+				snprintf(msg, msglen, "\"%s\" is not a duration (a whole number with a unit: "
+						 "s, min, h, d or w, e.g. 36h or 14d; 0 for none)", value);
+				return -1;
+			}
+			return 0;
 		case OPT_BOOL:
 			{
 				static const char *const yes[] = {"on", "true", "yes", "1"};

@@ -56,6 +56,7 @@ typedef struct pgark_config
 	char		key_command[2048];
 	int			key_command_timeout;	/* seconds */
 	char		cipher[32];		/* "aes-256-gcm" (default) or "none" */
+	int64_t		rotate_after;	/* seconds: repo-check warns when the master key is older; 0 off */
 
 	/* [postgres] */
 	char		pgdata[PATH_MAX];
@@ -69,6 +70,15 @@ typedef struct pgark_config
 	/* [backup] */
 	int			workers;		/* threads for base-push / pitr-prepare; 0 = one per CPU */
 	int			archive_timeout;	/* seconds base-push waits for its stop segment */
+
+	/* [retention] (repo-expire); 0 = not set */
+	int			keep_last;		/* the newest N backups */
+	int			keep_daily;		/* the newest backup of each of the N latest days with one */
+	int			keep_weekly;	/* ... ISO weeks */
+	int			keep_monthly;
+	int			keep_yearly;
+	int64_t		keep_within;	/* seconds: every backup started within it */
+	int64_t		pitr_window;	/* seconds: how far back point-in-time recovery must reach */
 
 	/* [log] */
 	log_level	log_level;
@@ -93,6 +103,9 @@ int			config_set(pgark_config *cfg, const char *assignment, pgark_err *err);
 int			config_validate(pgark_config *cfg, pgark_err *err);
 
 int			config_cipher_is_none(const pgark_config *cfg);
+
+/* "36h", "14d", "2w", "90min", "45s" or "0" to seconds; -1 if not one. */
+int			config_parse_duration(const char *value, int64_t *out);
 
 /* The repository for messages: its path, or s3://bucket/prefix. */
 const char *config_repo_where(const pgark_config *cfg, char *buf, size_t len);

@@ -357,6 +357,42 @@ test_set(void)
 	is_int(config_validate(&cfg, &err), 0, "validate: now complete");
 }
 
+static void
+test_durations(void)
+{
+	static const struct
+	{
+		const char *text;
+		int64_t		secs;		/* -1: refused */
+	}			cases[] = {
+		{"0", 0}, {"45s", 45}, {"90min", 5400}, {"36h", 129600}, {"14d", 1209600}, {"2w", 1209600},
+		{"7", -1}, {"", -1}, {"h", -1}, {"-1d", -1}, {"1.5d", -1}, {"1 d", -1}, {"1D", -1},
+		{"1m", -1}, {"1dd", -1}, {" 1d", -1}, {"99999999999999999999d", -1}, {"9223372036854775807w", -1},
+	};
+	pgark_config cfg;
+	pgark_err	err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		int64_t		v = -7;
+		int			rc = config_parse_duration(cases[i].text, &v);
+
+		if (cases[i].secs < 0)
+			is_int(rc, -1, "duration \"%s\" refused", cases[i].text);
+		else
+			ok(rc == 0 && v == cases[i].secs, "duration \"%s\" = %lld s", cases[i].text,
+			   (long long) cases[i].secs);
+	}
+	config_defaults(&cfg);
+	is_int(config_set(&cfg, "retention.keep_within=3d", &err), 0, "retention.keep_within=3d");
+	ok(cfg.keep_within == 3 * 86400, "... is three days");
+	is_int(config_set(&cfg, "retention.pitr_window=3", &err), -1, "a duration without a unit is refused");
+	like(err.msg, "[retention] pitr_window", "... naming the key");
+	is_int(config_set(&cfg, "retention.keep_daily=7", &err), 0, "retention.keep_daily=7");
+	is_int(cfg.keep_daily, 7, "... set");
+	is_int(config_set(&cfg, "crypto.rotate_after=52w", &err), 0, "crypto.rotate_after=52w");
+}
+
 int
 main(void)
 {
@@ -367,6 +403,7 @@ main(void)
 	test_s3();
 	test_environment();
 	test_set();
+	test_durations();
 	rm_rf(dir);
 	return done_testing();
 }
