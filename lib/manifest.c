@@ -514,20 +514,6 @@ read_blob(mf_reader *rd, size_t n, pgark_err *err)
 }
 
 static int
-parse_time(const char *s, int64_t *out)
-{
-	struct tm	tm;
-	char	   *end;
-
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	*out = (int64_t) timegm(&tm);
-	return 0;
-}
-
-static int
 parse_head(mf_reader *rd, mf_head *h, pgark_err *err)
 {
 	char	   *line;
@@ -569,9 +555,9 @@ parse_head(mf_reader *rd, mf_head *h, pgark_err *err)
 			snprintf(h->start_wal, sizeof(h->start_wal), "%s", v);
 		else if (strcmp(line, "stop_wal") == 0 && strlen(v) < sizeof(h->stop_wal))
 			snprintf(h->stop_wal, sizeof(h->stop_wal), "%s", v);
-		else if (strcmp(line, "start_time") == 0 && parse_time(v, &h->start_time) == 0)
+		else if (strcmp(line, "start_time") == 0 && iso8601_parse(v, &h->start_time) == 0)
 			seen |= 32;
-		else if (strcmp(line, "stop_time") == 0 && parse_time(v, &h->stop_time) == 0)
+		else if (strcmp(line, "stop_time") == 0 && iso8601_parse(v, &h->stop_time) == 0)
 			seen |= 64;
 		else if (strcmp(line, "label") == 0)
 		{
@@ -868,6 +854,18 @@ mf_next(mf_reader *rd, mf_entry **out, pgark_err *err)
 		return 1;
 	}
 	return -1;
+}
+
+size_t
+mf_npacks(const mf_reader *rd)
+{
+	return rd->npacks;
+}
+
+const uint8_t *
+mf_pack_id(const mf_reader *rd, size_t i)
+{
+	return i < rd->npacks ? rd->packs[i] : NULL;
 }
 
 void

@@ -100,6 +100,9 @@ int			mf_next(mf_reader *rd, mf_entry **e, pgark_err *err);
  * were read). */
 int			mf_chunks(mf_reader *rd, chunk_ref *out, uint32_t max, uint32_t *got, pgark_err *err);
 void		mf_close(mf_reader *rd);
+/* The packs declared so far (all of them once mf_next returned 0). */
+size_t		mf_npacks(const mf_reader *rd);
+const uint8_t *mf_pack_id(const mf_reader *rd, size_t i);
 
 /* Backup ids with a manifest, oldest first (ids sort by time). */
 int			mf_list_backups(repo *r, char ***ids, size_t *n, pgark_err *err);

@@ -323,6 +323,67 @@ done:
 }
 
 int
+repo_get_object(repo *r, const char *object, size_t max, char **out, size_t *len, pgark_err *err)
+{
+	store_reader *sr = NULL;
+	obj_reader *or = NULL;
+	char	   *buf = NULL;
+	size_t		have = 0;
+	int			rc = -1;
+
+	*out = NULL;
+	*len = 0;
+	if ((sr = store_get(r->st, object, 0, 0, err)) == NULL)
+		goto done;				/* NOTFOUND passes through */
+	if ((or = repo_object_reader(r, store_read_source, sr, err)) == NULL)
+		goto bad_object;
+	if (obj_reader_header(or)->plain_len > max)
+	{
+		err_set(err, PGARK_ERR_CORRUPT, 0, "header says %llu bytes, more than the %zu expected",
+				(unsigned long long) obj_reader_header(or)->plain_len, max);
+		goto bad_object;
+	}
+	if ((buf = malloc(max + 1)) == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		goto done;
+	}
+	for (;;)
+	{
+		size_t		got;
+
+		/* one byte more than max may hold, so that an object longer than
+		 * its header said is refused rather than cut */
+		if (have > max)
+		{
+			err_set(err, PGARK_ERR_CORRUPT, 0, "more than %zu bytes", max);
+			goto bad_object;
+		}
+		if (obj_reader_read(or, buf + have, max + 1 - have, &got, err) != 0)
+			goto bad_object;
+		if (got == 0)
+			break;
+		have += got;
+	}
+	buf[have] = '\0';
+	*out = buf;
+	*len = have;
+	buf = NULL;
+	rc = 0;
+	goto done;
+bad_object:
+	if (err->kind == PGARK_ERR_CORRUPT || err->kind == PGARK_ERR_MISMATCH)
+		err_prefix(err, "object %s in %s is damaged", object, r->st->where);
+	else
+		err_prefix(err, "object %s", object);
+done:
+	free(buf);
+	obj_reader_free(or);
+	store_reader_close(sr);
+	return rc;
+}
+
+int
 repo_new_data_key(repo *r, pgark_err *err)
 {
 	repo_meta	m = r->meta;

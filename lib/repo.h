@@ -71,4 +71,8 @@ int			repo_new_data_key(repo *r, pgark_err *err);
  * cipher), durably; flags as store_put_commit's. */
 int			repo_put_object(repo *r, const char *name, const void *buf, size_t len, int flags, pgark_err *err);
 
+/* Read a small object whole (at most max bytes of plaintext, else CORRUPT),
+ * NUL-terminated; *out is malloc'd. NOTFOUND if it does not exist. */
+int			repo_get_object(repo *r, const char *name, size_t max, char **out, size_t *len, pgark_err *err);
+
 #endif

@@ -243,3 +243,17 @@ secure_zero(void *p, size_t n)
 	if (p != NULL && n > 0)
 		OPENSSL_cleanse(p, n);
 }
+
+int
+iso8601_parse(const char *s, int64_t *out)
+{
+	struct tm	tm;
+	char	   *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	*out = (int64_t) timegm(&tm);
+	return 0;
+}

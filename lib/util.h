@@ -97,6 +97,8 @@ void		sleep_ms(unsigned long ms);
 /* UTC time as ISO 8601 with milliseconds: 2026-11-27T02:40:33.123Z */
 void		iso8601_now(char *out, size_t outlen);
 void		iso8601_from_unix(int64_t secs, char *out, size_t outlen);
+/* "YYYY-MM-DDTHH:MM:SSZ" to seconds since the epoch: 0, or -1 if not one */
+int			iso8601_parse(const char *s, int64_t *out);
 
 /* Overwrite memory that held secrets; not optimised away. */
 void		secure_zero(void *p, size_t n);

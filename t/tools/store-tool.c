@@ -10,6 +10,9 @@
  *   store-tool CONFIG list [PREFIX]   "NAME SIZE" per object, sorted by name
  *   store-tool CONFIG head NAME       "SIZE MTIME"
  *   store-tool CONFIG rm NAME         remove (absent is fine)
+ *   store-tool CONFIG seal NAME       stdin (at most 64 KiB) sealed as an object with the
+ *                                     repository's cipher and data key (replaces it)
+ *   store-tool CONFIG unseal NAME     an object's plaintext to stdout
  *
  * CONFIG is a pgark configuration file; only its [repo] section matters, but
  * it is loaded and validated as the programs do.
@@ -24,6 +27,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "repo.h"
 #include "store.h"
 
 #define EXIT_NOTFOUND 1
@@ -33,7 +37,7 @@
 
 static const char *usage_text =
 	"usage: store-tool CONFIG get NAME [OFFSET LENGTH]\n"
-	"       store-tool CONFIG put|put-new|head NAME\n"
+	"       store-tool CONFIG put|put-new|head|seal|unseal NAME\n"
 	"       store-tool CONFIG rm NAME [NAME...]   (several: store_remove_many)\n"
 	"       store-tool CONFIG list [PREFIX]\n"
 	"       store-tool CONFIG fill PREFIX N       (N small objects PREFIX/000000...)\n"
@@ -292,6 +296,38 @@ cmd_rm(store *st, const char *name)
 	return 0;
 }
 
+/* seal / unseal: through the repository (its cipher and keys) */
+static int
+cmd_sealed(const char *config, const char *cmd, const char *name)
+{
+	pgark_config cfg;
+	pgark_err	err;
+	repo	   *r;
+	char	   *buf = NULL;
+	size_t		len = 0;
+	int			rc = 0;
+
+	config_defaults(&cfg);
+	err_clear(&err);
+	if (config_load(&cfg, config, &err) != 0 || (r = repo_open(&cfg, &err)) == NULL)
+		return fail(&err);
+	if (strcmp(cmd, "seal") == 0)
+	{
+		if ((buf = malloc(65536)) == NULL)
+			return EXIT_OTHER;
+		len = fread(buf, 1, 65536, stdin);
+		if (repo_put_object(r, name, buf, len, 0, &err) != 0)
+			rc = fail(&err);
+	}
+	else if (repo_get_object(r, name, 1 << 20, &buf, &len, &err) != 0)
+		rc = fail(&err);
+	else if (fwrite(buf, 1, len, stdout) != len)
+		rc = EXIT_OTHER;
+	free(buf);
+	repo_close(r);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -319,7 +355,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "get") != 0 && strcmp(cmd, "put") != 0 && strcmp(cmd, "put-new") != 0 &&
 		strcmp(cmd, "list") != 0 && strcmp(cmd, "head") != 0 && strcmp(cmd, "rm") != 0 &&
-		strcmp(cmd, "fill") != 0 && strcmp(cmd, "rm-prefix") != 0)
+		strcmp(cmd, "fill") != 0 && strcmp(cmd, "rm-prefix") != 0 && strcmp(cmd, "seal") != 0 &&
+		strcmp(cmd, "unseal") != 0)
 	{
 		fprintf(stderr, "store-tool: unknown command \"%s\"\n", cmd);
 		fputs(usage_text, stderr);
@@ -329,6 +366,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	config_defaults(&cfg);
+	if (strcmp(cmd, "seal") == 0 || strcmp(cmd, "unseal") == 0)
+		return cmd_sealed(argv[1], cmd, arg);
 	if (config_load(&cfg, argv[1], &err) != 0 || (st = store_open(&cfg, &err)) == NULL)
 	{
 		if (strncmp(cmd, "put", 3) == 0)
