@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expire.h"
 #include "manifest.h"
 #include "pack.h"
 #include "pg.h"
@@ -69,7 +70,23 @@ typedef struct backup_ctx
 	uint8_t		salts[BUF_CHUNKS][OBJ_SALT_LEN];	/* drawn once per buffer */
 	uint8_t    *enc;			/* BUF_CHUNKS x CHUNK_ENCODED_MAX */
 	size_t		enclen[BUF_CHUNKS];
+	double		marker_at;		/* when base/<id>/running was last written (now_ms) */
+	int			marker;			/* it exists */
 } backup_ctx;
+
+#define MARKER_REFRESH_MS (10 * 60 * 1000.0)
+
+/* keep base/<id>/running fresh while the backup runs (see expire.h) */
+static int
+marker_refresh(backup_ctx *c, pgark_err *err)
+{
+	if (now_ms() - c->marker_at < MARKER_REFRESH_MS)
+		return 0;
+	if (backup_marker_put(c->r, c->res->backup_id, err) != 0)
+		return -1;
+	c->marker_at = now_ms();
+	return 0;
+}
 
 static void prev_drop(backup_ctx *c, pgark_err *err);
 
@@ -447,6 +464,8 @@ walk_cb(void *arg, const pgdir_entry *e, pgark_err *err)
 {
 	backup_ctx *c = arg;
 
+	if (marker_refresh(c, err) != 0)
+		return -1;
 	switch (e->kind)
 	{
 		case PGDIR_DIR:
@@ -579,6 +598,15 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 		goto done;
 	res->workers = workers_count(c.wk);
 
+	/* announce the backup before choosing the one it builds on and before
+	 * its first pack, so that repo-expire sweeps none of them meanwhile */
+	res->start_time = (int64_t) time(NULL);
+	make_backup_id(res->backup_id, sizeof(res->backup_id), res->start_time);
+	if (backup_marker_put(r, res->backup_id, err) != 0)
+		goto done;
+	c.marker = 1;
+	c.marker_at = now_ms();
+
 	/* the newest readable backup, to reuse what did not change; one that
 	 * cannot be read is reported, never a reason not to back up */
 	if (mf_list_backups(r, &ids, &nids, err) != 0)
@@ -597,8 +625,6 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 	if (o->progress && pgdir_walk(c.pgdata, size_cb, &c.total, err) != 0)
 		goto done;
 
-	res->start_time = (int64_t) time(NULL);
-	make_backup_id(res->backup_id, sizeof(res->backup_id), res->start_time);
 	{
 		char		label[300];
 
@@ -669,6 +695,15 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 		goto done;
 	rc = 0;
 done:
+	if (c.marker)
+	{
+		pgark_err	e2;
+
+		/* a marker left behind is removed by repo-expire */
+		err_clear(&e2);
+		if (backup_marker_remove(r, res->backup_id, &e2) != 0 && rc == 0 && res->warning[0] == '\0')
+			snprintf(res->warning, sizeof(res->warning), "%s", e2.msg);
+	}
 	/* on failure while in backup mode, closing the session is enough: the
 	 * server ends a backup whose session goes (pg_backup_stop would wait
 	 * for the archiver, which may be what failed) */

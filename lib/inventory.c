@@ -417,6 +417,31 @@ compute_window(repo_inventory *inv)
 	free(reached);
 }
 
+/* status/retention: "pgark-retention 1", "time T", "wal_from SEGMENT" */
+static int
+read_retention(repo *r, repo_inventory *inv, pgark_err *err)
+{
+	char	   *text = NULL, seg[32];
+	size_t		len;
+	const char *p;
+	walname		wn;
+	pgark_err	ignore;
+
+	if (repo_get_object(r, RETENTION_RECORD, 4096, &text, &len, err) != 0)
+	{
+		if (err->kind == PGARK_ERR_TRANSIENT || err->kind == PGARK_ERR_KEY || err->kind == PGARK_ERR_INTERNAL)
+			return err_prefix(err, "reading %s", RETENTION_RECORD);
+		err_clear(err);			/* none, or damaged: no WAL taken as expired */
+		return 0;
+	}
+	if (strncmp(text, "pgark-retention 1\n", 18) == 0 && (p = strstr(text, "\nwal_from ")) != NULL &&
+		sscanf(p, "\nwal_from %31s", seg) == 1 && walname_parse(seg, &wn, &ignore) == 0 &&
+		wn.kind == WAL_SEGMENT)
+		inv->wal_retained_from = walname_segno(&wn, inv->seg_size);
+	free(text);
+	return 0;
+}
+
 int
 repo_inventory_read(repo *r, repo_inventory *inv, pgark_err *err)
 {
@@ -437,7 +462,7 @@ repo_inventory_read(repo *r, repo_inventory *inv, pgark_err *err)
 		goto done;
 	if (inv->ntls > 1)
 		qsort(inv->tls, inv->ntls, sizeof(inv_timeline), cmp_tl);
-	if (read_backups(r, inv, err) != 0)
+	if (read_backups(r, inv, err) != 0 || read_retention(r, inv, err) != 0)
 		goto done;
 	compute_window(inv);
 	rc = 0;

@@ -75,7 +75,15 @@ typedef struct repo_inventory
 	 * not restorable). -1: no usable backup.
 	 */
 	int64_t		earliest, latest;
+	/*
+	 * repo-expire's record (status/retention): WAL before this segment
+	 * number was removed except what each kept backup needs from its start
+	 * to its stop; 0: none removed.
+	 */
+	uint64_t	wal_retained_from;
 } repo_inventory;
+
+#define RETENTION_RECORD "status/retention"
 
 int			repo_inventory_read(repo *r, repo_inventory *inv, pgark_err *err);
 void		repo_inventory_free(repo_inventory *inv);

@@ -366,6 +366,22 @@ verify_wal(repo *r, const repo_inventory *inv, const inv_backup *b, int full, ch
 	if (full && (buf = malloc(READ_BUF)) == NULL)
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 	from = walname_segno(&start, inv->seg_size);
+	{
+		walname		stop;
+
+		/* older than what repo-expire keeps whole: its own WAL, start to
+		 * stop, is all it has (it restores to its end) */
+		if (inv->wal_retained_from > 0 && walname_parse(b->stop_wal, &stop, err) == 0 &&
+			walname_segno(&stop, inv->seg_size) < inv->wal_retained_from)
+		{
+			snprintf(to, tolen, "%s", stop.name);
+			rc = check_interval(r, inv, inv_timeline_find(inv, start.tli), start.tli, from,
+								walname_segno(&stop, inv->seg_size), full, buf, out, fn, arg, err);
+			free(buf);
+			return rc;
+		}
+		err_clear(err);
+	}
 	/* oldest first: each timeline up to the segment before its child's
 	 * switch point (the parent has that one only as .partial; the child's
 	 * copy is what recovery reads), the target to its end */
