@@ -24,7 +24,7 @@ endif
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:.c=.o)
 COMMON_OBJ = common/prog.o
-PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen keys/key-rotate repo/repo-init repo/repo-list repo/repo-verify repo/repo-pin repo/repo-expire basebackup/base-push restore/pitr-prepare
+PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen keys/key-rotate repo/repo-init repo/repo-list repo/repo-verify repo/repo-check repo/repo-pin repo/repo-expire basebackup/base-push restore/pitr-prepare
 BINS     = $(addprefix bin/,$(notdir $(PROGRAMS))) bin/repo-unpin
 UNIT_SRC = $(wildcard t/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:.c=)
@@ -56,6 +56,7 @@ bin/key-rotate: keys/key-rotate.o
 bin/repo-init: repo/repo-init.o
 bin/repo-list: repo/repo-list.o
 bin/repo-verify: repo/repo-verify.o
+bin/repo-check: repo/repo-check.o
 bin/repo-expire: repo/repo-expire.o
 bin/repo-pin: repo/repo-pin.o
 bin/repo-unpin: repo/repo-pin.o

@@ -131,6 +131,9 @@ prog_exit_code(const prog *p, const pgark_err *err)
 			return EXIT_FETCH_FATAL;
 		case PROG_PLAIN:
 			return k == PGARK_ERR_USAGE ? 2 : 1;
+		case PROG_NAGIOS:
+			return 3;
+
 	}
 	return 1;
 }

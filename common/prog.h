@@ -20,7 +20,8 @@ typedef enum prog_kind
 {
 	PROG_PLAIN,					/* 0 ok, 1 failed, 2 usage */
 	PROG_WAL_PUSH,				/* 0 stored, 1 anything else (never above 125) */
-	PROG_WAL_FETCH				/* 0 delivered, 1 not found, EXIT_FETCH_FATAL otherwise */
+	PROG_WAL_FETCH,				/* 0 delivered, 1 not found, EXIT_FETCH_FATAL otherwise */
+	PROG_NAGIOS					/* repo-check: 0-2 its result; any error, usage too: 3 UNKNOWN */
 } prog_kind;
 
 typedef struct prog

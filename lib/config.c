@@ -81,6 +81,13 @@ static const opt_def options[] = {
 	OPT_RANGE("retention", "keep_yearly", OPT_INT, keep_yearly, 0, 1000),
 	OPT("retention", "keep_within", OPT_DURATION, keep_within),
 	OPT("retention", "pitr_window", OPT_DURATION, pitr_window),
+	OPT("check", "backup_warn", OPT_DURATION, check_backup_warn),
+	OPT("check", "backup_crit", OPT_DURATION, check_backup_crit),
+	OPT("check", "archive_lag_warn", OPT_DURATION, check_archive_lag_warn),
+	OPT("check", "archive_lag_crit", OPT_DURATION, check_archive_lag_crit),
+	OPT("check", "free_warn", OPT_STRING, check_free_warn),
+	OPT("check", "free_crit", OPT_STRING, check_free_crit),
+	OPT("check", "verify_max_age", OPT_DURATION, check_verify_max_age),
 	OPT("log", "level", OPT_LOGLEVEL, log_level),
 	OPT("log", "audit", OPT_PATH, audit),
 };
@@ -106,6 +113,63 @@ config_defaults(pgark_config *cfg)
 	cfg->fetch_ahead = 8;
 	cfg->archive_timeout = 60;
 	cfg->log_level = LOG_LEVEL_INFO;
+	/* a nightly backup, verified after each, checked hourly */
+	cfg->check_backup_warn = 26 * 3600;
+	cfg->check_backup_crit = 50 * 3600;
+	cfg->check_archive_lag_warn = 10 * 60;
+	cfg->check_archive_lag_crit = 3600;
+	snprintf(cfg->check_free_warn, sizeof(cfg->check_free_warn), "10%%");
+	snprintf(cfg->check_free_crit, sizeof(cfg->check_free_crit), "5%%");
+	cfg->check_verify_max_age = 8 * 86400;
+}
+
+int
+config_parse_space(const char *value, double *percent, uint64_t *bytes)
+{
+	char	   *end;
+	unsigned long long v;
+	uint64_t	mult = 1;
+
+	*percent = -1;
+	*bytes = 0;
+	errno = 0;
+	if (value[0] < '0' || value[0] > '9')
+		return -1;
+	v = strtoull(value, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "%") == 0)
+	{
+		if (v > 100)
+			return -1;
+		*percent = (double) v;
+		return 0;
+	}
+	switch (*end)
+	{
+		case 'K':
+			mult = 1024;
+			break;
+		case 'M':
+			mult = 1024 * 1024;
+			break;
+		case 'G':
+			mult = 1024 * 1024 * 1024;
+			break;
+		case 'T':
+			mult = UINT64_C(1024) * 1024 * 1024 * 1024;
+			break;
+		case '\0':
+			break;
+		default:
+			return -1;
+	}
+	if (mult > 1)
+		end++;
+	if (*end != '\0' || v > UINT64_MAX / mult)
+		return -1;
+	*bytes = v * mult;
+	return 0;
 }
 
 static const opt_def *
@@ -198,6 +262,19 @@ set_value(pgark_config *cfg, const opt_def *o, const char *value, char *msg, siz
 			{
 				snprintf(msg, msglen, "\"%s\" is not a server-side encryption (AES256, aws:kms)", value);
 				return -1;
+			}
+			if (o->offset == offsetof(pgark_config, check_free_warn) ||
+				o->offset == offsetof(pgark_config, check_free_crit))
+			{
+				double		pct;
+				uint64_t	bytes;
+
+				if (config_parse_space(value, &pct, &bytes) != 0)
+				{
+					snprintf(msg, msglen, "\"%s\" is not free space (a percentage such as 10%%, a size "
+							 "such as 5G with K, M, G or T, or 0 for none)", value);
+					return -1;
+				}
 			}
 			if (o->offset == offsetof(pgark_config, cipher) &&
 				strcmp(value, "aes-256-gcm") != 0 && strcmp(value, "none") != 0)
@@ -609,6 +686,13 @@ config_validate(pgark_config *cfg, pgark_err *err)
 	else
 		return err_set(err, PGARK_ERR_CONFIG, 0, "%s: [repo] type: \"%s\" is not a repository type (local, s3)",
 					   src, cfg->repo_type);
+	if ((cfg->check_backup_crit && cfg->check_backup_warn > cfg->check_backup_crit) ||
+		(cfg->check_archive_lag_crit && cfg->check_archive_lag_warn > cfg->check_archive_lag_crit))
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "%s: [check] a _warn threshold is longer than its _crit one (backup_warn %lld s, "
+					   "backup_crit %lld s, archive_lag_warn %lld s, archive_lag_crit %lld s)", src,
+					   (long long) cfg->check_backup_warn, (long long) cfg->check_backup_crit,
+					   (long long) cfg->check_archive_lag_warn, (long long) cfg->check_archive_lag_crit);
 	if (strcmp(cfg->cipher, "aes-256-gcm") != 0 && strcmp(cfg->cipher, "none") != 0)
 		return err_set(err, PGARK_ERR_CONFIG, 0,
 					   "%s: [crypto] cipher: \"%s\" is not a cipher (aes-256-gcm, or none for tests)",

@@ -80,6 +80,12 @@ typedef struct pgark_config
 	int64_t		keep_within;	/* seconds: every backup started within it */
 	int64_t		pitr_window;	/* seconds: how far back point-in-time recovery must reach */
 
+	/* [check] (repo-check): warning and critical thresholds; 0 = not checked */
+	int64_t		check_backup_warn, check_backup_crit;	/* seconds: age of the newest usable backup */
+	int64_t		check_archive_lag_warn, check_archive_lag_crit; /* seconds WAL waits to be archived */
+	char		check_free_warn[32], check_free_crit[32];	/* "10%" or a size ("5G"); "0" off */
+	int64_t		check_verify_max_age;	/* seconds: the last repo-verify result */
+
 	/* [log] */
 	log_level	log_level;
 	char		audit[PATH_MAX];
@@ -106,6 +112,10 @@ int			config_cipher_is_none(const pgark_config *cfg);
 
 /* "36h", "14d", "2w", "90min", "45s" or "0" to seconds; -1 if not one. */
 int			config_parse_duration(const char *value, int64_t *out);
+
+/* "10%" (percent of the filesystem) or a size with K, M, G or T ("5G"), or
+ * "0" (off): *percent >= 0 for a percentage, else *bytes; -1 if not one. */
+int			config_parse_space(const char *value, double *percent, uint64_t *bytes);
 
 /* The repository for messages: its path, or s3://bucket/prefix. */
 const char *config_repo_where(const pgark_config *cfg, char *buf, size_t len);

@@ -840,3 +840,84 @@ keyring_check_current(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], int *count,
 						  "(was the repository rotated to another key? configure that one)", name);
 	return 0;
 }
+
+/* keyring_kek_since: the data key objects with their times */
+typedef struct key_times
+{
+	char		(*names)[64];
+	int64_t    *mtimes;
+	size_t		n, cap;
+} key_times;
+
+static int
+collect_key_times(void *arg, const char *name, const store_stat *st, pgark_err *err)
+{
+	key_times  *kt = arg;
+	const char *b = name + 5;
+
+	if (strncmp(name, "keys/", 5) != 0 || strlen(b) != 2 * OBJ_DEK_ID_LEN ||
+		strspn(b, "0123456789abcdef") != 2 * OBJ_DEK_ID_LEN)
+		return 0;
+	if (kt->n == kt->cap)
+	{
+		size_t		cap = kt->cap ? kt->cap * 2 : 8;
+		char		(*nn)[64] = realloc(kt->names, cap * sizeof(*nn));
+		int64_t    *mm;
+
+		if (nn == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		kt->names = nn;
+		if ((mm = realloc(kt->mtimes, cap * sizeof(*mm))) == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		kt->mtimes = mm;
+		kt->cap = cap;
+	}
+	snprintf(kt->names[kt->n], sizeof(kt->names[kt->n]), "%s", name);
+	kt->mtimes[kt->n] = st ? st->mtime : 0;
+	kt->n++;
+	return 0;
+}
+
+int
+keyring_kek_since(keyring *kr, int64_t *since, pgark_err *err)
+{
+	key_times	kt = {NULL, NULL, 0, 0};
+	int			rc = -1;
+
+	*since = -1;
+	if (!kr->have_kek)
+		return err_set(err, PGARK_ERR_KEY, 0, "no master key configured");
+	if (store_list(kr->st, "keys/", collect_key_times, &kt, err) != 0)
+	{
+		err_prefix(err, "listing the data keys");
+		goto done;
+	}
+	for (size_t i = 0; i < kt.n; i++)
+	{
+		uint8_t    *buf = NULL;
+		size_t		len;
+		char		fpr[2 * KEK_FPR_LEN + 1];
+
+		if (store_get_buf(kr->st, kt.names[i], DEK_OBJECT_LEN, &buf, &len, err) != 0)
+		{
+			err_prefix(err, "reading data key %s", kt.names[i]);
+			goto done;
+		}
+		fpr[0] = '\0';
+		if (len == DEK_OBJECT_LEN)
+			hex_encode(buf + 40, KEK_FPR_LEN, fpr);
+		free(buf);
+		if (strcmp(fpr, kr->fpr) == 0 && (*since < 0 || kt.mtimes[i] < *since))
+			*since = kt.mtimes[i];
+	}
+	if (*since < 0)
+	{
+		err_set(err, PGARK_ERR_KEY, 0, "no data key is wrapped by the configured master key (%s)", kr->fpr);
+		goto done;
+	}
+	rc = 0;
+done:
+	free(kt.names);
+	free(kt.mtimes);
+	return rc;
+}

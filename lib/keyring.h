@@ -74,6 +74,11 @@ int			kek_fingerprint_hex(const uint8_t kek[KEK_LEN], char out[2 * KEK_FPR_LEN +
 int			keyring_check_current(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], int *count, pgark_err *err);
 #define DATA_KEYS_MAX 32		/* a process holds every key a backup may need */
 
+/* When the configured master key began wrapping data keys: the oldest store
+ * time (mtime) of a keys/<id> it wraps — repo-init or the key-rotate that
+ * introduced it wrote them (repo-check's key age). KEY if it wraps none. */
+int			keyring_kek_since(keyring *kr, int64_t *since, pgark_err *err);
+
 /* Wrap / unwrap one DEK object (exposed for tests and key rotation). */
 int			dek_wrap(const uint8_t kek[KEK_LEN], const obj_dek *dek, int64_t created,
 					 uint8_t out[DEK_OBJECT_LEN], pgark_err *err);

@@ -312,3 +312,64 @@ pg_archiver_report(pg_session *s, char *out, size_t len)
 	}
 	PQclear(res);
 }
+
+/* a bigint column, or -1 when NULL */
+static int64_t
+col_i64(const PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? -1 : strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+int
+pg_archiver_read(const char *conninfo, pg_archiver_state *out, pgark_err *err)
+{
+	pg_session *s;
+	PGresult   *res;
+	int			rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->last_archived_time = out->last_failed_time = out->oldest_ready = -1;
+	if ((s = pg_session_open(conninfo, err)) == NULL)
+		return -1;
+	res = PQexec(s->conn,
+				 "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('archive_mode'), "
+				 "a.last_archived_wal, extract(epoch FROM a.last_archived_time)::bigint, a.failed_count, "
+				 "a.last_failed_wal, extract(epoch FROM a.last_failed_time)::bigint, "
+				 "extract(epoch FROM pg_catalog.now())::bigint, "
+				 "CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL "
+				 "ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()) END "
+				 "FROM pg_catalog.pg_stat_archiver a");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		conn_error(s->conn, "could not read pg_stat_archiver", err);
+		PQclear(res);
+		goto done;
+	}
+	out->in_recovery = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	snprintf(out->archive_mode, sizeof(out->archive_mode), "%s", PQgetvalue(res, 0, 1));
+	snprintf(out->last_archived_wal, sizeof(out->last_archived_wal), "%s", PQgetvalue(res, 0, 2));
+	out->last_archived_time = col_i64(res, 3);
+	out->failed_count = col_i64(res, 4);
+	snprintf(out->last_failed_wal, sizeof(out->last_failed_wal), "%s", PQgetvalue(res, 0, 5));
+	out->last_failed_time = col_i64(res, 6);
+	out->now = col_i64(res, 7);
+	snprintf(out->current_wal, sizeof(out->current_wal), "%s", PQgetvalue(res, 0, 8));
+	PQclear(res);
+
+	/* what waits: needs superuser or pg_monitor; without it, the caller
+	 * falls back on pg_stat_archiver alone */
+	res = PQexec(s->conn,
+				 "SELECT count(*), extract(epoch FROM min(modification))::bigint "
+				 "FROM pg_catalog.pg_ls_archive_statusdir() WHERE name LIKE '%.ready'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+	{
+		out->ready_known = 1;
+		out->ready_count = col_i64(res, 0);
+		out->oldest_ready = col_i64(res, 1);
+	}
+	PQclear(res);
+	rc = 0;
+done:
+	pg_session_close(s);
+	return rc;
+}

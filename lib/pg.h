@@ -50,4 +50,26 @@ int			pg_backup_end(pg_session *s, uint64_t *stop_lsn, char *stop_wal, size_t st
  * N failures, the last for Y at T", or "" if it cannot be read. */
 void		pg_archiver_report(pg_session *s, char *out, size_t len);
 
+/* The archiver as the server sees it (repo-check). Times are seconds since
+ * the epoch, -1 when the server reports none. */
+typedef struct pg_archiver_state
+{
+	int			in_recovery;
+	char		archive_mode[16];	/* off, on, always */
+	char		last_archived_wal[64];	/* "" none */
+	int64_t		last_archived_time;
+	int64_t		failed_count;
+	char		last_failed_wal[64];
+	int64_t		last_failed_time;
+	int64_t		now;			/* the server's clock */
+	char		current_wal[64];	/* pg_walfile_name(pg_current_wal_lsn()); "" in recovery */
+	/* pg_wal/archive_status/ through pg_ls_archive_statusdir() (superuser
+	 * or pg_monitor): ready_known = 0 when it could not be read */
+	int			ready_known;
+	int64_t		ready_count;	/* segments waiting (.ready) */
+	int64_t		oldest_ready;	/* when the oldest of them was completed; -1 none */
+} pg_archiver_state;
+
+int			pg_archiver_read(const char *conninfo, pg_archiver_state *out, pgark_err *err);
+
 #endif

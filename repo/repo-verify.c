@@ -4,16 +4,19 @@
  * start to the newest archived segment present (following timeline
  * switches), and with --wal decrypted and checked too. Every problem names
  * the backup, file, pack or segment. Exit 0: all checked and sound; 1: a
- * problem found, or verification could not be completed.
+ * problem found, or verification could not be completed. The result is
+ * recorded in the repository as status/verify, for repo-check.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "inventory.h"
 #include "prog.h"
 #include "repo.h"
+#include "status.h"
 #include "util.h"
 #include "verify.h"
 
@@ -86,6 +89,25 @@ problems_json(const problems *ps)
 	printf("]");
 }
 
+/* status/verify for repo-check; a failure to record it is only a warning
+ * (repo-check then finds the previous record too old) */
+static void
+record(repo *r, const char *result, int nchecked, int64_t nproblems, const char *detail)
+{
+	status_rec	rec;
+	pgark_err	err;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.time = (int64_t) time(NULL);
+	snprintf(rec.result, sizeof(rec.result), "%s", result);
+	snprintf(rec.checked, sizeof(rec.checked), "backups=%d scope=%s wal=%s", nchecked,
+			 opt_all ? "all" : opt_backup ? "one" : "newest", opt_wal ? "decrypted" : "present");
+	rec.problems = nproblems;
+	snprintf(rec.detail, sizeof(rec.detail), "%s", detail ? detail : "");
+	if (status_write(r, "verify", &rec, &err) != 0)
+		log_warning("%s", err.msg);
+}
+
 static void
 problems_free(problems *ps)
 {
@@ -122,6 +144,8 @@ main(int argc, char **argv)
 	repo	   *r;
 	repo_inventory inv;
 	int			rc, failed = 0, nchecked = 0;
+	int64_t		nproblems = 0;
+	char		first_problem[512] = "";
 
 	err_clear(&err);
 	if ((rc = prog_start(&p, argc, argv, extra, "b:", opt)) >= 0)
@@ -184,6 +208,7 @@ main(int argc, char **argv)
 			problems_free(&bp);
 			problems_free(&wp);
 			prog_audit(&p, "verify", b->id, err_kind_name(err.kind), err.msg, 0, 0);
+			record(r, "incomplete", nchecked, nproblems, err.msg);
 			repo_inventory_free(&inv);
 			repo_close(r);
 			err_prefix(&err, "verification of backup %s could not be completed", b->id);
@@ -219,10 +244,14 @@ main(int argc, char **argv)
 		prog_audit(&p, "verify", b->id, bc.problems || wc.problems ? "corrupt" : "ok",
 				   bp.n ? bp.msg[0] : wp.n ? wp.msg[0] : NULL, bc.bytes, 0);
 		failed |= bc.problems || wc.problems;
+		nproblems += (int64_t) (bc.problems + wc.problems);
+		if (first_problem[0] == '\0' && (bp.n || wp.n))
+			snprintf(first_problem, sizeof(first_problem), "backup %s: %s", b->id, bp.n ? bp.msg[0] : wp.msg[0]);
 		nchecked++;
 		problems_free(&bp);
 		problems_free(&wp);
 	}
+	record(r, failed ? "damaged" : "ok", nchecked, nproblems, first_problem);
 	if (opt_json)
 		printf("],\"status\":\"%s\"}\n", failed ? "damaged" : "ok");
 	else

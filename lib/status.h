@@ -1,0 +1,37 @@
+/*
+ * status.h — results that programs record in the repository for repo-check:
+ * status/<kind> (FORMAT.md section 7), one small object per kind, replaced
+ * whole by each run ("verify" by repo-verify; later kinds such as a restore
+ * drill add their own name). Sealed like every object, so that whoever can
+ * write to the storage but holds no key cannot forge an "ok".
+ */
+#ifndef PGARK_STATUS_H
+#define PGARK_STATUS_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "repo.h"
+
+#define STATUS_PREFIX "status/"
+
+typedef struct status_rec
+{
+	int64_t		time;			/* when the run ended, seconds since the epoch */
+	char		result[16];		/* "ok", "damaged" or "incomplete" */
+	char		checked[128];	/* what was checked, e.g. "backups=1 wal=present" */
+	int64_t		problems;		/* problems found */
+	char		detail[512];	/* the first problem, or why incomplete; "" */
+} status_rec;
+
+/* Store status/<kind>, replacing the previous record. */
+int			status_write(repo *r, const char *kind, const status_rec *rec, pgark_err *err);
+
+/* Read status/<kind>: 0, or -1 with NOTFOUND when none was recorded. */
+int			status_read(repo *r, const char *kind, status_rec *rec, pgark_err *err);
+
+/* Text form and its parser (exposed for tests). */
+int			status_format(const char *kind, const status_rec *rec, char *out, size_t len);
+int			status_parse(const char *text, size_t len, const char *kind, status_rec *rec, pgark_err *err);
+
+#endif

@@ -1,0 +1,220 @@
+
+# 021_repo_check.pl — repo-check on a healthy and on broken setups, every
+# backend: no backup yet (CRITICAL) and no verify recorded (WARNING); healthy
+# after a base backup and repo-verify (exit 0, every check OK, the
+# Prometheus file whole, no temporary file left); an old backup (WARNING,
+# then CRITICAL); the master key older than rotate_after (WARNING); the key
+# file readable by others (CRITICAL, naming the mode); the last verify found
+# damage (CRITICAL); archiving failing (CRITICAL); no conninfo (skipped);
+# free space (local); the repository unreachable (CRITICAL); the server down
+# (CRITICAL); a bad configuration and a bad option (3 UNKNOWN).
+use strict;
+use warnings;
+
+use JSON::PP ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgarkTest;
+
+my ($node, $env) = backup_cluster('primary');
+$node->start;
+my $dir = $env->{dir};
+
+# the test machine's disk may be nearly full: the healthy runs ask little
+my $conf = env_variant($env, "$dir/check.conf", { check => { free_warn => '1M', free_crit => '1K' } });
+
+sub check
+{
+	my ($c, @args) = @_;
+	my $r = run_pgark('repo-check', '--config', $c, '--json', @args);
+	$r->{json} = eval { JSON::PP::decode_json($r->{stdout}) };
+	$r->{by} = { map { $_->{name} => $_ } @{ $r->{json}{checks} // [] } };
+	return $r;
+}
+
+sub variant
+{
+	my ($name, $changes) = @_;
+	my %c = (check => { free_warn => '1M', free_crit => '1K', %{ delete $changes->{check} // {} } }, %$changes);
+	return env_variant($env, "$dir/$name.conf", \%c);
+}
+
+# --- nothing backed up yet
+my $r = check($conf);
+is($r->{rc}, 2, 'no backup yet: exit 2 (CRITICAL)') or diag show($r);
+is($r->{json}{status}, 'CRITICAL', '... status CRITICAL');
+is($r->{by}{backup}{status}, 'CRITICAL', '... the backup check');
+like($r->{by}{backup}{message}, qr/no backup/, '... saying there is none');
+is($r->{by}{verify}{status}, 'WARNING', 'no verify recorded: WARNING');
+like($r->{by}{verify}{message}, qr/no repo-verify result/, '... saying so');
+
+# --- healthy
+my $b1 = base_push($env->{conf}, '--fast');
+is($b1->{rc}, 0, 'base-push') or diag $b1->{stderr};
+my $last = switch_wal($node);
+ok(wait_for_archive($node, $last), "archived up to $last");
+my $v = run_pgark('repo-verify', '--config', $env->{conf});
+is($v->{rc}, 0, 'repo-verify') or diag show($v);
+ok(repo_object_exists($env, 'status/verify'), '... recorded status/verify');
+
+my $promdir = PostgreSQL::Test::Utils::tempdir('prom');
+my $prom = "$promdir/pgark.prom";
+$r = check($conf, '--prometheus', $prom);
+is($r->{rc}, 0, 'healthy: exit 0') or diag show($r);
+is($r->{json}{status}, 'OK', '... status OK');
+my @names = map { $_->{name} } @{ $r->{json}{checks} };
+my @expect = qw(repository key key_age archiver backup wal verify);
+push @expect, 'free_space' if backend_is_local();
+is_deeply([ sort @names ], [ sort @expect ], '... the checks: ' . join(' ', @names));
+is_deeply([ grep { $_->{status} ne 'OK' } @{ $r->{json}{checks} } ], [], '... every one OK');
+like($r->{by}{backup}{message}, qr/\Q$b1->{json}{backup_id}\E/, '... naming the newest backup');
+is($r->{by}{backup}{warn}, 26 * 3600, '... default backup_warn 26h');
+is($r->{by}{backup}{crit}, 50 * 3600, '... default backup_crit 50h');
+like($r->{by}{key_age}{message}, qr/skipped: \[crypto\] rotate_after is not set/, '... key age skipped without rotate_after');
+like($r->{by}{wal}{message}, qr/the server's last archived one is there/, '... the last archived segment is in the repository');
+ok(!repo_list_objects($env, 'check/'), '... no probe object left');
+
+# the Prometheus file: whole, parsed, no temporary file beside it
+{
+	my $text = slurp_file($prom);
+	my (%val, @bad);
+	for my $line (split /\n/, $text)
+	{
+		next if $line =~ /^# (HELP|TYPE) /;
+		if ($line =~ /^([a-z_]+(?:\{check="[a-z_]+"\})?) (-?\d+(?:\.\d+)?)$/) { $val{$1} = $2 }
+		else { push @bad, $line }
+	}
+	is_deeply(\@bad, [], 'the Prometheus file parses line by line');
+	like($text, qr/\n\z/, '... ends with a newline');
+	is($val{'pgark_check_status{check="backup"}'}, 0, '... pgark_check_status{check="backup"} 0');
+	is($val{pgark_status}, 0, '... pgark_status 0');
+	ok(defined $val{pgark_last_backup_age_seconds}, '... pgark_last_backup_age_seconds');
+	is($val{pgark_last_verify_ok}, 1, '... pgark_last_verify_ok 1');
+	ok(defined $val{pgark_last_verify_age_seconds}, '... pgark_last_verify_age_seconds');
+	ok(defined $val{pgark_archive_lag_seconds}, '... pgark_archive_lag_seconds');
+	is(defined $val{pgark_repo_free_bytes}, backend_is_local() ? 1 : '', '... pgark_repo_free_bytes on local only');
+	is_deeply([ list_dir($promdir) ], ['pgark.prom'], '... and nothing else in its directory');
+}
+
+# the human form
+{
+	my $t = run_pgark('repo-check', '--config', $conf);
+	is($t->{rc}, 0, 'the human form: exit 0');
+	like($t->{stdout}, qr/\APGARK OK - \d+ checks ok \|.*backup=\d+s;93600;180000/, '... Nagios first line with perfdata');
+	like($t->{stdout}, qr/^OK +backup +newest usable backup/m, '... a line per check');
+}
+
+# --- an old backup
+sleep 2;
+$r = check(variant('old1', { check => { backup_warn => '1s' } }));
+is($r->{rc}, 1, 'backup older than backup_warn: exit 1') or diag show($r);
+is($r->{by}{backup}{status}, 'WARNING', '... backup WARNING');
+like($r->{by}{backup}{message}, qr/older than \[check\] backup_warn = 1s/, '... naming the threshold');
+$r = check(variant('old2', { check => { backup_warn => '1s', backup_crit => '1s' } }));
+is($r->{rc}, 2, 'older than backup_crit: exit 2');
+is($r->{by}{backup}{status}, 'CRITICAL', '... backup CRITICAL');
+
+# --- master key older than rotate_after
+$r = check(variant('rot', { crypto => { rotate_after => '1s' } }));
+is($r->{rc}, 1, 'master key older than rotate_after: exit 1') or diag show($r);
+is($r->{by}{key_age}{status}, 'WARNING', '... key_age WARNING');
+like($r->{by}{key_age}{message}, qr/rotate_after = 1s.*key-rotate/, '... saying to rotate');
+$r = check(variant('rot2', { crypto => { rotate_after => '30d' } }));
+is($r->{by}{key_age}{status}, 'OK', 'within rotate_after: OK');
+
+# --- the key file readable by others
+chmod 0644, $env->{key} or die "chmod: $!";
+$r = check($conf);
+is($r->{rc}, 2, 'key file mode 0644: exit 2') or diag show($r);
+is($r->{by}{key}{status}, 'CRITICAL', '... key CRITICAL');
+like($r->{by}{key}{message}, qr/mode 0644/, '... naming the mode');
+chmod 0600, $env->{key} or die "chmod: $!";
+is(check($conf)->{rc}, 0, 'mode 0600 again: exit 0');
+
+# --- the last verify found damage
+{
+	my @packs = sort grep { m{^packs/../[0-9a-f]+$} } repo_list_objects($env, 'packs/');
+	my $pack = $packs[0];
+	my $orig = repo_read_object($env, $pack);
+	my $bad = $orig;
+	substr($bad, int(length($bad) / 2), 1) ^= "\x40";
+	repo_remove_object($env, $pack);
+	repo_write_object($env, $pack, $bad);
+	is(run_pgark('repo-verify', '--config', $env->{conf})->{rc}, 1, 'repo-verify finds a flipped byte');
+	$r = check($conf);
+	is($r->{rc}, 2, 'the last verify found damage: exit 2') or diag show($r);
+	is($r->{by}{verify}{status}, 'CRITICAL', '... verify CRITICAL');
+	like($r->{by}{verify}{message}, qr/found \d+ problem.*\Q$pack\E/, '... naming the problem');
+	repo_remove_object($env, $pack);
+	repo_write_object($env, $pack, $orig);
+	is(run_pgark('repo-verify', '--config', $env->{conf})->{rc}, 0, 'repaired, verified again');
+	is(check($conf)->{rc}, 0, '... exit 0 again');
+	$r = check(variant('vage', { check => { verify_max_age => '1s' } }));
+	sleep 2;
+	$r = check(variant('vage', { check => { verify_max_age => '1s' } }));
+	is($r->{by}{verify}{status}, 'WARNING', 'verify older than verify_max_age: WARNING');
+}
+
+# --- free space (local)
+SKIP:
+{
+	skip 'free space is a local repository\'s', 2 unless backend_is_local();
+	$r = check(variant('full', { check => { free_warn => '100%', free_crit => '100%' } }));
+	is($r->{by}{free_space}{status}, 'CRITICAL', 'free below free_crit: CRITICAL') or diag show($r);
+	like($r->{by}{free_space}{message}, qr/below free_crit = 100%/, '... naming the threshold');
+}
+
+# --- no conninfo: the archiver check is skipped, and says so
+$r = check(variant('noconn', { postgres => { conninfo => undef } }));
+is($r->{rc}, 0, 'no conninfo: exit 0') or diag show($r);
+like($r->{by}{archiver}{message}, qr/skipped: \[postgres\] conninfo is not set/, '... archiver skipped, saying why');
+
+# --- archiving failing
+SKIP:
+{
+	skip 'archive_command is not used with archive_library', 3 if archiver_is_library();
+	$node->safe_psql('postgres', q{ALTER SYSTEM SET archive_command = 'false'; SELECT pg_reload_conf()});
+	switch_wal($node);
+	ok($node->poll_query_until('postgres', q{SELECT failed_count > 0 FROM pg_stat_archiver}), 'archive_command fails');
+	$r = check($conf);
+	is($r->{rc}, 2, 'archiving failing: exit 2') or diag show($r);
+	like($r->{by}{archiver}{message}, qr/archiving fails: \d+ failures/, '... archiver CRITICAL, counting failures');
+	$node->safe_psql('postgres', q{ALTER SYSTEM RESET archive_command; SELECT pg_reload_conf()});
+	ok($node->poll_query_until('postgres', q{SELECT last_archived_time > last_failed_time FROM pg_stat_archiver}),
+		'archiving works again');
+}
+
+# --- the repository unreachable
+if (backend_is_local())
+{
+	rename($env->{repo}, "$env->{repo}.away") or die "rename: $!";
+	$r = check($conf);
+	is($r->{rc}, 2, 'repository directory gone: exit 2') or diag show($r);
+	is($r->{by}{repository}{status}, 'CRITICAL', '... repository CRITICAL');
+	ok(!-e $env->{repo}, '... and not re-created by the probe');
+	rename("$env->{repo}.away", $env->{repo}) or die "rename: $!";
+}
+else
+{
+	$r = check(variant('nobucket', { repo => { bucket => 'pgark-no-such-bucket' } }));
+	is($r->{rc}, 2, 'a bucket that does not exist: exit 2') or diag show($r);
+	is($r->{by}{repository}{status}, 'CRITICAL', '... repository CRITICAL');
+}
+
+# --- bad configuration and usage: 3 UNKNOWN
+$r = run_pgark('repo-check', '--config', variant('bad', { check => { backup_warn => 'soon' } }));
+is($r->{rc}, 3, 'a bad configuration: exit 3') or diag show($r);
+like($r->{stderr}, qr/\[check\] backup_warn: "soon" is not a duration/, '... naming the setting');
+is(run_pgark('repo-check', '--config', $conf, '--no-such-option')->{rc}, 3, 'a bad option: exit 3');
+is(run_pgark('repo-check', '--config', "$dir/missing.conf")->{rc}, 3, 'a missing configuration file: exit 3');
+
+# --- the server down
+$node->stop;
+$r = check($conf);
+is($r->{rc}, 2, 'the server down: exit 2') or diag show($r);
+is($r->{by}{archiver}{status}, 'CRITICAL', '... archiver CRITICAL');
+like($r->{by}{archiver}{message}, qr/could not connect/, '... saying it cannot connect');
+
+done_testing();
