@@ -9,6 +9,8 @@
 
 #include <ini.h>
 
+#include "alert.h"
+
 typedef enum
 {
 	OPT_STRING,
@@ -81,6 +83,15 @@ static const opt_def options[] = {
 	OPT_RANGE("retention", "keep_yearly", OPT_INT, keep_yearly, 0, 1000),
 	OPT("retention", "keep_within", OPT_DURATION, keep_within),
 	OPT("retention", "pitr_window", OPT_DURATION, pitr_window),
+	OPT("alert", "webhook", OPT_STRING, alert_webhook),
+	OPT("alert", "email", OPT_STRING, alert_email),
+	OPT("alert", "smtp_url", OPT_STRING, alert_smtp_url),
+	OPT("alert", "smtp_user", OPT_STRING, alert_smtp_user),
+	OPT("alert", "smtp_password_file", OPT_PATH, alert_smtp_password_file),
+	OPT("alert", "from", OPT_STRING, alert_from),
+	OPT("alert", "repeat_after", OPT_DURATION, alert_repeat_after),
+	OPT_RANGE("alert", "timeout", OPT_INT, alert_timeout, 1, 300),
+	OPT("alert", "state_dir", OPT_PATH, alert_state_dir),
 	OPT("log", "level", OPT_LOGLEVEL, log_level),
 	OPT("log", "audit", OPT_PATH, audit),
 };
@@ -106,6 +117,8 @@ config_defaults(pgark_config *cfg)
 	cfg->fetch_ahead = 8;
 	cfg->archive_timeout = 60;
 	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->alert_repeat_after = 3600;
+	cfg->alert_timeout = 10;
 }
 
 static const opt_def *
@@ -623,5 +636,7 @@ config_validate(pgark_config *cfg, pgark_err *err)
 						   "%s: [crypto] key_file (or key_command) is required to encrypt; make a key with key-gen",
 						   src);
 	}
+	if (alert_validate(cfg, src, err) != 0)
+		return -1;
 	return 0;
 }

@@ -80,6 +80,17 @@ typedef struct pgark_config
 	int64_t		keep_within;	/* seconds: every backup started within it */
 	int64_t		pitr_window;	/* seconds: how far back point-in-time recovery must reach */
 
+	/* [alert] (alert.c) */
+	char		alert_webhook[2048];	/* http(s) URL for a JSON POST; "" off */
+	char		alert_email[1024];	/* recipients, comma-separated; "" off */
+	char		alert_smtp_url[1024];	/* smtp:// or smtps:// */
+	char		alert_smtp_user[256];
+	char		alert_smtp_password_file[PATH_MAX];
+	char		alert_from[256];	/* "" = pgark@<host> */
+	int64_t		alert_repeat_after;	/* seconds between reminders while failing; 0 none */
+	int			alert_timeout;	/* seconds for all of one alert's sending */
+	char		alert_state_dir[PATH_MAX];	/* "" = <[archive] spool>/alert */
+
 	/* [log] */
 	log_level	log_level;
 	char		audit[PATH_MAX];
