@@ -246,7 +246,7 @@ state_path(const pgark_config *cfg, const char *program, char *out, size_t len)
 		h ^= (unsigned char) *s;
 		h *= UINT64_C(1099511628211);
 	}
-	for (i = 0; program[i] && i < sizeof(prog) - 1; i++)
+	for (i = 0; i < sizeof(prog) - 1 && program[i]; i++)
 	{
 		char		c = program[i];
 
@@ -351,7 +351,7 @@ one_line(const char *in, char *out, size_t len, size_t max)
 
 	if (max >= len)
 		max = len - 1;
-	for (i = 0; in[i] && i < max; i++)
+	for (i = 0; i < max && in[i]; i++)
 		out[i] = (in[i] == '\r' || in[i] == '\n' || in[i] == '\t') ? ' ' : in[i];
 	out[i] = '\0';
 }
