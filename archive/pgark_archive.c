@@ -42,6 +42,7 @@
 #include "postmaster/pgarch.h"
 #endif
 
+#include "alert.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -231,6 +232,23 @@ audit(const char *object, const char *result, const char *detail, uint64_t bytes
 		ereport(WARNING, (errmsg(PROGRAM ": %s", err.msg)));
 }
 
+/* [alert]: this call's outcome (needs the configuration: a failure to read
+ * it alerts nobody). Never changes the call's result. */
+static void
+alert_outcome(int failing, const char *msg)
+{
+	pgark_err	err;
+	alert_status sent;
+
+	if (!cache.have_cfg)
+		return;
+	err_clear(&err);
+	if (alert_report(&cache.cfg, PROGRAM, failing, msg, &sent, &err) != 0)
+		ereport(WARNING, (errmsg(PROGRAM ": %s", err.msg)));
+	else if (sent != ALERT_NONE)
+		ereport(LOG, (errmsg(PROGRAM ": alert sent (%s)", alert_status_name(sent))));
+}
+
 static bool
 pgark_archive_configured(void)
 {
@@ -261,6 +279,7 @@ pgark_archive_file(const char *file, const char *path)
 	if (walname_parse(file, &wn, &err) != 0)
 	{
 		ereport(WARNING, (errmsg(PROGRAM ": %s", err.msg)));
+		alert_outcome(1, err.msg);
 		return false;
 	}
 	if (cache_open(&err) != 0)
@@ -271,6 +290,7 @@ pgark_archive_file(const char *file, const char *path)
 				 errdetail("\"%s\" stays in pg_wal and is archived again later.", file),
 				 err.kind == PGARK_ERR_CONFIG ?
 				 errhint("pgark.config = '%s' (empty: $PGARK_CONFIG, then %s).", guc_value(), PGARK_DEFAULT_CONFIG) : 0));
+		alert_outcome(1, err.msg[0] ? err.msg : err_kind_name(err.kind));
 		cache_drop();
 		return false;
 	}
@@ -291,6 +311,7 @@ pgark_archive_file(const char *file, const char *path)
 				 errdetail("\"%s\" stays in pg_wal and PostgreSQL will retry; nothing in the repository was changed.", file),
 				 conflict ?
 				 errhint("Find out which cluster wrote %s before anything else.", res.object[0] ? res.object : wn.name) : 0));
+		alert_outcome(1, err.msg[0] ? err.msg : err_kind_name(err.kind));
 		/* the fault may have been transient: open afresh next time */
 		cache_drop();
 		return false;
@@ -306,6 +327,7 @@ pgark_archive_file(const char *file, const char *path)
 	}
 	else if (cache.cfg.log_level >= LOG_LEVEL_INFO)
 		ereport(LOG, (errmsg(PROGRAM ": %s was already archived with identical content", file)));
+	alert_outcome(0, NULL);
 	return true;
 }
 

@@ -90,7 +90,7 @@ main(int argc, char **argv)
 			prog_audit(&p, "push", res.object, "ok", "stored ahead by an earlier wal-push", res.bytes, res.stored);
 			log_debug("%s was stored ahead (%.1f ms)", wn.name, now_ms() - p.t0);
 			repo_close(r);
-			return 0;
+			return prog_success(&p);
 		}
 		if (c < 0)
 		{
@@ -131,6 +131,7 @@ main(int argc, char **argv)
 			log_error("%s", err.msg);
 			log_error("%s stays in pg_wal and PostgreSQL will retry; nothing in the repository was changed. "
 					  "Find out which cluster wrote %s before anything else.", wn.name, res.object);
+			prog_alert(&p, 1, err.msg);
 			repo_close(r);
 			return prog_exit_code(&p, &err);
 		}
@@ -146,5 +147,5 @@ main(int argc, char **argv)
 	else
 		log_info("%s was already archived with identical content", wn.name);
 	repo_close(r);
-	return 0;
+	return prog_success(&p);
 }

@@ -143,5 +143,5 @@ main(int argc, char **argv)
 				   res.data_checksums ? "true" : "false", now_ms() - p.t0);
 	}
 	repo_close(r);
-	return 0;
+	return prog_success(&p);
 }

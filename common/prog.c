@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "util.h"
 
 #ifndef PGARK_VERSION
@@ -105,6 +106,7 @@ prog_load_config(prog *p, pgark_err *err)
 {
 	if (config_load(&p->cfg, p->config_path, err) != 0)
 		return prog_fail(p, err);
+	p->cfg_loaded = 1;
 	if (p->verbosity == 0)
 		log_set_level(p->cfg.log_level);
 	return -1;
@@ -141,8 +143,43 @@ prog_exit_code(const prog *p, const pgark_err *err)
 int
 prog_fail(prog *p, const pgark_err *err)
 {
-	log_error("%s", err->msg[0] ? err->msg : err_kind_name(err->kind));
+	const char *msg = err->msg[0] ? err->msg : err_kind_name(err->kind);
+
+	log_error("%s", msg);
+	if (err->kind != PGARK_ERR_USAGE && !(p->kind == PROG_WAL_FETCH && err->kind == PGARK_ERR_NOTFOUND))
+		prog_alert(p, 1, msg);
 	return prog_exit_code(p, err);
+}
+
+void
+prog_alert(prog *p, int failing, const char *summary)
+{
+	pgark_err	err;
+	alert_status sent;
+
+	if (!p->cfg_loaded)
+	{
+		/* a failure before the configuration was read (a bad WAL name):
+		 * read it now, to know where alerts go; a success needs none */
+		if (!failing)
+			return;
+		err_clear(&err);
+		if (config_load(&p->cfg, p->config_path, &err) != 0)
+			return;
+		p->cfg_loaded = 1;
+	}
+	err_clear(&err);
+	if (alert_report(&p->cfg, p->name, failing, summary, &sent, &err) != 0)
+		log_warning("%s", err.msg);
+	else if (sent != ALERT_NONE)
+		log_info("alert sent (%s)", alert_status_name(sent));
+}
+
+int
+prog_success(prog *p)
+{
+	prog_alert(p, 0, NULL);
+	return 0;
 }
 
 int

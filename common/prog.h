@@ -37,6 +37,7 @@ typedef struct prog
 	char	  **argv;
 	int			standby;		/* wal-fetch: standby.signal present */
 	double		t0;
+	int			cfg_loaded;		/* cfg holds a validated configuration */
 } prog;
 
 typedef int (*prog_opt_fn) (prog *p, int opt, const char *arg);
@@ -55,8 +56,29 @@ int			prog_load_config(prog *p, pgark_err *err);
 /* Exit code for an error, per program kind (the one table). */
 int			prog_exit_code(const prog *p, const pgark_err *err);
 
-/* Log err and return its exit code. */
+/* Log err, alert ([alert], see prog_alert) unless it is a usage error or
+ * wal-fetch's "not found" (the normal end of the archive), and return its
+ * exit code. */
 int			prog_fail(prog *p, const pgark_err *err);
+
+/*
+ * Report this run's outcome to [alert] (lib/alert.h), keyed by (p->name,
+ * repository): failing = 1 with a one-line summary (no secrets: it goes into
+ * the webhook's JSON and the e-mail), or failing = 0 for a success (summary
+ * may be NULL). The first failure sends "failing", a still-failing run sends
+ * a reminder once per [alert] repeat_after, the first success after a
+ * failure sends "recovered". Without [alert] settings it does nothing; a
+ * success without a failure on record costs one stat(). Delivery problems
+ * are logged as warnings: the caller's exit code never depends on it.
+ * Call it at most once per run; prog_fail already calls it (failing = 1)
+ * and prog_success (failing = 0). repo-check: failing = status >= WARNING.
+ * If the configuration was not loaded yet, a failure loads it quietly (an
+ * unloadable configuration alerts nobody).
+ */
+void		prog_alert(prog *p, int failing, const char *summary);
+
+/* A run that succeeded: prog_alert(p, 0, NULL); returns 0. */
+int			prog_success(prog *p);
 
 /* Usage error: print message and usage; returns the usage exit code. */
 int			prog_usage_error(prog *p, const char *fmt,...) __attribute__((format(printf, 2, 3)));

@@ -53,5 +53,5 @@ main(int argc, char **argv)
 		keyring_free(kr);
 		secure_zero(kek, sizeof(kek));
 	}
-	return 0;
+	return prog_success(&p);
 }

@@ -135,5 +135,7 @@ main(int argc, char **argv)
 		rc = prog_fail(&p, &err);
 	}
 	repo_close(r);
+	if (rc == 0)
+		prog_success(&p);
 	return rc;
 }

@@ -9,6 +9,8 @@
 
 #include <ini.h>
 
+#include "alert.h"
+
 typedef enum
 {
 	OPT_STRING,
@@ -88,6 +90,15 @@ static const opt_def options[] = {
 	OPT("check", "free_warn", OPT_STRING, check_free_warn),
 	OPT("check", "free_crit", OPT_STRING, check_free_crit),
 	OPT("check", "verify_max_age", OPT_DURATION, check_verify_max_age),
+	OPT("alert", "webhook", OPT_STRING, alert_webhook),
+	OPT("alert", "email", OPT_STRING, alert_email),
+	OPT("alert", "smtp_url", OPT_STRING, alert_smtp_url),
+	OPT("alert", "smtp_user", OPT_STRING, alert_smtp_user),
+	OPT("alert", "smtp_password_file", OPT_PATH, alert_smtp_password_file),
+	OPT("alert", "from", OPT_STRING, alert_from),
+	OPT("alert", "repeat_after", OPT_DURATION, alert_repeat_after),
+	OPT_RANGE("alert", "timeout", OPT_INT, alert_timeout, 1, 300),
+	OPT("alert", "state_dir", OPT_PATH, alert_state_dir),
 	OPT("log", "level", OPT_LOGLEVEL, log_level),
 	OPT("log", "audit", OPT_PATH, audit),
 };
@@ -121,6 +132,8 @@ config_defaults(pgark_config *cfg)
 	snprintf(cfg->check_free_warn, sizeof(cfg->check_free_warn), "10%%");
 	snprintf(cfg->check_free_crit, sizeof(cfg->check_free_crit), "5%%");
 	cfg->check_verify_max_age = 8 * 86400;
+	cfg->alert_repeat_after = 3600;
+	cfg->alert_timeout = 10;
 }
 
 int
@@ -707,5 +720,7 @@ config_validate(pgark_config *cfg, pgark_err *err)
 						   "%s: [crypto] key_file (or key_command) is required to encrypt; make a key with key-gen",
 						   src);
 	}
+	if (alert_validate(cfg, src, err) != 0)
+		return -1;
 	return 0;
 }

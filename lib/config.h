@@ -85,6 +85,16 @@ typedef struct pgark_config
 	int64_t		check_archive_lag_warn, check_archive_lag_crit; /* seconds WAL waits to be archived */
 	char		check_free_warn[32], check_free_crit[32];	/* "10%" or a size ("5G"); "0" off */
 	int64_t		check_verify_max_age;	/* seconds: the last repo-verify result */
+	/* [alert] (alert.c) */
+	char		alert_webhook[2048];	/* http(s) URL for a JSON POST; "" off */
+	char		alert_email[1024];	/* recipients, comma-separated; "" off */
+	char		alert_smtp_url[1024];	/* smtp:// or smtps:// */
+	char		alert_smtp_user[256];
+	char		alert_smtp_password_file[PATH_MAX];
+	char		alert_from[256];	/* "" = pgark@<host> */
+	int64_t		alert_repeat_after;	/* seconds between reminders while failing; 0 none */
+	int			alert_timeout;	/* seconds for all of one alert's sending */
+	char		alert_state_dir[PATH_MAX];	/* "" = <[archive] spool>/alert */
 
 	/* [log] */
 	log_level	log_level;

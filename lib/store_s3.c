@@ -42,12 +42,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <dlfcn.h>
-
-/* the functions below are called through pointers (see curl_load) */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
 #include <openssl/evp.h>
+
+/* libcurl is loaded when the first S3 store opens, not linked (curlapi.h) */
+#include "curlapi.h"
 
 #include "s3xml.h"
 #include "sigv4.h"
@@ -176,97 +174,6 @@ typedef struct s3_resp
 	long		timeout;
 	int			stalled;
 } s3_resp;
-
-/*
- * libcurl is loaded when the first S3 store opens, not linked: it brings some
- * thirty libraries (TLS, Kerberos, LDAP, ...) whose loading would cost every
- * wal-push and wal-fetch several milliseconds on a local repository too.
- */
-#define CURL_SONAME "libcurl.so.4"
-
-static struct
-{
-	CURLcode	(*global_init) (long flags);
-	CURL	   *(*easy_init) (void);
-	CURLcode	(*easy_setopt) (CURL *h, CURLoption opt,...);
-	CURLcode	(*easy_perform) (CURL *h);
-	CURLcode	(*easy_getinfo) (CURL *h, CURLINFO info,...);
-	void		(*easy_cleanup) (CURL *h);
-	void		(*easy_reset) (CURL *h);
-	const char *(*easy_strerror) (CURLcode code);
-	time_t		(*getdate) (const char *p, const time_t *unused);
-	struct curl_slist *(*slist_append) (struct curl_slist *l, const char *s);
-	void		(*slist_free_all) (struct curl_slist *l);
-} capi;
-
-/* curl.h may define some of these names as macros itself */
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
-#define curl_global_init (*capi.global_init)
-#define curl_easy_init (*capi.easy_init)
-#define curl_easy_setopt (*capi.easy_setopt)
-#define curl_easy_perform (*capi.easy_perform)
-#define curl_easy_getinfo (*capi.easy_getinfo)
-#define curl_easy_cleanup (*capi.easy_cleanup)
-#define curl_easy_reset (*capi.easy_reset)
-#define curl_easy_strerror (*capi.easy_strerror)
-#define curl_getdate (*capi.getdate)
-#define curl_slist_append (*capi.slist_append)
-#define curl_slist_free_all (*capi.slist_free_all)
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static int	curl_init_rc;
-static char curl_load_error[512];
-
-static int
-curl_sym(void *lib, const char *name, void *fnp)
-{
-	void	   *f = dlsym(lib, name);
-
-	if (f == NULL)
-	{
-		snprintf(curl_load_error, sizeof(curl_load_error), "%s has no %s", CURL_SONAME, name);
-		return -1;
-	}
-	/* POSIX guarantees that a dlsym result converts to a function pointer */
-	memcpy(fnp, &f, sizeof(f));
-	return 0;
-}
-
-static void
-curl_global(void)
-{
-	void	   *lib = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *e;
-
-	curl_init_rc = -1;
-	if (lib == NULL)
-	{
-		e = dlerror();
-		snprintf(curl_load_error, sizeof(curl_load_error),
-				 "S3 repositories need libcurl (Debian: apt-get install libcurl4; a server archiving "
-				 "through pgark_archive.so must then be restarted): %s", e ? e : CURL_SONAME);
-		return;
-	}
-	if (curl_sym(lib, "curl_global_init", &capi.global_init) != 0 ||
-		curl_sym(lib, "curl_easy_init", &capi.easy_init) != 0 ||
-		curl_sym(lib, "curl_easy_setopt", &capi.easy_setopt) != 0 ||
-		curl_sym(lib, "curl_easy_perform", &capi.easy_perform) != 0 ||
-		curl_sym(lib, "curl_easy_getinfo", &capi.easy_getinfo) != 0 ||
-		curl_sym(lib, "curl_easy_cleanup", &capi.easy_cleanup) != 0 ||
-		curl_sym(lib, "curl_easy_reset", &capi.easy_reset) != 0 ||
-		curl_sym(lib, "curl_easy_strerror", &capi.easy_strerror) != 0 ||
-		curl_sym(lib, "curl_getdate", &capi.getdate) != 0 ||
-		curl_sym(lib, "curl_slist_append", &capi.slist_append) != 0 ||
-		curl_sym(lib, "curl_slist_free_all", &capi.slist_free_all) != 0)
-		return;					/* the library stays loaded: harmless */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-	{
-		snprintf(curl_load_error, sizeof(curl_load_error), "libcurl could not be initialised");
-		return;
-	}
-	curl_init_rc = 0;
-}
 
 static void
 resp_free(s3_resp *rs)
@@ -1815,11 +1722,17 @@ store_s3_open(const pgark_config *cfg, pgark_err *err)
 	s3_store   *s;
 	const char *ep;
 	char		endpoint[600];
+	const char *why;
+	int			no_library;
 
-	pthread_once(&curl_once, curl_global);
-	if (curl_init_rc != 0)
+	if (curlapi_load(&why, &no_library) != 0)
 	{
-		err_set(err, PGARK_ERR_INTERNAL, 0, "%s", curl_load_error);
+		if (no_library)
+			err_set(err, PGARK_ERR_INTERNAL, 0,
+					"S3 repositories need libcurl (Debian: apt-get install libcurl4; a server archiving "
+					"through pgark_archive.so must then be restarted): %s", why);
+		else
+			err_set(err, PGARK_ERR_INTERNAL, 0, "%s", why);
 		return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)

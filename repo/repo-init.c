@@ -102,5 +102,5 @@ main(int argc, char **argv)
 				 m.cipher == OBJ_CIPHER_NONE ? "" : dek, "");
 	}
 	prog_audit(&p, "init", where, "ok", NULL, 0, 0);
-	return 0;
+	return prog_success(&p);
 }

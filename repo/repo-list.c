@@ -247,5 +247,5 @@ main(int argc, char **argv)
 		print_table(&inv, where);
 	repo_inventory_free(&inv);
 	repo_close(r);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return fflush(stdout) == 0 ? prog_success(&p) : 1;
 }

@@ -105,5 +105,7 @@ main(int argc, char **argv)
 		}
 	}
 	repo_close(r);
+	if (rc == 0)
+		prog_success(&p);
 	return rc;
 }

@@ -143,9 +143,9 @@ main(int argc, char **argv)
 	pgark_err	err;
 	repo	   *r;
 	repo_inventory inv;
-	int			rc, failed = 0, nchecked = 0;
+	int			rc, failed = 0, nchecked = 0, ndamaged = 0;
 	int64_t		nproblems = 0;
-	char		first_problem[512] = "";
+	char		first_problem[700] = "";
 
 	err_clear(&err);
 	if ((rc = prog_start(&p, argc, argv, extra, "b:", opt)) >= 0)
@@ -243,10 +243,13 @@ main(int argc, char **argv)
 		}
 		prog_audit(&p, "verify", b->id, bc.problems || wc.problems ? "corrupt" : "ok",
 				   bp.n ? bp.msg[0] : wp.n ? wp.msg[0] : NULL, bc.bytes, 0);
+		if (bc.problems || wc.problems)
+			ndamaged++;
 		failed |= bc.problems || wc.problems;
 		nproblems += (int64_t) (bc.problems + wc.problems);
-		if (first_problem[0] == '\0' && (bp.n || wp.n))
-			snprintf(first_problem, sizeof(first_problem), "backup %s: %s", b->id, bp.n ? bp.msg[0] : wp.msg[0]);
+		if (first_problem[0] == '\0' && (bc.problems || wc.problems))
+			snprintf(first_problem, sizeof(first_problem), "backup %s: %s", b->id,
+					 bp.n ? bp.msg[0] : wp.n ? wp.msg[0] : "damaged");
 		nchecked++;
 		problems_free(&bp);
 		problems_free(&wp);
@@ -258,7 +261,15 @@ main(int argc, char **argv)
 		printf("%s\n", failed ? "repo-verify: PROBLEMS FOUND (above)" : "repo-verify: ok");
 	repo_inventory_free(&inv);
 	repo_close(r);
+	if (failed)
+	{
+		char		summary[900];
+
+		snprintf(summary, sizeof(summary), "damage found in %d of %d backup%s checked; first: %s",
+				 ndamaged, nchecked, nchecked == 1 ? "" : "s", first_problem);
+		prog_alert(&p, 1, summary);
+	}
 	if (fflush(stdout) != 0)
 		return 1;
-	return failed ? 1 : 0;
+	return failed ? 1 : prog_success(&p);
 }

@@ -265,5 +265,5 @@ main(int argc, char **argv)
 				   res.bytes_fetched, now_ms() - p.t0);
 	}
 	repo_close(r);
-	return 0;
+	return prog_success(&p);
 }

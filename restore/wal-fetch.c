@@ -241,7 +241,7 @@ main(int argc, char **argv)
 			prog_audit(&p, "fetch", object, "ok", "prefetched", bytes, 0);
 			start_prefetch(&p, fdir, &wn);
 			log_debug("delivered %s to %s from the spool (%.1f ms)", wn.name, dest, now_ms() - p.t0);
-			return 0;
+			return prog_success(&p);
 		}
 		if (rc == 2 && have_meta)
 			log_warning("not using a prefetched file: %s", serr.msg);
@@ -262,6 +262,7 @@ main(int argc, char **argv)
 		}
 		prog_audit(&p, "fetch", res.object[0] ? res.object : wn.name, err_kind_name(err.kind), err.msg, 0, 0);
 		log_error("%s", err.msg);
+		prog_alert(&p, 1, err.msg);
 		if (prog_exit_code(&p, &err) > 125)
 			log_error("recovery must stop here rather than end early: fix the cause, then start the server again "
 					  "and recovery resumes from this point");
@@ -273,5 +274,5 @@ main(int argc, char **argv)
 	repo_close(r);
 	if (prefetch)
 		start_prefetch(&p, fdir, &wn);
-	return 0;
+	return prog_success(&p);
 }
