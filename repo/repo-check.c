@@ -810,7 +810,6 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < nchecks; i++)
 		if (severity(checks[i].state) > severity(worst))
 			worst = checks[i].state;
-	/* alert: state >= WARNING */
 	if (opt_json)
 		print_json(worst);
 	else
@@ -828,7 +827,15 @@ main(int argc, char **argv)
 				n += (size_t) snprintf(detail + n, sizeof(detail) - n, "%s%s %s", n ? ", " : "", checks[i].name,
 									   state_name[checks[i].state]);
 		prog_audit(&p, "check", where, state_name[worst], detail, 0, 0);
+		{
+			char		summary[600];
+
+			snprintf(summary, sizeof(summary), "%s: %s", state_name[worst], detail);
+			prog_alert(&p, 1, summary);	/* WARNING or worse (UNKNOWN too: nobody can tell) */
+		}
 	}
+	else
+		prog_alert(&p, 0, NULL);
 	if (fflush(stdout) != 0)
 		return 3;
 	return (int) worst;

@@ -221,6 +221,8 @@ main(int argc, char **argv)
 		}
 		log_debug("repo-expire took %.0f ms", now_ms() - t0);
 	}
+	if (rc == 0)
+		prog_success(&p);
 	if (locked)
 	{
 		pgark_err	e2;

@@ -324,5 +324,36 @@ SKIP:
 	is($h[-1]{program} . '/' . $h[-1]{status}, 'repo-verify/recovered', '... recovered');
 }
 
+# --- repo-check at WARNING or worse; a base-push that fails
+{
+	my $n = scalar webhooks($hook_file);
+	my $warn = env_variant($env, "$tmp/check-warn.conf", {
+		alert => { webhook => "http://127.0.0.1:$http_port/hook", state_dir => $state, repeat_after => '1h' },
+		check => { backup_warn => '1s', backup_crit => '1h' },
+	});
+	sleep 2;
+	$r = run_pgark('repo-check', '--config', $warn);
+	is($r->{rc}, 1, 'repo-check: the newest backup older than backup_warn: WARNING') or diag show($r);
+	@h = webhooks($hook_file);
+	is(scalar @h, $n + 1, '... one alert');
+	is($h[-1]{program} . '/' . $h[-1]{status}, 'repo-check/failing', '... repo-check failing');
+	like($h[-1]{message}, qr/WARNING: .*backup WARNING/, '... naming the check');
+	$r = run_pgark('repo-check', '--config', $conf);
+	is($r->{rc}, 0, 'repo-check with the default thresholds: OK') or diag show($r);
+	@h = webhooks($hook_file);
+	is($h[-1]{program} . '/' . $h[-1]{status}, 'repo-check/recovered', '... recovered');
+
+	$n = scalar @h;
+	my $bad = env_variant($env, "$tmp/bad-conninfo.conf", {
+		alert    => { webhook => "http://127.0.0.1:$http_port/hook", state_dir => $state },
+		postgres => { conninfo => 'host=/nonexistent port=1 dbname=postgres connect_timeout=2' },
+	});
+	$r = run_pgark('base-push', '--config', $bad, '--progress=off');
+	is($r->{rc}, 1, 'base-push that cannot reach the server fails');
+	@h = webhooks($hook_file);
+	is(scalar @h, $n + 1, '... one alert');
+	is($h[-1]{program} . '/' . $h[-1]{status}, 'base-push/failing', '... base-push failing');
+}
+
 $node->stop;
 done_testing();
