@@ -167,7 +167,7 @@ install: all
 	install -d $(DESTDIR)$(DATADIR)/cron $(DESTDIR)$(DATADIR)/systemd $(DESTDIR)$(DATADIR)/logrotate \
 	  $(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(DATADIR)/conf
 	install -m 0644 contrib/cron/pgark $(DESTDIR)$(DATADIR)/cron/
-	install -m 0644 contrib/systemd/pgark-backup.service contrib/systemd/pgark-backup.timer $(DESTDIR)$(DATADIR)/systemd/
+	install -m 0644 contrib/systemd/*.service contrib/systemd/*.timer $(DESTDIR)$(DATADIR)/systemd/
 	install -m 0644 contrib/logrotate/pgark $(DESTDIR)$(DATADIR)/logrotate/
 	install -m 0755 contrib/scripts/pgark-pin-monthly $(DESTDIR)$(DATADIR)/scripts/
 	install -m 0644 conf/pgark.conf conf/pgark-s3.conf $(DESTDIR)$(DATADIR)/conf/

@@ -77,8 +77,9 @@ is($r->{stdout}, "nothing to pin\n", 'run again: nothing to pin');
 {
 	my @lines;
 	push @lines, grep { /^[0-9*]/ } split /\n/, slurp_file("$top/contrib/cron/pgark");
-	push @lines, map { s/^ExecStart=//r } grep { /^ExecStart=/ } split /\n/, slurp_file("$top/contrib/systemd/pgark-backup.service");
-	ok(@lines >= 3, scalar(@lines) . ' commands in the cron file and the service');
+	push @lines, map { s/^ExecStart=//r } grep { /^ExecStart=/ } split /\n/, slurp_file($_)
+	  for glob("$top/contrib/systemd/*.service");
+	ok(@lines >= 7, scalar(@lines) . ' commands in the cron file and the service');
 	for my $line (@lines)
 	{
 		for my $cmd (split /\s*&&\s*/, $line)
@@ -99,6 +100,15 @@ is($r->{stdout}, "nothing to pin\n", 'run again: nothing to pin');
 		}
 	}
 	like(slurp_file("$top/contrib/systemd/pgark-backup.timer"), qr/^OnCalendar=\*-\*-\* 02:00:00 UTC$/m, 'the timer: daily at 02:00 UTC');
+	like(slurp_file("$top/contrib/systemd/pgark-expire.timer"), qr/^OnCalendar=\*-\*-\* 03:15:00 UTC$/m, 'expire: daily at 03:15 UTC');
+	like(slurp_file("$top/contrib/systemd/pgark-check.timer"), qr/^OnCalendar=hourly$/m, 'check: hourly');
+	for my $t (glob("$top/contrib/systemd/*.timer"))
+	{
+		(my $svc = $t) =~ s/\.timer$/.service/;
+		ok(-f $svc, "$t has its service");
+	}
+	my @cron = grep { /^[0-9*]/ } split /\n/, slurp_file("$top/contrib/cron/pgark");
+	ok((grep { /repo-expire/ } @cron) && (grep { /^5 \* \* \* \*.*repo-check/ } @cron), 'cron: expire daily, check hourly');
 	like(slurp_file("$top/contrib/logrotate/pgark"), qr{^/var/log/pgark/audit\.jsonl \{}m, 'logrotate: the audit log');
 }
 
