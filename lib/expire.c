@@ -400,8 +400,8 @@ wal_sweep(repo *r, const expire_opts *o, const repo_inventory *inv, const ret_ba
 		int			n;
 
 		iso8601_now(now, sizeof(now));
-		n = snprintf(text, sizeof(text), "pgark-retention 1\ntime %s\nwal_from %s\n", now,
-					 inv->backups[wal_from].start_wal);
+		n = snprintf(text, sizeof(text), "pgark-status 1\nkind retention\ntime %s\nresult ok\nwal_from %s\n",
+					 now, inv->backups[wal_from].start_wal);
 		if (repo_put_object(r, RETENTION_RECORD, text, (size_t) n, 0, err) != 0)
 		{
 			free(keep);

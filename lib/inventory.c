@@ -417,7 +417,7 @@ compute_window(repo_inventory *inv)
 	free(reached);
 }
 
-/* status/retention: "pgark-retention 1", "time T", "wal_from SEGMENT" */
+/* status/retention (FORMAT.md section 7): its wal_from */
 static int
 read_retention(repo *r, repo_inventory *inv, pgark_err *err)
 {
@@ -434,7 +434,8 @@ read_retention(repo *r, repo_inventory *inv, pgark_err *err)
 		err_clear(err);			/* none, or damaged: no WAL taken as expired */
 		return 0;
 	}
-	if (strncmp(text, "pgark-retention 1\n", 18) == 0 && (p = strstr(text, "\nwal_from ")) != NULL &&
+	if (strncmp(text, "pgark-status 1\n", 15) == 0 && strstr(text, "\nkind retention\n") != NULL &&
+		(p = strstr(text, "\nwal_from ")) != NULL &&
 		sscanf(p, "\nwal_from %31s", seg) == 1 && walname_parse(seg, &wn, &ignore) == 0 &&
 		wn.kind == WAL_SEGMENT)
 		inv->wal_retained_from = walname_segno(&wn, inv->seg_size);
