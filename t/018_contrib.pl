@@ -112,4 +112,11 @@ is($r->{stdout}, "nothing to pin\n", 'run again: nothing to pin');
 	like(slurp_file("$top/contrib/logrotate/pgark"), qr{^/var/log/pgark/audit\.jsonl \{}m, 'logrotate: the audit log');
 }
 
+# --- the example configurations parse (every key known, every value valid)
+for my $c ("$top/conf/pgark.conf", "$top/conf/pgark-s3.conf")
+{
+	my $r = run_pgark('repo-expire', '--config', $c, '--dry-run');
+	unlike($r->{stderr}, qr/\Q$c\E:\d+:/, "$c: no configuration error") or diag $r->{stderr};
+}
+
 done_testing();
