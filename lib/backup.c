@@ -691,7 +691,7 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 	head.bad_checksums = res->bad_checksums;
 	head.backup_label = labelfile;
 	head.tablespace_map = spcmap;
-	if (mf_writer_commit(c.mw, r, &head, err) != 0)
+	if (backup_marker_check(r, res->backup_id, err) != 0 || mf_writer_commit(c.mw, r, &head, err) != 0)
 		goto done;
 	rc = 0;
 done:

@@ -62,17 +62,48 @@ hostname(char *out, size_t len)
 			*p = '_';
 }
 
-/* "<magic>\nhost H\npid P\nstart S\ntime T\n" for this process */
+/*
+ * Where pids mean the same processes as here: the boot (its random id) and
+ * the pid namespace. Two machines of one host name (cloned VMs), or a
+ * container sharing the host name but not its pids, differ in these.
+ */
+static void
+pid_realm(char *out, size_t len)
+{
+	char		boot[64] = "?", ns[64] = "?";
+	FILE	   *f;
+
+	if ((f = fopen("/proc/sys/kernel/random/boot_id", "re")) != NULL)
+	{
+		if (fscanf(f, "%63s", boot) != 1)
+			snprintf(boot, sizeof(boot), "?");
+		fclose(f);
+	}
+	{
+		ssize_t		n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+
+		ns[n > 0 ? n : 0] = '\0';
+		if (n <= 0)
+			snprintf(ns, sizeof(ns), "?");
+	}
+	for (char *p = ns; *p; p++)
+		if (*p == ' ')
+			*p = '_';
+	snprintf(out, len, "%s/%s", boot, ns);
+}
+
+/* "<magic>\nhost H\npid P\nstart S\ntime T\nrealm R\n" for this process */
 static int
 owner_text(const char *magic, char *out, size_t len)
 {
-	char		host[256], now[32];
+	char		host[256], now[32], realm[160];
 	long		pid = (long) getpid();
 
 	hostname(host, sizeof(host));
 	iso8601_now(now, sizeof(now));
-	return snprintf(out, len, "%s\nhost %s\npid %ld\nstart %llu\ntime %s\n", magic, host, pid,
-					proc_start(pid), now);
+	pid_realm(realm, sizeof(realm));
+	return snprintf(out, len, "%s\nhost %s\npid %ld\nstart %llu\ntime %s\nrealm %s\n", magic, host, pid,
+					proc_start(pid), now, realm);
 }
 
 /*
@@ -84,7 +115,7 @@ owner_text(const char *magic, char *out, size_t len)
 static int
 owner_live(const char *text, int64_t mtime, int64_t now, char *who, size_t wholen)
 {
-	char		host[256] = "", me[256], since[64] = "?";
+	char		host[256] = "", me[256], since[64] = "?", realm[160] = "", myrealm[160];
 	long		pid = 0;
 	unsigned long long start = 0;
 	const char *p;
@@ -97,9 +128,15 @@ owner_live(const char *text, int64_t mtime, int64_t now, char *who, size_t whole
 		sscanf(p, "\nstart %llu", &start);
 	if ((p = strstr(text, "\ntime ")) != NULL)
 		sscanf(p, "\ntime %63s", since);
+	if ((p = strstr(text, "\nrealm ")) != NULL)
+		sscanf(p, "\nrealm %159s", realm);
 	snprintf(who, wholen, "host %s, pid %ld, since %s", host[0] ? host : "?", pid, since);
 	hostname(me, sizeof(me));
-	if (host[0] != '\0' && strcmp(host, me) == 0 && pid > 0)
+	pid_realm(myrealm, sizeof(myrealm));
+	/* its pid means a process here only on this host, this boot, in this
+	 * pid namespace; anywhere else only the time it was written tells */
+	if (host[0] != '\0' && strcmp(host, me) == 0 && pid > 0 && strcmp(realm, myrealm) == 0 &&
+		strchr(myrealm, '?') == NULL)
 	{
 		if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
 			return 0;
@@ -128,6 +165,22 @@ backup_marker_put(repo *r, const char *backup_id, pgark_err *err)
 	if (repo_put_object(r, name, text, (size_t) n, 0, err) != 0)
 		return err_prefix(err, "writing %s (which keeps repo-expire from removing this backup's packs)", name);
 	return 0;
+}
+
+int
+backup_marker_check(repo *r, const char *backup_id, pgark_err *err)
+{
+	char		name[128];
+	store_stat	st;
+
+	marker_name(backup_id, name, sizeof(name));
+	if (store_head(r->st, name, &st, err) == 0)
+		return 0;
+	if (err->kind == PGARK_ERR_NOTFOUND)
+		return err_set(err, PGARK_ERR_CONFLICT, 0, "%s disappeared while the backup ran: a repo-expire took "
+					   "it for dead and may have removed its packs, so the backup was not stored; run "
+					   "base-push again", name);
+	return err_prefix(err, "looking for %s", name);
 }
 
 int
@@ -171,17 +224,72 @@ expire_lock(repo *r, pgark_err *err)
 			return err_prefix(err, "reading the expire lock %s", EXPIRE_LOCK_NAME);
 		}
 		live = owner_live(held, st.mtime, (int64_t) time(NULL), who, sizeof(who));
-		free(held);
 		if (live)
+		{
+			free(held);
 			return err_set(err, PGARK_ERR_CONFLICT, 0,
 						   "another repo-expire is running on %s (%s holds %s); nothing was removed",
 						   r->st->where, who, EXPIRE_LOCK_NAME);
-		/* its holder is gone: take it over */
+		}
+		/* its holder is gone: take it over, unless another run did first */
+		{
+			char	   *again = NULL;
+			size_t		len2;
+			int			same;
+
+			if (repo_get_object(r, EXPIRE_LOCK_NAME, OWNER_MAX, &again, &len2, err) != 0)
+			{
+				free(held);
+				if (err->kind != PGARK_ERR_NOTFOUND)
+					return err_prefix(err, "reading the expire lock %s", EXPIRE_LOCK_NAME);
+				err_clear(err);
+				continue;
+			}
+			same = strcmp(again, held) == 0;
+			free(again);
+			free(held);
+			if (!same)
+				continue;
+		}
 		if (store_remove(r->st, EXPIRE_LOCK_NAME, err) != 0)
 			return err_prefix(err, "removing the stale expire lock %s (%s)", EXPIRE_LOCK_NAME, who);
 	}
 	return err_set(err, PGARK_ERR_CONFLICT, 0, "the expire lock %s on %s changes hands too often: "
 				   "another repo-expire is starting", EXPIRE_LOCK_NAME, r->st->where);
+}
+
+/* Is the lock still this process's? (Another run may have taken it over
+ * after judging it stale.) CONFLICT naming the holder if not. */
+static int
+lock_is_ours(repo *r, pgark_err *err)
+{
+	char	   *held = NULL, mine[OWNER_MAX], who[512];
+	size_t		len;
+	const char *a, *b;
+	int			same;
+
+	owner_text("pgark-lock 1", mine, sizeof(mine));
+	if (repo_get_object(r, EXPIRE_LOCK_NAME, OWNER_MAX, &held, &len, err) != 0)
+	{
+		if (err->kind == PGARK_ERR_NOTFOUND)
+			return err_set(err, PGARK_ERR_CONFLICT, 0, "the expire lock %s was removed by someone else while "
+						   "this repo-expire ran: stopping", EXPIRE_LOCK_NAME);
+		return err_prefix(err, "reading the expire lock %s", EXPIRE_LOCK_NAME);
+	}
+	/* the same host, pid, process start and realm; the time differs */
+	a = strstr(held, "\ntime ");
+	b = strstr(mine, "\ntime ");
+	same = a != NULL && b != NULL && a - held == b - mine && strncmp(held, mine, (size_t) (a - held)) == 0 &&
+		strstr(held, "\nrealm ") != NULL && strcmp(strstr(held, "\nrealm "), strstr(mine, "\nrealm ")) == 0;
+	if (!same)
+	{
+		owner_live(held, 0, 0, who, sizeof(who));
+		free(held);
+		return err_set(err, PGARK_ERR_CONFLICT, 0, "the expire lock %s was taken over by another repo-expire "
+					   "(%s) while this one ran: stopping", EXPIRE_LOCK_NAME, who);
+	}
+	free(held);
+	return 0;
 }
 
 int
@@ -190,6 +298,8 @@ expire_lock_refresh(repo *r, pgark_err *err)
 	char		text[OWNER_MAX];
 	int			n = owner_text("pgark-lock 1", text, sizeof(text));
 
+	if (lock_is_ours(r, err) != 0)
+		return -1;
 	if (repo_put_object(r, EXPIRE_LOCK_NAME, text, (size_t) n, 0, err) != 0)
 		return err_prefix(err, "refreshing the expire lock %s", EXPIRE_LOCK_NAME);
 	return 0;
@@ -198,6 +308,8 @@ expire_lock_refresh(repo *r, pgark_err *err)
 int
 expire_unlock(repo *r, pgark_err *err)
 {
+	if (lock_is_ours(r, err) != 0)
+		return -1;
 	if (store_remove(r->st, EXPIRE_LOCK_NAME, err) != 0)
 		return err_prefix(err, "removing the expire lock %s", EXPIRE_LOCK_NAME);
 	return 0;
@@ -340,81 +452,179 @@ remove_backup(repo *r, const expire_opts *o, const char *id, const name_list *ba
 
 typedef struct seg_span
 {
+	uint32_t	tli;
 	uint64_t	first, last;
 } seg_span;
+
+/* what is kept of one timeline's WAL besides the kept backups' own */
+typedef struct tl_keep
+{
+	uint32_t	tli;
+	uint64_t	from;			/* every segment from here on (UINT64_MAX: none) */
+	int			known;			/* a rule below decided; else all of it is kept */
+} tl_keep;
+
+static tl_keep *
+keep_of(tl_keep *k, size_t n, uint32_t tli)
+{
+	for (size_t i = 0; i < n; i++)
+		if (k[i].tli == tli)
+			return &k[i];
+	return NULL;
+}
+
+static void
+keep_from(tl_keep *k, size_t n, uint32_t tli, uint64_t seg)
+{
+	tl_keep    *t = keep_of(k, n, tli);
+
+	if (t != NULL)
+	{
+		if (!t->known || seg < t->from)
+			t->from = seg;
+		t->known = 1;
+	}
+}
+
+/*
+ * Decide, timeline by timeline, what WAL the kept backups need:
+ *  - each kept backup: its own start to stop segment, on its timeline;
+ *  - every kept usable backup from the one WAL is kept whole from (wal_from)
+ *    on: its timeline from its start segment on, and every timeline that
+ *    continues it (branched at or after its start) from the same segment;
+ *  - a timeline those leave (an ancestor): from the point they branched
+ *    off, so what follows the fork on it (a history abandoned by a restore
+ *    or a failover) stays;
+ *  - any other timeline (one no kept backup leads to, e.g. a restore's new
+ *    timeline without a backup yet): all of it.
+ */
+static int
+wal_plan(const repo_inventory *inv, const ret_backup *rb, size_t wal_from, seg_span *spans, size_t *nspans,
+		 tl_keep *k, pgark_err *err)
+{
+	*nspans = 0;
+	for (size_t i = 0; i < inv->ntls; i++)
+	{
+		k[i].tli = inv->tls[i].tli;
+		k[i].from = UINT64_MAX;
+		k[i].known = 0;
+		if (inv->tls[i].problem[0])
+			return 1;			/* a timeline's history unknown: keep all */
+	}
+	for (size_t i = 0; i < inv->nbackups; i++)
+	{
+		const inv_backup *b = &inv->backups[i];
+		walname		s, e;
+		pgark_err	ignore;
+
+		if (!rb[i].keep)
+			continue;
+		if (b->status == INV_UNREADABLE)
+			return 1;			/* what WAL it needs is unknown: keep all */
+		if (walname_parse(b->start_wal, &s, &ignore) != 0 || walname_parse(b->stop_wal, &e, &ignore) != 0)
+			return err_set(err, PGARK_ERR_CORRUPT, 0, "backup %s names no valid start or stop segment", b->id);
+		spans[*nspans].tli = s.tli;
+		spans[*nspans].first = walname_segno(&s, inv->seg_size);
+		spans[*nspans].last = walname_segno(&e, inv->seg_size);
+		(*nspans)++;
+		if (i < wal_from || b->status != INV_OK)
+			continue;
+		keep_from(k, inv->ntls, s.tli, walname_segno(&s, inv->seg_size));
+		for (size_t t = 0; t < inv->ntls; t++)
+			if (inv->tls[t].tli != s.tli && inv_descends(inv, inv->tls[t].tli, s.tli, b->start_lsn))
+				keep_from(k, inv->ntls, inv->tls[t].tli, walname_segno(&s, inv->seg_size));
+	}
+	/* ancestors of a timeline kept whole from somewhere: from the fork on */
+	for (size_t i = 0; i < inv->ntls; i++)
+	{
+		const inv_timeline *c = &inv->tls[i];
+
+		if (!k[i].known || k[i].from == UINT64_MAX)
+			continue;
+		for (int depth = 0; c->parent != 0 && depth < 256; depth++)
+		{
+			const inv_timeline *p = inv_timeline_find(inv, c->parent);
+			tl_keep    *pk;
+
+			if (p == NULL || (pk = keep_of(k, inv->ntls, p->tli)) == NULL)
+				break;
+			if (!pk->known || pk->from > c->switch_lsn / inv->seg_size)
+			{
+				pk->from = c->switch_lsn / inv->seg_size;
+				pk->known = 1;
+			}
+			c = p;
+		}
+	}
+	return 0;
+}
 
 static int
 wal_sweep(repo *r, const expire_opts *o, const repo_inventory *inv, const ret_backup *rb, size_t wal_from,
 		  expire_result *res, pgark_err *err)
 {
 	name_list	wal;
-	seg_span   *keep = NULL;
-	size_t		nkeep = 0;
-	uint64_t	from;
-	walname		wn;
+	seg_span   *spans = NULL;
+	size_t		nspans = 0;
+	tl_keep    *keep = NULL;
 	char	  **doomed = NULL;
 	size_t		ndoomed = 0;
-	int			rc = -1;
+	int			rc = -1, all;
 
+	memset(&wal, 0, sizeof(wal));
 	if (wal_from >= inv->nbackups)
 		return 0;				/* no usable backup to measure from: keep all */
-	if (walname_parse(inv->backups[wal_from].start_wal, &wn, err) != 0)
-		return err_prefix(err, "backup %s", inv->backups[wal_from].id);
-	from = walname_segno(&wn, inv->seg_size);
+	if ((spans = calloc(inv->nbackups + 1, sizeof(*spans))) == NULL ||
+		(keep = calloc(inv->ntls + 1, sizeof(*keep))) == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		goto done;
+	}
+	if ((all = wal_plan(inv, rb, wal_from, spans, &nspans, keep, err)) < 0)
+		goto done;
+	if (all)
+	{
+		rc = 0;
+		goto done;
+	}
 	snprintf(res->wal_from, sizeof(res->wal_from), "%s", inv->backups[wal_from].start_wal);
 
-	/* what each kept backup needs to be consistent: its start to its stop */
-	if ((keep = calloc(inv->nbackups + 1, sizeof(*keep))) == NULL)
-		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-	for (size_t i = 0; i < inv->nbackups; i++)
+	/* the record first: verify must know, from the first segment removed
+	 * on, which backups restore to their end only */
+	if (!o->dry_run)
 	{
-		walname		s, e;
-		pgark_err	ignore;
+		size_t		cap = 128 + inv->nbackups * 96, n;
+		char	   *text = malloc(cap), now[40];
 
-		if (!rb[i].keep)
-			continue;
-		if (walname_parse(inv->backups[i].start_wal, &s, &ignore) != 0 ||
-			walname_parse(inv->backups[i].stop_wal, &e, &ignore) != 0)
+		if (text == NULL)
 		{
-			if (inv->backups[i].status != INV_UNREADABLE)
-			{
-				free(keep);
-				return err_set(err, PGARK_ERR_CORRUPT, 0, "backup %s names no valid start or stop segment",
-							   inv->backups[i].id);
-			}
-			/* unreadable: its WAL is unknown, so keep all WAL */
-			free(keep);
-			snprintf(res->wal_from, sizeof(res->wal_from), "%s", "");
-			return 0;
+			err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+			goto done;
 		}
-		keep[nkeep].first = walname_segno(&s, inv->seg_size);
-		keep[nkeep].last = walname_segno(&e, inv->seg_size);
-		nkeep++;
-	}
-
-	/* the record first: verify and repo-list must know, from the first
-	 * segment removed on, that the gaps before it are retention's */
-	if (from > inv->wal_retained_from && !o->dry_run)
-	{
-		char		text[256], now[40];
-		int			n;
-
 		iso8601_now(now, sizeof(now));
-		n = snprintf(text, sizeof(text), "pgark-status 1\nkind retention\ntime %s\nresult ok\nwal_from %s\n",
-					 now, inv->backups[wal_from].start_wal);
-		if (repo_put_object(r, RETENTION_RECORD, text, (size_t) n, 0, err) != 0)
+		n = (size_t) snprintf(text, cap, "pgark-status 1\nkind retention\ntime %s\nresult ok\nwal_from %s\n", now,
+							  inv->backups[wal_from].start_wal);
+		for (size_t i = 0; i < inv->nbackups && n < cap; i++)
+			if (rb[i].keep && (inv->backups[i].consistent_only || i < wal_from))
+				n += (size_t) snprintf(text + n, cap - n, "consistent_only %s\n", inv->backups[i].id);
+		if (n >= cap || n > RETENTION_RECORD_MAX)
 		{
-			free(keep);
-			return err_prefix(err, "writing %s", RETENTION_RECORD);
+			free(text);
+			err_set(err, PGARK_ERR_INTERNAL, 0, "%s would be too long", RETENTION_RECORD);
+			goto done;
 		}
+		rc = repo_put_object(r, RETENTION_RECORD, text, n, 0, err);
+		free(text);
+		if (rc != 0)
+		{
+			err_prefix(err, "writing %s", RETENTION_RECORD);
+			goto done;
+		}
+		rc = -1;
 	}
-	if (from < inv->wal_retained_from)
-		from = inv->wal_retained_from;	/* what is gone stays gone */
+
 	if (list_names(r, "wal/", &wal, err) != 0)
-	{
-		free(keep);
-		return -1;
-	}
+		goto done;
 	if ((doomed = calloc(wal.n + 1, sizeof(*doomed))) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
@@ -423,16 +633,19 @@ wal_sweep(repo *r, const expire_opts *o, const repo_inventory *inv, const ret_ba
 	for (size_t i = 0; i < wal.n; i++)
 	{
 		pgark_err	ignore;
+		walname		wn;
 		uint64_t	seg;
 		int			needed = 0;
+		const tl_keep *tk;
 
 		if (walname_parse(path_basename(wal.names[i]), &wn, &ignore) != 0 || wn.kind == WAL_HISTORY)
 			continue;			/* history files are small and always kept */
 		seg = walname_segno(&wn, inv->seg_size);
-		if (seg >= from)
+		tk = keep_of(keep, inv->ntls, wn.tli);
+		if (tk == NULL || !tk->known || seg >= tk->from)
 			needed = 1;
-		for (size_t k = 0; k < nkeep && !needed; k++)
-			if (seg >= keep[k].first && seg <= keep[k].last)
+		for (size_t k = 0; k < nspans && !needed; k++)
+			if (spans[k].tli == wn.tli && seg >= spans[k].first && seg <= spans[k].last)
 				needed = 1;
 		if (needed)
 		{
@@ -443,11 +656,12 @@ wal_sweep(repo *r, const expire_opts *o, const repo_inventory *inv, const ret_ba
 		res->wal_removed++;
 		res->wal_bytes_removed += wal.sizes[i];
 		if (o->report)
-			o->report(o->arg, EXP_WAL, wal.names[i], 0, "older than every kept backup and the window");
+			o->report(o->arg, EXP_WAL, wal.names[i], 0, "no kept backup or the window needs it");
 	}
 	rc = remove_names(r, o, doomed, ndoomed, err);
 done:
 	free(doomed);
+	free(spans);
 	free(keep);
 	names_free(&wal);
 	return rc;
@@ -638,7 +852,9 @@ pack_sweep(repo *r, const expire_opts *o, const repo_inventory *inv, const ret_b
 		if (o->report)
 			o->report(o->arg, EXP_PACK, packs.names[i], 0, "no backup refers to it");
 	}
-	if (remove_names(r, o, doomed, ndoomed, err) != 0 || remove_names(r, o, stale, nstale, err) != 0)
+	/* the markers first: a base-push wrongly taken for dead then finds its
+	 * marker gone and fails instead of committing a manifest without packs */
+	if (remove_names(r, o, stale, nstale, err) != 0 || remove_names(r, o, doomed, ndoomed, err) != 0)
 		goto done;
 	res->markers_removed = nstale;
 	rc = 0;

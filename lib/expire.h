@@ -34,8 +34,10 @@
 #define EXPIRE_STALE_AFTER (6 * 3600)	/* seconds */
 #define EXPIRE_LOCK_NAME "locks/expire"
 
-/* base-push: write (or refresh) base/<id>/running; remove it. */
+/* base-push: write (or refresh) base/<id>/running; check that it is still
+ * there (CONFLICT if a repo-expire took the backup for dead); remove it. */
 int			backup_marker_put(repo *r, const char *backup_id, pgark_err *err);
+int			backup_marker_check(repo *r, const char *backup_id, pgark_err *err);
 int			backup_marker_remove(repo *r, const char *backup_id, pgark_err *err);
 
 /* Take the expire lock (CONFLICT naming the holder if another has it);

@@ -417,28 +417,29 @@ compute_window(repo_inventory *inv)
 	free(reached);
 }
 
-/* status/retention (FORMAT.md section 7): its wal_from */
+/* status/retention (FORMAT.md section 7): its consistent_only lines */
 static int
 read_retention(repo *r, repo_inventory *inv, pgark_err *err)
 {
-	char	   *text = NULL, seg[32];
+	char	   *text = NULL;
 	size_t		len;
-	const char *p;
-	walname		wn;
-	pgark_err	ignore;
 
-	if (repo_get_object(r, RETENTION_RECORD, 4096, &text, &len, err) != 0)
+	if (repo_get_object(r, RETENTION_RECORD, RETENTION_RECORD_MAX, &text, &len, err) != 0)
 	{
 		if (err->kind == PGARK_ERR_TRANSIENT || err->kind == PGARK_ERR_KEY || err->kind == PGARK_ERR_INTERNAL)
 			return err_prefix(err, "reading %s", RETENTION_RECORD);
-		err_clear(err);			/* none, or damaged: no WAL taken as expired */
+		err_clear(err);			/* none, or damaged: every backup checked whole */
 		return 0;
 	}
-	if (strncmp(text, "pgark-status 1\n", 15) == 0 && strstr(text, "\nkind retention\n") != NULL &&
-		(p = strstr(text, "\nwal_from ")) != NULL &&
-		sscanf(p, "\nwal_from %31s", seg) == 1 && walname_parse(seg, &wn, &ignore) == 0 &&
-		wn.kind == WAL_SEGMENT)
-		inv->wal_retained_from = walname_segno(&wn, inv->seg_size);
+	if (strncmp(text, "pgark-status 1\n", 15) == 0 && strstr(text, "\nkind retention\n") != NULL)
+		for (size_t i = 0; i < inv->nbackups; i++)
+		{
+			char		line[96];
+
+			snprintf(line, sizeof(line), "\nconsistent_only %s\n", inv->backups[i].id);
+			if (strstr(text, line) != NULL)
+				inv->backups[i].consistent_only = 1;
+		}
 	free(text);
 	return 0;
 }

@@ -37,6 +37,9 @@ typedef struct inv_backup
 	uint64_t	bytes_total;	/* the files it covers: what a restore writes */
 	uint64_t	bytes_stored;	/* what it added to the repository */
 	int			pinned;			/* base/<id>/pin exists (repo-pin) */
+	/* repo-expire removed the WAL after its stop (status/retention): it
+	 * restores to its end only */
+	int			consistent_only;
 } inv_backup;
 
 /* segments first..last of one timeline, all archived */
@@ -75,15 +78,10 @@ typedef struct repo_inventory
 	 * not restorable). -1: no usable backup.
 	 */
 	int64_t		earliest, latest;
-	/*
-	 * repo-expire's record (status/retention): WAL before this segment
-	 * number was removed except what each kept backup needs from its start
-	 * to its stop; 0: none removed.
-	 */
-	uint64_t	wal_retained_from;
 } repo_inventory;
 
 #define RETENTION_RECORD "status/retention"
+#define RETENTION_RECORD_MAX (1024 * 1024)
 
 int			repo_inventory_read(repo *r, repo_inventory *inv, pgark_err *err);
 void		repo_inventory_free(repo_inventory *inv);

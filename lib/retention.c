@@ -71,6 +71,7 @@ retention_select(const ret_policy *p, ret_backup *b, size_t n, int64_t now, size
 	for (size_t i = 0; i < n; i++)
 	{
 		b[i].keep = 0;
+		b[i].by_rule = 0;
 		b[i].why[0] = '\0';
 	}
 
@@ -95,13 +96,13 @@ retention_select(const ret_policy *p, ret_backup *b, size_t n, int64_t now, size
 		if (newest_usable == n)
 		{
 			newest_usable = k - 1;
-			x->keep = 1;
+			x->keep = x->by_rule = 1;
 			add_why(x, "the newest usable backup");
 		}
 		if (nlast < p->keep_last)
 		{
 			nlast++;
-			x->keep = 1;
+			x->keep = x->by_rule = 1;
 			{
 				char		what[32];
 
@@ -120,7 +121,7 @@ retention_select(const ret_policy *p, ret_backup *b, size_t n, int64_t now, size
 				continue;		/* a newer backup of this period was taken */
 			snprintf(last[w], sizeof(last[w]), "%s", per);
 			taken[w]++;
-			x->keep = 1;
+			x->keep = x->by_rule = 1;
 			{
 				char		what[48];
 
@@ -130,7 +131,7 @@ retention_select(const ret_policy *p, ret_backup *b, size_t n, int64_t now, size
 		}
 		if (p->keep_within > 0 && x->start_time >= now - p->keep_within)
 		{
-			x->keep = 1;
+			x->keep = x->by_rule = 1;
 			add_why(x, "keep_within");
 		}
 	}
@@ -149,7 +150,7 @@ retention_select(const ret_policy *p, ret_backup *b, size_t n, int64_t now, size
 			}
 		if (pitr < n)
 		{
-			b[pitr].keep = 1;
+			b[pitr].keep = b[pitr].by_rule = 1;
 			add_why(&b[pitr], "pitr_window starts from it");
 		}
 	}
@@ -171,7 +172,7 @@ retention_select(const ret_policy *p, ret_backup *b, size_t n, int64_t now, size
 	*wal_from = pitr;
 	if (p->pitr_window <= 0)
 		for (size_t i = 0; i < n; i++)
-			if (b[i].keep && b[i].state == RET_USABLE)
+			if (b[i].by_rule && b[i].state == RET_USABLE)
 			{
 				*wal_from = i;
 				break;

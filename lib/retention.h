@@ -47,6 +47,7 @@ typedef struct ret_backup
 	int			pinned;
 	/* out */
 	int			keep;
+	int			by_rule;		/* kept by a rule, not only by its pin */
 	char		why[160];		/* every rule that keeps it, or why it goes */
 } ret_backup;
 
@@ -56,8 +57,11 @@ int			ret_policy_set(const ret_policy *p);
 
 /*
  * Decide b[0..n-1] (oldest first). *wal_from: the index of the backup from
- * whose start all WAL is kept (the oldest kept usable backup, or the one
- * pitr_window needs), or n if there is none.
+ * whose start all WAL is kept — the one pitr_window needs, or without it
+ * the oldest usable backup a rule keeps (a pin alone keeps a backup, not
+ * the WAL after it) — or n if there is none. It and every newer kept
+ * usable backup can be rolled forward; older kept ones restore to their
+ * end only.
  */
 void		retention_select(const ret_policy *p, ret_backup *b, size_t n, int64_t now, size_t *wal_from);
 

@@ -369,10 +369,9 @@ verify_wal(repo *r, const repo_inventory *inv, const inv_backup *b, int full, ch
 	{
 		walname		stop;
 
-		/* older than what repo-expire keeps whole: its own WAL, start to
-		 * stop, is all it has (it restores to its end) */
-		if (inv->wal_retained_from > 0 && walname_parse(b->stop_wal, &stop, err) == 0 &&
-			walname_segno(&stop, inv->seg_size) < inv->wal_retained_from)
+		/* repo-expire kept only its own WAL, start to stop (it restores
+		 * to its end) */
+		if (b->consistent_only && walname_parse(b->stop_wal, &stop, err) == 0 && stop.tli == start.tli)
 		{
 			snprintf(to, tolen, "%s", stop.name);
 			rc = check_interval(r, inv, inv_timeline_find(inv, start.tli), start.tli, from,

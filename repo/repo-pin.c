@@ -85,6 +85,18 @@ main(int argc, char **argv)
 		if (repo_put_object(r, obj, text, strlen(text), STORE_NO_OVERWRITE, &err) != 0 &&
 			err.kind != PGARK_ERR_EXISTS)
 			rc = prog_fail(&p, &err);
+		else if (store_head(r->st, man, &st, &err) != 0)
+		{
+			/* a repo-expire removed it between our look and the pin */
+			pgark_err	e2;
+
+			err_clear(&e2);
+			(void) store_remove(r->st, obj, &e2);
+			if (err.kind == PGARK_ERR_NOTFOUND)
+				err_set(&err, PGARK_ERR_NOTFOUND, 0, "backup %s was removed (by repo-expire) while it was "
+						"being pinned: it is not pinned", id);
+			rc = prog_fail(&p, &err);
+		}
 		else
 		{
 			log_info(err.kind == PGARK_ERR_EXISTS ? "backup %s was already pinned (its pin keeps its first reason)"

@@ -62,6 +62,12 @@ sub wal_files_in_repo
 	return sort grep { !m{/history/} } repo_list_objects($env, 'wal/');
 }
 
+sub in_list
+{
+	my ($x, @l) = @_;
+	return scalar grep { $_ eq $x } @l;
+}
+
 sub segs_in_repo
 {
 	return sort map { m{^wal/[0-9A-F]{16}/([0-9A-F]{24})$} ? ($1) : () } repo_list_objects($env, 'wal/');
@@ -77,7 +83,7 @@ sub restore_and_check
 {
 	my ($name, $want_rows, @args) = @_;
 	my $r = restored_node($name);
-	my $p = pitr_prepare($conf, $r->data_dir, @args, (grep { $_ eq '--target' } @args) ? ('--target-action', 'promote') : ());
+	my $p = pitr_prepare($conf, $r->data_dir, @args, (grep { /^--target/ } @args) ? ('--target-action', 'promote') : ());
 	is($p->{rc}, 0, "$name: pitr-prepare exit 0") or diag show($p);
 	setup_restored($r);
 	$r->start(fail_ok => 1);
@@ -97,6 +103,7 @@ sub restore_and_check
 # --- four backups, WAL between them
 my @b;
 my %rows;
+my ($t_mid, $t_mid_epoch, $mid_rows);
 for my $i (1 .. 4)
 {
 	add_rows(1000);
@@ -107,6 +114,16 @@ for my $i (1 .. 4)
 	$rows{ $r->{json}{backup_id} } = $n;
 	switch_wal($node) for 1 .. 2;
 	sleep 1;    # ids start with the second: one backup per second keeps them in order
+	if ($i == 3)
+	{
+		# a point in time between the third and the fourth backup, which
+		# the window must still reach after the expire
+		add_rows(100);
+		($t_mid, $t_mid_epoch) = split /\|/,
+		  $node->safe_psql('postgres', q{SELECT now()::text || '|' || extract(epoch from now())::bigint});
+		$mid_rows = $n;
+		sleep 3;
+	}
 }
 add_rows(500);
 my $last = switch_wal($node);
@@ -115,14 +132,16 @@ my $total = $n;
 
 is(run_pgark('repo-pin', '--config', $conf, '--reason', 'kept for audit', $b[0])->{rc}, 0, "pin $b[0]");
 
-# keep_last 2, pitr_window 1s: b3 and b4 by count, b1 by its pin; b2 goes.
-# WAL: whole from b4's start; b1's and b3's own start..stop; the rest goes.
-sleep 2;
-my $pol = policy('last2', keep_last => 2, pitr_window => '1s');
+# keep_last 2 and a pitr_window reaching back to the point between b3 and
+# b4: b3 and b4 by count, b1 by its pin; b2 goes. WAL: whole from b3's
+# start (the window's backup), b1's own start..stop; the rest goes.
+# (written again before each run: the window is "now minus a duration")
+sub window_policy { return policy('last2', keep_last => 2, pitr_window => (time() - $t_mid_epoch) . 's'); }
+my $pol = window_policy();
 
 {
 	my $before = repo_snapshot($env);
-	my $r = expire_json($pol, '--dry-run');
+	my $r = expire_json(window_policy(), '--dry-run');
 	is($r->{rc}, 0, 'dry run exit 0') or diag show($r);
 	ok($r->{json}, 'dry run --json is JSON') or diag $r->{stdout};
 	my %act = map { $_->{name} => $_ } grep { $_->{kind} eq 'backup' } @{ $r->{json}{items} // [] };
@@ -131,10 +150,10 @@ my $pol = policy('last2', keep_last => 2, pitr_window => '1s');
 	is($act{ $b[0] }{action}, 'keep', "dry run: pinned $b[0] kept");
 	like($act{ $b[0] }{why}, qr/pinned/, '... because it is pinned');
 	like($act{ $b[3] }{why}, qr/newest usable backup.*keep_last 1/, "$b[3]: the newest, keep_last 1");
-	like($act{ $b[2] }{why}, qr/keep_last 2/, "$b[2]: keep_last 2");
+	like($act{ $b[2] }{why}, qr/keep_last 2.*pitr_window starts from it/, "$b[2]: keep_last 2, and the window starts from it");
 	ok($r->{json}{wal_removed} > 0, 'dry run: some WAL would go');
 	is_deeply(repo_snapshot($env), $before, 'dry run: the repository is unchanged, byte for byte');
-	my $t = expire($pol, '--dry-run');
+	my $t = expire(window_policy(), '--dry-run');
 	like($t->{stdout}, qr/^backup \Q$b[1]\E\s+would remove\s+no rule keeps it$/m, 'dry run table: the backup and why');
 	like($t->{stdout}, qr/nothing was removed/, 'dry run table says nothing was removed');
 	my $bad = expire($pol, '--now', '2030-01-01T00:00:00Z');
@@ -143,7 +162,7 @@ my $pol = policy('last2', keep_last => 2, pitr_window => '1s');
 
 my @segs_before = segs_in_repo();
 my @files_before = wal_files_in_repo();
-my $r = expire_json($pol);
+my $r = expire_json(window_policy());
 is($r->{rc}, 0, 'expire exit 0') or diag show($r);
 is_deeply([ backups_in_repo($env) ], [ @b[ 0, 2, 3 ] ], "$b[1] removed, the others kept");
 ok(!grep({ m{^base/\Q$b[1]\E/} } repo_list_objects($env, 'base/')), "nothing of $b[1] is left under base/");
@@ -156,7 +175,9 @@ my $list = JSON::PP::decode_json(run_pgark('repo-list', '--config', $conf, '--js
 my %st = map { $_->{id} => $_ } @{ $list->{backups} };
 is($st{$_}{status}, 'ok', "repo-list: $_ still ok (its own WAL kept)") for @b[ 0, 2, 3 ];
 my ($first_kept) = grep { $_ ge $st{ $b[3] }{start_wal} } @segs_before;
-ok((grep { $_ eq $st{ $b[3] }{start_wal} } @segs_after), "the newest backup's start segment $st{$b[3]}{start_wal} kept");
+ok((grep { $_ eq $st{ $b[2] }{start_wal} } @segs_after), "the window's backup's start segment $st{$b[2]}{start_wal} kept");
+is($r->{json}{wal_kept_from}, $st{ $b[2] }{start_wal}, 'WAL kept whole from the window\'s backup on');
+ok(!(grep { $_ ge $st{ $b[2] }{start_wal} && !in_list($_, @segs_after) } @segs_before), '... every segment from it on is still there');
 ok(!(grep { $_ gt $st{ $b[0] }{stop_wal} && $_ lt $st{ $b[2] }{start_wal} } @segs_after),
 	"no segment between $b[0]'s stop and $b[2]'s start is left");
 is(run_pgark('repo-verify', '--config', $conf, '--all')->{rc}, 0, 'repo-verify --all passes after the expire');
@@ -166,12 +187,15 @@ ok((grep { ($_->{object} // '') eq $b[1] && $_->{result} eq 'ok' } @audit), 'the
 restore_and_check('r_pinned', $rows{ $b[0] }, '--backup', $b[0], '--target', 'immediate');
 restore_and_check('r_third',  $rows{ $b[2] }, '--backup', $b[2], '--target', 'immediate');
 restore_and_check('r_latest', $total);
+restore_and_check('r_window', $mid_rows, '--target-time', $t_mid);
 
-# a second run finds nothing more to do
+# a second run (the window still reaching the same point) finds nothing more to do
+$pol = window_policy();
 $r = expire_json($pol);
 is($r->{rc}, 0, 'second expire exit 0');
 is($r->{json}{backups_removed}, 0, '... removes no backup');
-is($r->{json}{wal_removed}, 0, '... and no WAL');
+is($r->{json}{wal_removed}, 0, '... and no WAL')
+  or diag join("\n", map { "$_->{kind} $_->{name} $_->{why}" } @{ $r->{json}{items} // [] });
 
 # --- running backups and the pack sweep
 my $fake = '99990101T000000Z-beef';
@@ -190,7 +214,11 @@ sub owner_text
 		$s =~ s/^.*\)\s//;
 		$start = (split / /, $s)[19];
 	}
-	return "$magic\nhost $host\npid $pid\nstart $start\ntime 2026-01-01T00:00:00Z\n";
+	my $boot = '?';
+	if (open my $fh, '<', '/proc/sys/kernel/random/boot_id') { $boot = <$fh>; chomp $boot; close $fh; }
+	my $ns = readlink('/proc/self/ns/pid') // '?';
+	$ns =~ s/ /_/g;
+	return "$magic\nhost $host\npid $pid\nstart $start\ntime 2026-01-01T00:00:00Z\nrealm $boot/$ns\n";
 }
 # an orphan pack: nothing refers to it
 my $orphan = 'packs/ab/ab' . ('0' x 30);
