@@ -277,14 +277,19 @@ restore_and_check('r_raced', $n, '--backup', $new);
 	$node->safe_psql('postgres', q{UPDATE big SET v = md5(v)});
 	my $k = IPC::Run::start([ pgark_bin('base-push'), '--config', $conf, '--progress=off', '--fast' ],
 		'>', \my $o, '2>', \my $e2);
+	# stopped while the repository is looked at, so that it is caught
+	# between its first pack and its manifest however fast it runs
+	my $pid = $k->{KIDS}[0]{PID};
 	my $grew = 0;
-	for (1 .. 600)
+	for (1 .. 3000)
 	{
+		kill 'STOP', $pid;
 		my @now = packs_in_repo();
 		if (@now > @p0) { $grew = 1; last; }
-		usleep(50_000);
+		kill 'CONT', $pid;
+		usleep(20_000);
 	}
-	$k->kill_kill;
+	kill 'KILL', $pid;
 	$k->finish;
 	ok($grew, 'the killed base-push had stored a pack');
 	my @running = grep { m{/running$} } repo_list_objects($env, 'base/');
