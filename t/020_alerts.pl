@@ -355,5 +355,47 @@ SKIP:
 	is($h[-1]{program} . '/' . $h[-1]{status}, 'base-push/failing', '... base-push failing');
 }
 
+# --- the archive library (the local+library pass): a failing archiver
+# alerts once as pgark_archive, and its recovery is announced
+if (archiver_is_library() && backend_is_local())
+{
+	my $libconf = env_variant($env, "$tmp/library.conf", {
+		alert => { webhook => "http://127.0.0.1:$http_port/lib", state_dir => "$tmp/state-lib", repeat_after => '1h' },
+	});
+	$node->append_conf('postgresql.conf', "pgark.config = '$libconf'");
+	$node->reload;
+	my $seg = switch_wal($node);
+	ok(wait_for_archive($node, $seg), "the library archives with the alerting configuration ($seg)");
+	my $n = scalar webhooks($hook_file);
+	my $walroot = repo_object_path($env, 'wal');
+	my @dirs = grep { -d } glob("$walroot/*");
+	chmod 0555, @dirs;
+	my $failed_before = $node->safe_psql('postgres', 'SELECT failed_count FROM pg_stat_archiver');
+	$seg = switch_wal($node);
+	ok($node->poll_query_until('postgres', "SELECT failed_count > $failed_before FROM pg_stat_archiver"),
+		'the archiver fails (repository not writable)');
+	my $t0 = time;
+	my @lib;
+	while (time - $t0 < 30)
+	{
+		@lib = grep { $_->{program} eq 'pgark_archive' } webhooks($hook_file);
+		last if @lib;
+		sleep 0.2;
+	}
+	is(scalar @lib, 1, 'one alert from the archive library');
+	is($lib[0]{status}, 'failing', '... failing') if @lib;
+	chmod 0755, @dirs;
+	ok(wait_for_archive($node, $seg), "archiving resumes ($seg)");
+	$t0 = time;
+	while (time - $t0 < 30)
+	{
+		@lib = grep { $_->{program} eq 'pgark_archive' } webhooks($hook_file);
+		last if @lib >= 2;
+		sleep 0.2;
+	}
+	is(scalar @lib, 2, 'the failures were one episode: one alert, then ...');
+	is($lib[-1]{status}, 'recovered', '... recovered') if @lib;
+}
+
 $node->stop;
 done_testing();
