@@ -600,8 +600,21 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 
 	/* announce the backup before choosing the one it builds on and before
 	 * its first pack, so that repo-expire sweeps none of them meanwhile */
-	res->start_time = (int64_t) time(NULL);
-	make_backup_id(res->backup_id, sizeof(res->backup_id), res->start_time);
+	/* ids sort by time: one newer than every backup there (two backups in
+	 * one second would otherwise sort by their random part) */
+	if (mf_list_backups(r, &ids, &nids, err) != 0)
+		goto done;
+	for (int tries = 0;; tries++)
+	{
+		res->start_time = (int64_t) time(NULL);
+		make_backup_id(res->backup_id, sizeof(res->backup_id), res->start_time);
+		if (nids == 0 || strncmp(res->backup_id, ids[nids - 1], 16) > 0 || tries >= 20)
+			break;				/* (a clock set back: ids out of order, as before) */
+		sleep_ms(100);
+	}
+	mf_free_list(ids, nids);
+	ids = NULL;
+	nids = 0;
 	if (backup_marker_put(r, res->backup_id, err) != 0)
 		goto done;
 	c.marker = 1;

@@ -113,11 +113,12 @@ for my $i (1 .. 4)
 	push @b, $r->{json}{backup_id};
 	$rows{ $r->{json}{backup_id} } = $n;
 	switch_wal($node) for 1 .. 2;
-	sleep 1;    # ids start with the second: one backup per second keeps them in order
 	if ($i == 3)
 	{
 		# a point in time between the third and the fourth backup, which
-		# the window must still reach after the expire
+		# the window must still reach after the expire (a second after the
+		# backup's stop: backups are chosen by their stop time in seconds)
+		sleep 1;
 		add_rows(100);
 		($t_mid, $t_mid_epoch) = split /\|/,
 		  $node->safe_psql('postgres', q{SELECT now()::text || '|' || extract(epoch from now())::bigint});
@@ -125,6 +126,7 @@ for my $i (1 .. 4)
 		sleep 3;
 	}
 }
+is_deeply([ backups_in_repo($env) ], \@b, 'backups made back to back sort in the order they were made');
 add_rows(500);
 my $last = switch_wal($node);
 ok(wait_for_archive($node, $last), "archived up to $last");
