@@ -146,6 +146,12 @@ prog_fail(prog *p, const pgark_err *err)
 	const char *msg = err->msg[0] ? err->msg : err_kind_name(err->kind);
 
 	log_error("%s", msg);
+	/* Nagios shows the first line of standard output */
+	if (p->kind == PROG_NAGIOS)
+	{
+		printf("PGARK UNKNOWN - %s\n", msg);
+		fflush(stdout);
+	}
 	if (err->kind != PGARK_ERR_USAGE && !(p->kind == PROG_WAL_FETCH && err->kind == PGARK_ERR_NOTFOUND))
 		prog_alert(p, 1, msg);
 	return prog_exit_code(p, err);
@@ -169,7 +175,7 @@ prog_alert(prog *p, int failing, const char *summary)
 		p->cfg_loaded = 1;
 	}
 	err_clear(&err);
-	if (alert_report(&p->cfg, p->name, failing, summary, &sent, &err) != 0)
+	if (alert_report_sig(&p->cfg, p->name, failing, summary, p->alert_signature, &sent, &err) != 0)
 		log_warning("%s", err.msg);
 	else if (sent != ALERT_NONE)
 		log_info("alert sent (%s)", alert_status_name(sent));

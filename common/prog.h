@@ -38,6 +38,7 @@ typedef struct prog
 	int			standby;		/* wal-fetch: standby.signal present */
 	double		t0;
 	int			cfg_loaded;		/* cfg holds a validated configuration */
+	const char *alert_signature;	/* what kind of failure (alert_report_sig); NULL: any */
 } prog;
 
 typedef int (*prog_opt_fn) (prog *p, int opt, const char *arg);

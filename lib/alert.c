@@ -61,7 +61,8 @@ alert_next(alert_state *st, int have_state, int failing, int64_t now, int64_t re
 		return ALERT_FAILING;
 	}
 	st->count++;
-	if (repeat_after > 0 && now - st->last_sent >= repeat_after)
+	/* (a clock set back: the reminder is due rather than silenced) */
+	if (repeat_after > 0 && (now - st->last_sent >= repeat_after || now < st->last_sent))
 	{
 		st->last_sent = now;
 		return ALERT_REMINDER;
@@ -268,14 +269,19 @@ state_read(const char *path, alert_state *st)
 
 	if (f == NULL)
 		return 0;
+	unsigned long long sig = 0;
+
 	ok = fscanf(f, "%31[^\n]\nsince %lld\nlast_sent %lld\ncount %lld", magic, &since, &last, &count) == 4 &&
 		strcmp(magic, STATE_MAGIC) == 0;
+	if (ok && fscanf(f, "\nsig %llx", &sig) != 1)
+		sig = 0;
 	fclose(f);
 	if (!ok)
 		return 0;				/* unreadable: as if none (the next failure alerts anew) */
 	st->since = since;
 	st->last_sent = last;
 	st->count = count;
+	st->sig = (uint64_t) sig;
 	return 1;
 }
 
@@ -287,8 +293,9 @@ state_write(const char *path, const alert_state *st, pgark_err *err)
 	int			fd, n;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	n = snprintf(buf, sizeof(buf), STATE_MAGIC "\nsince %lld\nlast_sent %lld\ncount %lld\n",
-				 (long long) st->since, (long long) st->last_sent, (long long) st->count);
+	n = snprintf(buf, sizeof(buf), STATE_MAGIC "\nsince %lld\nlast_sent %lld\ncount %lld\nsig %016llx\n",
+				 (long long) st->since, (long long) st->last_sent, (long long) st->count,
+				 (unsigned long long) st->sig);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_sys(err, PGARK_ERR_IO, "alert state \"%s\"", tmp);
@@ -636,11 +643,73 @@ alert_send(const pgark_config *cfg, const alert_event *ev, pgark_err *err)
 	return rc;
 }
 
+/*
+ * Where the state goes when the state directory cannot be used (made by
+ * another user, a full disk): /tmp/pgark-alert-<uid>, made 0700 and used only
+ * if it is this user's own directory, so that rate limiting survives.
+ */
+static int
+fallback_path(const char *path, char *out, size_t len, int make)
+{
+	char		dir[64];
+	struct stat sb;
+	int			n;
+
+	snprintf(dir, sizeof(dir), "/tmp/pgark-alert-%lu", (unsigned long) geteuid());
+	if (make && mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return -1;
+	if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 077) != 0)
+		return -1;
+	n = snprintf(out, len, "%s/%s", dir, path_basename(path));
+	return n > 0 && (size_t) n < len - 8 ? 0 : -1;
+}
+
+/* open and lock path's companion lock file: the fd, or -1 with serr */
+static int
+state_lock(const char *path, pgark_err *serr)
+{
+	char		lock[PATH_MAX + 8];
+	int			fd;
+
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+		return err_sys(serr, PGARK_ERR_IO, "alert state \"%s\"", lock);
+	if (flock(fd, LOCK_EX) != 0)
+	{
+		err_sys(serr, PGARK_ERR_IO, "alert state \"%s\"", lock);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static uint64_t
+text_sig(const char *text)
+{
+	uint64_t	h = UINT64_C(14695981039346656037);
+
+	if (text == NULL)
+		return 0;
+	for (const char *c = text; *c; c++)
+	{
+		h ^= (unsigned char) *c;
+		h *= UINT64_C(1099511628211);
+	}
+	return h | 1;				/* never 0, which means none */
+}
+
 int
 alert_report(const pgark_config *cfg, const char *program, int failing, const char *message,
 			 alert_status *sent, pgark_err *err)
 {
-	char		path[PATH_MAX], lock[PATH_MAX + 8], dir[PATH_MAX];
+	return alert_report_sig(cfg, program, failing, message, NULL, sent, err);
+}
+
+int
+alert_report_sig(const pgark_config *cfg, const char *program, int failing, const char *message,
+				 const char *signature, alert_status *sent, pgark_err *err)
+{
+	char		path[PATH_MAX], dir[PATH_MAX], fb[PATH_MAX];
 	char		where[1200], host[256];
 	alert_state st;
 	alert_status what;
@@ -657,28 +726,45 @@ alert_report(const pgark_config *cfg, const char *program, int failing, const ch
 		return 0;
 	if (state_path(cfg, program, path, sizeof(path)) != 0)
 		return err_set(err, PGARK_ERR_CONFIG, 0, "alert state directory: not set or too long");
-	/* the common case, and a hot path for wal-push: no failure on record */
-	if (!failing && stat(path, &sb) != 0 && errno == ENOENT)
-		return 0;
+	/* the common case, and a hot path for wal-push: no failure on record
+	 * (in the state directory, nor where it goes when that cannot be used) */
+	if (!failing && stat(path, &sb) != 0)
+	{
+		if (fallback_path(path, fb, sizeof(fb), 0) != 0 || stat(fb, &sb) != 0)
+			return 0;
+		snprintf(path, sizeof(path), "%s", fb);
+	}
 
 	memset(&st, 0, sizeof(st));
 	err_clear(&serr);
-	snprintf(lock, sizeof(lock), "%s.lock", path);
 	alert_state_dir(cfg, dir, sizeof(dir));
 	if (failing && stat(dir, &sb) != 0 && mkdir_p(dir, 0700, &serr) != 0)
 		fd = -1;
-	else if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-		err_sys(&serr, PGARK_ERR_IO, "alert state \"%s\"", lock);
-	else if (flock(fd, LOCK_EX) != 0)
+	else
+		fd = state_lock(path, &serr);
+	if (fd < 0 && failing && fallback_path(path, fb, sizeof(fb), 1) == 0)
 	{
-		err_sys(&serr, PGARK_ERR_IO, "alert state \"%s\"", lock);
-		close(fd);
-		fd = -1;
+		pgark_err	e2;
+
+		err_clear(&e2);
+		if ((fd = state_lock(fb, &e2)) >= 0)
+		{
+			snprintf(path, sizeof(path), "%s", fb);
+			err_clear(&serr);
+		}
 	}
 	if (fd >= 0)
 	{
+		uint64_t	sig = failing ? text_sig(signature) : 0;
+
 		have = state_read(path, &st);
+		/* a failure of another kind than the one on record (a WARNING
+		 * turned CRITICAL): a new alert at once */
+		if (have && failing && sig != 0 && st.sig != sig)
+			have = 0;
 		what = alert_next(&st, have, failing, now, cfg->alert_repeat_after);
+		if (failing)
+			st.sig = sig;
 		if (what == ALERT_RECOVERED)
 		{
 			if (unlink(path) != 0 && errno != ENOENT)

@@ -42,6 +42,7 @@ typedef struct alert_state
 	int64_t		since;			/* time of the first failure */
 	int64_t		last_sent;		/* time of the last alert or reminder */
 	int64_t		count;			/* failures since then */
+	uint64_t	sig;			/* the failure's signature (alert_report_sig); 0 none */
 } alert_state;
 
 /* "failing", "reminder", "recovered" ("" for ALERT_NONE) */
@@ -96,5 +97,11 @@ int			alert_send(const pgark_config *cfg, const alert_event *ev, pgark_err *err)
  */
 int			alert_report(const pgark_config *cfg, const char *program, int failing, const char *message,
 						 alert_status *sent, pgark_err *err);
+/* The same, with what kind of failure it is (e.g. repo-check's state and
+ * failing checks): a failure whose signature differs from the one on
+ * record is a new episode, alerted at once (NULL: any failure is the
+ * same). */
+int			alert_report_sig(const pgark_config *cfg, const char *program, int failing, const char *message,
+							 const char *signature, alert_status *sent, pgark_err *err);
 
 #endif

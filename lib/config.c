@@ -578,6 +578,23 @@ config_load(pgark_config *cfg, const char *path, pgark_err *err)
 					   "%s holds [repo] secret_key (or session_token) but other users can read it "
 					   "(mode %04o): chmod o-rwx %s, or give the credentials in credentials_file or "
 					   "the AWS_* environment variables", path, (unsigned) (ctx.mode & 07777), path);
+	/* alert settings that may carry a secret: a webhook's path or query (its
+	 * token, often), a user or password in either URL */
+	if (ctx.mode & S_IRWXO)
+	{
+		const char *w = strstr(cfg->alert_webhook, "://");
+		const char *m = strstr(cfg->alert_smtp_url, "://");
+		const char *wpath = w ? strpbrk(w + 3, "/?#") : NULL;
+		size_t		wauth = w ? (wpath ? (size_t) (wpath - (w + 3)) : strlen(w + 3)) : 0;
+		size_t		mauth = m ? strcspn(m + 3, "/?#") : 0;
+
+		if ((w && (memchr(w + 3, '@', wauth) != NULL || (wpath && strcmp(wpath, "/") != 0))) ||
+			(m && memchr(m + 3, '@', mauth) != NULL))
+			return err_set(err, PGARK_ERR_CONFIG, 0,
+						   "%s holds an [alert] URL with a path, query or user (a webhook's token, a "
+						   "password) but other users can read it (mode %04o): chmod o-rwx %s",
+						   path, (unsigned) (ctx.mode & 07777), path);
+	}
 	if (apply_environment(cfg, err) != 0)
 		return -1;
 	return config_validate(cfg, err);

@@ -29,8 +29,9 @@ status_format(const char *kind, const status_rec *rec, char *out, size_t len)
 	iso8601_from_unix(rec->time, when, sizeof(when));
 	one_line(rec->checked, checked, sizeof(checked));
 	one_line(rec->detail, detail, sizeof(detail));
-	n = snprintf(out, len, "pgark-status 1\nkind %s\ntime %s\nresult %s\nchecked %s\nproblems %lld\ndetail %s\n",
-				 kind, when, rec->result, checked, (long long) rec->problems, detail);
+	n = snprintf(out, len, "pgark-status 1\nkind %s\ntime %s\nresult %s\nchecked %s\nproblems %lld\ndetail %s\n"
+				 "%s%s%s", kind, when, rec->result, checked, (long long) rec->problems, detail,
+				 rec->damaged[0] ? "damaged " : "", rec->damaged, rec->damaged[0] ? "\n" : "");
 	return (n < 0 || (size_t) n >= len) ? -1 : n;
 }
 
@@ -92,6 +93,8 @@ status_parse(const char *text, size_t len, const char *kind, status_rec *rec, pg
 			rec->problems = strtoll(v, NULL, 10);
 		else if (strcmp(line, "detail") == 0)
 			snprintf(rec->detail, sizeof(rec->detail), "%s", v);
+		else if (strcmp(line, "damaged") == 0)
+			snprintf(rec->damaged, sizeof(rec->damaged), "%s", v);
 	}
 	if (seen != 7)
 	{

@@ -22,6 +22,7 @@ typedef struct status_rec
 	char		checked[128];	/* what was checked, e.g. "backups=1 wal=present" */
 	int64_t		problems;		/* problems found */
 	char		detail[512];	/* the first problem, or why incomplete; "" */
+	char		damaged[1024];	/* ids found damaged and not checked sound since, space-separated */
 } status_rec;
 
 /* Store status/<kind>, replacing the previous record. */

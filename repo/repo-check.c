@@ -489,7 +489,8 @@ check_archiver(const pgark_config *cfg, pg_archiver_state *as, int *have_as, uin
 	}
 	if (as->in_recovery && strcmp(as->archive_mode, "always") != 0)
 	{
-		set_state(c, ST_OK, "standby (archive_mode = %s): archiving is the primary's job", as->archive_mode);
+		set_state(c, ST_WARNING, "[postgres] conninfo reaches a standby (archive_mode = %s): the primary's "
+				  "archiver is not watched; point conninfo at the primary", as->archive_mode);
 		return;
 	}
 	if (as->last_archived_wal[0])
@@ -502,9 +503,20 @@ check_archiver(const pgark_config *cfg, pg_archiver_state *as, int *have_as, uin
 	if (as->failed_count > 0 && as->last_failed_time >= 0 &&
 		(as->last_archived_time < 0 || as->last_failed_time > as->last_archived_time))
 	{
+		double		waiting = as->ready_known && as->oldest_ready >= 0 ? (double) (as->now - as->oldest_ready) : -1;
+
+		/* PostgreSQL retries by itself: CRITICAL once WAL has waited
+		 * archive_lag_crit (or how long is unknown), a WARNING before */
 		human_age((double) (as->now - as->last_failed_time), t, sizeof(t));
-		set_state(c, ST_CRITICAL, "archiving fails: %" PRId64 " failures, the last for %s %s ago; %s",
-				  as->failed_count, as->last_failed_wal, t, last);
+		set_state(c, waiting >= 0 && (cfg->check_archive_lag_crit <= 0 || waiting < (double) cfg->check_archive_lag_crit)
+				  ? ST_WARNING : ST_CRITICAL,
+				  "archiving fails: %" PRId64 " failures, the last for %s %s ago; %s", as->failed_count,
+				  as->last_failed_wal, t, last);
+		c->unit = "s";
+		c->value = waiting;
+		c->warn = (double) cfg->check_archive_lag_warn;
+		c->crit = (double) cfg->check_archive_lag_crit;
+		m_archive_lag = waiting;
 		return;
 	}
 	if (as->ready_known)
@@ -620,12 +632,16 @@ print_human(cstate worst)
 
 		if (c->value < 0)
 			continue;
+		/* free space is bad when low: "N:" is "alert below N" (a bare N
+		 * would mean "alert above N") */
+		const char *low = strcmp(c->name, "free_space") == 0 ? ":" : "";
+
 		printf(" %s=%.0f%s;", c->name, c->value, strcmp(c->unit, "bytes") == 0 ? "B" : "s");
 		if (c->warn >= 0)
-			printf("%.0f", c->warn);
+			printf("%.0f%s", c->warn, low);
 		printf(";");
 		if (c->crit >= 0)
-			printf("%.0f", c->crit);
+			printf("%.0f%s", c->crit, low);
 	}
 	printf("\n");
 	for (size_t i = 0; i < nchecks; i++)
@@ -764,6 +780,7 @@ main(int argc, char **argv)
 	int			rc, have_as = 0, reachable;
 	int64_t		now;
 	cstate		worst = ST_OK;
+	int			prom_failed = 0;
 	char		where[1200];
 
 	err_clear(&err);
@@ -815,13 +832,22 @@ main(int argc, char **argv)
 	else
 		print_human(worst);
 	if (opt_prometheus && write_prometheus(opt_prometheus, worst, &err) != 0)
-		return prog_fail(&p, &err);
+	{
+		/* the metrics are lost, not the result: it still alerts and exits
+		 * with the worst state (UNKNOWN at least) */
+		log_error("%s", err.msg);
+		prom_failed = 1;
+		if (severity(ST_UNKNOWN) > severity(worst))
+			worst = ST_UNKNOWN;
+	}
 	if (worst != ST_OK)
 	{
 		char		detail[512];
 		size_t		n = 0;
 
 		detail[0] = '\0';
+		if (prom_failed)
+			n += (size_t) snprintf(detail, sizeof(detail), "prometheus file not written");
 		for (size_t i = 0; i < nchecks && n < sizeof(detail); i++)
 			if (checks[i].state != ST_OK)
 				n += (size_t) snprintf(detail + n, sizeof(detail) - n, "%s%s %s", n ? ", " : "", checks[i].name,
@@ -831,6 +857,8 @@ main(int argc, char **argv)
 			char		summary[600];
 
 			snprintf(summary, sizeof(summary), "%s: %s", state_name[worst], detail);
+			/* a new alert whenever the state or the failing checks change */
+			p.alert_signature = summary;
 			prog_alert(&p, 1, summary);	/* WARNING or worse (UNKNOWN too: nobody can tell) */
 		}
 	}

@@ -91,6 +91,60 @@ problems_json(const problems *ps)
 
 /* status/verify for repo-check; a failure to record it is only a warning
  * (repo-check then finds the previous record too old) */
+/*
+ * The backups found damaged and not checked sound since: the previous
+ * record's (those still in the repository and not checked by this run) and
+ * this run's. A run that checks only the newest backup must not clear what
+ * an --all run found in an older one.
+ */
+static char damaged_now[1024];	/* this run's, space-separated */
+static char damaged_all[1024];
+
+static int
+id_in(const char *list, const char *id)
+{
+	size_t		n = strlen(id);
+
+	for (const char *p = list; (p = strstr(p, id)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+static void
+id_add(char *list, size_t len, const char *id)
+{
+	size_t		used = strlen(list);
+
+	if (!id_in(list, id) && used + strlen(id) + 2 < len)
+		snprintf(list + used, len - used, "%s%s", used ? " " : "", id);
+}
+
+static void
+carry_damage(repo *r, const repo_inventory *inv, const char *const *checked, size_t nchecked_ids)
+{
+	status_rec	prev;
+	pgark_err	err;
+	char		buf[sizeof(prev.damaged)], *save = NULL;
+
+	snprintf(damaged_all, sizeof(damaged_all), "%s", damaged_now);
+	err_clear(&err);
+	if (status_read(r, "verify", &prev, &err) != 0)
+		return;
+	snprintf(buf, sizeof(buf), "%s", prev.damaged);
+	for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save))
+	{
+		int			exists = 0, rechecked = 0;
+
+		for (size_t i = 0; i < inv->nbackups; i++)
+			exists |= strcmp(inv->backups[i].id, id) == 0;
+		for (size_t i = 0; i < nchecked_ids; i++)
+			rechecked |= strcmp(checked[i], id) == 0;
+		if (exists && !rechecked)
+			id_add(damaged_all, sizeof(damaged_all), id);
+	}
+}
+
 static void
 record(repo *r, const char *result, int nchecked, int64_t nproblems, const char *detail)
 {
@@ -98,6 +152,7 @@ record(repo *r, const char *result, int nchecked, int64_t nproblems, const char 
 	pgark_err	err;
 
 	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.damaged, sizeof(rec.damaged), "%s", damaged_all);
 	rec.time = (int64_t) time(NULL);
 	snprintf(rec.result, sizeof(rec.result), "%s", result);
 	snprintf(rec.checked, sizeof(rec.checked), "backups=%d scope=%s wal=%s", nchecked,
@@ -144,6 +199,7 @@ main(int argc, char **argv)
 	repo	   *r;
 	repo_inventory inv;
 	int			rc, failed = 0, nchecked = 0, ndamaged = 0;
+	const char **checked_ids = NULL;
 	int64_t		nproblems = 0;
 	char		first_problem[700] = "";
 
@@ -184,6 +240,13 @@ main(int argc, char **argv)
 		repo_close(r);
 		return prog_fail(&p, &err);
 	}
+	if ((checked_ids = calloc(inv.nbackups + 1, sizeof(*checked_ids))) == NULL)
+	{
+		err_set(&err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		repo_inventory_free(&inv);
+		repo_close(r);
+		return prog_fail(&p, &err);
+	}
 	if (opt_json)
 		printf("{\"backups\":[");
 	for (size_t i = 0; i < inv.nbackups; i++)
@@ -208,7 +271,9 @@ main(int argc, char **argv)
 			problems_free(&bp);
 			problems_free(&wp);
 			prog_audit(&p, "verify", b->id, err_kind_name(err.kind), err.msg, 0, 0);
-			record(r, "incomplete", nchecked, nproblems, err.msg);
+			carry_damage(r, &inv, checked_ids, (size_t) nchecked);
+			record(r, damaged_all[0] ? "damaged" : "incomplete", nchecked, nproblems, err.msg);
+			free(checked_ids);
 			repo_inventory_free(&inv);
 			repo_close(r);
 			err_prefix(&err, "verification of backup %s could not be completed", b->id);
@@ -244,7 +309,11 @@ main(int argc, char **argv)
 		prog_audit(&p, "verify", b->id, bc.problems || wc.problems ? "corrupt" : "ok",
 				   bp.n ? bp.msg[0] : wp.n ? wp.msg[0] : NULL, bc.bytes, 0);
 		if (bc.problems || wc.problems)
+		{
 			ndamaged++;
+			id_add(damaged_now, sizeof(damaged_now), b->id);
+		}
+		checked_ids[nchecked] = b->id;
 		failed |= bc.problems || wc.problems;
 		nproblems += (int64_t) (bc.problems + wc.problems);
 		if (first_problem[0] == '\0' && (bc.problems || wc.problems))
@@ -254,7 +323,11 @@ main(int argc, char **argv)
 		problems_free(&bp);
 		problems_free(&wp);
 	}
-	record(r, failed ? "damaged" : "ok", nchecked, nproblems, first_problem);
+	carry_damage(r, &inv, checked_ids, (size_t) nchecked);
+	if (!failed && damaged_all[0])
+		snprintf(first_problem, sizeof(first_problem), "not checked since it was found damaged: backup %.600s",
+				 damaged_all);
+	record(r, failed || damaged_all[0] ? "damaged" : "ok", nchecked, nproblems, first_problem);
 	if (opt_json)
 		printf("],\"status\":\"%s\"}\n", failed ? "damaged" : "ok");
 	else
@@ -269,7 +342,12 @@ main(int argc, char **argv)
 				 ndamaged, nchecked, nchecked == 1 ? "" : "s", first_problem);
 		prog_alert(&p, 1, summary);
 	}
+	else if (damaged_all[0])
+		prog_alert(&p, 1, first_problem);	/* the damage found before is not over */
+	else
+		prog_alert(&p, 0, NULL);
+	free(checked_ids);
 	if (fflush(stdout) != 0)
 		return 1;
-	return failed ? 1 : prog_success(&p);
+	return failed ? 1 : 0;
 }

@@ -258,6 +258,9 @@ main(int argc, char **argv)
 		if (err.kind == PGARK_ERR_NOTFOUND)
 		{
 			log_debug("%s is not in the repository", wn.name);
+			/* the repository answered: a failure on record is over (a
+			 * standby at the end of the archive only ever gets this) */
+			prog_alert(&p, 0, NULL);
 			return prog_exit_code(&p, &err);
 		}
 		prog_audit(&p, "fetch", res.object[0] ? res.object : wn.name, err_kind_name(err.kind), err.msg, 0, 0);

@@ -338,6 +338,17 @@ SKIP:
 	is(scalar @h, $n + 1, '... one alert');
 	is($h[-1]{program} . '/' . $h[-1]{status}, 'repo-check/failing', '... repo-check failing');
 	like($h[-1]{message}, qr/WARNING: .*backup WARNING/, '... naming the check');
+	$r = run_pgark('repo-check', '--config', $warn);
+	is(scalar webhooks($hook_file), $n + 1, 'the same WARNING again: no new alert');
+	my $crit = env_variant($env, "$tmp/check-crit.conf", {
+		alert => { webhook => "http://127.0.0.1:$http_port/hook", state_dir => $state, repeat_after => '1h' },
+		check => { backup_warn => '1s', backup_crit => '1s' },
+	});
+	$r = run_pgark('repo-check', '--config', $crit);
+	is($r->{rc}, 2, 'the backup check turned CRITICAL') or diag show($r);
+	@h = webhooks($hook_file);
+	is(scalar @h, $n + 2, '... a new alert at once, not a reminder an hour later');
+	like($h[-1]{message}, qr/CRITICAL: .*backup CRITICAL/, '... saying CRITICAL');
 	$r = run_pgark('repo-check', '--config', $conf);
 	is($r->{rc}, 0, 'repo-check with the default thresholds: OK') or diag show($r);
 	@h = webhooks($hook_file);
@@ -353,6 +364,48 @@ SKIP:
 	@h = webhooks($hook_file);
 	is(scalar @h, $n + 1, '... one alert');
 	is($h[-1]{program} . '/' . $h[-1]{status}, 'base-push/failing', '... base-push failing');
+}
+
+# --- wal-fetch: a failure, then "not found" (the repository answers: the
+# end of the archive, all a standby gets) ends it
+{
+	my $n = scalar webhooks($hook_file);
+	my $fconf = env_variant($env, "$tmp/fetch.conf", {
+		alert => { webhook => "http://127.0.0.1:$http_port/fetch", state_dir => $state, repeat_after => '1h' },
+		crypto => { key_file => "$tmp/nokey" },
+	});
+	my $r = run_pgark('wal-fetch', '--config', $fconf, '000000010000000000000001', "$tmp/fetched");
+	ok($r->{rc} > 125, 'wal-fetch without its key: a fatal failure') or diag show($r);
+	@h = grep { $_->{program} eq 'wal-fetch' } webhooks($hook_file);
+	is($h[-1]{status}, 'failing', '... alerted') if @h;
+	$fconf = env_variant($env, "$tmp/fetch2.conf", {
+		alert => { webhook => "http://127.0.0.1:$http_port/fetch", state_dir => $state, repeat_after => '1h' },
+	});
+	$r = run_pgark('wal-fetch', '--config', $fconf, '0000000100000000000000FE', "$tmp/fetched");
+	is($r->{rc}, 1, 'wal-fetch of a segment not archived: 1');
+	@h = grep { $_->{program} eq 'wal-fetch' } webhooks($hook_file);
+	is($h[-1]{status}, 'recovered', '... the failure is over: recovered') if @h;
+}
+
+# --- a state directory that cannot be used: the failures are still one
+# episode (the state goes to /tmp/pgark-alert-<uid>), and it recovers
+{
+	my $locked = "$tmp/locked";
+	mkdir $locked;
+	chmod 0500, $locked;
+	my $sconf = env_variant($env, "$tmp/badstate.conf", {
+		alert => { webhook => "http://127.0.0.1:$http_port/state", state_dir => "$locked/state", repeat_after => '1h' },
+	});
+	my $n = scalar webhooks($hook_file);
+	push_wal($sconf, "$tmp/no-such-dir/000000010000000000000042") for 1 .. 3;
+	my @s = grep { $_->{program} eq 'wal-push' } webhooks($hook_file);
+	is(scalar(webhooks($hook_file)) - $n, 1, 'state directory unusable: three failures, one alert');
+	my $ok = push_wal($sconf, $hist);
+	is($ok->{rc}, 0, 'then a success');
+	unlike($ok->{stderr}, qr/WARNING/, '... without a warning about the state');
+	@s = webhooks($hook_file);
+	is($s[-1]{status}, 'recovered', '... recovered');
+	chmod 0700, $locked;
 }
 
 # --- the archive library (the local+library pass): a failing archiver

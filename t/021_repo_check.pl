@@ -155,15 +155,38 @@ is(check($conf)->{rc}, 0, 'mode 0600 again: exit 0');
 	sleep 2;
 	$r = check(variant('vage', { check => { verify_max_age => '1s' } }));
 	is($r->{by}{verify}{status}, 'WARNING', 'verify older than verify_max_age: WARNING');
+
+	# damage in an older backup found by --all is not cleared by a later
+	# run that checks only the newest backup
+	my $b2 = base_push($env->{conf}, '--fast');
+	is($b2->{rc}, 0, 'a second backup') or diag $b2->{stderr};
+	my $id1 = $b1->{json}{backup_id};
+	my $man = "base/$id1/manifest";
+	my $morig = repo_read_object($env, $man);
+	my $mbad = $morig;
+	substr($mbad, int(length($mbad) / 2), 1) ^= "\x40";
+	repo_remove_object($env, $man);
+	repo_write_object($env, $man, $mbad);
+	is(run_pgark('repo-verify', '--config', $env->{conf}, '--all')->{rc}, 1, 'repo-verify --all: the older backup damaged');
+	is(run_pgark('repo-verify', '--config', $env->{conf})->{rc}, 0, 'repo-verify of the newest: sound');
+	$r = check($conf);
+	is($r->{by}{verify}{status}, 'CRITICAL', '... the older backup\'s damage is still on record: CRITICAL') or diag show($r);
+	like($r->{by}{verify}{message}, qr/\Q$id1\E/, '... naming it');
+	repo_remove_object($env, $man);
+	repo_write_object($env, $man, $morig);
+	is(run_pgark('repo-verify', '--config', $env->{conf}, '--all')->{rc}, 0, 'repaired: --all sound');
+	is(check($conf)->{by}{verify}{status}, 'OK', '... verify OK again');
 }
 
 # --- free space (local)
 SKIP:
 {
-	skip 'free space is a local repository\'s', 2 unless backend_is_local();
+	skip 'free space is a local repository\'s', 3 unless backend_is_local();
 	$r = check(variant('full', { check => { free_warn => '100%', free_crit => '100%' } }));
 	is($r->{by}{free_space}{status}, 'CRITICAL', 'free below free_crit: CRITICAL') or diag show($r);
 	like($r->{by}{free_space}{message}, qr/below free_crit = 100%/, '... naming the threshold');
+	my $h = run_pgark('repo-check', '--config', $conf);
+	like($h->{stdout}, qr/ free_space=\d+B;\d+:;\d+:( |$)/m, 'perfdata: free space alerts below its thresholds ("N:")');
 }
 
 # --- no conninfo: the archiver check is skipped, and says so
@@ -174,13 +197,20 @@ like($r->{by}{archiver}{message}, qr/skipped: \[postgres\] conninfo is not set/,
 # --- archiving failing
 SKIP:
 {
-	skip 'archive_command is not used with archive_library', 3 if archiver_is_library();
+	skip 'archive_command is not used with archive_library', 5 if archiver_is_library();
 	$node->safe_psql('postgres', q{ALTER SYSTEM SET archive_command = 'false'; SELECT pg_reload_conf()});
 	switch_wal($node);
-	ok($node->poll_query_until('postgres', q{SELECT failed_count > 0 FROM pg_stat_archiver}), 'archive_command fails');
+	# (a second after the last success: repo-check compares whole seconds)
+	ok($node->poll_query_until('postgres',
+			q{SELECT failed_count > 0 AND last_failed_time >= last_archived_time + interval '1 second' FROM pg_stat_archiver}),
+		'archive_command fails');
 	$r = check($conf);
-	is($r->{rc}, 2, 'archiving failing: exit 2') or diag show($r);
-	like($r->{by}{archiver}{message}, qr/archiving fails: \d+ failures/, '... archiver CRITICAL, counting failures');
+	is($r->{rc}, 1, 'archiving failing, WAL waiting less than archive_lag_crit: exit 1 (WARNING)') or diag show($r);
+	like($r->{by}{archiver}{message}, qr/archiving fails: \d+ failures/, '... counting failures');
+	sleep 2;
+	$r = check(variant('lagcrit', { check => { archive_lag_warn => '1s', archive_lag_crit => '1s' } }));
+	is($r->{rc}, 2, '... WAL waiting longer than archive_lag_crit: exit 2 (CRITICAL)') or diag show($r);
+	is($r->{by}{archiver}{status}, 'CRITICAL', '... the archiver check');
 	$node->safe_psql('postgres', q{ALTER SYSTEM RESET archive_command; SELECT pg_reload_conf()});
 	ok($node->poll_query_until('postgres', q{SELECT last_archived_time > last_failed_time FROM pg_stat_archiver}),
 		'archiving works again');
@@ -208,7 +238,9 @@ $r = run_pgark('repo-check', '--config', variant('bad', { check => { backup_warn
 is($r->{rc}, 3, 'a bad configuration: exit 3') or diag show($r);
 like($r->{stderr}, qr/\[check\] backup_warn: "soon" is not a duration/, '... naming the setting');
 is(run_pgark('repo-check', '--config', $conf, '--no-such-option')->{rc}, 3, 'a bad option: exit 3');
-is(run_pgark('repo-check', '--config', "$dir/missing.conf")->{rc}, 3, 'a missing configuration file: exit 3');
+$r = run_pgark('repo-check', '--config', "$dir/missing.conf");
+is($r->{rc}, 3, 'a missing configuration file: exit 3');
+like($r->{stdout}, qr/^PGARK UNKNOWN - /, '... and Nagios gets a first line');
 
 # --- the server down
 $node->stop;
