@@ -530,7 +530,7 @@ get_dek_locked(keyring *kr, const uint8_t id[OBJ_DEK_ID_LEN], pgark_err *err)
 	if (store_get_buf(kr->st, name, DEK_OBJECT_LEN, &buf, &len, err) != 0)
 	{
 		if (err && err->kind == PGARK_ERR_NOTFOUND)
-			err_set(err, PGARK_ERR_KEY, 0, "data key %s is missing from the repository", name);
+			err_set(err, PGARK_ERR_KEY, ENOENT, "data key %s is missing from the repository", name);
 		return NULL;
 	}
 	if (open_dek_object(kr, name, buf, len, 0, &dek, err) != 0)

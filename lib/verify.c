@@ -3,6 +3,8 @@
  */
 #include "verify.h"
 
+#include <errno.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +36,14 @@ problem(verify_counts *out, verify_problem_fn fn, void *arg, const char *fmt,...
 	fn(arg, msg);
 }
 
-/* An error that says nothing about the repository's content: give up. */
+/* An error that says nothing about the repository's content: give up. (An
+ * object naming a data key the repository does not hold is damage: that
+ * object cannot be restored; a master key that opens nothing is not.) */
 static int
 cannot_go_on(const pgark_err *e)
 {
-	return e->kind == PGARK_ERR_TRANSIENT || e->kind == PGARK_ERR_INTERNAL || e->kind == PGARK_ERR_KEY;
+	return e->kind == PGARK_ERR_TRANSIENT || e->kind == PGARK_ERR_INTERNAL ||
+		(e->kind == PGARK_ERR_KEY && e->sys_errno != ENOENT);
 }
 
 /* Packs already reported: a missing pack breaks every file that uses it,

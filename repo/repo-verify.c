@@ -274,9 +274,10 @@ main(int argc, char **argv)
 			carry_damage(r, &inv, checked_ids, (size_t) nchecked);
 			record(r, damaged_all[0] ? "damaged" : "incomplete", nchecked, nproblems, err.msg);
 			free(checked_ids);
+			/* (b lives in inv: the message first) */
+			err_prefix(&err, "verification of backup %s could not be completed", b->id);
 			repo_inventory_free(&inv);
 			repo_close(r);
-			err_prefix(&err, "verification of backup %s could not be completed", b->id);
 			return prog_fail(&p, &err);
 		}
 		human_bytes(bc.bytes, mib, sizeof(mib));
