@@ -762,8 +762,13 @@ pack_sweep(repo *r, const expire_opts *o, const repo_inventory *inv, const ret_b
 		{
 			if (err->kind != PGARK_ERR_NOTFOUND)
 				goto done;
-			err_clear(err);		/* it finished meanwhile */
-			continue;
+			/* it finished after base/ was listed: its manifest, which refers
+			 * to packs listed above, is not in this run's listing */
+			err_clear(err);
+			snprintf(why, sizeof(why), "backup %s finished while this run looked: packs are swept by a later run",
+					 id);
+			rc = skip_sweep(res, why);
+			goto done;
 		}
 		if (owner_live(text, base.mtimes[i], o->now, who, sizeof(who)))
 		{

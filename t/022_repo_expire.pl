@@ -256,7 +256,7 @@ while ($bp->pumpable)
 	ok(0, 'an expire during base-push failed: ' . show($e)) if $e->{rc} != 0;
 	$skipped++ if $e->{json} && !$e->{json}{packs_swept};
 	$bp->pump_nb;
-	usleep(100_000);
+	usleep(10_000);
 }
 $bp->finish;
 is($bp->result(0), 0, 'base-push racing expires: exit 0') or diag $bp_err;
