@@ -778,6 +778,22 @@ pack_sweep(repo *r, const expire_opts *o, const repo_inventory *inv, const ret_b
 			goto done;
 		}
 		free(text);
+		{
+			store_stat	mst;
+
+			/* gone because it finished (manifest first, then the marker,
+			 * then exit) after base/ was listed: not dead */
+			if (store_head(r->st, mf, &mst, err) == 0)
+			{
+				snprintf(why, sizeof(why), "backup %s finished while this run looked: packs are swept by a "
+						 "later run", id);
+				rc = skip_sweep(res, why);
+				goto done;
+			}
+			if (err->kind != PGARK_ERR_NOTFOUND)
+				goto done;
+			err_clear(err);
+		}
 		stale[nstale++] = base.names[i];
 		if (o->report)
 			o->report(o->arg, EXP_MARKER, base.names[i], 0, "its backup died before finishing");
