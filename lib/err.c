@@ -71,6 +71,13 @@ err_clear(pgark_err *err)
 	err->msg[0] = '\0';
 }
 
+int
+err_says_nothing_of_object(const pgark_err *err)
+{
+	return err->kind == PGARK_ERR_TRANSIENT || err->kind == PGARK_ERR_INTERNAL ||
+		(err->kind == PGARK_ERR_KEY && err->sys_errno != ENOENT);
+}
+
 const char *
 err_kind_name(pgark_errkind kind)
 {

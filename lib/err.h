@@ -55,4 +55,14 @@ int			err_prefix(pgark_err *err, const char *fmt,...) __attribute__((format(prin
 void		err_clear(pgark_err *err);
 const char *err_kind_name(pgark_errkind kind);
 
+/*
+ * Reading an object failed for a reason that says nothing about that object:
+ * the store is unreachable, the master key does not open, memory ran out.
+ * A run that scans the repository (repo-list, repo-verify, repo-expire) then
+ * stops. Anything else is the object's own problem and makes it damaged or
+ * unreadable — an object naming a data key the repository does not hold
+ * (PGARK_ERR_KEY with ENOENT) included: that object cannot be restored.
+ */
+int			err_says_nothing_of_object(const pgark_err *err);
+
 #endif

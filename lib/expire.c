@@ -822,7 +822,7 @@ pack_sweep(repo *r, const expire_opts *o, const repo_inventory *inv, const ret_b
 		if (more < 0)
 		{
 			mf_close(rd);
-			if (err->kind == PGARK_ERR_TRANSIENT || err->kind == PGARK_ERR_KEY || err->kind == PGARK_ERR_INTERNAL)
+			if (err_says_nothing_of_object(err))
 				goto done;
 			snprintf(why, sizeof(why), "the manifest of backup %s cannot be read (%.700s): what it refers "
 					 "to is unknown", id, err->msg);

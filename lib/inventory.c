@@ -179,7 +179,7 @@ read_histories(repo *r, repo_inventory *inv, listing *l, size_t *captl, pgark_er
 		{
 			/* the store or the key failing says nothing about the
 			 * timeline: stop; a damaged file is that timeline's problem */
-			if (e2.kind == PGARK_ERR_TRANSIENT || e2.kind == PGARK_ERR_KEY || e2.kind == PGARK_ERR_INTERNAL)
+			if (err_says_nothing_of_object(&e2))
 			{
 				*err = e2;
 				free(e);
@@ -340,7 +340,7 @@ read_backups(repo *r, repo_inventory *inv, pgark_err *err)
 		memset(&h, 0, sizeof(h));
 		if ((rd = mf_open(r, ids[i], &h, &e)) == NULL)
 		{
-			if (e.kind == PGARK_ERR_TRANSIENT || e.kind == PGARK_ERR_KEY || e.kind == PGARK_ERR_INTERNAL)
+			if (err_says_nothing_of_object(&e))
 			{
 				*err = e;
 				err_prefix(err, "reading the manifest of backup %s", ids[i]);
@@ -426,7 +426,7 @@ read_retention(repo *r, repo_inventory *inv, pgark_err *err)
 
 	if (repo_get_object(r, RETENTION_RECORD, RETENTION_RECORD_MAX, &text, &len, err) != 0)
 	{
-		if (err->kind == PGARK_ERR_TRANSIENT || err->kind == PGARK_ERR_KEY || err->kind == PGARK_ERR_INTERNAL)
+		if (err_says_nothing_of_object(err))
 			return err_prefix(err, "reading %s", RETENTION_RECORD);
 		err_clear(err);			/* none, or damaged: every backup checked whole */
 		return 0;

@@ -36,14 +36,11 @@ problem(verify_counts *out, verify_problem_fn fn, void *arg, const char *fmt,...
 	fn(arg, msg);
 }
 
-/* An error that says nothing about the repository's content: give up. (An
- * object naming a data key the repository does not hold is damage: that
- * object cannot be restored; a master key that opens nothing is not.) */
+/* An error that says nothing about the repository's content: give up. */
 static int
 cannot_go_on(const pgark_err *e)
 {
-	return e->kind == PGARK_ERR_TRANSIENT || e->kind == PGARK_ERR_INTERNAL ||
-		(e->kind == PGARK_ERR_KEY && e->sys_errno != ENOENT);
+	return err_says_nothing_of_object(e);
 }
 
 /* Packs already reported: a missing pack breaks every file that uses it,
