@@ -124,16 +124,20 @@ main(int argc, char **argv)
 	if (dump_list_read(r, 1, &l, &err) != 0)
 		goto fail;
 	e = dump_list_find(&l, dir, opt_id ? -1 : (int) want.kind, opt_id);
+	/*
+	 * A damaged metadata object must not pass for "no dump", nor let an
+	 * older dump stand in for the newest: its kind is unknown, so any
+	 * newer one stops us.
+	 */
+	for (size_t i = 0; i < l.n; i++)
+		if (strcmp(l.e[i].dir, dir) == 0 && l.e[i].has_meta && !l.e[i].meta_ok &&
+			(opt_id ? strcmp(l.e[i].id, opt_id) == 0 : e == NULL || strcmp(l.e[i].id, e->id) > 0))
+		{
+			err_set(&err, PGARK_ERR_CORRUPT, 0, "%s", l.e[i].problem);
+			goto fail;
+		}
 	if (e == NULL)
 	{
-		/* a damaged metadata object must not pass for "no dump" */
-		for (size_t i = 0; i < l.n; i++)
-			if (strcmp(l.e[i].dir, dir) == 0 && l.e[i].has_meta && !l.e[i].meta_ok &&
-				(opt_id == NULL || strcmp(l.e[i].id, opt_id) == 0))
-			{
-				err_set(&err, PGARK_ERR_CORRUPT, 0, "%s", l.e[i].problem);
-				goto fail;
-			}
 		err_set(&err, PGARK_ERR_NOTFOUND, 0, "no %s dump of %s%s%s%s%s in %s", opt_id ? "" : dump_kind_name(want.kind),
 				opt_globals ? "the globals" : "database \"", opt_globals ? "" : opt_db, opt_globals ? "" : "\"",
 				opt_id ? " with id " : "", opt_id ? opt_id : "", r->st->where);

@@ -79,6 +79,12 @@ dump_name_encode(const char *db, char *out, size_t outlen)
 	return 0;
 }
 
+static int
+lower_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
 int
 dump_name_decode(const char *enc, char *out, size_t outlen)
 {
@@ -89,13 +95,14 @@ dump_name_decode(const char *enc, char *out, size_t outlen)
 	for (const char *s = enc; *s;)
 	{
 		uint8_t		b;
+		char		hex[3] = {s[0] ? s[1] : 0, s[0] && s[1] ? s[2] : 0, 0};
 
 		if (o + 1 >= outlen)
 			return -1;
 		if (plain_byte((unsigned char) *s))
 			out[o++] = *s++;
-		else if (*s == '_' && s[1] && s[2] && hex_decode(s + 1, &b, 1) == 0 && b != 0 && !plain_byte(b) &&
-				 !((s[1] >= 'A' && s[1] <= 'F') || (s[2] >= 'A' && s[2] <= 'F')))
+		else if (*s == '_' && lower_hex(s[1]) && lower_hex(s[2]) && hex_decode(hex, &b, 1) == 0 && b != 0 &&
+				 !plain_byte(b))
 		{
 			out[o++] = (char) b;
 			s += 3;
