@@ -485,7 +485,7 @@ int
 dump_expire(repo *r, int keep_last, int64_t keep_within, int64_t now, int dry_run,
 			dump_report_fn report, void *arg, size_t *kept, size_t *removed, pgark_err *err)
 {
-	dump_list	l;
+	dump_list	l = {NULL, 0};
 	int			rc = -1;
 
 	*kept = *removed = 0;

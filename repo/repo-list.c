@@ -308,7 +308,7 @@ main(int argc, char **argv)
 	pgark_err	err;
 	repo	   *r;
 	repo_inventory inv;
-	dump_list	dumps;
+	dump_list	dumps = {NULL, 0};
 	int			rc;
 	char		where[1200];
 
