@@ -205,6 +205,36 @@ kill -9 \$\$
 	is_deeply([ dump_objects() ], \@before, 'and nothing stored');
 }
 
+# ---- the password reaches pg_dump in its environment, never in argv ----
+{
+	my $wrap = "$tmp/argvbin";
+	make_path($wrap);
+	for my $p ('pg_dump', 'pg_dumpall')
+	{
+		open my $fh, '>', "$wrap/$p" or die;
+		print $fh qq{#!/bin/sh
+echo "$p \$*" >> "$tmp/argv.log"
+[ "\$PGPASSWORD" = argv-canary-pw ] && echo "$p PGPASSWORD set" >> "$tmp/argv.log"
+exec "$bindir/$p" "\$@"
+};
+		close $fh;
+		chmod 0755, "$wrap/$p";
+	}
+	my $pconf = env_variant($env, "$tmp/pw.conf",
+		{ postgres => { bindir => $wrap, conninfo => $node->connstr('postgres') . ' password=argv-canary-pw' } });
+	$r = run_pgark('dump-push', '--config', $pconf, '--db', 'postgres', '--globals');
+	is($r->{rc}, 0, 'dump-push with a password in the conninfo') or diag(show($r));
+	my $log = slurp_file("$tmp/argv.log");
+	unlike($log, qr/argv-canary-pw/, 'the password is in no argv') or diag($log);
+	like($log, qr/pg_dump PGPASSWORD set/, 'pg_dump has it in PGPASSWORD') or diag($log);
+	like($log, qr/pg_dumpall PGPASSWORD set/, 'pg_dumpall too');
+	unlike($r->{stderr} . slurp_file($env->{audit}), qr/argv-canary-pw/, 'nor in messages or the audit log');
+	# leave the dumps as they were for what follows
+	my ($pid) = $r->{stderr} =~ /dump (\d{8}T\d{6}Z-[0-9a-f]{4}) of database/;
+	repo_remove_object($env, "dumps/$_/$pid/meta"), repo_remove_object($env, "dumps/$_/$pid/data")
+	  for ('postgres', 'pg.globals');
+}
+
 # ---- repo-list ----
 $r = run_pgark('repo-list', '--config', $conf);
 is($r->{rc}, 0, 'repo-list') or diag(show($r));
