@@ -8,7 +8,10 @@
 # repository never holds the data's plaintext; a pg_dump that fails or is
 # killed leaves nothing under dumps/; a damaged dump fails dump-fetch and
 # repo-verify naming the object; repo-list shows the dumps; repo-expire
-# with dumps_keep_last removes the older ones and without it none.
+# with dumps_keep_last removes the older ones and without it none; the
+# conninfo's password never in pg_dump's argv; a dump larger than the S3
+# multipart threshold round-trips, and one killed after several parts
+# leaves nothing.
 use strict;
 use warnings;
 
@@ -326,6 +329,44 @@ like($r->{stdout}, qr/dumps: 6 checked/, 'checking the newest dump of each datab
 	ok((grep { m{^dumps/postgres/\Q$id1\E/meta$} } @after), 'the only dump of postgres stays');
 	like(slurp_file($env->{audit}), qr/"action":"expire"[^\n]*dumps\/shop\/$id1/, 'in the audit log');
 	is(fetch_dump('--db', 'shop', '--output', "$tmp/last.dump")->{rc}, 0, 'the newest dump still fetches');
+}
+
+# ---- larger than [repo] multipart_threshold: streamed in parts on S3, and a
+# pg_dump killed after several parts leaves nothing ----
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE bigdb');
+	$node->safe_psql('bigdb', 'CREATE TABLE big AS SELECT g, md5(g::text) || md5((g * 7)::text) AS a '
+		  . 'FROM generate_series(1, 400000) g');
+	my $bconf = backend_is_local() ? $conf
+	  : env_variant($env, "$tmp/big.conf", { repo => { multipart_threshold => '5M', part_size => '5M' } });
+	my @before = dump_objects();
+	my $wrap = "$tmp/bigbin";
+	make_path($wrap);
+	open my $fh, '>', "$wrap/pg_dump" or die;
+	print $fh qq{#!/bin/sh
+if [ "\$1" = --version ]; then exec "$bindir/pg_dump" "\$@"; fi
+"$bindir/pg_dump" "\$@" | head -c 12000000
+kill -9 \$\$
+};
+	close $fh;
+	chmod 0755, "$wrap/pg_dump";
+	my $kconf = env_variant($env, "$tmp/bigkill.conf",
+		{ postgres => { bindir => $wrap }, backend_is_local() ? () : (repo => { multipart_threshold => '5M', part_size => '5M' }) });
+	$r = run_pgark('dump-push', '--config', $kconf, '--db', 'bigdb');
+	isnt($r->{rc}, 0, 'a big dump whose pg_dump is killed after 12 MB fails');
+	is_deeply([ dump_objects() ], \@before, 'nothing of it stored (on S3: the multipart upload aborted)');
+
+	$r = run_pgark('dump-push', '--config', $bconf, '--db', 'bigdb', '--json');
+	is($r->{rc}, 0, 'a dump larger than multipart_threshold') or diag(show($r));
+	my $j = eval { JSON::PP::decode_json($r->{stdout}) } // {};
+	cmp_ok($j->{dumps}[0]{plain_bytes} // 0, '>', 12_000_000, 'of more than two parts');
+	$r = run_pgark('dump-fetch', '--config', $bconf, '--db', 'bigdb', '--output', "$tmp/big.dump");
+	is($r->{rc}, 0, 'fetched') or diag(show($r));
+	$dst->safe_psql('postgres', 'CREATE DATABASE bigdb');
+	$r = run_cmd("$bindir/pg_restore", '--exit-on-error', '-d', $dst->connstr('bigdb'), "$tmp/big.dump");
+	is($r->{rc}, 0, 'and restored') or diag(show($r));
+	my $q = q{SELECT count(*), sum(g), md5(string_agg(a, ',' ORDER BY g)) FROM big};
+	is($dst->safe_psql('bigdb', $q), $node->safe_psql('bigdb', $q), 'every row as in the source');
 }
 
 done_testing();
