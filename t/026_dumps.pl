@@ -27,6 +27,7 @@ my $CANARY = 'PLAINTEXT-CANARY-d9f1c27e';
 my $ODD_DB = "my db/\xc3\xa9t\xc3\xa9.x";    # UTF-8 bytes: a space, a '/', non-ASCII, a '.'
 
 my ($node, $env) = backup_cluster('src');
+my $bindir = $node->config_data('--bindir');
 my $conf = $env->{conf};
 $node->start;
 
@@ -63,7 +64,28 @@ sub fetch_dump
 
 sub dump_objects { return repo_list_all($env, 'dumps/'); }
 
-my $bindir = $node->config_data('--bindir');
+# $dir/$prog: a shell script standing in for pg_dump or pg_dumpall
+sub wrapper
+{
+	my ($dir, $prog, $body) = @_;
+	make_path($dir);
+	open my $fh, '>', "$dir/$prog" or die "$dir/$prog: $!";
+	print $fh "#!/bin/sh\n$body";
+	close $fh or die "$dir/$prog: $!";
+	chmod 0755, "$dir/$prog" or die "chmod $dir/$prog: $!";
+	return $dir;
+}
+
+# one that runs the real program, cuts its output after $bytes and is killed
+sub killed_after
+{
+	my ($dir, $prog, $bytes) = @_;
+	return wrapper($dir, $prog, qq{if [ "\$1" = --version ]; then exec "$bindir/$prog" "\$@"; fi
+"$bindir/$prog" "\$@" | head -c $bytes
+kill -9 \$\$
+});
+}
+
 
 # usage errors
 is(run_pgark('dump-push', '--config', $conf)->{rc}, 2, 'dump-push without --db/--all/--globals: usage');
@@ -178,18 +200,7 @@ is(slurp_bytes("$tmp/shop2.dump"), slurp_bytes("$tmp/shop.dump"), 'without --sch
 
 	# a pg_dump killed mid-way, after some output
 	my $wrap = "$tmp/wrapbin";
-	make_path($wrap);
-	for my $p ('pg_dump', 'pg_dumpall')
-	{
-		open my $fh, '>', "$wrap/$p" or die;
-		print $fh qq{#!/bin/sh
-if [ "\$1" = --version ]; then exec "$bindir/$p" "\$@"; fi
-"$bindir/$p" "\$@" | head -c 3000
-kill -9 \$\$
-};
-		close $fh;
-		chmod 0755, "$wrap/$p";
-	}
+	killed_after($wrap, $_, 3000) for ('pg_dump', 'pg_dumpall');
 	my $kconf = env_variant($env, "$tmp/killed.conf", { postgres => { bindir => $wrap } });
 	$r = run_pgark('dump-push', '--config', $kconf, '--db', 'shop');
 	isnt($r->{rc}, 0, 'dump-push whose pg_dump is killed mid-way fails');
@@ -199,9 +210,7 @@ kill -9 \$\$
 	is_deeply([ dump_objects() ], \@before, 'nothing new under dumps/ (no temporary file either)');
 
 	# an older pg_dump is refused
-	open my $fh, '>', "$wrap/pg_dump" or die;
-	print $fh qq{#!/bin/sh\necho "pg_dump (PostgreSQL) 14.9"\n};
-	close $fh;
+	wrapper($wrap, 'pg_dump', qq{echo "pg_dump (PostgreSQL) 14.9"\n});
 	$r = run_pgark('dump-push', '--config', $kconf, '--db', 'shop');
 	is($r->{rc}, 1, 'an older pg_dump is refused');
 	like($r->{stderr}, qr/version 14, older than the server/, 'saying why');
@@ -211,18 +220,10 @@ kill -9 \$\$
 # ---- the password reaches pg_dump in its environment, never in argv ----
 {
 	my $wrap = "$tmp/argvbin";
-	make_path($wrap);
-	for my $p ('pg_dump', 'pg_dumpall')
-	{
-		open my $fh, '>', "$wrap/$p" or die;
-		print $fh qq{#!/bin/sh
-echo "$p \$*" >> "$tmp/argv.log"
-[ "\$PGPASSWORD" = argv-canary-pw ] && echo "$p PGPASSWORD set" >> "$tmp/argv.log"
-exec "$bindir/$p" "\$@"
-};
-		close $fh;
-		chmod 0755, "$wrap/$p";
-	}
+	wrapper($wrap, $_, qq{echo "$_ \$*" >> "$tmp/argv.log"
+[ "\$PGPASSWORD" = argv-canary-pw ] && echo "$_ PGPASSWORD set" >> "$tmp/argv.log"
+exec "$bindir/$_" "\$@"
+}) for ('pg_dump', 'pg_dumpall');
 	my $pconf = env_variant($env, "$tmp/pw.conf",
 		{ postgres => { bindir => $wrap, conninfo => $node->connstr('postgres') . ' password=argv-canary-pw' } });
 	$r = run_pgark('dump-push', '--config', $pconf, '--db', 'postgres', '--globals');
@@ -340,16 +341,7 @@ like($r->{stdout}, qr/dumps: 6 checked/, 'checking the newest dump of each datab
 	my $bconf = backend_is_local() ? $conf
 	  : env_variant($env, "$tmp/big.conf", { repo => { multipart_threshold => '5M', part_size => '5M' } });
 	my @before = dump_objects();
-	my $wrap = "$tmp/bigbin";
-	make_path($wrap);
-	open my $fh, '>', "$wrap/pg_dump" or die;
-	print $fh qq{#!/bin/sh
-if [ "\$1" = --version ]; then exec "$bindir/pg_dump" "\$@"; fi
-"$bindir/pg_dump" "\$@" | head -c 12000000
-kill -9 \$\$
-};
-	close $fh;
-	chmod 0755, "$wrap/pg_dump";
+	my $wrap = killed_after("$tmp/bigbin", 'pg_dump', 12_000_000);
 	my $kconf = env_variant($env, "$tmp/bigkill.conf",
 		{ postgres => { bindir => $wrap }, backend_is_local() ? () : (repo => { multipart_threshold => '5M', part_size => '5M' }) });
 	$r = run_pgark('dump-push', '--config', $kconf, '--db', 'bigdb');
