@@ -306,6 +306,20 @@ like($r->{stdout}, qr/dumps: 6 checked/, 'checking the newest dump of each datab
 
 # ---- retention ----
 {
+	# leftovers of a dump-push that died before its metadata: a fresh one,
+	# and (local) one two days old
+	my $fresh = 'dumps/shop/20200101T000001Z-abcd';
+	my $old = 'dumps/shop/20200101T000000Z-abcd';
+	repo_write_object($env, "$fresh/data", 'leftover');
+	if (backend_is_local())
+	{
+		repo_write_object($env, "$old/data", 'leftover');
+		my $t = time - 2 * 86400;
+		utime $t, $t, repo_object_path($env, "$old/data") or die "utime: $!";
+	}
+	$r = run_pgark('repo-list', '--config', $conf);
+	like($r->{stdout}, qr/shop\s+20200101T000001Z-abcd.*incomplete/, 'repo-list shows a leftover as incomplete');
+	is(fetch_dump('--db', 'shop', '--output', "$tmp/x.dump")->{rc}, 0, 'dump-fetch ignores it');
 	my @before = dump_objects();
 	my $c0 = env_variant($env, "$tmp/ret0.conf", { retention => { keep_last => 5 } });
 	$r = run_pgark('repo-expire', '--config', $c0);
@@ -318,8 +332,8 @@ like($r->{stdout}, qr/dumps: 6 checked/, 'checking the newest dump of each datab
 	is($r->{rc}, 0, 'repo-expire --dry-run with dumps_keep_last = 1') or diag(show($r));
 	my $j = eval { JSON::PP::decode_json($r->{stdout}) } // {};
 	my @dumps = grep { $_->{kind} eq 'dump' && $_->{action} ne 'keep' } @{ $j->{items} // [] };
-	is_deeply([ sort map { $_->{name} } @dumps ], [ sort("dumps/shop/$id1") ],
-		'would remove the older full dump of shop only (per database and kind)')
+	is_deeply([ sort map { $_->{name} } @dumps ], [ sort("dumps/shop/$id1", backend_is_local() ? $old : ()) ],
+		'would remove the older full dump of shop only (per database and kind), and an old leftover')
 	  or diag($r->{stdout});
 	is_deeply([ dump_objects() ], \@before, 'dry run: nothing removed');
 	$r = run_pgark('repo-expire', '--config', $c1);
@@ -327,6 +341,8 @@ like($r->{stdout}, qr/dumps: 6 checked/, 'checking the newest dump of each datab
 	my @after = dump_objects();
 	ok(!(grep { m{^dumps/shop/\Q$id1\E/} } @after), 'the older dump of shop is gone');
 	ok((grep { m{^dumps/shop/\Q$id_schema\E/meta$} } @after), 'the schema-only one stays');
+	ok(!(grep { m{^\Q$old\E/} } @after), 'the old leftover is gone');
+	ok((grep { m{^\Q$fresh\E/data$} } @after), 'a fresh leftover stays (its dump-push may be finishing)');
 	ok((grep { m{^dumps/postgres/\Q$id1\E/meta$} } @after), 'the only dump of postgres stays');
 	like(slurp_file($env->{audit}), qr/"action":"expire"[^\n]*dumps\/shop\/$id1/, 'in the audit log');
 	is(fetch_dump('--db', 'shop', '--output', "$tmp/last.dump")->{rc}, 0, 'the newest dump still fetches');
