@@ -24,7 +24,7 @@ endif
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:.c=.o)
 COMMON_OBJ = common/prog.o
-PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen keys/key-rotate repo/repo-init repo/repo-list repo/repo-verify repo/repo-check repo/repo-pin repo/repo-expire basebackup/base-push restore/pitr-prepare
+PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen keys/key-rotate repo/repo-init repo/repo-list repo/repo-verify repo/repo-check repo/repo-pin repo/repo-expire basebackup/base-push restore/pitr-prepare dump/dump-push dump/dump-fetch
 BINS     = $(addprefix bin/,$(notdir $(PROGRAMS))) bin/repo-unpin
 UNIT_SRC = $(wildcard t/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:.c=)
@@ -62,6 +62,8 @@ bin/repo-pin: repo/repo-pin.o
 bin/repo-unpin: repo/repo-pin.o
 bin/base-push: basebackup/base-push.o
 bin/pitr-prepare: restore/pitr-prepare.o
+bin/dump-push: dump/dump-push.o
+bin/dump-fetch: dump/dump-fetch.o
 
 t/unit/test_%: t/unit/test_%.o t/unit/tap.o lib/libpgark.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< t/unit/tap.o lib/libpgark.a $(LDLIBS)
@@ -179,8 +181,8 @@ endif
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --std=c11 -D_GNU_SOURCE --inline-suppr --suppress=missingIncludeSystem \
-	  -Ilib -Icommon lib common archive restore keys repo basebackup
+	  -Ilib -Icommon lib common archive restore keys repo basebackup dump
 
 clean:
-	rm -rf bin lib/*.o lib/*.a lib/pic common/*.o archive/*.o restore/*.o keys/*.o repo/*.o basebackup/*.o \
+	rm -rf bin lib/*.o lib/*.a lib/pic common/*.o archive/*.o restore/*.o keys/*.o repo/*.o basebackup/*.o dump/*.o \
 	  t/unit/*.o $(UNIT_BIN) t/unit/make_golden t/fuzz/fuzz_s3xml t/tools/store-tool t/tools/*.o tmp_check .build-flags

@@ -487,8 +487,8 @@ size_cb(void *arg, const pgdir_entry *e, pgark_err *err)
 	return 0;
 }
 
-static void
-make_backup_id(char *out, size_t outlen, int64_t t)
+void
+backup_make_id(char *out, size_t outlen, int64_t t)
 {
 	struct tm	tm;
 	time_t		tt = (time_t) t;
@@ -607,7 +607,7 @@ backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err)
 	for (int tries = 0;; tries++)
 	{
 		res->start_time = (int64_t) time(NULL);
-		make_backup_id(res->backup_id, sizeof(res->backup_id), res->start_time);
+		backup_make_id(res->backup_id, sizeof(res->backup_id), res->start_time);
 		if (nids == 0 || strncmp(res->backup_id, ids[nids - 1], 16) > 0 || tries >= 20)
 			break;				/* (a clock set back: ids out of order, as before) */
 		sleep_ms(100);

@@ -44,4 +44,8 @@ typedef struct backup_result
 
 int			backup_run(repo *r, const backup_opts *o, backup_result *res, pgark_err *err);
 
+/* An id for something started at t: YYYYMMDDTHHMMSSZ-xxxx (UTC, 4 random
+ * hex digits), so that ids sort by time (backups, dumps). */
+void		backup_make_id(char *out, size_t outlen, int64_t t);
+
 #endif

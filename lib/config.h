@@ -61,6 +61,7 @@ typedef struct pgark_config
 	/* [postgres] */
 	char		pgdata[PATH_MAX];
 	char		conninfo[1024];
+	char		bindir[PATH_MAX];	/* pg_dump's directory; "" = /usr/lib/postgresql/<server major>/bin */
 
 	/* [archive] */
 	char		spool[PATH_MAX];	/* "": no look-ahead, no prefetch */
@@ -79,6 +80,8 @@ typedef struct pgark_config
 	int			keep_yearly;
 	int64_t		keep_within;	/* seconds: every backup started within it */
 	int64_t		pitr_window;	/* seconds: how far back point-in-time recovery must reach */
+	int			dumps_keep_last;	/* logical dumps: the newest N of each database (and kind) */
+	int64_t		dumps_keep_within;	/* seconds: every dump started within it */
 
 	/* [check] (repo-check): warning and critical thresholds; 0 = not checked */
 	int64_t		check_backup_warn, check_backup_crit;	/* seconds: age of the newest usable backup */

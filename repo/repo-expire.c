@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dump.h"
 #include "expire.h"
 #include "prog.h"
 #include "repo.h"
@@ -85,6 +86,27 @@ report(void *arg, expire_kind kind, const char *name, int keep, const char *why)
 		printf("%-6s %s %s: %s\n", kind_name[kind], name, opt_dry_run ? "would be removed" : "removed", why);
 }
 
+static void
+report_dump(void *arg, const char *name, int keep, const char *why)
+{
+	report_ctx *rc = arg;
+
+	if (!keep && !opt_dry_run)
+		prog_audit(rc->p, "expire", name, "ok", why, 0, 0);
+	if (opt_json)
+	{
+		char		n[1200], w[400];
+
+		json_escape(name, n, sizeof(n));
+		json_escape(why, w, sizeof(w));
+		printf("%s{\"kind\":\"dump\",\"name\":\"%s\",\"action\":\"%s\",\"why\":\"%s\"}", rc->first ? "" : ",",
+			   n, keep ? "keep" : opt_dry_run ? "would-remove" : "remove", w);
+		rc->first = 0;
+		return;
+	}
+	printf("dump   %-40s %-13s %s\n", name, keep ? "keep" : opt_dry_run ? "would remove" : "removed", why);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -99,7 +121,8 @@ main(int argc, char **argv)
 		.kind = PROG_PLAIN,
 		.usage = "",
 		.help = "Apply the [retention] policy: remove the backups it does not keep, the WAL that no kept\n"
-		"backup and no point-in-time window needs, and the packs no backup refers to.\n"
+		"backup and no point-in-time window needs, the packs no backup refers to, and the\n"
+		"logical dumps dumps_keep_last / dumps_keep_within do not keep.\n"
 		"\nOptions:\n"
 		"  -n, --dry-run         show what would be removed and why; remove nothing\n"
 		"      --json            print every decision as JSON on stdout (schema in the README)\n"
@@ -111,6 +134,7 @@ main(int argc, char **argv)
 	expire_result res;
 	report_ctx	rctx;
 	int			rc, locked = 0;
+	size_t		dumps_kept = 0, dumps_removed = 0;
 	double		t0 = now_ms();
 
 	err_clear(&err);
@@ -143,10 +167,11 @@ main(int argc, char **argv)
 	memset(&rctx, 0, sizeof(rctx));
 	rctx.p = &p;
 	rctx.first = 1;
-	if (!ret_policy_set(&o.policy))
+	if (!ret_policy_set(&o.policy) && p.cfg.dumps_keep_last == 0 && p.cfg.dumps_keep_within == 0)
 	{
 		err_set(&err, PGARK_ERR_CONFIG, 0, "no retention policy: set at least one of [retention] keep_last, "
-				"keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, pitr_window");
+				"keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, pitr_window "
+				"(or, for logical dumps only, dumps_keep_last, dumps_keep_within)");
 		return prog_fail(&p, &err);
 	}
 	if ((r = repo_open(&p.cfg, &err)) == NULL)
@@ -164,7 +189,12 @@ main(int argc, char **argv)
 	}
 	if (opt_json)
 		printf("{\"dry_run\":%s,\"items\":[", opt_dry_run ? "true" : "false");
-	rc = repo_expire(r, &o, &res, &err);
+	memset(&res, 0, sizeof(res));
+	/* backups, WAL and packs only under a policy for them */
+	rc = ret_policy_set(&o.policy) ? repo_expire(r, &o, &res, &err) : 0;
+	if (rc == 0)
+		rc = dump_expire(r, p.cfg.dumps_keep_last, p.cfg.dumps_keep_within, o.now, opt_dry_run, report_dump, &rctx,
+						 &dumps_kept, &dumps_removed, &err);
 	if (rc != 0)
 	{
 		if (opt_json)
@@ -186,17 +216,19 @@ main(int argc, char **argv)
 			printf("],\"backups_kept\":%zu,\"backups_removed\":%zu,\"wal_kept_from\":%s%s%s,"
 				   "\"wal_removed\":%" PRIu64 ",\"wal_bytes_removed\":%" PRIu64 ",\"packs_removed\":%" PRIu64
 				   ",\"pack_bytes_removed\":%" PRIu64 ",\"packs_kept\":%" PRIu64 ",\"packs_swept\":%s,"
-				   "\"sweep_note\":\"%s\"}\n",
+				   "\"sweep_note\":\"%s\",\"dumps_kept\":%zu,\"dumps_removed\":%zu}\n",
 				   res.backups_kept, res.backups_expired, res.wal_from[0] ? "\"" : "",
 				   res.wal_from[0] ? res.wal_from : "null", res.wal_from[0] ? "\"" : "", res.wal_removed,
 				   res.wal_bytes_removed, res.packs_removed, res.pack_bytes_removed, res.packs_kept,
-				   res.sweep_skipped ? "false" : "true", note);
+				   res.sweep_skipped ? "false" : "true", note, dumps_kept, dumps_removed);
 		}
 		else
 		{
 			const char *verb = opt_dry_run ? "would remove" : "removed";
 
-			if (res.wal_from[0])
+			if (!ret_policy_set(&o.policy))
+				printf("backups, WAL, packs: untouched (no [retention] rule for them)\n");
+			else if (res.wal_from[0])
 				printf("WAL: kept whole from %s on; %s %" PRIu64 " older files (%s)%s%s%s%s\n", res.wal_from, verb,
 					   res.wal_removed, walb, rctx.wal_shown ? ": " : "", rctx.wal_shown ? path_basename(rctx.wal_first) : "",
 					   rctx.wal_shown > 1 ? " ... " : "", rctx.wal_shown > 1 ? path_basename(rctx.wal_last) : "");
@@ -207,15 +239,21 @@ main(int argc, char **argv)
 			else
 				printf("packs: %s %" PRIu64 " (%s), %" PRIu64 " in use\n", verb, res.packs_removed, packb,
 					   res.packs_kept);
-			printf("backups: %zu kept, %zu %s%s\n", res.backups_kept, res.backups_expired, verb,
-				   opt_dry_run ? " (dry run: nothing was removed)" : "");
+			if (ret_policy_set(&o.policy))
+				printf("backups: %zu kept, %zu %s%s\n", res.backups_kept, res.backups_expired, verb,
+					   opt_dry_run ? " (dry run: nothing was removed)" : "");
+			if (p.cfg.dumps_keep_last || p.cfg.dumps_keep_within)
+				printf("dumps: %zu kept, %zu %s%s\n", dumps_kept, dumps_removed, verb,
+					   opt_dry_run ? " (dry run: nothing was removed)" : "");
+			else
+				printf("dumps: all kept (no [retention] dumps_keep_last or dumps_keep_within)\n");
 		}
 		if (!opt_dry_run)
 		{
 			char		detail[1400];
 
-			snprintf(detail, sizeof(detail), "%zu backups removed, %" PRIu64 " WAL files, %" PRIu64 " packs%s%.1000s",
-					 res.backups_expired, res.wal_removed, res.packs_removed,
+			snprintf(detail, sizeof(detail), "%zu backups removed, %" PRIu64 " WAL files, %" PRIu64 " packs, %zu dumps%s%.1000s",
+					 res.backups_expired, res.wal_removed, res.packs_removed, dumps_removed,
 					 res.sweep_skipped ? "; packs not swept: " : "", res.sweep_note);
 			prog_audit(&p, "expire", "-", "ok", detail, res.wal_bytes_removed + res.pack_bytes_removed, 0);
 		}

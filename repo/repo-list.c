@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dump.h"
 #include "inventory.h"
 #include "manifest.h"
 #include "prog.h"
@@ -125,7 +126,90 @@ print_json(const repo_inventory *inv)
 	}
 	json_time(inv->earliest, a, sizeof(a));
 	json_time(inv->latest, b, sizeof(b));
-	printf("],\"window\":{\"earliest\":%s,\"latest\":%s}}\n", a, b);
+	printf("],\"window\":{\"earliest\":%s,\"latest\":%s}", a, b);
+}
+
+static const char *
+dump_status(const dump_entry *e)
+{
+	return e->meta_ok ? "ok" : e->has_meta ? "unreadable" : "incomplete";
+}
+
+static void
+dumps_json(const dump_list *l)
+{
+	printf(",\"dumps\":[");
+	for (size_t i = 0; i < l->n; i++)
+	{
+		const dump_entry *e = &l->e[i];
+		const dump_meta *m = &e->meta;
+		char		dir[sizeof(e->dir) * 6], id[sizeof(e->id) * 6], problem[sizeof(e->problem) * 6];
+
+		json_escape(e->dir, dir, sizeof(dir));
+		json_escape(e->id, id, sizeof(id));
+		json_escape(e->problem, problem, sizeof(problem));
+		printf("%s{\"dir\":\"%s\",\"id\":\"%s\",\"status\":\"%s\"", i ? "," : "", dir, id, dump_status(e));
+		if (e->meta_ok)
+		{
+			char		db[sizeof(m->database) * 6], ver[sizeof(m->pg_dump_version) * 6], st[48], et[48];
+			char		sha[2 * SHA256_LEN + 1];
+
+			json_escape(m->database, db, sizeof(db));
+			json_escape(m->pg_dump_version, ver, sizeof(ver));
+			json_time(m->start_time, st, sizeof(st));
+			json_time(m->end_time, et, sizeof(et));
+			hex_encode(m->sha256, SHA256_LEN, sha);
+			printf(",\"database\":%s%s%s,\"kind\":\"%s\",\"start_time\":%s,\"end_time\":%s,"
+				   "\"server_version\":%d,\"pg_dump_version\":\"%s\",\"plain_bytes\":%" PRIu64
+				   ",\"stored_bytes\":%" PRIu64 ",\"sha256\":\"%s\"",
+				   m->kind == DUMP_GLOBALS ? "" : "\"", m->kind == DUMP_GLOBALS ? "null" : db,
+				   m->kind == DUMP_GLOBALS ? "" : "\"", dump_kind_name(m->kind), st, et, m->server_version, ver,
+				   m->plain_bytes, m->stored_bytes, sha);
+		}
+		if (e->problem[0])
+			printf(",\"problem\":\"%s\"", problem);
+		printf("}");
+	}
+	printf("]");
+}
+
+static void
+dumps_table(const dump_list *l)
+{
+	printf("\n");
+	if (l->n == 0)
+	{
+		printf("dumps: none\n");
+		return;
+	}
+	printf("dumps:\n%-24s %-21s %-11s %-20s %10s %10s  %s\n", "database", "dump id", "kind", "start (UTC)", "size",
+		   "stored", "status");
+	for (size_t i = 0; i < l->n; i++)
+	{
+		const dump_entry *e = &l->e[i];
+		const dump_meta *m = &e->meta;
+		char		db[sizeof(m->database) + 16], st[40] = "-", sz[32] = "-", sd[32] = "-";
+
+		if (e->meta_ok)
+		{
+			/* a database name may hold anything: no control bytes on a terminal */
+			snprintf(db, sizeof(db), "%s", m->kind == DUMP_GLOBALS ? "(globals)" : m->database);
+			for (char *c = db; *c; c++)
+				if ((unsigned char) *c < 0x20 || *c == 0x7f)
+					*c = '?';
+			iso8601_from_unix(m->start_time, st, sizeof(st));
+			human_bytes(m->plain_bytes, sz, sizeof(sz));
+			human_bytes(m->stored_bytes, sd, sizeof(sd));
+		}
+		else
+			snprintf(db, sizeof(db), "%.40s", e->dir);
+		printf("%-24s %-21s %-11s %-20s %10s %10s  %s\n", db, e->id, e->meta_ok ? dump_kind_name(m->kind) : "-", st,
+			   sz, sd, dump_status(e));
+		if (e->problem[0])
+			printf("    ! %s\n", e->problem);
+		else if (!e->has_meta)
+			printf("    ! data without metadata: not a dump (a dump-push that did not finish)\n");
+	}
 }
 
 static void
@@ -216,13 +300,15 @@ main(int argc, char **argv)
 		.kind = PROG_PLAIN,
 		.usage = "",
 		.help = "List the repository's backups (oldest first), the archived WAL of each\n"
-		"timeline with its gaps, and the window a point-in-time restore can reach.\n"
+		"timeline with its gaps, the window a point-in-time restore can reach, and\n"
+		"the logical dumps (dump-push).\n"
 		"\nOptions:\n"
 		"      --json            print it as JSON on stdout (schema in the README)",
 	};
 	pgark_err	err;
 	repo	   *r;
 	repo_inventory inv;
+	dump_list	dumps = {NULL, 0};
 	int			rc;
 	char		where[1200];
 
@@ -241,10 +327,24 @@ main(int argc, char **argv)
 		return prog_fail(&p, &err);
 	}
 	config_repo_where(&p.cfg, where, sizeof(where));
+	if (dump_list_read(r, 1, &dumps, &err) != 0)
+	{
+		repo_inventory_free(&inv);
+		repo_close(r);
+		return prog_fail(&p, &err);
+	}
 	if (opt_json)
+	{
 		print_json(&inv);
+		dumps_json(&dumps);
+		printf("}\n");
+	}
 	else
+	{
 		print_table(&inv, where);
+		dumps_table(&dumps);
+	}
+	dump_list_free(&dumps);
 	repo_inventory_free(&inv);
 	repo_close(r);
 	return fflush(stdout) == 0 ? prog_success(&p) : 1;

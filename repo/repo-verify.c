@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dump.h"
 #include "inventory.h"
 #include "prog.h"
 #include "repo.h"
@@ -99,6 +100,10 @@ problems_json(const problems *ps)
  */
 static char damaged_now[1024];	/* this run's, space-separated */
 static char damaged_all[1024];
+/* dumps ("dumps/<dir>/<id>" in the lists): what dumps/ holds, which were checked */
+static dump_list dumps;
+static char *dump_checked;
+static int	ndumps_checked;
 
 static int
 id_in(const char *list, const char *id)
@@ -140,6 +145,17 @@ carry_damage(repo *r, const repo_inventory *inv, const char *const *checked, siz
 			exists |= strcmp(inv->backups[i].id, id) == 0;
 		for (size_t i = 0; i < nchecked_ids; i++)
 			rechecked |= strcmp(checked[i], id) == 0;
+		for (size_t i = 0; i < dumps.n; i++)
+		{
+			char		name[512];
+
+			snprintf(name, sizeof(name), "%s%s/%s", DUMP_PREFIX, dumps.e[i].dir, dumps.e[i].id);
+			if (strcmp(name, id) == 0 && dumps.e[i].has_meta)
+			{
+				exists = 1;
+				rechecked |= dump_checked && dump_checked[i];
+			}
+		}
 		if (exists && !rechecked)
 			id_add(damaged_all, sizeof(damaged_all), id);
 	}
@@ -155,8 +171,8 @@ record(repo *r, const char *result, int nchecked, int64_t nproblems, const char 
 	snprintf(rec.damaged, sizeof(rec.damaged), "%s", damaged_all);
 	rec.time = (int64_t) time(NULL);
 	snprintf(rec.result, sizeof(rec.result), "%s", result);
-	snprintf(rec.checked, sizeof(rec.checked), "backups=%d scope=%s wal=%s", nchecked,
-			 opt_all ? "all" : opt_backup ? "one" : "newest", opt_wal ? "decrypted" : "present");
+	snprintf(rec.checked, sizeof(rec.checked), "backups=%d scope=%s wal=%s dumps=%d", nchecked,
+			 opt_all ? "all" : opt_backup ? "one" : "newest", opt_wal ? "decrypted" : "present", ndumps_checked);
 	rec.problems = nproblems;
 	snprintf(rec.detail, sizeof(rec.detail), "%s", detail ? detail : "");
 	if (status_write(r, "verify", &rec, &err) != 0)
@@ -189,9 +205,11 @@ main(int argc, char **argv)
 		.help = "Check that backups restore: every chunk of the backup read, decrypted and\n"
 		"checked; the WAL from its start to the newest archived segment present,\n"
 		"across timeline switches. Without --backup or --all: the newest backup.\n"
+		"Logical dumps too (unless --backup): every frame, the sizes and the SHA-256\n"
+		"of the newest dump of each database and kind (--all: of every dump).\n"
 		"\nOptions:\n"
 		"  -b, --backup ID       check this backup\n"
-		"      --all             check every backup\n"
+		"      --all             check every backup and every dump\n"
 		"      --wal             also decrypt and check every WAL segment needed\n"
 		"      --json            print the result as JSON on stdout (schema in the README)",
 	};
@@ -233,7 +251,13 @@ main(int argc, char **argv)
 			return prog_fail(&p, &err);
 		}
 	}
-	if (inv.nbackups == 0)
+	if (!opt_backup && dump_list_read(r, 1, &dumps, &err) != 0)
+	{
+		repo_inventory_free(&inv);
+		repo_close(r);
+		return prog_fail(&p, &err);
+	}
+	if (inv.nbackups == 0 && dumps.n == 0)
 	{
 		err_set(&err, PGARK_ERR_NOTFOUND, 0, "the repository holds no backup to verify");
 		repo_inventory_free(&inv);
@@ -324,6 +348,67 @@ main(int argc, char **argv)
 		problems_free(&bp);
 		problems_free(&wp);
 	}
+	if (!opt_backup)
+	{
+		int			bad = 0;
+
+		if ((dump_checked = calloc(dumps.n + 1, 1)) == NULL)
+		{
+			err_set(&err, PGARK_ERR_INTERNAL, 0, "out of memory");
+			goto incomplete;
+		}
+		if (opt_json)
+			printf("],\"dumps\":[");
+		for (size_t i = 0; i < dumps.n; i++)
+		{
+			const dump_entry *e = &dumps.e[i];
+			char		name[512];
+			const char *problem = NULL;
+
+			/* data without metadata is not a dump (repo-expire removes it) */
+			if (!e->has_meta || (e->meta_ok && !opt_all && !dump_list_is_newest(&dumps, i)))
+				continue;
+			snprintf(name, sizeof(name), "%s%s/%s", DUMP_PREFIX, e->dir, e->id);
+			if (!e->meta_ok)
+				problem = e->problem;
+			else if (dump_read(r, &e->meta, NULL, NULL, &err) != 0)
+			{
+				if (err.kind != PGARK_ERR_CORRUPT && err.kind != PGARK_ERR_MISMATCH && err.kind != PGARK_ERR_KEY)
+				{
+					if (opt_json)
+						printf("]");
+					err_prefix(&err, "verification of dump %s could not be completed", name);
+					goto incomplete;
+				}
+				problem = err.msg;
+			}
+			dump_checked[i] = 1;
+			ndumps_checked++;
+			prog_audit(&p, "verify", name, problem ? "corrupt" : "ok", problem, e->meta.plain_bytes, 0);
+			if (opt_json)
+			{
+				char		n[sizeof(name) * 6], pr[sizeof(err.msg) * 6];
+
+				json_escape(name, n, sizeof(n));
+				json_escape(problem ? problem : "", pr, sizeof(pr));
+				printf("%s{\"dump\":\"%s\",\"status\":\"%s\",\"problem\":\"%s\"}", ndumps_checked > 1 ? "," : "",
+					   n, problem ? "damaged" : "ok", pr);
+			}
+			else if (problem)
+				printf("    ! dump %s: %s\n", name, problem);
+			if (problem)
+			{
+				bad++;
+				failed = 1;
+				nproblems++;
+				id_add(damaged_now, sizeof(damaged_now), name);
+				if (first_problem[0] == '\0')
+					snprintf(first_problem, sizeof(first_problem), "dump %.150s: %.500s", name, problem);
+			}
+		}
+		if (!opt_json)
+			printf("dumps: %d checked (%s), %d damaged\n", ndumps_checked, opt_all ? "all" : "the newest of each database and kind", bad);
+	}
 	carry_damage(r, &inv, checked_ids, (size_t) nchecked);
 	if (!failed && damaged_all[0])
 		snprintf(first_problem, sizeof(first_problem), "not checked since it was found damaged: backup %.600s",
@@ -334,13 +419,16 @@ main(int argc, char **argv)
 	else
 		printf("%s\n", failed ? "repo-verify: PROBLEMS FOUND (above)" : "repo-verify: ok");
 	repo_inventory_free(&inv);
+	dump_list_free(&dumps);
+	free(dump_checked);
 	repo_close(r);
 	if (failed)
 	{
 		char		summary[900];
 
-		snprintf(summary, sizeof(summary), "damage found in %d of %d backup%s checked; first: %s",
-				 ndamaged, nchecked, nchecked == 1 ? "" : "s", first_problem);
+		snprintf(summary, sizeof(summary), "damage found in %d of %d backup%s and %d dump%s checked; first: %s",
+				 ndamaged, nchecked, nchecked == 1 ? "" : "s", ndumps_checked, ndumps_checked == 1 ? "" : "s",
+				 first_problem);
 		prog_alert(&p, 1, summary);
 	}
 	else if (damaged_all[0])
@@ -351,4 +439,17 @@ main(int argc, char **argv)
 	if (fflush(stdout) != 0)
 		return 1;
 	return failed ? 1 : 0;
+
+incomplete:
+	if (opt_json)
+		printf("}\n");
+	prog_audit(&p, "verify", "dumps/", err_kind_name(err.kind), err.msg, 0, 0);
+	carry_damage(r, &inv, checked_ids, (size_t) nchecked);
+	record(r, damaged_all[0] ? "damaged" : "incomplete", nchecked, nproblems, err.msg);
+	free(checked_ids);
+	free(dump_checked);
+	dump_list_free(&dumps);
+	repo_inventory_free(&inv);
+	repo_close(r);
+	return prog_fail(&p, &err);
 }

@@ -85,7 +85,7 @@ is($r->{stdout}, "nothing to pin\n", 'run again: nothing to pin');
 		for my $cmd (split /\s*&&\s*/, $line)
 		{
 			my @w = split ' ', $cmd;
-			shift @w while @w && $w[0] !~ m{^(/\S+/)?(base-push|repo-verify|repo-\w+|pgark-pin-monthly)$};
+			shift @w while @w && $w[0] !~ m{^(/\S+/)?(base-push|repo-verify|repo-\w+|dump-\w+|pgark-pin-monthly)$};
 			next unless @w;
 			my ($prog) = $w[0] =~ m{([^/]+)$};
 			my $exe = $prog eq 'pgark-pin-monthly' ? $script : pgark_bin($prog);

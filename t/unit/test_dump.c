@@ -1,0 +1,148 @@
+/*
+ * test_dump.c — the names and metadata of logical dumps (FORMAT.md
+ * section 8): database names encoded reversibly into store names (every
+ * byte, each name one encoding only, the result a valid store name), bad
+ * encodings refused; the metadata round trip, and every malformed
+ * metadata refused.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dump.h"
+#include "store.h"
+#include "tap.h"
+
+static void
+round_trip(const char *db, const char *want)
+{
+	char		enc[3 * DUMP_NAME_MAX + 1], dec[DUMP_NAME_MAX + 1], name[300];
+
+	if (!is_int(dump_name_encode(db, enc, sizeof(enc)), 0, "encode \"%s\"", db))
+		return;
+	if (want)
+		is_str(enc, want, "\"%s\" encodes as %s", db, want);
+	snprintf(name, sizeof(name), "dumps/%s/20261127T020001Z-3f2a/data", enc);
+	ok(store_name_valid(name), "%s is a valid store name", name);
+	ok(strchr(enc, '.') == NULL, "no '.' in an encoded name (pg.globals is never a database's)");
+	if (is_int(dump_name_decode(enc, dec, sizeof(dec)), 0, "decode %s", enc))
+		is_str(dec, db, "and back");
+}
+
+static void
+bad_name(const char *enc, const char *why)
+{
+	char		dec[DUMP_NAME_MAX + 1];
+
+	is_int(dump_name_decode(enc, dec, sizeof(dec)), -1, "decode refuses %s (%s)", enc, why);
+}
+
+static const char good_meta[] =
+	"pgark-dump 1\n"
+	"dump_id 20261127T020001Z-3f2a\n"
+	"database my_20db\n"
+	"kind full\n"
+	"format custom\n"
+	"server_version 150004\n"
+	"pg_dump_version pg_dump (PostgreSQL) 15.4\n"
+	"start_time 2026-11-27T02:00:01Z\n"
+	"end_time 2026-11-27T02:00:09Z\n"
+	"plain_bytes 1234\n"
+	"stored_bytes 1400\n"
+	"sha256 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	"end\n";
+
+/* good_meta with the first occurrence of from replaced by to */
+static void
+bad_meta(const char *from, const char *to, const char *why)
+{
+	char		text[2048];
+	const char *p = strstr(good_meta, from);
+	dump_meta	m;
+	pgark_err	err;
+
+	if (!ok(p != NULL, "(test) %s in the metadata", from))
+		return;
+	snprintf(text, sizeof(text), "%.*s%s%s", (int) (p - good_meta), good_meta, to, p + strlen(from));
+	err_clear(&err);
+	is_int(dump_meta_parse(text, strlen(text), &m, &err), -1, "metadata refused: %s", why);
+	is_int(err.kind, PGARK_ERR_CORRUPT, "as damage (%s)", err.msg);
+}
+
+int
+main(void)
+{
+	char		all[256], enc[3 * DUMP_NAME_MAX + 1], text[2048];
+	dump_meta	m, m2;
+	pgark_err	err;
+	int			n;
+
+	round_trip("shop", "shop");
+	round_trip("my db/\xc3\xa9t\xc3\xa9.x", "my_20db_2f_c3_a9t_c3_a9_2ex");
+	round_trip("sales_2026", "sales_5f2026");
+	round_trip(".hidden", "_2ehidden");
+	round_trip("-", "-");
+	round_trip("..", "_2e_2e");
+	round_trip("a\tb\"c'd%e", NULL);
+	/* every byte but 0, in names of at most 64 bytes */
+	for (int i = 1; i < 256; i++)
+		all[i - 1] = (char) i;
+	all[255] = '\0';
+	for (int off = 0; off < 255; off += 64)
+	{
+		char		part[DUMP_NAME_MAX + 1];
+
+		snprintf(part, sizeof(part), "%.64s", all + off);
+		round_trip(part, NULL);
+	}
+	is_int(dump_name_encode("", enc, sizeof(enc)), -1, "an empty name is refused");
+	memset(all, 'a', 65);
+	all[65] = '\0';
+	is_int(dump_name_encode(all, enc, sizeof(enc)), -1, "a name of 65 bytes is refused");
+
+	bad_name("", "empty");
+	bad_name("a_", "cut escape");
+	bad_name("a_2", "cut escape");
+	bad_name("a_2E", "upper-case hex");
+	bad_name("a_zz", "not hex");
+	bad_name("_61", "an escaped byte that stands for itself");
+	bad_name("_2d", "an escaped '-'");
+	bad_name("_00", "a NUL byte");
+	bad_name("a.b", "a '.'");
+	bad_name("pg.globals", "the globals' directory");
+
+	/* metadata */
+	err_clear(&err);
+	if (is_int(dump_meta_parse(good_meta, strlen(good_meta), &m, &err), 0, "good metadata parses (%s)", err.msg))
+	{
+		is_str(m.database, "my db", "database decoded");
+		is_int(m.kind, DUMP_FULL, "kind");
+		is_int(m.server_version, 150004, "server_version");
+		is_uint(m.plain_bytes, 1234, "plain_bytes");
+		is_uint(m.stored_bytes, 1400, "stored_bytes");
+		n = dump_meta_format(&m, text, sizeof(text));
+		is_str(n > 0 ? text : "", good_meta, "formats back byte for byte");
+		m.kind = DUMP_GLOBALS;
+		m.database[0] = '\0';
+		n = dump_meta_format(&m, text, sizeof(text));
+		ok(n > 0 && strstr(text, "database -\nkind globals\nformat plain\n") != NULL, "globals: database -, format plain");
+		is_int(dump_meta_parse(text, (size_t) n, &m2, &err), 0, "and parse");
+	}
+	bad_meta("pgark-dump 1", "pgark-dump 2", "another version");
+	bad_meta("dump_id 20261127T020001Z-3f2a", "dump_id 20261127T020001Z-3F2A", "upper-case id");
+	bad_meta("dump_id 20261127T020001Z-3f2a", "dump_id ../x", "an id that is not one");
+	bad_meta("database my_20db", "database my db", "a database not encoded");
+	bad_meta("database my_20db", "database my_2ddb", "a database encoded two ways");
+	bad_meta("kind full", "kind partial", "an unknown kind");
+	bad_meta("format custom", "format plain", "a format that is not the kind's");
+	bad_meta("server_version 150004", "server_version x", "a version that is not a number");
+	bad_meta("start_time 2026-11-27T02:00:01Z", "start_time yesterday", "a time that is not one");
+	bad_meta("plain_bytes 1234", "plain_bytes -1", "a negative size");
+	bad_meta("stored_bytes 1400", "stored_bytes 99999999999999999999999", "a size too large");
+	bad_meta("sha256 00112233", "sha256 0011223", "a short hash");
+	bad_meta("aabbcc", "AABBCC", "an upper-case hash");
+	bad_meta("kind full\nformat custom\n", "format custom\nkind full\n", "lines out of order");
+	bad_meta("end\n", "end\nmore\n", "something after end");
+	bad_meta("end\n", "", "no end");
+	bad_meta("plain_bytes 1234\n", "plain_bytes  1234\n", "two spaces");
+	return done_testing();
+}
