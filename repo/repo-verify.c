@@ -29,6 +29,7 @@
 #include "status.h"
 #include "util.h"
 #include "verify.h"
+#include "wal.h"
 
 static const char *opt_backup, *opt_scratch_dir, *opt_progress;
 static int	opt_all, opt_wal, opt_json, opt_drill;
@@ -230,10 +231,13 @@ typedef struct drill
 {
 	char		backup[64];
 	double		rto, restore_s, replay_s;
+	double		check_s;		/* the queries and pg_amcheck */
 	uint64_t	start_lsn, end_lsn, wal_bytes;
 	int			ndb, ndb_failed;
 	int64_t		corruptions;
 	int			amcheck_rc;
+	char		wal_to[48];		/* the newest archived segment the backup reaches */
+	int			wal_short;		/* replay ended before it */
 	char		detail[sizeof(((status_rec *) 0)->detail)];
 	problems	dbs;			/* "name" of each database queried */
 	problems	db_fail;		/* "name: message" of each that failed */
@@ -437,6 +441,38 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 }
 
 static void
+on_problem_sink(void *arg, const char *what)
+{
+	on_problem_quiet(arg, what);
+}
+
+/*
+ * Recovery with no target ends where restore_command first finds nothing:
+ * at the end of the archive, or at a gap. The end the archive should give
+ * is the newest segment verify_wal reaches from the backup (following
+ * timeline switches); replay that ended in an earlier segment is a drill
+ * that did not replay the archive, named with the first WAL problem.
+ */
+static void
+drill_wal_reach(drill *d, uint32_t seg_size, const problems *wp)
+{
+	walname	wn;
+	pgark_err	err;
+	char		at[32], what[1400];
+
+	err_clear(&err);
+	if (d->wal_to[0] == '\0' || seg_size == 0 || walname_parse(d->wal_to, &wn, &err) != 0)
+		return;
+	if (d->end_lsn / seg_size >= walname_segno(&wn, seg_size))
+		return;
+	d->wal_short = 1;
+	lsn_format(d->end_lsn, at, sizeof(at));
+	snprintf(what, sizeof(what), "replay ended at %s, before the archive's newest segment %s: %s", at,
+			 d->wal_to, wp->n ? wp->msg[0] : "the WAL between was not replayed");
+	detail_add(d->detail, sizeof(d->detail), what);
+}
+
+static void
 drill_record(repo *r, const drill *d, int ok)
 {
 	status_rec	rec;
@@ -446,7 +482,9 @@ drill_record(repo *r, const drill *d, int ok)
 	rec.time = (int64_t) time(NULL);
 	snprintf(rec.result, sizeof(rec.result), "%s", ok ? "ok" : "failed");
 	snprintf(rec.checked, sizeof(rec.checked), "databases=%d amcheck=heap,btree", d->ndb);
-	rec.problems = d->corruptions + d->ndb_failed + (!ok && d->corruptions + d->ndb_failed == 0);
+	rec.problems = d->corruptions + d->ndb_failed + d->wal_short;
+	if (!ok && rec.problems == 0)
+		rec.problems = 1;
 	snprintf(rec.detail, sizeof(rec.detail), "%s", d->detail);
 	snprintf(rec.backup, sizeof(rec.backup), "%s", d->backup);
 	rec.restore_seconds = d->restore_s;
@@ -467,14 +505,15 @@ drill_json(const drill *d, const char *status)
 	lsn_format(d->start_lsn, from, sizeof(from));
 	lsn_format(d->end_lsn, to, sizeof(to));
 	printf("{\"backup\":\"%s\",\"status\":\"%s\",\"rto_seconds\":%.3f,\"restore_seconds\":%.3f,"
-		   "\"replay_seconds\":%.3f,\"start_lsn\":\"%s\",\"end_lsn\":\"%s\",\"wal_bytes\":%" PRIu64
-		   ",\"databases\":", id, status, d->rto, d->restore_s, d->replay_s, from, to, d->wal_bytes);
+		   "\"replay_seconds\":%.3f,\"check_seconds\":%.3f,\"start_lsn\":\"%s\",\"end_lsn\":\"%s\",\"wal_bytes\":%" PRIu64
+		   ",\"databases\":", id, status, d->rto, d->restore_s, d->replay_s, d->check_s, from, to, d->wal_bytes);
 	problems_json(&d->dbs);
 	printf(",\"databases_failed\":");
 	problems_json(&d->db_fail);
 	printf(",\"amcheck_exit\":%d,\"corruptions\":%" PRId64 ",\"corruption\":", d->amcheck_rc, d->corruptions);
 	problems_json(&d->found);
-	printf(",\"detail\":\"%s\"}\n", det);
+	printf(",\"wal_to\":\"%s\",\"wal_complete\":%s,\"detail\":\"%s\"}\n", d->wal_to,
+		   d->wal_short ? "false" : "true", det);
 }
 
 static void
@@ -499,6 +538,8 @@ drill_main(prog *p)
 	prog_progress pp;
 	double		t0;
 	int			ok;
+	uint32_t	seg_size;
+	problems	wal_problems = {0};
 
 	memset(&d, 0, sizeof(d));
 	err_clear(&err);
@@ -522,9 +563,23 @@ drill_main(prog *p)
 	}
 	else
 		snprintf(d.backup, sizeof(d.backup), "%s", inv.backups[inv.nbackups - 1].id);
+	/* where the archive should take the replay: its newest segment reached
+	 * from the backup (a listing, nothing decrypted) */
+	for (size_t i = 0; i < inv.nbackups && d.backup[0]; i++)
+	{
+		verify_counts wc;
+
+		memset(&wc, 0, sizeof(wc));
+		if (strcmp(inv.backups[i].id, d.backup) == 0 && inv.backups[i].status != INV_UNREADABLE &&
+			verify_wal(r, &inv, &inv.backups[i], 0, d.wal_to, sizeof(d.wal_to), &wc, on_problem_sink, &wal_problems,
+					   &err) != 0)
+			d.backup[0] = '\0';
+	}
+	seg_size = inv.seg_size;
 	repo_inventory_free(&inv);
 	if (d.backup[0] == '\0' || prog_restore_command(p, rcmd, sizeof(rcmd), &err) != 0)
 	{
+		problems_free(&wal_problems);
 		repo_close(r);
 		return prog_fail(p, &err);
 	}
@@ -544,6 +599,7 @@ drill_main(prog *p)
 	if (scratch_start(r, &so, &s, &err) != 0)
 	{
 		prog_progress_end(&pp);
+		problems_free(&wal_problems);
 		if (cancel && *cancel)
 			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
 		else if (drill_blames_backup(err.kind))
@@ -566,6 +622,8 @@ drill_main(prog *p)
 	d.start_lsn = s->start_lsn;
 	d.end_lsn = s->end_lsn;
 	d.wal_bytes = s->end_lsn > s->start_lsn ? s->end_lsn - s->start_lsn : 0;
+	drill_wal_reach(&d, seg_size, &wal_problems);
+	problems_free(&wal_problems);
 
 	/* the scratch instance must not archive into the repository */
 	{
@@ -579,6 +637,7 @@ drill_main(prog *p)
 			goto cannot;
 		}
 	}
+	t0 = now_ms();
 	if (drill_databases(s, &d, &err) != 0)
 		goto failed_db;
 	d.ndb = (int) d.dbs.n;
@@ -605,6 +664,7 @@ drill_main(prog *p)
 			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
 		goto cannot;
 	}
+	d.check_s = (now_ms() - t0) / 1000.0;
 	if (scratch_stop(s, &serr) != 0)
 		log_warning("%s", serr.msg);
 	s = NULL;
@@ -629,7 +689,7 @@ drill_main(prog *p)
 		snprintf(what, sizeof(what), "pg_amcheck exited with status %d", d.amcheck_rc);
 		detail_add(d.detail, sizeof(d.detail), what);
 	}
-	ok = d.ndb_failed == 0 && d.corruptions == 0 && d.amcheck_rc == 0;
+	ok = d.ndb_failed == 0 && d.corruptions == 0 && d.amcheck_rc == 0 && !d.wal_short;
 	drill_record(r, &d, ok);
 	repo_close(r);
 	human_bytes(d.wal_bytes, mib, sizeof(mib));
@@ -638,9 +698,9 @@ drill_main(prog *p)
 	fprintf(stderr, "restore drill of backup %s: %s\n"
 			"  RTO %.1f s (restore %.1f s, server start and WAL replay %.1f s)\n"
 			"  WAL replayed: %s (%" PRIu64 " bytes)\n"
-			"  databases: %d queried, %d failed; pg_amcheck (heap, btree): %" PRId64 " corruption%s%s\n",
+			"  databases: %d queried, %d failed; pg_amcheck (heap, btree): %" PRId64 " corruption%s (%.1f s)%s\n",
 			d.backup, ok ? "PASSED" : "FAILED", d.rto, d.restore_s, d.replay_s, mib, d.wal_bytes, d.ndb,
-			d.ndb_failed, d.corruptions, d.corruptions == 1 ? "" : "s", ok ? "" : "\n  ");
+			d.ndb_failed, d.corruptions, d.corruptions == 1 ? "" : "s", d.check_s, ok ? "" : "\n  ");
 	if (!ok)
 		fprintf(stderr, "%s\n", d.detail);
 	snprintf(audit, sizeof(audit), "rto=%.1fs wal=%" PRIu64 " %.500s", d.rto, d.wal_bytes, d.detail);

@@ -8,7 +8,9 @@
 # was recorded; a drill interrupted records nothing; a backup of a cluster
 # with a corrupted heap page and a corrupted btree page (made in the source
 # cluster before the backup: data checksums are off) fails the drill (exit
-# 1) naming both relations, and repo-check is CRITICAL.
+# 1) naming both relations, and repo-check is CRITICAL; a segment missing
+# from the archive (recovery stops at the gap and promotes) fails the drill,
+# naming where replay ended and the segment.
 use strict;
 use warnings;
 
@@ -22,8 +24,8 @@ use PgarkTest;
 my ($node, $env) = backup_cluster('primary');
 $node->start;
 my $dir = $env->{dir};
-my $scratch = "$dir/scratch";
-mkdir $scratch or die "mkdir $scratch: $!";
+# short: the scratch instance's socket path must fit in 107 bytes
+my $scratch = PostgreSQL::Test::Utils::tempdir_short();
 is($node->safe_psql('postgres', 'SHOW data_checksums'), 'off', 'the test cluster has no data checksums');
 
 sub check
@@ -185,6 +187,27 @@ like($r->{by}{drill}{message}, qr/the last restore drill .*failed: .*corrupt_hea
 # the older, sound backup passes again: repo-check OK again
 $r = drill('--backup', $b1->{json}{backup_id});
 is($r->{rc}, 0, 'the sound backup drilled again: exit 0') or diag show($r);
+is($r->{json}{wal_complete}, JSON::PP::true, '... its replay reached the archive\'s newest segment');
 is(check($conf)->{by}{drill}{status}, 'OK', '... repo-check drill OK again');
+
+# --- a gap in the archive: recovery stops there and promotes; the drill
+# says it did not reach the end
+$node->start;
+my @segs;
+for (1 .. 3)
+{
+	$node->safe_psql('app', 'INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 2000) g ON CONFLICT DO NOTHING');
+	push @segs, switch_wal($node);
+}
+ok(wait_for_archive($node, $segs[-1]), "archived up to $segs[-1]");
+$node->stop;
+repo_remove_object($env, wal_object_name($segs[1]));
+$r = drill('--backup', $b1->{json}{backup_id});
+is($r->{rc}, 1, 'a segment missing from the archive: the drill fails (exit 1)') or diag show($r);
+is($r->{json}{wal_complete}, JSON::PP::false, '... the replay did not reach the end');
+like($r->{json}{detail} // '', qr/replay ended at \S+, before the archive's newest segment \Q$segs[-1]\E/, '... saying where it ended and where the archive ends');
+like($r->{json}{detail} // '', qr/\Q$segs[1]\E/, '... naming the missing segment');
+$r = check($conf);
+is($r->{by}{drill}{status}, 'CRITICAL', '... repo-check drill CRITICAL');
 
 done_testing();
