@@ -245,6 +245,7 @@ typedef struct drill
 } drill;
 
 #define DRILL_KEEP 20
+#define DRILL_ECHO_LINES 200	/* of pg_amcheck's output, on stderr */
 
 static void
 detail_add(char *d, size_t len, const char *what)
@@ -377,7 +378,7 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 {
 	char		path[PATH_MAX + 32], line[1024], head[1024] = "";
 	char	   *argv[5];
-	size_t		more[DRILL_KEEP] = {0};
+	size_t		more[DRILL_KEEP] = {0}, nlines = 0;
 	FILE	   *f;
 	int			rc;
 
@@ -409,7 +410,7 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 				;
 		}
 		line[n] = '\0';
-		if (!opt_json)
+		if (!opt_json && nlines++ < DRILL_ECHO_LINES)
 			fprintf(stderr, "    %s\n", line);
 		if (line[0] != ' ' && line[0] != '\t' && n > 0 && line[n - 1] == ':')
 		{
@@ -425,6 +426,8 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 			on_problem_quiet(&d->found, line);
 	}
 	fclose(f);
+	if (!opt_json && nlines > DRILL_ECHO_LINES)
+		fprintf(stderr, "    ... (%zu more lines of pg_amcheck's output)\n", nlines - DRILL_ECHO_LINES);
 	for (size_t i = 0; i < d->found.n; i++)
 		if (more[i])
 		{
@@ -698,11 +701,11 @@ drill_main(prog *p)
 	fprintf(stderr, "restore drill of backup %s: %s\n"
 			"  RTO %.1f s (restore %.1f s, server start and WAL replay %.1f s)\n"
 			"  WAL replayed: %s (%" PRIu64 " bytes)\n"
-			"  databases: %d queried, %d failed; pg_amcheck (heap, btree): %" PRId64 " corruption%s (%.1f s)%s\n",
+			"  databases: %d queried, %d failed; pg_amcheck (heap, btree): %" PRId64 " corruption%s (%.1f s)\n",
 			d.backup, ok ? "PASSED" : "FAILED", d.rto, d.restore_s, d.replay_s, mib, d.wal_bytes, d.ndb,
-			d.ndb_failed, d.corruptions, d.corruptions == 1 ? "" : "s", d.check_s, ok ? "" : "\n  ");
+			d.ndb_failed, d.corruptions, d.corruptions == 1 ? "" : "s", d.check_s);
 	if (!ok)
-		fprintf(stderr, "%s\n", d.detail);
+		fprintf(stderr, "  %s\n", d.detail);
 	snprintf(audit, sizeof(audit), "rto=%.1fs wal=%" PRIu64 " %.500s", d.rto, d.wal_bytes, d.detail);
 	prog_audit(p, "drill", d.backup, ok ? "ok" : "corrupt", audit, d.wal_bytes, 0);
 	drill_free(&d);

@@ -175,7 +175,8 @@ ok(($j->{corruptions} // 0) >= 2, "... pg_amcheck found corruption ($j->{corrupt
 ok((grep { /heap table "app\.public\.corrupt_heap"/ } @{ $j->{corruption} // [] }), '... naming the heap table')
   or diag explain $j->{corruption};
 ok((grep { /btree index "app\.public\.corrupt_idx_i"/ } @{ $j->{corruption} // [] }), '... and the btree index');
-like($r->{stderr}, qr/FAILED/, '... FAILED on stderr');
+like($r->{stderr}, qr/: FAILED\n  RTO .*\n  WAL replayed: .*\n  databases: 3 queried, 0 failed; pg_amcheck \(heap, btree\): \d+ corruptions \([\d.]+ s\)\n  pg_amcheck found \d+ corruptions; /,
+	'... FAILED on stderr, with what was found');
 like($r->{stderr}, qr/corrupt_heap/, '... naming the relation there too');
 is_deeply([ scratch_left() ], [], '... no scratch directory left');
 
