@@ -114,6 +114,15 @@ is($r->{by}{drill}{status}, 'OK', 'repo-check: drill OK') or diag explain $r->{b
 like($r->{by}{drill}{message}, qr/the last restore drill passed \(backup \Q$b1->{json}{backup_id}\E, RTO \d+s/, '... naming the backup and the RTO');
 $r = check($conf_week);
 is($r->{by}{drill}{status}, 'OK', '... within drill_max_age 8d: OK');
+{
+	my $prom = "$dir/pgark.prom";
+	run_pgark('repo-check', '--config', $conf, '--prometheus', $prom);
+	my %val = map { /^(pgark_last_drill_\w+) (\S+)$/ ? ($1 => $2) : () } split /\n/, slurp_bytes($prom);
+	is($val{pgark_last_drill_ok}, 1, '... Prometheus: pgark_last_drill_ok 1');
+	ok(defined $val{pgark_last_drill_age_seconds}, '... pgark_last_drill_age_seconds');
+	ok(defined $val{pgark_last_drill_rto_seconds} && abs($val{pgark_last_drill_rto_seconds} - $j->{rto_seconds}) <= 1,
+		'... pgark_last_drill_rto_seconds, the RTO (' . ($val{pgark_last_drill_rto_seconds} // 'none') . ')');
+}
 sleep 2;
 $r = check($conf_age);
 is($r->{by}{drill}{status}, 'WARNING', 'older than drill_max_age: WARNING');
