@@ -72,6 +72,10 @@ typedef struct pgark_config
 	int			workers;		/* threads for base-push / pitr-prepare; 0 = one per CPU */
 	int			archive_timeout;	/* seconds base-push waits for its stop segment */
 
+	/* [restore] scratch instances (lib/scratch.h: table-restore, restore drills) */
+	char		scratch_dir[PATH_MAX];	/* "" = <[archive] spool>/scratch, else $TMPDIR or /tmp */
+	uint64_t	scratch_reserve;	/* bytes needed beyond the backup's size */
+
 	/* [retention] (repo-expire); 0 = not set */
 	int			keep_last;		/* the newest N backups */
 	int			keep_daily;		/* the newest backup of each of the N latest days with one */
@@ -88,6 +92,7 @@ typedef struct pgark_config
 	int64_t		check_archive_lag_warn, check_archive_lag_crit; /* seconds WAL waits to be archived */
 	char		check_free_warn[32], check_free_crit[32];	/* "10%" or a size ("5G"); "0" off */
 	int64_t		check_verify_max_age;	/* seconds: the last repo-verify result */
+	int64_t		check_drill_max_age;	/* seconds: the last restore drill; 0 = none required */
 	/* [alert] (alert.c) */
 	char		alert_webhook[2048];	/* http(s) URL for a JSON POST; "" off */
 	char		alert_email[1024];	/* recipients, comma-separated; "" off */

@@ -32,7 +32,22 @@ status_format(const char *kind, const status_rec *rec, char *out, size_t len)
 	n = snprintf(out, len, "pgark-status 1\nkind %s\ntime %s\nresult %s\nchecked %s\nproblems %lld\ndetail %s\n"
 				 "%s%s%s", kind, when, rec->result, checked, (long long) rec->problems, detail,
 				 rec->damaged[0] ? "damaged " : "", rec->damaged, rec->damaged[0] ? "\n" : "");
-	return (n < 0 || (size_t) n >= len) ? -1 : n;
+	if (n < 0 || (size_t) n >= len)
+		return -1;
+	if (rec->backup[0])
+	{
+		char		id[sizeof(rec->backup)];
+		int			m;
+
+		one_line(rec->backup, id, sizeof(id));
+		m = snprintf(out + n, len - (size_t) n, "backup %s\nrestore_seconds %.3f\nreplay_seconds %.3f\n"
+					 "wal_bytes %llu\n", id, rec->restore_seconds, rec->replay_seconds,
+					 (unsigned long long) rec->wal_bytes);
+		if (m < 0 || (size_t) m >= len - (size_t) n)
+			return -1;
+		n += m;
+	}
+	return n;
 }
 
 int
@@ -95,6 +110,14 @@ status_parse(const char *text, size_t len, const char *kind, status_rec *rec, pg
 			snprintf(rec->detail, sizeof(rec->detail), "%s", v);
 		else if (strcmp(line, "damaged") == 0)
 			snprintf(rec->damaged, sizeof(rec->damaged), "%s", v);
+		else if (strcmp(line, "backup") == 0)
+			snprintf(rec->backup, sizeof(rec->backup), "%s", v);
+		else if (strcmp(line, "restore_seconds") == 0)
+			rec->restore_seconds = strtod(v, NULL);
+		else if (strcmp(line, "replay_seconds") == 0)
+			rec->replay_seconds = strtod(v, NULL);
+		else if (strcmp(line, "wal_bytes") == 0)
+			rec->wal_bytes = strtoull(v, NULL, 10);
 	}
 	if (seen != 7)
 	{

@@ -18,11 +18,16 @@
 typedef struct status_rec
 {
 	int64_t		time;			/* when the run ended, seconds since the epoch */
-	char		result[16];		/* "ok", "damaged" or "incomplete" */
+	char		result[16];		/* "ok", "damaged" or "incomplete"; a drill: "ok" or "failed" */
 	char		checked[128];	/* what was checked, e.g. "backups=1 wal=present" */
 	int64_t		problems;		/* problems found */
 	char		detail[512];	/* the first problem, or why incomplete; "" */
 	char		damaged[1024];	/* ids found damaged and not checked sound since, space-separated */
+	/* "drill" (repo-verify --restore-drill); written only when backup[0] */
+	char		backup[64];		/* the backup restored */
+	double		restore_seconds;	/* files restored */
+	double		replay_seconds;	/* WAL replayed, until the server accepted queries */
+	uint64_t	wal_bytes;		/* from the backup's start LSN to where replay ended */
 } status_rec;
 
 /* Store status/<kind>, replacing the previous record. */

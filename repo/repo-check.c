@@ -12,6 +12,7 @@
  *               archived segment must be there
  *   archiver    pg_stat_archiver: failures, WAL waiting ([check] archive_lag_*)
  *   verify      the result recorded by the last repo-verify ([check] verify_max_age)
+ *   drill       the last restore drill (repo-verify --restore-drill; [check] drill_max_age)
  *
  * Thresholds and why: README "Health checks: repo-check".
  */
@@ -72,7 +73,8 @@ static size_t nchecks;
 
 /* the metrics besides each check's state; < 0: unknown */
 static double m_backup_age = -1, m_archive_lag = -1, m_wal_age = -1, m_free = -1, m_key_age = -1,
-			m_verify_age = -1, m_verify_ok = -1, m_pending = -1;
+			m_verify_age = -1, m_verify_ok = -1, m_pending = -1, m_drill_age = -1, m_drill_ok = -1,
+			m_drill_rto = -1;
 
 static int
 opt(prog *p, int c, const char *arg)
@@ -610,6 +612,47 @@ check_verify(repo *r, const pgark_config *cfg, int64_t now)
 	}
 }
 
+/* ---- the last restore drill */
+
+static void
+check_drill(repo *r, const pgark_config *cfg, int64_t now)
+{
+	check	   *c = add_check("drill");
+	status_rec	rec;
+	pgark_err	err;
+	char		a[48], when[40], what[400];
+
+	err_clear(&err);
+	if (status_read(r, "drill", &rec, &err) != 0)
+	{
+		if (err.kind != PGARK_ERR_NOTFOUND)
+			set_state(c, ST_UNKNOWN, "%s", err.msg);
+		else if (cfg->check_drill_max_age > 0)
+			set_state(c, ST_WARNING, "no restore drill recorded: run repo-verify --restore-drill "
+					  "([check] drill_max_age is set)");
+		else
+			set_state(c, ST_OK, "no restore drill recorded (none required: [check] drill_max_age = 0)");
+		return;
+	}
+	m_drill_age = (double) (now - rec.time);
+	m_drill_ok = strcmp(rec.result, "ok") == 0;
+	m_drill_rto = rec.restore_seconds + rec.replay_seconds;
+	iso8601_from_unix(rec.time, when, sizeof(when));
+	human_age(m_drill_age, a, sizeof(a));
+	if (!m_drill_ok)
+	{
+		/* a backup that did not restore into a sound database: CRITICAL
+		 * until a later drill passes, however old */
+		set_state(c, ST_CRITICAL, "the last restore drill (%s, %s ago, backup %s) failed: %s", when, a,
+				  rec.backup, rec.detail);
+		return;
+	}
+	snprintf(what, sizeof(what), "the last restore drill passed (backup %s, RTO %.0fs: restore %.0fs + "
+			 "replay %.0fs, %" PRIu64 " bytes of WAL; %s); it ran", rec.backup, m_drill_rto, rec.restore_seconds,
+			 rec.replay_seconds, rec.wal_bytes, rec.checked);
+	age_state(c, m_drill_age, cfg->check_drill_max_age, 0, "[check] drill_max_age", "", what);
+}
+
 /* ---- output */
 
 static void
@@ -730,6 +773,10 @@ write_prometheus(const char *path, cstate worst, pgark_err *err)
 	prom_metric(f, "pgark_key_age_seconds", "Seconds since the master key began wrapping the data keys.", m_key_age);
 	prom_metric(f, "pgark_last_verify_age_seconds", "Seconds since the last repo-verify ended.", m_verify_age);
 	prom_metric(f, "pgark_last_verify_ok", "1 if the last repo-verify found everything sound, else 0.", m_verify_ok);
+	prom_metric(f, "pgark_last_drill_age_seconds", "Seconds since the last restore drill ended.", m_drill_age);
+	prom_metric(f, "pgark_last_drill_ok", "1 if the last restore drill passed, else 0.", m_drill_ok);
+	prom_metric(f, "pgark_last_drill_rto_seconds", "The last restore drill's recovery time (restore + replay).",
+				m_drill_rto);
 	fprintf(f, "# HELP pgark_check_timestamp_seconds When repo-check ran.\n"
 			"# TYPE pgark_check_timestamp_seconds gauge\npgark_check_timestamp_seconds %lld\n",
 			(long long) time(NULL));
@@ -766,7 +813,8 @@ main(int argc, char **argv)
 		.help = "Check the health of the backups: the newest backup's age, archiving (failures,\n"
 		"lag, the newest segment stored), the repository (reachable, writable, free\n"
 		"space), the key (present, mode, opening the data key; its age against\n"
-		"[crypto] rotate_after) and the last repo-verify result. Thresholds: [check].\n"
+		"[crypto] rotate_after), the last repo-verify result and the last restore drill.\n"
+		"Thresholds: [check].\n"
 		"Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the Nagios convention).\n"
 		"\nOptions:\n"
 		"      --json             print the result as JSON on stdout (schema in the README)\n"
@@ -817,9 +865,15 @@ main(int argc, char **argv)
 		set_state(add_check("wal"), ST_UNKNOWN, "not checked: %s", why);
 	}
 	if (r != NULL)
+	{
 		check_verify(r, &p.cfg, now);
+		check_drill(r, &p.cfg, now);
+	}
 	else
+	{
 		set_state(add_check("verify"), ST_UNKNOWN, "not checked: the repository cannot be opened");
+		set_state(add_check("drill"), ST_UNKNOWN, "not checked: the repository cannot be opened");
+	}
 	repo_close(r);
 
 	/* the worst: CRITICAL, then WARNING, then UNKNOWN (a check that could

@@ -6,23 +6,34 @@
  * the backup, file, pack or segment. Exit 0: all checked and sound; 1: a
  * problem found, or verification could not be completed. The result is
  * recorded in the repository as status/verify, for repo-check.
+ *
+ * --restore-drill: restore a backup on a scratch instance (lib/scratch.h),
+ * replay to the end of the archive, run pg_amcheck on every database and a
+ * query in each; report the RTO and the WAL replayed; recorded as
+ * status/drill.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+
 #include "dump.h"
 #include "inventory.h"
+#include "manifest.h"
 #include "prog.h"
 #include "repo.h"
+#include "scratch.h"
 #include "status.h"
 #include "util.h"
 #include "verify.h"
+#include "wal.h"
 
-static const char *opt_backup;
-static int	opt_all, opt_wal, opt_json;
+static const char *opt_backup, *opt_scratch_dir, *opt_progress;
+static int	opt_all, opt_wal, opt_json, opt_drill;
 
 static int
 opt(prog *p, int c, const char *arg)
@@ -41,6 +52,17 @@ opt(prog *p, int c, const char *arg)
 		case 1102:
 			opt_json = 1;
 			break;
+		case 1103:
+			opt_drill = 1;
+			break;
+		case 1104:
+			if (arg[0] == '\0')
+				return prog_usage_error(p, "--scratch-dir needs a directory");
+			opt_scratch_dir = arg;
+			break;
+		case 1105:
+			opt_progress = arg;
+			break;
 		default:
 			return prog_usage_error(p, "unknown option");
 	}
@@ -55,13 +77,8 @@ typedef struct problems
 } problems;
 
 static void
-on_problem(void *arg, const char *what)
+on_problem_quiet(problems *ps, const char *what)
 {
-	problems   *ps = arg;
-
-	if (!opt_json)
-		printf("    ! %s\n", what);
-	log_debug("%s", what);
 	if (ps->n == ps->cap)
 	{
 		size_t		cap = ps->cap ? ps->cap * 2 : 16;
@@ -74,6 +91,15 @@ on_problem(void *arg, const char *what)
 	}
 	if ((ps->msg[ps->n] = strdup(what)) != NULL)
 		ps->n++;
+}
+
+static void
+on_problem(void *arg, const char *what)
+{
+	if (!opt_json)
+		printf("    ! %s\n", what);
+	log_debug("%s", what);
+	on_problem_quiet(arg, what);
 }
 
 static void
@@ -188,6 +214,542 @@ problems_free(problems *ps)
 	memset(ps, 0, sizeof(*ps));
 }
 
+/* ---- --restore-drill */
+
+/*
+ * The drill's verdict is recorded (status/drill) when it concerns the
+ * backup: restored and checked (ok), or the backup, its WAL or the database
+ * it restores to found wanting (failed). A drill that could not run for
+ * another reason (interrupted, no space for the scratch directory, the
+ * repository unreachable, no server binaries, a usage or configuration
+ * error) records nothing: repo-check then sees the previous drill grow old.
+ */
+static int
+drill_blames_backup(pgark_errkind k)
+{
+	switch (k)
+	{
+		case PGARK_ERR_CORRUPT:
+		case PGARK_ERR_NOTFOUND:
+		case PGARK_ERR_MISMATCH:
+		case PGARK_ERR_CONFLICT:
+		case PGARK_ERR_BADNAME:
+		case PGARK_ERR_DB:
+			return 1;
+		default:
+			return 0;
+	}
+}
+
+#define DRILL_MAX_DBS 4096
+
+typedef struct drill
+{
+	char		backup[64];
+	double		rto, restore_s, replay_s;
+	double		check_s;		/* the queries and pg_amcheck */
+	uint64_t	start_lsn, end_lsn, wal_bytes;
+	int			ndb, ndb_failed;
+	int64_t		corruptions;
+	int			amcheck_rc;
+	char		wal_to[48];		/* the newest archived segment the backup reaches */
+	int			wal_short;		/* replay ended before it */
+	char		detail[sizeof(((status_rec *) 0)->detail)];
+	problems	dbs;			/* "name" of each database queried */
+	problems	db_fail;		/* "name: message" of each that failed */
+	problems	found;			/* pg_amcheck's findings, the first DRILL_KEEP */
+} drill;
+
+#define DRILL_KEEP 20
+#define DRILL_ECHO_LINES 200	/* of pg_amcheck's output, on stderr */
+
+static void
+detail_add(char *d, size_t len, const char *what)
+{
+	size_t		used = strlen(d);
+
+	if (used + 3 < len)
+		snprintf(d + used, len - used, "%s%s", used ? "; " : "", what);
+}
+
+/* one query in database db: 0, or -1 with the server's message in msg */
+static int
+drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t outlen, char *msg,
+			size_t msglen)
+{
+	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", NULL};
+	char		port[16];
+	const char *vals[6];
+	PGconn	   *c;
+	PGresult   *res;
+	int			rc = -1;
+
+	snprintf(port, sizeof(port), "%d", s->port);
+	vals[0] = s->sockdir;
+	vals[1] = port;
+	vals[2] = s->user;
+	vals[3] = db;
+	vals[4] = "30";
+	vals[5] = NULL;
+	if (out && outlen)
+		out[0] = '\0';
+	c = PQconnectdbParams(keys, vals, 0);
+	if (c == NULL || PQstatus(c) != CONNECTION_OK)
+	{
+		snprintf(msg, msglen, "%s", c ? PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		return -1;
+	}
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		if (out && outlen && PQntuples(res) > 0)
+			snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+		rc = 0;
+	}
+	else
+		snprintf(msg, msglen, "%s", PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	{
+		char	   *nl;
+
+		while ((nl = strchr(msg, '\n')) != NULL)
+			*nl = ' ';
+	}
+	return rc;
+}
+
+/* the databases that allow connections, into d->dbs (a bounded number) */
+static int
+drill_databases(scratch *s, drill *d, pgark_err *err)
+{
+	const char *keys[] = {"host", "port", "user", "dbname", NULL};
+	char		port[16];
+	const char *vals[5];
+	PGconn	   *c;
+	PGresult   *res;
+
+	snprintf(port, sizeof(port), "%d", s->port);
+	vals[0] = s->sockdir;
+	vals[1] = port;
+	vals[2] = s->user;
+	vals[3] = "postgres";
+	vals[4] = NULL;
+	c = PQconnectdbParams(keys, vals, 0);
+	if (c == NULL || PQstatus(c) != CONNECTION_OK)
+	{
+		err_set(err, PGARK_ERR_DB, 0, "the restored server does not accept connections: %s",
+				c ? PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		return -1;
+	}
+	res = PQexec(c, "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		err_set(err, PGARK_ERR_DB, 0, "listing the databases of the restored server: %s", PQerrorMessage(c));
+		PQclear(res);
+		PQfinish(c);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(res) && i < DRILL_MAX_DBS; i++)
+		on_problem_quiet(&d->dbs, PQgetvalue(res, i, 0));
+	PQclear(res);
+	PQfinish(c);
+	return 0;
+}
+
+/*
+ * pg_amcheck --all (heap and btree, installing amcheck where missing: the
+ * scratch instance is thrown away) with its output into a temporary file,
+ * read back a line at a time: a finding is a line that does not start with
+ * a blank and ends with ':' (`heap table "db.schema.rel", block 0, offset
+ * 3:`), its message the indented line after it. Kept: the first finding of
+ * each of the first DRILL_KEEP relations, and how many more it has.
+ */
+static void
+drill_finding(drill *d, const char *head, const char *msg, size_t *more)
+{
+	const char *q = strchr(head, '"');
+	size_t		keylen;
+	char		what[3072];
+
+	/* the relation: up to the closing quote of its name */
+	q = q ? strchr(q + 1, '"') : NULL;
+	keylen = q ? (size_t) (q - head) + 1 : strlen(head);
+	for (size_t i = 0; i < d->found.n; i++)
+		if (strncmp(d->found.msg[i], head, keylen) == 0)
+		{
+			more[i]++;
+			return;
+		}
+	if (d->found.n >= DRILL_KEEP)
+		return;
+	snprintf(what, sizeof(what), "%s: %s", head, msg);
+	on_problem_quiet(&d->found, what);
+}
+
+static int
+drill_amcheck(scratch *s, drill *d, pgark_err *err)
+{
+	char		path[PATH_MAX + 32], line[1024], head[1024] = "";
+	char	   *argv[5];
+	size_t		more[DRILL_KEEP] = {0}, nlines = 0;
+	FILE	   *f;
+	int			rc;
+
+	snprintf(path, sizeof(path), "%s/pg_amcheck", s->bindir);
+	argv[0] = (char *) "/bin/sh";
+	argv[1] = (char *) "-c";
+	argv[2] = (char *) "exec \"$0\" --all --install-missing 2>&1";
+	argv[3] = path;
+	argv[4] = NULL;
+	if ((f = tmpfile()) == NULL)
+		return err_sys(err, PGARK_ERR_IO, "could not create a temporary file for pg_amcheck's output");
+	rc = scratch_run(s, argv, NULL, fileno(f), err);
+	if (rc < 0)
+	{
+		fclose(f);
+		return err_prefix(err, "running %s", path);
+	}
+	d->amcheck_rc = rc;
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		size_t		n = strcspn(line, "\n");
+
+		if (line[n] != '\n' && !feof(f))
+		{
+			int			ch;			/* the rest of a long line is skipped */
+
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+		}
+		line[n] = '\0';
+		if (!opt_json && nlines++ < DRILL_ECHO_LINES)
+			fprintf(stderr, "    %s\n", line);
+		if (line[0] != ' ' && line[0] != '\t' && n > 0 && line[n - 1] == ':')
+		{
+			snprintf(head, sizeof(head), "%.*s", (int) (n - 1), line);
+			d->corruptions++;
+		}
+		else if (head[0] && (line[0] == ' ' || line[0] == '\t'))
+		{
+			drill_finding(d, head, line + strspn(line, " \t"), more);
+			head[0] = '\0';		/* its first message line only */
+		}
+		else if (rc != 0 && strncmp(line, "pg_amcheck:", 11) == 0 && d->found.n < DRILL_KEEP)
+			on_problem_quiet(&d->found, line);
+	}
+	fclose(f);
+	if (!opt_json && nlines > DRILL_ECHO_LINES)
+		fprintf(stderr, "    ... (%zu more lines of pg_amcheck's output)\n", nlines - DRILL_ECHO_LINES);
+	for (size_t i = 0; i < d->found.n; i++)
+		if (more[i])
+		{
+			size_t		len = strlen(d->found.msg[i]) + 64;
+			char	   *m = malloc(len);
+
+			if (m == NULL)
+				continue;
+			snprintf(m, len, "%s (and %zu more in this relation)", d->found.msg[i], more[i]);
+			free(d->found.msg[i]);
+			d->found.msg[i] = m;
+		}
+	return 0;
+}
+
+static void
+on_problem_sink(void *arg, const char *what)
+{
+	on_problem_quiet(arg, what);
+}
+
+/*
+ * Recovery with no target ends where restore_command first finds nothing:
+ * at the end of the archive, or at a gap. The end the archive should give
+ * is the newest segment verify_wal reaches from the backup (following
+ * timeline switches); replay that ended in an earlier segment is a drill
+ * that did not replay the archive, named with the first WAL problem.
+ */
+static void
+drill_wal_reach(drill *d, uint32_t seg_size, const problems *wp)
+{
+	walname	wn;
+	pgark_err	err;
+	char		at[32], what[1400];
+
+	err_clear(&err);
+	if (d->wal_to[0] == '\0' || seg_size == 0 || walname_parse(d->wal_to, &wn, &err) != 0)
+		return;
+	if (d->end_lsn / seg_size >= walname_segno(&wn, seg_size))
+		return;
+	d->wal_short = 1;
+	lsn_format(d->end_lsn, at, sizeof(at));
+	snprintf(what, sizeof(what), "replay ended at %s, before the archive's newest segment %s: %s", at,
+			 d->wal_to, wp->n ? wp->msg[0] : "the WAL between was not replayed");
+	detail_add(d->detail, sizeof(d->detail), what);
+}
+
+static void
+drill_record(repo *r, const drill *d, int ok)
+{
+	status_rec	rec;
+	pgark_err	err;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.time = (int64_t) time(NULL);
+	snprintf(rec.result, sizeof(rec.result), "%s", ok ? "ok" : "failed");
+	snprintf(rec.checked, sizeof(rec.checked), "databases=%d amcheck=heap,btree", d->ndb);
+	rec.problems = d->corruptions + d->ndb_failed + d->wal_short;
+	if (!ok && rec.problems == 0)
+		rec.problems = 1;
+	snprintf(rec.detail, sizeof(rec.detail), "%s", d->detail);
+	snprintf(rec.backup, sizeof(rec.backup), "%s", d->backup);
+	rec.restore_seconds = d->restore_s;
+	rec.replay_seconds = d->replay_s;
+	rec.wal_bytes = d->wal_bytes;
+	err_clear(&err);
+	if (status_write(r, "drill", &rec, &err) != 0)
+		log_warning("%s", err.msg);
+}
+
+static void
+drill_json(const drill *d, const char *status)
+{
+	char		id[sizeof(d->backup) * 6], from[32], to[32], det[sizeof(d->detail) * 6];
+
+	json_escape(d->backup, id, sizeof(id));
+	json_escape(d->detail, det, sizeof(det));
+	lsn_format(d->start_lsn, from, sizeof(from));
+	lsn_format(d->end_lsn, to, sizeof(to));
+	printf("{\"backup\":\"%s\",\"status\":\"%s\",\"rto_seconds\":%.3f,\"restore_seconds\":%.3f,"
+		   "\"replay_seconds\":%.3f,\"check_seconds\":%.3f,\"start_lsn\":\"%s\",\"end_lsn\":\"%s\",\"wal_bytes\":%" PRIu64
+		   ",\"databases\":", id, status, d->rto, d->restore_s, d->replay_s, d->check_s, from, to, d->wal_bytes);
+	problems_json(&d->dbs);
+	printf(",\"databases_failed\":");
+	problems_json(&d->db_fail);
+	printf(",\"amcheck_exit\":%d,\"corruptions\":%" PRId64 ",\"corruption\":", d->amcheck_rc, d->corruptions);
+	problems_json(&d->found);
+	printf(",\"wal_to\":\"%s\",\"wal_complete\":%s,\"detail\":\"%s\"}\n", d->wal_to,
+		   d->wal_short ? "false" : "true", det);
+}
+
+static void
+drill_free(drill *d)
+{
+	problems_free(&d->dbs);
+	problems_free(&d->db_fail);
+	problems_free(&d->found);
+}
+
+static int
+drill_main(prog *p)
+{
+	pgark_err	err, serr;
+	repo	   *r;
+	repo_inventory inv;
+	scratch_opts so;
+	scratch    *s = NULL;
+	drill		d;
+	char		rcmd[PATH_MAX * 2 + 64], mib[32], audit[600];
+	volatile sig_atomic_t *cancel;
+	prog_progress pp;
+	double		t0;
+	int			ok;
+	uint32_t	seg_size;
+	problems	wal_problems = {0};
+
+	memset(&d, 0, sizeof(d));
+	err_clear(&err);
+	if ((r = repo_open(&p->cfg, &err)) == NULL)
+		return prog_fail(p, &err);
+	if (repo_inventory_read(r, &inv, &err) != 0)
+	{
+		repo_close(r);
+		return prog_fail(p, &err);
+	}
+	/* the backup: --backup ID, else (or "latest") the newest */
+	if (inv.nbackups == 0)
+		err_set(&err, PGARK_ERR_NOTFOUND, 0, "the repository holds no backup to restore");
+	else if (opt_backup && strcmp(opt_backup, "latest") != 0)
+	{
+		for (size_t i = 0; i < inv.nbackups; i++)
+			if (strcmp(inv.backups[i].id, opt_backup) == 0)
+				snprintf(d.backup, sizeof(d.backup), "%s", opt_backup);
+		if (d.backup[0] == '\0')
+			err_set(&err, PGARK_ERR_NOTFOUND, 0, "no backup %s in the repository", opt_backup);
+	}
+	else
+		snprintf(d.backup, sizeof(d.backup), "%s", inv.backups[inv.nbackups - 1].id);
+	/* where the archive should take the replay: its newest segment reached
+	 * from the backup (a listing, nothing decrypted) */
+	for (size_t i = 0; i < inv.nbackups && d.backup[0]; i++)
+	{
+		verify_counts wc;
+
+		memset(&wc, 0, sizeof(wc));
+		if (strcmp(inv.backups[i].id, d.backup) == 0 && inv.backups[i].status != INV_UNREADABLE &&
+			verify_wal(r, &inv, &inv.backups[i], 0, d.wal_to, sizeof(d.wal_to), &wc, on_problem_sink, &wal_problems,
+					   &err) != 0)
+			d.backup[0] = '\0';
+	}
+	seg_size = inv.seg_size;
+	repo_inventory_free(&inv);
+	if (d.backup[0] == '\0' || prog_restore_command(p, rcmd, sizeof(rcmd), &err) != 0)
+	{
+		problems_free(&wal_problems);
+		repo_close(r);
+		return prog_fail(p, &err);
+	}
+	cancel = prog_catch_signals();
+	scratch_opts_init(&so);
+	so.parent_dir = opt_scratch_dir;
+	so.ro.backup_id = d.backup;
+	so.ro.target = TARGET_NONE;	/* the end of the archive */
+	so.ro.restore_command = rcmd;
+	so.cancel = cancel;
+	prog_progress_init(&pp, "restore drill", opt_progress);
+	so.progress = pp.enabled ? prog_progress_cb : NULL;
+	so.progress_arg = &pp;
+	if (!opt_json)
+		fprintf(stderr, "restore drill: backup %s\n", d.backup);
+	t0 = now_ms();
+	if (scratch_start(r, &so, &s, &err) != 0)
+	{
+		prog_progress_end(&pp);
+		problems_free(&wal_problems);
+		if (cancel && *cancel)
+			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+		else if (drill_blames_backup(err.kind))
+		{
+			snprintf(d.detail, sizeof(d.detail), "the backup did not restore: %.480s", err.msg);
+			d.rto = (now_ms() - t0) / 1000.0;
+			drill_record(r, &d, 0);
+			if (opt_json)
+				drill_json(&d, "failed");
+		}
+		prog_audit(p, "drill", d.backup, err_kind_name(err.kind), err.msg, 0, 0);
+		err_prefix(&err, "restore drill of backup %s", d.backup);
+		repo_close(r);
+		return prog_fail(p, &err);
+	}
+	prog_progress_end(&pp);
+	d.rto = (now_ms() - t0) / 1000.0;
+	d.restore_s = s->restore_seconds;
+	d.replay_s = d.rto > s->restore_seconds ? d.rto - s->restore_seconds : 0;
+	d.start_lsn = s->start_lsn;
+	d.end_lsn = s->end_lsn;
+	d.wal_bytes = s->end_lsn > s->start_lsn ? s->end_lsn - s->start_lsn : 0;
+	drill_wal_reach(&d, seg_size, &wal_problems);
+	problems_free(&wal_problems);
+
+	/* the scratch instance must not archive into the repository */
+	{
+		char		v[64], msg[512];
+
+		if (drill_query(s, "postgres", "SHOW archive_mode", v, sizeof(v), msg, sizeof(msg)) != 0 ||
+			strcmp(v, "off") != 0)
+		{
+			err_set(&err, PGARK_ERR_INTERNAL, 0, "the scratch instance has archive_mode = \"%s\", not off%s%s",
+					v, v[0] ? "" : ": ", v[0] ? "" : msg);
+			goto cannot;
+		}
+	}
+	t0 = now_ms();
+	if (drill_databases(s, &d, &err) != 0)
+		goto failed_db;
+	d.ndb = (int) d.dbs.n;
+	for (size_t i = 0; i < d.dbs.n; i++)
+	{
+		char		v[64], msg[512], what[1024];
+
+		if (cancel && *cancel)
+		{
+			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+			goto cannot;
+		}
+		if (drill_query(s, d.dbs.msg[i], "SELECT count(*) FROM pg_catalog.pg_class", v, sizeof(v), msg,
+						sizeof(msg)) != 0)
+		{
+			snprintf(what, sizeof(what), "database %s does not accept a query: %s", d.dbs.msg[i], msg);
+			on_problem_quiet(&d.db_fail, what);
+			d.ndb_failed++;
+		}
+	}
+	if (drill_amcheck(s, &d, &err) != 0)
+	{
+		if (cancel && *cancel)
+			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+		goto cannot;
+	}
+	d.check_s = (now_ms() - t0) / 1000.0;
+	if (scratch_stop(s, &serr) != 0)
+		log_warning("%s", serr.msg);
+	s = NULL;
+
+	/* the verdict */
+	for (size_t i = 0; i < d.db_fail.n; i++)
+		detail_add(d.detail, sizeof(d.detail), d.db_fail.msg[i]);
+	if (d.corruptions > 0)
+	{
+		char		what[64];
+
+		snprintf(what, sizeof(what), "pg_amcheck found %" PRId64 " corruption%s", d.corruptions,
+				 d.corruptions == 1 ? "" : "s");
+		detail_add(d.detail, sizeof(d.detail), what);
+	}
+	for (size_t i = 0; i < d.found.n; i++)
+		detail_add(d.detail, sizeof(d.detail), d.found.msg[i]);
+	if (d.amcheck_rc != 0 && d.corruptions == 0)
+	{
+		char		what[64];
+
+		snprintf(what, sizeof(what), "pg_amcheck exited with status %d", d.amcheck_rc);
+		detail_add(d.detail, sizeof(d.detail), what);
+	}
+	ok = d.ndb_failed == 0 && d.corruptions == 0 && d.amcheck_rc == 0 && !d.wal_short;
+	drill_record(r, &d, ok);
+	repo_close(r);
+	human_bytes(d.wal_bytes, mib, sizeof(mib));
+	if (opt_json)
+		drill_json(&d, ok ? "ok" : "failed");
+	fprintf(stderr, "restore drill of backup %s: %s\n"
+			"  RTO %.1f s (restore %.1f s, server start and WAL replay %.1f s)\n"
+			"  WAL replayed: %s (%" PRIu64 " bytes)\n"
+			"  databases: %d queried, %d failed; pg_amcheck (heap, btree): %" PRId64 " corruption%s (%.1f s)\n",
+			d.backup, ok ? "PASSED" : "FAILED", d.rto, d.restore_s, d.replay_s, mib, d.wal_bytes, d.ndb,
+			d.ndb_failed, d.corruptions, d.corruptions == 1 ? "" : "s", d.check_s);
+	if (!ok)
+		fprintf(stderr, "  %s\n", d.detail);
+	snprintf(audit, sizeof(audit), "rto=%.1fs wal=%" PRIu64 " %.500s", d.rto, d.wal_bytes, d.detail);
+	prog_audit(p, "drill", d.backup, ok ? "ok" : "corrupt", audit, d.wal_bytes, 0);
+	drill_free(&d);
+	if (!ok)
+	{
+		err_set(&err, PGARK_ERR_CORRUPT, 0, "restore drill of backup %s failed: %.900s", d.backup, d.detail);
+		return prog_fail(p, &err);
+	}
+	if (fflush(stdout) != 0)
+		return 1;
+	return prog_success(p);
+
+failed_db:
+	/* the restored server stopped answering: the backup's doing */
+	snprintf(d.detail, sizeof(d.detail), "%.500s", err.msg);
+	drill_record(r, &d, 0);
+	if (opt_json)
+		drill_json(&d, "failed");
+cannot:
+	if (scratch_stop(s, &serr) != 0)
+		log_warning("%s", serr.msg);
+	prog_audit(p, "drill", d.backup, err_kind_name(err.kind), err.msg, 0, 0);
+	err_prefix(&err, "restore drill of backup %s", d.backup);
+	drill_free(&d);
+	repo_close(r);
+	return prog_fail(p, &err);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -196,6 +758,9 @@ main(int argc, char **argv)
 		{"all", no_argument, NULL, 1100},
 		{"wal", no_argument, NULL, 1101},
 		{"json", no_argument, NULL, 1102},
+		{"restore-drill", no_argument, NULL, 1103},
+		{"scratch-dir", required_argument, NULL, 1104},
+		{"progress", required_argument, NULL, 1105},
 		{NULL, 0, NULL, 0}
 	};
 	prog		p = {
@@ -211,7 +776,15 @@ main(int argc, char **argv)
 		"  -b, --backup ID       check this backup\n"
 		"      --all             check every backup and every dump\n"
 		"      --wal             also decrypt and check every WAL segment needed\n"
-		"      --json            print the result as JSON on stdout (schema in the README)",
+		"      --json            print the result as JSON on stdout (schema in the README)\n"
+		"\nRestore drill:\n"
+		"      --restore-drill   restore the backup (--backup ID or latest; default the\n"
+		"                        newest) on a scratch instance, replay to the end of the\n"
+		"                        archive, run pg_amcheck (heap, btree) and a query on\n"
+		"                        every database; report the RTO and the WAL replayed\n"
+		"      --scratch-dir DIR where the scratch directory is made (default [restore]\n"
+		"                        scratch_dir, else <[archive] spool>/scratch, else $TMPDIR)\n"
+		"      --progress=on|off the restore's progress on stderr (default: on a terminal)",
 	};
 	pgark_err	err;
 	repo	   *r;
@@ -228,8 +801,17 @@ main(int argc, char **argv)
 		return prog_usage_error(&p, "unexpected argument \"%s\"", p.argv[0]);
 	if (opt_all && opt_backup)
 		return prog_usage_error(&p, "--all and --backup exclude each other");
+	if (opt_drill && (opt_all || opt_wal))
+		return prog_usage_error(&p, "--restore-drill restores one backup: not with --%s", opt_all ? "all" : "wal");
+	if (!opt_drill && (opt_scratch_dir || opt_progress))
+		return prog_usage_error(&p, "--%s is an option of --restore-drill",
+								opt_scratch_dir ? "scratch-dir" : "progress");
+	if (opt_progress && strcmp(opt_progress, "on") != 0 && strcmp(opt_progress, "off") != 0)
+		return prog_usage_error(&p, "--progress takes on or off");
 	if ((rc = prog_load_config(&p, &err)) >= 0)
 		return rc;
+	if (opt_drill)
+		return drill_main(&p);
 	if ((r = repo_open(&p.cfg, &err)) == NULL)
 		return prog_fail(&p, &err);
 	if (repo_inventory_read(r, &inv, &err) != 0)

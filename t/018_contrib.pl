@@ -102,6 +102,8 @@ is($r->{stdout}, "nothing to pin\n", 'run again: nothing to pin');
 	like(slurp_file("$top/contrib/systemd/pgark-backup.timer"), qr/^OnCalendar=\*-\*-\* 02:00:00 UTC$/m, 'the timer: daily at 02:00 UTC');
 	like(slurp_file("$top/contrib/systemd/pgark-expire.timer"), qr/^OnCalendar=\*-\*-\* 03:15:00 UTC$/m, 'expire: daily at 03:15 UTC');
 	like(slurp_file("$top/contrib/systemd/pgark-check.timer"), qr/^OnCalendar=hourly$/m, 'check: hourly');
+	like(slurp_file("$top/contrib/systemd/pgark-drill.timer"), qr/^OnCalendar=Sun \*-\*-\* 04:30:00 UTC$/m, 'drill: weekly, Sunday 04:30 UTC');
+	like(slurp_file("$top/contrib/systemd/pgark-drill.service"), qr/^ExecStart=\S+\/repo-verify .*--restore-drill/m, '... running repo-verify --restore-drill');
 	for my $t (glob("$top/contrib/systemd/*.timer"))
 	{
 		(my $svc = $t) =~ s/\.timer$/.service/;
@@ -109,6 +111,7 @@ is($r->{stdout}, "nothing to pin\n", 'run again: nothing to pin');
 	}
 	my @cron = grep { /^[0-9*]/ } split /\n/, slurp_file("$top/contrib/cron/pgark");
 	ok((grep { /repo-expire/ } @cron) && (grep { /^5 \* \* \* \*.*repo-check/ } @cron), 'cron: expire daily, check hourly');
+	ok((grep { /^\d+ \d+ \* \* 0 .*repo-verify .*--restore-drill/ } @cron), 'cron: a restore drill weekly');
 	like(slurp_file("$top/contrib/logrotate/pgark"), qr{^/var/log/pgark/audit\.jsonl \{}m, 'logrotate: the audit log');
 }
 

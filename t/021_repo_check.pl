@@ -65,7 +65,7 @@ $r = check($conf, '--prometheus', $prom);
 is($r->{rc}, 0, 'healthy: exit 0') or diag show($r);
 is($r->{json}{status}, 'OK', '... status OK');
 my @names = map { $_->{name} } @{ $r->{json}{checks} };
-my @expect = qw(repository key key_age archiver backup wal verify);
+my @expect = qw(repository key key_age archiver backup wal verify drill);
 push @expect, 'free_space' if backend_is_local();
 is_deeply([ sort @names ], [ sort @expect ], '... the checks: ' . join(' ', @names));
 is_deeply([ grep { $_->{status} ne 'OK' } @{ $r->{json}{checks} } ], [], '... every one OK');

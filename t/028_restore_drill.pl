@@ -1,0 +1,223 @@
+
+# 028_restore_drill.pl — repo-verify --restore-drill, every backend: usage
+# errors; a healthy drill (the newest backup restored on a scratch
+# instance, replayed to the end of the archive, the WAL written after the
+# backup counted, every database queried, pg_amcheck clean) passes, leaves
+# the repository as it was but for status/drill and no scratch directory;
+# repo-check reports it OK, WARNING past drill_max_age, and says when none
+# was recorded; a drill interrupted records nothing; a backup of a cluster
+# with a corrupted heap page and a corrupted btree page (made in the source
+# cluster before the backup: data checksums are off) fails the drill (exit
+# 1) naming both relations, and repo-check is CRITICAL; a segment missing
+# from the archive (recovery stops at the gap and promotes) fails the drill,
+# naming where replay ended and the segment.
+use strict;
+use warnings;
+
+use JSON::PP ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgarkTest;
+
+my ($node, $env) = backup_cluster('primary');
+$node->start;
+my $dir = $env->{dir};
+# short: the scratch instance's socket path must fit in 107 bytes
+my $scratch = PostgreSQL::Test::Utils::tempdir_short();
+is($node->safe_psql('postgres', 'SHOW data_checksums'), 'off', 'the test cluster has no data checksums');
+
+sub check
+{
+	my ($c) = @_;
+	my $r = run_pgark('repo-check', '--config', $c, '--json');
+	$r->{json} = eval { JSON::PP::decode_json($r->{stdout}) };
+	$r->{by} = { map { $_->{name} => $_ } @{ $r->{json}{checks} // [] } };
+	return $r;
+}
+
+sub drill
+{
+	my (@args) = @_;
+	my $r = run_pgark('repo-verify', '--config', $env->{conf}, '--restore-drill', '--json', '--progress=off',
+		'--scratch-dir', $scratch, @args);
+	$r->{json} = eval { JSON::PP::decode_json($r->{stdout}) };
+	return $r;
+}
+
+sub scratch_left { opendir(my $d, $scratch) or return ('?'); return grep { !/^\./ } readdir $d; }
+
+my %chk = (free_warn => '1M', free_crit => '1K');
+my $conf = env_variant($env, "$dir/check.conf", { check => \%chk });
+my $conf_age = env_variant($env, "$dir/age.conf", { check => { %chk, drill_max_age => '1s' } });
+my $conf_week = env_variant($env, "$dir/week.conf", { check => { %chk, drill_max_age => '8d' } });
+
+# --- usage errors
+is(run_pgark('repo-verify', '--config', $env->{conf}, '--restore-drill', '--all')->{rc}, 2, '--restore-drill --all: exit 2');
+is(run_pgark('repo-verify', '--config', $env->{conf}, '--restore-drill', '--wal')->{rc}, 2, '--restore-drill --wal: exit 2');
+is(run_pgark('repo-verify', '--config', $env->{conf}, '--scratch-dir', $scratch)->{rc}, 2, '--scratch-dir without --restore-drill: exit 2');
+my $r = drill();
+is($r->{rc}, 1, 'no backup yet: exit 1') or diag show($r);
+like($r->{stderr}, qr/no backup to restore/, '... saying so');
+
+# --- no drill yet: OK unless drill_max_age asks for one
+$r = check($conf);
+is($r->{by}{drill}{status}, 'OK', 'no drill recorded, drill_max_age 0: drill OK');
+like($r->{by}{drill}{message}, qr/no restore drill recorded \(none required/, '... saying none is required');
+$r = check($conf_week);
+is($r->{by}{drill}{status}, 'WARNING', 'no drill recorded, drill_max_age 8d: WARNING');
+like($r->{by}{drill}{message}, qr/no restore drill recorded: run repo-verify --restore-drill/, '... saying what to run');
+
+# --- a healthy repository: two databases, WAL written after the backup
+$node->safe_psql('postgres', 'CREATE DATABASE app');
+$node->safe_psql('app', 'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 5000) g');
+my $b1 = base_push($env->{conf}, '--fast');
+is($b1->{rc}, 0, 'base-push') or diag $b1->{stderr};
+$r = drill('--backup', 'nosuch');
+is($r->{rc}, 1, 'a backup that does not exist: exit 1');
+like($r->{stderr}, qr/no backup nosuch/, '... naming it');
+$node->safe_psql('app', 'INSERT INTO t SELECT g, md5(g::text) FROM generate_series(5001, 50000) g');
+my $after = $node->safe_psql('postgres', 'SELECT pg_current_wal_lsn() - pg_lsn(\'' . $b1->{json}{start_lsn} . '\')')
+  if defined $b1->{json}{start_lsn};
+my $last = switch_wal($node);
+ok(wait_for_archive($node, $last), "archived up to $last");
+$node->stop;    # nothing archived during the drill: the repository must stay as it is
+ok(!repo_object_exists($env, 'status/drill'), 'no drill recorded by the failed attempts');
+my $before = repo_snapshot($env);
+
+$r = drill();
+is($r->{rc}, 0, 'healthy: the drill passes (exit 0)') or diag show($r);
+my $j = $r->{json} // {};
+is($j->{status}, 'ok', '... status ok');
+is($j->{backup}, $b1->{json}{backup_id}, '... the newest backup');
+is_deeply([ sort @{ $j->{databases} // [] } ], [qw(app postgres template1)], '... every database that allows connections queried');
+is($j->{corruptions}, 0, '... pg_amcheck found nothing');
+is($j->{amcheck_exit}, 0, '... and exited 0');
+ok(($j->{rto_seconds} // 0) > 0 && ($j->{restore_seconds} // -1) >= 0 && ($j->{replay_seconds} // -1) >= 0,
+	"... RTO $j->{rto_seconds}s (restore $j->{restore_seconds}s + replay $j->{replay_seconds}s)");
+ok(abs($j->{rto_seconds} - $j->{restore_seconds} - $j->{replay_seconds}) < 0.01, '... RTO = restore + replay');
+ok(($j->{wal_bytes} // 0) >= ($after // 1), "... WAL replayed from the backup's start past the rows written after it ($j->{wal_bytes} >= " . ($after // '?') . ')');
+like($r->{stderr}, qr/restore drill of backup \S+: PASSED\n\s+RTO [\d.]+ s \(restore [\d.]+ s, server start and WAL replay [\d.]+ s\)\n\s+WAL replayed: /,
+	'... a human summary on stderr');
+is_deeply([ scratch_left() ], [], '... no scratch directory left');
+my $now = repo_snapshot($env);
+my $drill_rec = delete $now->{'status/drill'};
+ok(defined $drill_rec, '... status/drill recorded');
+is_deeply([ sort keys %$now ], [ sort keys %$before ], '... no other object added or removed');
+is_deeply([ grep { $now->{$_} ne $before->{$_} } keys %$before ], [], '... none changed');
+my ($audit) = grep { $_->{action} eq 'drill' } read_audit($env);
+is($audit->{result} // '', 'ok', '... audited');
+
+$r = check($conf);
+is($r->{by}{drill}{status}, 'OK', 'repo-check: drill OK') or diag explain $r->{by}{drill};
+like($r->{by}{drill}{message}, qr/the last restore drill passed \(backup \Q$b1->{json}{backup_id}\E, RTO \d+s/, '... naming the backup and the RTO');
+$r = check($conf_week);
+is($r->{by}{drill}{status}, 'OK', '... within drill_max_age 8d: OK');
+{
+	my $prom = "$dir/pgark.prom";
+	run_pgark('repo-check', '--config', $conf, '--prometheus', $prom);
+	my %val = map { /^(pgark_last_drill_\w+) (\S+)$/ ? ($1 => $2) : () } split /\n/, slurp_bytes($prom);
+	is($val{pgark_last_drill_ok}, 1, '... Prometheus: pgark_last_drill_ok 1');
+	ok(defined $val{pgark_last_drill_age_seconds}, '... pgark_last_drill_age_seconds');
+	ok(defined $val{pgark_last_drill_rto_seconds} && abs($val{pgark_last_drill_rto_seconds} - $j->{rto_seconds}) <= 1,
+		'... pgark_last_drill_rto_seconds, the RTO (' . ($val{pgark_last_drill_rto_seconds} // 'none') . ')');
+}
+sleep 2;
+$r = check($conf_age);
+is($r->{by}{drill}{status}, 'WARNING', 'older than drill_max_age: WARNING');
+like($r->{by}{drill}{message}, qr/older than \[check\] drill_max_age = 1s/, '... naming the setting');
+
+# --- interrupted: nothing recorded, nothing left
+{
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start([ pgark_bin('repo-verify'), '--config', $env->{conf}, '--restore-drill',
+			'--progress=off', '--scratch-dir', $scratch ], '<', \undef, '>', \$out, '2>', \$err);
+	my $deadline = time() + 60;
+	select(undef, undef, undef, 0.05) until scratch_left() || time() > $deadline;
+	ok(scalar(scratch_left()), 'a drill under way has its scratch directory');
+	$h->signal('TERM');
+	$h->finish;
+	isnt($h->result(0), 0, 'interrupted (SIGTERM): a failure exit') or diag $err;
+	like($err, qr/interrupted/, '... saying so');
+	is_deeply([ scratch_left() ], [], '... no scratch directory left');
+	is(repo_read_object($env, 'status/drill'), $drill_rec, '... and the last drill\'s record kept');
+}
+
+# --- corruption made in the source cluster, then backed up
+$node->start;
+$node->safe_psql('app', 'CREATE TABLE corrupt_heap (id int, v text); INSERT INTO corrupt_heap SELECT g, repeat(\'x\', 20) FROM generate_series(1, 100) g');
+$node->safe_psql('app', 'CREATE TABLE corrupt_idx (id int); INSERT INTO corrupt_idx SELECT generate_series(1, 100); CREATE INDEX corrupt_idx_i ON corrupt_idx (id)');
+$node->safe_psql('app', 'CHECKPOINT');
+my $heap = $node->data_dir . '/' . $node->safe_psql('app', q{SELECT pg_relation_filepath('corrupt_heap')});
+my $idx = $node->data_dir . '/' . $node->safe_psql('app', q{SELECT pg_relation_filepath('corrupt_idx_i')});
+$node->stop;
+{
+	# the heap: the tuple area at the end of page 0 (the first tuples'
+	# headers: xmin, xmax ...) overwritten
+	my $page = slurp_bytes($heap);
+	substr($page, 8192 - 600, 200) = "\xff" x 200;
+	write_bytes($heap, $page);
+	# the btree: block 1 (the root leaf), its first item's key made the
+	# largest int4 so that the items are out of order
+	my $ix = slurp_bytes($idx);
+	my $blk = 8192;
+	my $lp = unpack('V', substr($ix, $blk + 24, 4));
+	my $off = $lp & 0x7fff;
+	is(unpack('l<', substr($ix, $blk + $off + 8, 4)), 1, 'the index\'s first item is key 1');
+	substr($ix, $blk + $off + 8, 4) = pack('l<', 0x7fffffff);
+	write_bytes($idx, $ix);
+}
+$node->start;
+my $b2 = base_push($env->{conf}, '--fast');
+is($b2->{rc}, 0, 'base-push of the corrupted cluster') or diag $b2->{stderr};
+$last = switch_wal($node);
+ok(wait_for_archive($node, $last), "archived up to $last");
+$node->stop;
+
+$r = drill('--backup', 'latest');
+is($r->{rc}, 1, 'corruption: the drill fails (exit 1)') or diag show($r);
+$j = $r->{json} // {};
+is($j->{status}, 'failed', '... status failed');
+is($j->{backup}, $b2->{json}{backup_id}, '... --backup latest is the newest');
+ok(($j->{corruptions} // 0) >= 2, "... pg_amcheck found corruption ($j->{corruptions})");
+ok((grep { /heap table "app\.public\.corrupt_heap"/ } @{ $j->{corruption} // [] }), '... naming the heap table')
+  or diag explain $j->{corruption};
+ok((grep { /btree index "app\.public\.corrupt_idx_i"/ } @{ $j->{corruption} // [] }), '... and the btree index');
+like($r->{stderr}, qr/: FAILED\n  RTO .*\n  WAL replayed: .*\n  databases: 3 queried, 0 failed; pg_amcheck \(heap, btree\): \d+ corruptions \([\d.]+ s\)\n  pg_amcheck found \d+ corruptions; /,
+	'... FAILED on stderr, with what was found');
+like($r->{stderr}, qr/corrupt_heap/, '... naming the relation there too');
+is_deeply([ scratch_left() ], [], '... no scratch directory left');
+
+$r = check($conf);
+is($r->{rc}, 2, 'repo-check after a failed drill: exit 2') or diag show($r);
+is($r->{by}{drill}{status}, 'CRITICAL', '... drill CRITICAL');
+like($r->{by}{drill}{message}, qr/the last restore drill .*failed: .*corrupt_heap/, '... naming the relation');
+
+# the older, sound backup passes again: repo-check OK again
+$r = drill('--backup', $b1->{json}{backup_id});
+is($r->{rc}, 0, 'the sound backup drilled again: exit 0') or diag show($r);
+is($r->{json}{wal_complete}, JSON::PP::true, '... its replay reached the archive\'s newest segment');
+is(check($conf)->{by}{drill}{status}, 'OK', '... repo-check drill OK again');
+
+# --- a gap in the archive: recovery stops there and promotes; the drill
+# says it did not reach the end
+$node->start;
+my @segs;
+for (1 .. 3)
+{
+	$node->safe_psql('app', 'INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 2000) g ON CONFLICT DO NOTHING');
+	push @segs, switch_wal($node);
+}
+ok(wait_for_archive($node, $segs[-1]), "archived up to $segs[-1]");
+$node->stop;
+repo_remove_object($env, wal_object_name($segs[1]));
+$r = drill('--backup', $b1->{json}{backup_id});
+is($r->{rc}, 1, 'a segment missing from the archive: the drill fails (exit 1)') or diag show($r);
+is($r->{json}{wal_complete}, JSON::PP::false, '... the replay did not reach the end');
+like($r->{json}{detail} // '', qr/replay ended at \S+, before the archive's newest segment \Q$segs[-1]\E/, '... saying where it ended and where the archive ends');
+like($r->{json}{detail} // '', qr/\Q$segs[1]\E/, '... naming the missing segment');
+$r = check($conf);
+is($r->{by}{drill}{status}, 'CRITICAL', '... repo-check drill CRITICAL');
+
+done_testing();
