@@ -7,6 +7,7 @@
 #define PGARK_PROG_H
 
 #include <getopt.h>
+#include <signal.h>
 
 #include "config.h"
 #include "err.h"
@@ -100,6 +101,19 @@ typedef struct prog_progress
 void		prog_progress_init(prog_progress *pp, const char *what, const char *setting);
 void		prog_progress_cb(void *arg, uint64_t done, uint64_t total);
 void		prog_progress_end(prog_progress *pp);
+
+/* restore_command for a recovery through this installation's wal-fetch (the
+ * directory of the running program) with this run's configuration file,
+ * shell-quoted: "<dir>/wal-fetch --config <conf> %f %p". */
+int			prog_restore_command(prog *p, char *out, size_t outlen, pgark_err *err);
+
+/*
+ * Catch SIGINT, SIGTERM and SIGHUP (no SA_RESTART): each sets the returned
+ * flag, which the library's waits watch (scratch_opts.cancel), so that a run
+ * interrupted cleans up and fails with "interrupted". A second signal of the
+ * same kind is not caught again: it ends the program the default way.
+ */
+volatile sig_atomic_t *prog_catch_signals(void);
 
 /* Human size: "1.5 GiB" */
 void		human_bytes(uint64_t n, char *out, size_t outlen);

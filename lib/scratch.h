@@ -1,0 +1,122 @@
+/*
+ * scratch.h — a scratch instance: a backup restored into a private
+ * temporary directory and started there, on a Unix socket only, with
+ * archiving off, recovered to a point in time and promoted, so that work
+ * (pg_dump, pg_amcheck, psql ...) can be run against it; then shut down and
+ * removed.
+ *
+ * Safety: the instance never writes to the repository (archive_mode off,
+ * archive_command / archive_library / archive_cleanup_command /
+ * recovery_end_command emptied on the command line, which overrides
+ * postgresql.conf and postgresql.auto.conf), never listens on TCP
+ * (listen_addresses ''), loads no library (shared_preload_libraries and the
+ * like emptied), follows no primary (primary_conninfo ''), waits for no
+ * synchronous standby, and its tablespaces are restored inside the scratch
+ * directory, never where the live cluster has them. Its configuration
+ * (postgresql.conf, pg_hba.conf with "local all all trust", pg_ident.conf)
+ * is its own, in the scratch directory, whose socket directory is mode 0700.
+ *
+ * The server process gets SIGQUIT if the process that started it dies
+ * (PR_SET_PDEATHSIG), and runs in its own process group (a terminal's ^C
+ * reaches only the program, which then stops it). A scratch directory is
+ * named pgark-scratch-<pid>-<random>: scratch_start removes the ones in the
+ * same parent directory whose process is gone (a run killed with -9).
+ */
+#ifndef PGARK_SCRATCH_H
+#define PGARK_SCRATCH_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "repo.h"
+#include "restore.h"
+
+typedef struct scratch_opts
+{
+	const char *parent_dir;		/* where the scratch directory is made; NULL or "" =
+								 * [restore] scratch_dir, else <[archive] spool>/scratch,
+								 * else $TMPDIR, else /tmp */
+	restore_opts ro;			/* backup_id and the target fields as pitr-prepare's, and
+								 * restore_command (required: the program's wal-fetch, see
+								 * prog_restore_command in common/prog.h); pgdata, tsmap,
+								 * target_action (promote), standby, delta and force are set
+								 * by scratch_start */
+	const char *bindir;			/* NULL = the server binaries of the backup's major version:
+								 * /usr/lib/postgresql/<major>/bin, /usr/pgsql-<major>/bin,
+								 * else `pg_config --bindir` (PATH) if of that version */
+	int			wait_timeout;	/* seconds to wait for recovery to reach its target; 0 = no limit */
+	volatile sig_atomic_t *cancel;	/* set (non-zero) by a SIGINT/SIGTERM handler: every wait
+									 * returns a PGARK_ERR_INTERNAL error "interrupted" and
+									 * cleans up; NULL = never */
+	uint64_t	reserve;		/* bytes needed beyond the backup's size (replayed WAL,
+								 * work); UINT64_MAX = [restore] scratch_reserve */
+	progress_fn progress;		/* the restore's progress; may be NULL */
+	void	   *progress_arg;
+} scratch_opts;
+
+/* The defaults: everything 0/NULL, reserve = UINT64_MAX. */
+void		scratch_opts_init(scratch_opts *o);
+
+typedef struct scratch
+{
+	char		dir[PATH_MAX];	/* the whole scratch directory */
+	char		pgdata[PATH_MAX];	/* <dir>/data */
+	char		sockdir[PATH_MAX];	/* <dir>/sock, mode 0700 */
+	char		logfile[PATH_MAX];	/* <dir>/server.log */
+	int			port;			/* names the socket only (no TCP) */
+	char		user[64];		/* the role connected as (the OS user, or "postgres") */
+	char		conninfo[PATH_MAX + 128];	/* "host=<sockdir> port=<p> dbname=postgres user=<u>" */
+	char		bindir[PATH_MAX];
+	int			pg_version;		/* major */
+	restore_result res;			/* of the restore */
+	uint64_t	bytes_needed;	/* what the disk check asked for */
+	uint64_t	start_lsn;		/* the backup's start (redo) LSN */
+	uint64_t	end_lsn;		/* where replay ended ("redo done at"; else the insert LSN
+								 * after promotion) */
+	double		restore_seconds;	/* laying the files */
+	double		replay_seconds; /* starting the server until it accepted connections read-write */
+	pid_t		postmaster;		/* 0 once stopped */
+	volatile sig_atomic_t *cancel;
+} scratch;
+
+/*
+ * Check the disk space (the backup's size plus reserve, against the free
+ * space of the parent directory), restore into a fresh private directory,
+ * start the server, wait until recovery has reached its target (or the end
+ * of the archive) and the server accepts connections read-write
+ * (recovery_target_action promote). On any failure, cancellation included,
+ * it has already cleaned up (no directory, no process); a server that
+ * stopped on its own has the tail of its log in the message.
+ */
+int			scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err);
+
+/*
+ * Shut the server down (fast; immediate after 30 s; SIGKILL to its process
+ * group after 10 s more), remove the directory and free s. s == NULL is a
+ * no-op. Returns -1 if something could not be removed (the message names it);
+ * s is freed all the same.
+ */
+int			scratch_stop(scratch *s, pgark_err *err);
+
+/*
+ * Run a client program (argv[0] a name looked up in s->bindir, or a path)
+ * against the instance: PGHOST, PGPORT, PGUSER and PGDATABASE set for it,
+ * plus envp_extra ("NAME=value", NULL-terminated, may be NULL); its stdout
+ * goes to out_fd (-1: /dev/null), its stderr is ours. Returns its exit status
+ * (0-255; 128+N if killed by signal N), or -1 with err if it could not be run
+ * or the run was cancelled (the program is then terminated).
+ */
+int			scratch_run(scratch *s, char *const argv[], const char *const envp_extra[], int out_fd,
+						pgark_err *err);
+
+/*
+ * Remove the scratch directories in parent whose process is gone (stopping a
+ * server left running in one). Returns the number removed, -1 on error.
+ * scratch_start does it; exposed for tools and tests.
+ */
+int			scratch_sweep(const char *parent, pgark_err *err);
+
+#endif
