@@ -1,5 +1,7 @@
 #include "prog.h"
 
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "alert.h"
+#include "manifest.h"
 #include "util.h"
 
 #ifndef PGARK_VERSION
@@ -284,4 +287,121 @@ prog_progress_end(prog_progress *pp)
 {
 	if (pp->enabled)
 		fputc('\n', stderr);
+}
+
+/* Quote for a shell command line when needed: '...', with ' as '\''. */
+static int
+shell_word(const char *in, char *out, size_t outlen)
+{
+	size_t		o = 0;
+
+	if (strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+=:,@") == strlen(in))
+		return (size_t) snprintf(out, outlen, "%s", in) < outlen ? 0 : -1;
+	out[o++] = '\'';
+	for (; *in; in++)
+	{
+		if (o + 6 >= outlen)
+			return -1;
+		if (*in == '\'')
+		{
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		}
+		else
+			out[o++] = *in;
+	}
+	out[o++] = '\'';
+	out[o] = '\0';
+	return 0;
+}
+
+int
+prog_restore_command(prog *p, char *out, size_t outlen, pgark_err *err)
+{
+	char		exe[PATH_MAX], dir[PATH_MAX], conf[PATH_MAX], wf[PATH_MAX + 16];
+	char		w1[4 * PATH_MAX], w2[4 * PATH_MAX];
+	ssize_t		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return err_set(err, PGARK_ERR_IO, 0, "could not find this program's own path (/proc/self/exe)");
+	exe[n] = '\0';
+	path_dirname(exe, dir, sizeof(dir));
+	if (realpath(p->cfg.source, conf) == NULL)
+		snprintf(conf, sizeof(conf), "%s", p->cfg.source);
+	snprintf(wf, sizeof(wf), "%s/wal-fetch", dir);
+	if (shell_word(wf, w1, sizeof(w1)) != 0 || shell_word(conf, w2, sizeof(w2)) != 0 ||
+		(size_t) snprintf(out, outlen, "%s --config %s %%f %%p", w1, w2) >= outlen)
+		return err_set(err, PGARK_ERR_USAGE, 0, "installation or configuration path too long");
+	return 0;
+}
+
+static volatile sig_atomic_t caught_signal;
+
+static void
+on_signal(int sig)
+{
+	caught_signal = sig;
+}
+
+volatile sig_atomic_t *
+prog_catch_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESETHAND;
+		(void) sigaction(sigs[i], &sa, NULL);
+	}
+	return &caught_signal;
+}
+
+int
+prog_target_option(prog *p, restore_opts *ro, int *ntargets, int c, const char *arg)
+{
+	restore_target t;
+
+	switch (c)
+	{
+		case 1200:
+			if (parse_target_time(arg, &ro->target_time) != 0)
+				return prog_usage_error(p, "--target-time \"%s\": expected a time with a zone, "
+										"e.g. '2026-11-27 12:00:00+00' (a time without a zone is ambiguous)", arg);
+			t = TARGET_TIME;
+			break;
+		case 1201:
+			if (lsn_parse(arg, &ro->target_lsn) != 0)
+				return prog_usage_error(p, "--target-lsn \"%s\": expected an LSN like 0/3000060", arg);
+			t = TARGET_LSN;
+			break;
+		case 1202:
+			if (strspn(arg, "0123456789") != strlen(arg) || arg[0] == '\0' || strlen(arg) > 19)
+				return prog_usage_error(p, "--target-xid \"%s\": expected a transaction id", arg);
+			ro->target_xid = strtoull(arg, NULL, 10);
+			t = TARGET_XID;
+			break;
+		case 1203:
+			if (arg[0] == '\0')
+				return prog_usage_error(p, "--target-name needs a restore point name");
+			t = TARGET_NAME;
+			break;
+		case 1204:
+			if (strcmp(arg, "immediate") != 0)
+				return prog_usage_error(p, "--target takes only \"immediate\"");
+			t = TARGET_IMMEDIATE;
+			break;
+		default:
+			return -2;
+	}
+	if ((*ntargets)++ > 0)
+		return prog_usage_error(p, "give one recovery target (--target-time, --target-lsn, --target-xid, "
+								"--target-name or --target immediate)");
+	ro->target = t;
+	ro->target_value = arg;
+	return -1;
 }

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "restore.h"
 
 /* wal-fetch: any failure other than "not in the repository" must exceed 125
  * so that PostgreSQL stops recovery instead of ending it (and promoting). */
@@ -101,6 +102,20 @@ typedef struct prog_progress
 void		prog_progress_init(prog_progress *pp, const char *what, const char *setting);
 void		prog_progress_cb(void *arg, uint64_t done, uint64_t total);
 void		prog_progress_end(prog_progress *pp);
+
+/* The recovery target options of pitr-prepare and table-restore (option
+ * codes 1200-1204), for their struct option tables. */
+#define PROG_TARGET_OPTIONS \
+	{"target-time", required_argument, NULL, 1200}, \
+	{"target-lsn", required_argument, NULL, 1201}, \
+	{"target-xid", required_argument, NULL, 1202}, \
+	{"target-name", required_argument, NULL, 1203}, \
+	{"target", required_argument, NULL, 1204}
+
+/* Handle option c if it is one of PROG_TARGET_OPTIONS: sets ro's target
+ * (one only: *ntargets counts them). Returns -1 to go on, an exit code
+ * (usage error), or -2 if c is not a target option. */
+int			prog_target_option(prog *p, restore_opts *ro, int *ntargets, int c, const char *arg);
 
 /* restore_command for a recovery through this installation's wal-fetch (the
  * directory of the running program) with this run's configuration file,

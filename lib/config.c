@@ -75,6 +75,8 @@ static const opt_def options[] = {
 	OPT_RANGE("archive", "fetch_ahead", OPT_INT, fetch_ahead, 0, 64),
 	OPT_RANGE("backup", "workers", OPT_INT, workers, 0, 64),
 	OPT("backup", "archive_timeout", OPT_SECONDS, archive_timeout),
+	OPT("restore", "scratch_dir", OPT_PATH, scratch_dir),
+	OPT_RANGE("restore", "scratch_reserve", OPT_SIZE, scratch_reserve, 0, (int64_t) 1 << 50),
 	OPT("crypto", "rotate_after", OPT_DURATION, rotate_after),
 	OPT_RANGE("retention", "keep_last", OPT_INT, keep_last, 0, 100000),
 	OPT_RANGE("retention", "keep_daily", OPT_INT, keep_daily, 0, 100000),
@@ -123,6 +125,7 @@ config_defaults(pgark_config *cfg)
 	cfg->push_ahead = 16;
 	cfg->fetch_ahead = 8;
 	cfg->archive_timeout = 60;
+	cfg->scratch_reserve = 1024 * MIB;
 	cfg->log_level = LOG_LEVEL_INFO;
 	/* a nightly backup, verified after each, checked hourly */
 	cfg->check_backup_warn = 26 * 3600;

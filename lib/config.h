@@ -71,6 +71,10 @@ typedef struct pgark_config
 	int			workers;		/* threads for base-push / pitr-prepare; 0 = one per CPU */
 	int			archive_timeout;	/* seconds base-push waits for its stop segment */
 
+	/* [restore] scratch instances (lib/scratch.h: table-restore, restore drills) */
+	char		scratch_dir[PATH_MAX];	/* "" = <[archive] spool>/scratch, else $TMPDIR or /tmp */
+	uint64_t	scratch_reserve;	/* bytes needed beyond the backup's size */
+
 	/* [retention] (repo-expire); 0 = not set */
 	int			keep_last;		/* the newest N backups */
 	int			keep_daily;		/* the newest backup of each of the N latest days with one */

@@ -984,9 +984,9 @@ find_restore_point(repo *r, const char *name, uint64_t from_lsn, uint64_t *lsn, 
 	return s.found;
 }
 
-static int
-choose_backup(repo *r, const restore_opts *o, char *id, size_t idlen, char *res_warning, size_t res_warning_len,
-			  pgark_err *err)
+int
+restore_choose_backup(repo *r, const restore_opts *o, char *id, size_t idlen, char *res_warning,
+					  size_t res_warning_len, pgark_err *err)
 {
 	char	  **ids = NULL;
 	size_t		n = 0;
@@ -1133,7 +1133,7 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		return err_set(err, PGARK_ERR_EXISTS, 0,
 					   "%s is not empty: restore over it with --delta (fetches only what differs), "
 					   "or --force to replace everything in it", o->pgdata);
-	if (choose_backup(r, o, res->backup_id, sizeof(res->backup_id), res->warning, sizeof(res->warning), err) != 0)
+	if (restore_choose_backup(r, o, res->backup_id, sizeof(res->backup_id), res->warning, sizeof(res->warning), err) != 0)
 		return -1;
 	if ((rd = mf_open(r, res->backup_id, &h, err)) == NULL)
 		return -1;

@@ -58,6 +58,13 @@ typedef struct restore_result
 
 int			restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err);
 
+/* The backup restore_run would restore for o (o->backup_id, "latest", else
+ * the newest that ended before the target) into id; a damaged manifest
+ * skipped is described in warning. No backup fits: NOTFOUND, the message
+ * names the oldest backup and when it ended. */
+int			restore_choose_backup(repo *r, const restore_opts *o, char *id, size_t idlen, char *warning,
+								  size_t warning_len, pgark_err *err);
+
 /* Parse a recovery target time: ISO 8601 / PostgreSQL style with a zone
  * ("2026-11-27 12:00:00+00", "...T12:00:00.5Z", "+05:30"). */
 int			parse_target_time(const char *s, int64_t *out);

@@ -113,6 +113,17 @@ int			scratch_run(scratch *s, char *const argv[], const char *const envp_extra[]
 						pgark_err *err);
 
 /*
+ * The runner under scratch_run, for a program aimed elsewhere (a restore
+ * into the live database): run path with argv, every PG* variable of ours
+ * removed from its environment (PGARK_* kept) and env ("NAME=value",
+ * NULL-terminated) added; stdin /dev/null, stdout out_fd (-1: /dev/null),
+ * stderr ours. Returns its exit status, or -1 (cancel set: it is sent
+ * SIGTERM, SIGKILL after 5 s, and the error says "interrupted").
+ */
+int			scratch_exec(const char *path, char *const argv[], const char *const env[], int out_fd,
+						 volatile sig_atomic_t *cancel, pgark_err *err);
+
+/*
  * Remove the scratch directories in parent whose process is gone (stopping a
  * server left running in one). Returns the number removed, -1 on error.
  * scratch_start does it; exposed for tools and tests.

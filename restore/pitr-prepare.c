@@ -21,46 +21,17 @@ static int	opt_json, ntargets;
 static const char *opt_progress;
 
 static int
-set_target(prog *p, restore_target t, const char *v)
-{
-	if (ntargets++ > 0)
-		return prog_usage_error(p, "give one recovery target (--target-time, --target-lsn, --target-xid, "
-								"--target-name or --target immediate)");
-	ro.target = t;
-	ro.target_value = v;
-	return -1;
-}
-
-static int
 opt(prog *p, int c, const char *arg)
 {
+	int			rc = prog_target_option(p, &ro, &ntargets, c, arg);
+
+	if (rc != -2)
+		return rc;
 	switch (c)
 	{
 		case 'D':
 			ro.pgdata = arg;
 			return -1;
-		case 1200:
-			if (parse_target_time(arg, &ro.target_time) != 0)
-				return prog_usage_error(p, "--target-time \"%s\": expected a time with a zone, "
-										"e.g. '2026-11-27 12:00:00+00' (a time without a zone is ambiguous)", arg);
-			return set_target(p, TARGET_TIME, arg);
-		case 1201:
-			if (lsn_parse(arg, &ro.target_lsn) != 0)
-				return prog_usage_error(p, "--target-lsn \"%s\": expected an LSN like 0/3000060", arg);
-			return set_target(p, TARGET_LSN, arg);
-		case 1202:
-			if (strspn(arg, "0123456789") != strlen(arg) || arg[0] == '\0' || strlen(arg) > 19)
-				return prog_usage_error(p, "--target-xid \"%s\": expected a transaction id", arg);
-			ro.target_xid = strtoull(arg, NULL, 10);
-			return set_target(p, TARGET_XID, arg);
-		case 1203:
-			if (arg[0] == '\0')
-				return prog_usage_error(p, "--target-name needs a restore point name");
-			return set_target(p, TARGET_NAME, arg);
-		case 1204:
-			if (strcmp(arg, "immediate") != 0)
-				return prog_usage_error(p, "--target takes only \"immediate\"");
-			return set_target(p, TARGET_IMMEDIATE, arg);
 		case 1205:
 			if (strcmp(arg, "promote") != 0 && strcmp(arg, "pause") != 0 && strcmp(arg, "shutdown") != 0)
 				return prog_usage_error(p, "--target-action takes promote, pause or shutdown");
@@ -106,42 +77,12 @@ opt(prog *p, int c, const char *arg)
 	return prog_usage_error(p, "unknown option");
 }
 
-/* Quote for a shell command line when needed: '...', with ' as '\''. */
-static int
-shell_word(const char *in, char *out, size_t outlen)
-{
-	size_t		o = 0;
-
-	if (strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+=:,@") == strlen(in))
-		return (size_t) snprintf(out, outlen, "%s", in) < outlen ? 0 : -1;
-	out[o++] = '\'';
-	for (; *in; in++)
-	{
-		if (o + 6 >= outlen)
-			return -1;
-		if (*in == '\'')
-		{
-			memcpy(out + o, "'\\''", 4);
-			o += 4;
-		}
-		else
-			out[o++] = *in;
-	}
-	out[o++] = '\'';
-	out[o] = '\0';
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
 	static const struct option extra[] = {
 		{"pgdata", required_argument, NULL, 'D'},
-		{"target-time", required_argument, NULL, 1200},
-		{"target-lsn", required_argument, NULL, 1201},
-		{"target-xid", required_argument, NULL, 1202},
-		{"target-name", required_argument, NULL, 1203},
-		{"target", required_argument, NULL, 1204},
+		PROG_TARGET_OPTIONS,
 		{"target-action", required_argument, NULL, 1205},
 		{"target-timeline", required_argument, NULL, 1206},
 		{"backup", required_argument, NULL, 'b'},
@@ -183,9 +124,8 @@ main(int argc, char **argv)
 	repo	   *r;
 	restore_result res;
 	prog_progress pp;
-	char		exe[PATH_MAX], dir[PATH_MAX], conf[PATH_MAX], cmd[9 * PATH_MAX], w1[4 * PATH_MAX], w2[4 * PATH_MAX];
+	char		cmd[9 * PATH_MAX];
 	char		pgdata[PATH_MAX];
-	ssize_t		n;
 	int			rc;
 
 	err_clear(&err);
@@ -212,24 +152,8 @@ main(int argc, char **argv)
 	}
 
 	/* restore_command: this installation's wal-fetch, with the same config */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-	{
-		err_set(&err, PGARK_ERR_IO, 0, "could not find this program's own path (/proc/self/exe)");
+	if (prog_restore_command(&p, cmd, sizeof(cmd), &err) != 0)
 		return prog_fail(&p, &err);
-	}
-	exe[n] = '\0';
-	path_dirname(exe, dir, sizeof(dir));
-	if (realpath(p.cfg.source, conf) == NULL)
-		snprintf(conf, sizeof(conf), "%s", p.cfg.source);
-	{
-		char		wf[PATH_MAX + 16];
-
-		snprintf(wf, sizeof(wf), "%s/wal-fetch", dir);
-		if (shell_word(wf, w1, sizeof(w1)) != 0 || shell_word(conf, w2, sizeof(w2)) != 0)
-			return prog_usage_error(&p, "installation or configuration path too long");
-		snprintf(cmd, sizeof(cmd), "%s --config %s %%f %%p", w1, w2);
-	}
 	ro.restore_command = cmd;
 
 	if ((r = repo_open(&p.cfg, &err)) == NULL)

@@ -1,0 +1,868 @@
+/*
+ * scratch.c — a backup restored, started and recovered in a private
+ * temporary directory, then stopped and removed (see scratch.h).
+ */
+#include "scratch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "manifest.h"
+#include "util.h"
+
+#define SCRATCH_PREFIX "pgark-scratch-"
+
+void
+scratch_opts_init(scratch_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->reserve = UINT64_MAX;
+}
+
+/* a then b into out; -1 if it does not fit */
+static int
+join(char *out, size_t len, const char *a, const char *b)
+{
+	return (size_t) snprintf(out, len, "%s%s", a, b) < len ? 0 : -1;
+}
+
+static int
+cancelled(volatile sig_atomic_t *c)
+{
+	return c != NULL && *c != 0;
+}
+
+/* Remove name in dirfd and, for a directory, everything in it, never
+ * following a symlink. */
+static int
+rm_at(int dfd, const char *name, const char *where, pgark_err *err)
+{
+	struct stat sb;
+	int			fd;
+	DIR		   *d;
+	struct dirent *de;
+	int			rc = 0;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : err_sys(err, PGARK_ERR_IO, "could not stat %s/%s", where, name);
+	if (!S_ISDIR(sb.st_mode))
+	{
+		if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
+			return err_sys(err, PGARK_ERR_IO, "could not remove %s/%s", where, name);
+		return 0;
+	}
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not open %s/%s", where, name);
+	if ((d = fdopendir(fd)) == NULL)
+	{
+		close(fd);
+		return err_sys(err, PGARK_ERR_IO, "could not read %s/%s", where, name);
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL)
+	{
+		char		sub[PATH_MAX];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", where, name);
+		rc = rm_at(dirfd(d), de->d_name, sub, err);
+	}
+	closedir(d);
+	if (rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+		return err_sys(err, PGARK_ERR_IO, "could not remove %s/%s", where, name);
+	return rc;
+}
+
+static int
+rm_tree(const char *path, pgark_err *err)
+{
+	char		parent[PATH_MAX];
+	int			fd, rc;
+
+	path_dirname(path, parent, sizeof(parent));
+	if ((fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not open %s", parent);
+	rc = rm_at(fd, path_basename(path), parent, err);
+	if (rc == 0)
+		(void) fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Wait up to ms for child pid to end (reaped); 1 if it ended. */
+static int
+wait_child(pid_t pid, int ms, int *status)
+{
+	double		t0 = now_ms();
+
+	for (;;)
+	{
+		pid_t		w = waitpid(pid, status, WNOHANG);
+
+		if (w == pid || (w < 0 && errno == ECHILD))
+			return 1;
+		if (now_ms() - t0 >= ms)
+			return 0;
+		sleep_ms(20);
+	}
+}
+
+/* Wait up to ms for a process that is not our child to end. */
+static int
+wait_gone(pid_t pid, int ms)
+{
+	double		t0 = now_ms();
+
+	while (kill(pid, 0) == 0 || errno == EPERM)
+	{
+		if (now_ms() - t0 >= ms)
+			return 0;
+		sleep_ms(50);
+	}
+	return 1;
+}
+
+/* The last lines of the server log, on one line, into out. */
+static void
+log_tail(const char *logfile, char *out, size_t outlen)
+{
+	char		buf[4096];
+	int			fd = open(logfile, O_RDONLY | O_CLOEXEC);
+	off_t		end;
+	ssize_t		n;
+	size_t		o = 0, start;
+
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	end = lseek(fd, 0, SEEK_END);
+	if (end < 0 || lseek(fd, end > (off_t) outlen ? end - (off_t) outlen + 1 : 0, SEEK_SET) < 0 ||
+		(n = read_full(fd, buf, outlen - 1 < sizeof(buf) - 1 ? outlen - 1 : sizeof(buf) - 1)) <= 0)
+	{
+		close(fd);
+		return;
+	}
+	close(fd);
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	/* begin at a whole line */
+	start = 0;
+	if (end > (off_t) n)
+	{
+		char	   *nl = strchr(buf, '\n');
+
+		if (nl)
+			start = (size_t) (nl - buf) + 1;
+	}
+	for (size_t i = start; buf[i] && o + 1 < outlen; i++)
+		out[o++] = buf[i] == '\n' ? '|' : buf[i];
+	out[o] = '\0';
+}
+
+/* Run path with one argument, its stdout (the first len-1 bytes) into out. */
+static int
+capture(const char *path, const char *arg, int search, char *out, size_t len)
+{
+	int			pfd[2], status;
+	pid_t		pid;
+	ssize_t		n;
+
+	out[0] = '\0';
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return -1;
+	if ((pid = fork()) < 0)
+	{
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0)
+	{
+		int			nul = open("/dev/null", O_RDWR);
+
+		dup2(pfd[1], 1);
+		if (nul >= 0)
+		{
+			dup2(nul, 0);
+			dup2(nul, 2);
+		}
+		if (search)
+			execlp(path, path, arg, (char *) NULL);
+		else
+			execl(path, path, arg, (char *) NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	n = read_full(pfd[0], out, len - 1);
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	out[n > 0 ? n : 0] = '\0';
+	if (n > 0 && out[n - 1] == '\n')
+		out[n - 1] = '\0';
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Major version of <bindir>/postgres, or -1. */
+static int
+bindir_major(const char *bindir)
+{
+	char		path[PATH_MAX], out[256];
+	const char *v;
+
+	if ((size_t) snprintf(path, sizeof(path), "%s/postgres", bindir) >= sizeof(path) ||
+		access(path, X_OK) != 0 || capture(path, "--version", 0, out, sizeof(out)) != 0 ||
+		(v = strstr(out, "(PostgreSQL) ")) == NULL)
+		return -1;
+	return atoi(v + 13);
+}
+
+static int
+find_bindir(const char *given, int major, char *out, size_t outlen, pgark_err *err)
+{
+	char		cand[3][PATH_MAX];
+	int			n = 0, m;
+
+	if (given && given[0])
+	{
+		if ((m = bindir_major(given)) != major)
+			return err_set(err, PGARK_ERR_CONFIG, 0, "%s/postgres %s, the backup is of PostgreSQL %d", given,
+						   m < 0 ? "cannot be run" : "is of another major version", major);
+		snprintf(out, outlen, "%s", given);
+		return 0;
+	}
+	snprintf(cand[n++], PATH_MAX, "/usr/lib/postgresql/%d/bin", major);
+	snprintf(cand[n++], PATH_MAX, "/usr/pgsql-%d/bin", major);
+	if (capture("pg_config", "--bindir", 1, cand[n], PATH_MAX) == 0)
+		n++;
+	for (int i = 0; i < n; i++)
+		if (bindir_major(cand[i]) == major && join(out, outlen, cand[i], "") == 0)
+			return 0;
+	return err_set(err, PGARK_ERR_CONFIG, 0,
+				   "no server binaries of PostgreSQL %d (the backup's version) in /usr/lib/postgresql/%d/bin, "
+				   "/usr/pgsql-%d/bin or pg_config --bindir: install them", major, major, major);
+}
+
+/* Stop a server left in a scratch directory whose program is gone: only if
+ * the process of its postmaster.pid works in that directory. */
+static void
+stop_stale(const char *pgdata)
+{
+	char		path[PATH_MAX], cwd[PATH_MAX], real[PATH_MAX];
+	FILE	   *f;
+	long		pid = 0;
+	ssize_t		n;
+
+	if (join(path, sizeof(path), pgdata, "/postmaster.pid") != 0 || (f = fopen(path, "re")) == NULL)
+		return;
+	if (fscanf(f, "%ld", &pid) != 1 || pid <= 1)
+		pid = 0;
+	fclose(f);
+	if (pid == 0 || realpath(pgdata, real) == NULL)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", pid);
+	if ((n = readlink(path, cwd, sizeof(cwd) - 1)) <= 0)
+		return;
+	cwd[n] = '\0';
+	if (strcmp(cwd, real) != 0)
+		return;
+	(void) kill((pid_t) pid, SIGQUIT);
+	if (!wait_gone((pid_t) pid, 10000))
+	{
+		(void) kill(-(pid_t) pid, SIGKILL);
+		(void) kill((pid_t) pid, SIGKILL);
+		(void) wait_gone((pid_t) pid, 5000);
+	}
+}
+
+int
+scratch_sweep(const char *parent, pgark_err *err)
+{
+	DIR		   *d = opendir(parent);
+	struct dirent *de;
+	int			removed = 0;
+
+	if (d == NULL)
+	{
+		if (errno == ENOENT)
+			return 0;
+		return err_sys(err, PGARK_ERR_IO, "could not read %s", parent);
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		char		path[PATH_MAX], pgdata[PATH_MAX + 8], *end;
+		long		pid;
+
+		if (strncmp(de->d_name, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) != 0)
+			continue;
+		pid = strtol(de->d_name + strlen(SCRATCH_PREFIX), &end, 10);
+		if (pid <= 0 || *end != '-' || (kill((pid_t) pid, 0) == 0 || errno == EPERM))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
+		snprintf(pgdata, sizeof(pgdata), "%s/data", path);
+		stop_stale(pgdata);
+		if (rm_tree(path, err) != 0)
+		{
+			closedir(d);
+			return -1;
+		}
+		removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+static int
+write_small(const char *path, const char *text, pgark_err *err)
+{
+	int			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not create %s", path);
+	if (write_full(fd, text, strlen(text)) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not write %s", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+parent_dir(repo *r, const scratch_opts *o, char *out, size_t outlen, pgark_err *err)
+{
+	const pgark_config *cfg = r->cfg;
+	const char *tmp = getenv("TMPDIR");
+	int			n;
+
+	if (o->parent_dir && o->parent_dir[0])
+		n = snprintf(out, outlen, "%s", o->parent_dir);
+	else if (cfg->scratch_dir[0])
+		n = snprintf(out, outlen, "%s", cfg->scratch_dir);
+	else if (cfg->spool[0])
+		n = snprintf(out, outlen, "%s/scratch", cfg->spool);
+	else
+		n = snprintf(out, outlen, "%s", tmp && tmp[0] == '/' ? tmp : "/tmp");
+	if (n < 0 || (size_t) n >= outlen - 64)
+		return err_set(err, PGARK_ERR_CONFIG, 0, "[restore] scratch_dir: path too long");
+	if (out[0] != '/')
+		return err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s is not an absolute path", out);
+	return mkdir_p(out, 0700, err);
+}
+
+static int
+check_space(const char *parent, const char *backup_id, uint64_t files, uint64_t reserve, uint64_t *needed,
+			pgark_err *err)
+{
+	struct statvfs sv;
+	uint64_t	avail;
+
+	*needed = files + reserve;
+	if (statvfs(parent, &sv) != 0)
+		return err_sys(err, PGARK_ERR_IO, "could not read the free space of %s", parent);
+	avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+	if (*needed > avail)
+		return err_set(err, PGARK_ERR_NOSPACE, ENOSPC,
+					   "scratch directory %s: restoring backup %s needs %" PRIu64 " bytes (%" PRIu64
+					   " of files + %" PRIu64 " reserve, [restore] scratch_reserve), only %" PRIu64
+					   " are available (set [restore] scratch_dir or --scratch-dir to a larger file system)",
+					   parent, backup_id, *needed, files, reserve, avail);
+	return 0;
+}
+
+/* The server's own configuration: everything that could make it act outside
+ * the scratch directory is set on the command line too (it wins over
+ * postgresql.conf and postgresql.auto.conf). */
+static int
+write_config(scratch *s, pgark_err *err)
+{
+	char		path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/postgresql.conf", s->dir);
+	if (write_small(path, "# pgark scratch instance: its settings are given on the server's command line\n",
+					err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/pg_hba.conf", s->dir);
+	if (write_small(path, "# pgark scratch instance: the socket directory is private (mode 0700)\n"
+					"local all all trust\n", err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/pg_ident.conf", s->dir);
+	return write_small(path, "", err);
+}
+
+static int
+start_server(scratch *s, pgark_err *err)
+{
+	char		postgres[PATH_MAX + 16];
+	char		set[24][PATH_MAX + 64];
+	const char *argv[64];
+	int			n = 0, k = 0, logfd;
+	pid_t		pid;
+
+#define SET(...) do { snprintf(set[k], sizeof(set[k]), __VA_ARGS__); argv[n++] = "-c"; argv[n++] = set[k++]; } while (0)
+	snprintf(postgres, sizeof(postgres), "%s/postgres", s->bindir);
+	argv[n++] = postgres;
+	argv[n++] = "-D";
+	argv[n++] = s->pgdata;
+	SET("config_file=%s/postgresql.conf", s->dir);
+	SET("hba_file=%s/pg_hba.conf", s->dir);
+	SET("ident_file=%s/pg_ident.conf", s->dir);
+	SET("listen_addresses=");
+	SET("port=%d", s->port);
+	SET("unix_socket_directories=%s", s->sockdir);
+	SET("unix_socket_permissions=0700");
+	SET("archive_mode=off");
+	SET("archive_command=");
+	SET("archive_library=");
+	SET("archive_cleanup_command=");
+	SET("recovery_end_command=");
+	SET("primary_conninfo=");
+	SET("primary_slot_name=");
+	SET("synchronous_standby_names=");
+	SET("shared_preload_libraries=");
+	SET("session_preload_libraries=");
+	SET("local_preload_libraries=");
+	SET("hot_standby=off");
+	SET("max_connections=20");
+	SET("shared_buffers=32MB");
+	SET("fsync=off");
+	SET("autovacuum=off");
+	SET("max_wal_senders=0");
+	argv[n++] = "-c";
+	argv[n++] = "ssl=off";
+	argv[n++] = "-c";
+	argv[n++] = "logging_collector=off";
+	argv[n++] = "-c";
+	argv[n++] = "log_destination=stderr";
+	argv[n++] = "-c";
+	argv[n++] = "cluster_name=pgark-scratch";
+	argv[n++] = "-c";
+	argv[n++] = "jit=off";
+	argv[n] = NULL;
+#undef SET
+
+	if ((logfd = open(s->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not create %s", s->logfile);
+	if ((pid = fork()) < 0)
+	{
+		close(logfd);
+		return err_sys(err, PGARK_ERR_INTERNAL, "could not start %s", postgres);
+	}
+	if (pid == 0)
+	{
+		int			nul = open("/dev/null", O_RDONLY);
+		sigset_t	none;
+		static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2};
+
+		/* its own process group: a terminal's ^C is the program's to handle */
+		(void) setpgid(0, 0);
+		/* the program killed (-9): immediate shutdown */
+		(void) prctl(PR_SET_PDEATHSIG, SIGQUIT);
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			(void) signal(sigs[i], SIG_DFL);
+		sigemptyset(&none);
+		(void) sigprocmask(SIG_SETMASK, &none, NULL);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		for (int fd = 3; fd < 1024; fd++)
+			(void) close(fd);
+		execv(postgres, (char *const *) argv);
+		_exit(127);
+	}
+	close(logfd);
+	s->postmaster = pid;
+	return 0;
+}
+
+/* Connect; a scratch instance of a cluster made by another OS user has no
+ * role of ours: then "postgres". */
+static PGconn *
+try_connect(scratch *s)
+{
+	PGconn	   *c = PQconnectdb(s->conninfo);
+
+	if (PQstatus(c) != CONNECTION_OK && strcmp(s->user, "postgres") != 0 &&
+		strstr(PQerrorMessage(c), "role \"") != NULL)
+	{
+		PQfinish(c);
+		snprintf(s->user, sizeof(s->user), "postgres");
+		snprintf(s->conninfo, sizeof(s->conninfo), "host=%s port=%d dbname=postgres user=%s", s->sockdir, s->port,
+				 s->user);
+		c = PQconnectdb(s->conninfo);
+	}
+	return c;
+}
+
+/* Where replay ended, from the server log's "redo done at X/Y". */
+static void
+redo_done_lsn(scratch *s)
+{
+	FILE	   *f = fopen(s->logfile, "re");
+	char		line[2048];
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f))
+	{
+		const char *p = strstr(line, "redo done at ");
+		char		l[32];
+
+		if (p && sscanf(p + 13, "%31s", l) == 1)
+			(void) lsn_parse(l, &s->end_lsn);
+	}
+	fclose(f);
+}
+
+static int
+wait_ready(scratch *s, int timeout, pgark_err *err)
+{
+	double		t0 = now_ms();
+	char		tail[640];
+
+	for (;;)
+	{
+		int			status;
+		pid_t		w;
+
+		if (cancelled(s->cancel))
+			return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while the scratch instance in %s recovered",
+						   s->dir);
+		w = waitpid(s->postmaster, &status, WNOHANG);
+		if (w == s->postmaster || (w < 0 && errno == ECHILD))
+		{
+			s->postmaster = 0;
+			log_tail(s->logfile, tail, sizeof(tail));
+			return err_set(err, PGARK_ERR_DB, 0,
+						   "the scratch server (%s/postgres) stopped (%s %d) before recovery reached its target; "
+						   "its log ends: %s", s->bindir, WIFSIGNALED(status) ? "signal" : "exit",
+						   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), tail);
+		}
+		if (timeout > 0 && now_ms() - t0 > timeout * 1000.0)
+		{
+			log_tail(s->logfile, tail, sizeof(tail));
+			return err_set(err, PGARK_ERR_TRANSIENT, ETIMEDOUT,
+						   "the scratch instance in %s did not reach its recovery target within %d s; "
+						   "its log ends: %s", s->dir, timeout, tail);
+		}
+		if (PQping(s->conninfo) == PQPING_OK)
+		{
+			PGconn	   *c = try_connect(s);
+			PGresult   *res = NULL;
+			int			done = 0;
+
+			if (PQstatus(c) == CONNECTION_OK &&
+				(res = PQexec(c, "SELECT pg_is_in_recovery(), "
+							  "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END")) != NULL &&
+				PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+				strcmp(PQgetvalue(res, 0, 0), "f") == 0)
+			{
+				(void) lsn_parse(PQgetvalue(res, 0, 1), &s->end_lsn);
+				done = 1;
+			}
+			else if (PQstatus(c) == CONNECTION_OK && res && PQresultStatus(res) != PGRES_TUPLES_OK)
+			{
+				err_set(err, PGARK_ERR_DB, 0, "scratch instance in %s: %s", s->dir, PQerrorMessage(c));
+				PQclear(res);
+				PQfinish(c);
+				return -1;
+			}
+			PQclear(res);
+			PQfinish(c);
+			if (done)
+			{
+				redo_done_lsn(s);
+				return 0;
+			}
+		}
+		sleep_ms(100);
+	}
+}
+
+int
+scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
+{
+	scratch    *s;
+	restore_opts ro = o->ro;
+	char		id[64], warning[1200], parent[PATH_MAX], tmpl[PATH_MAX + 64];
+	char		ts_oid[RESTORE_MAX_TSMAP][16], ts_dir[RESTORE_MAX_TSMAP][PATH_MAX];
+	mf_head		h;
+	mf_reader  *rd;
+	uint64_t	reserve = o->reserve == UINT64_MAX ? r->cfg->scratch_reserve : o->reserve;
+	double		t;
+	struct passwd *pw;
+
+	*out = NULL;
+	if (ro.restore_command == NULL || ro.restore_command[0] == '\0')
+		return err_set(err, PGARK_ERR_USAGE, 0, "scratch instance: no restore_command");
+	if (restore_choose_backup(r, &ro, id, sizeof(id), warning, sizeof(warning), err) != 0)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	if ((rd = mf_open(r, id, &h, err)) == NULL)
+		return -1;
+	mf_close(rd);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+	{
+		mf_head_free(&h);
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	}
+	s->cancel = o->cancel;
+	s->pg_version = h.pg_version;
+	s->start_lsn = h.start_lsn;
+	if (parent_dir(r, o, parent, sizeof(parent), err) != 0 ||
+		find_bindir(o->bindir, h.pg_version, s->bindir, sizeof(s->bindir), err) != 0)
+		goto fail_nodir;
+	{
+		pgark_err	e2;
+
+		err_clear(&e2);
+		(void) scratch_sweep(parent, &e2);	/* best effort: a leftover is not this run's failure */
+	}
+	if (check_space(parent, id, h.bytes_total, reserve, &s->bytes_needed, err) != 0)
+		goto fail_nodir;
+	snprintf(tmpl, sizeof(tmpl), "%s/" SCRATCH_PREFIX "%ld-XXXXXX", parent, (long) getpid());
+	if (mkdtemp(tmpl) == NULL)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not create a scratch directory in %s", parent);
+		goto fail_nodir;
+	}
+	if (join(s->dir, sizeof(s->dir), tmpl, "") != 0 || join(s->pgdata, sizeof(s->pgdata), tmpl, "/data") != 0 ||
+		join(s->sockdir, sizeof(s->sockdir), tmpl, "/sock") != 0 ||
+		join(s->logfile, sizeof(s->logfile), tmpl, "/server.log") != 0)
+	{
+		err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s: path too long", tmpl);
+		(void) rmdir(tmpl);
+		s->dir[0] = '\0';
+		goto fail_nodir;
+	}
+	/* a Unix socket's path is at most 107 bytes: <sockdir>/.s.PGSQL.<port> */
+	if (strlen(s->sockdir) + 16 > 107)
+	{
+		err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s: the path is too long for a Unix socket in it "
+				"(at most 107 bytes with /sock/.s.PGSQL.NNNNN): set [restore] scratch_dir or --scratch-dir "
+				"to a shorter path", s->dir);
+		goto fail;
+	}
+	if (mkdir(s->sockdir, 0700) != 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "could not create %s", s->sockdir);
+		goto fail;
+	}
+
+	/* every tablespace restored inside the scratch directory, never where
+	 * the live cluster keeps it: tablespace_map lines are "<oid> <path>" */
+	ro.ntsmap = 0;
+	for (const char *p = h.tablespace_map; p && *p;)
+	{
+		const char *nl = strchr(p, '\n');
+		size_t		len = strspn(p, "0123456789");
+
+		if (len > 0 && len < sizeof(ts_oid[0]) && p[len] == ' ')
+		{
+			if (ro.ntsmap == RESTORE_MAX_TSMAP)
+			{
+				err_set(err, PGARK_ERR_USAGE, 0, "backup %s has more than %d tablespaces", id, RESTORE_MAX_TSMAP);
+				goto fail;
+			}
+			memcpy(ts_oid[ro.ntsmap], p, len);
+			ts_oid[ro.ntsmap][len] = '\0';
+			if ((size_t) snprintf(ts_dir[ro.ntsmap], sizeof(ts_dir[0]), "%s/tablespaces/%s", s->dir,
+								  ts_oid[ro.ntsmap]) >= sizeof(ts_dir[0]))
+			{
+				err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s: path too long", s->dir);
+				goto fail;
+			}
+			if (mkdir_p(ts_dir[ro.ntsmap], 0700, err) != 0)
+				goto fail;
+			ro.tsmap_oid[ro.ntsmap] = ts_oid[ro.ntsmap];
+			ro.tsmap_dir[ro.ntsmap] = ts_dir[ro.ntsmap];
+			ro.ntsmap++;
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	ro.pgdata = s->pgdata;
+	ro.backup_id = id;
+	ro.target_action = "promote";
+	ro.standby = 0;
+	ro.delta = 0;
+	ro.force = 0;
+	ro.progress = o->progress;
+	ro.progress_arg = o->progress_arg;
+	t = now_ms();
+	if (restore_run(r, &ro, &s->res, err) != 0)
+		goto fail;
+	if (warning[0] && !s->res.warning[0])
+		snprintf(s->res.warning, sizeof(s->res.warning), "%s", warning);
+	s->restore_seconds = (now_ms() - t) / 1000.0;
+	if (cancelled(s->cancel))
+	{
+		err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while restoring into the scratch directory %s", s->dir);
+		goto fail;
+	}
+	if (write_config(s, err) != 0)
+		goto fail;
+	pw = getpwuid(geteuid());
+	snprintf(s->user, sizeof(s->user), "%s", pw && pw->pw_name && strlen(pw->pw_name) < sizeof(s->user)
+			 && strspn(pw->pw_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+			 strlen(pw->pw_name) ? pw->pw_name : "postgres");
+	/* the port only names the socket in a directory of our own */
+	s->port = 40000 + (int) (getpid() % 20000);
+	snprintf(s->conninfo, sizeof(s->conninfo), "host=%s port=%d dbname=postgres user=%s", s->sockdir, s->port,
+			 s->user);
+	t = now_ms();
+	if (start_server(s, err) != 0 || wait_ready(s, o->wait_timeout, err) != 0)
+		goto fail;
+	s->replay_seconds = (now_ms() - t) / 1000.0;
+	mf_head_free(&h);
+	*out = s;
+	return 0;
+
+fail:
+	{
+		pgark_err	e2;
+
+		err_clear(&e2);
+		s->cancel = NULL;
+		/* the first error is the one to report */
+		(void) scratch_stop(s, &e2);
+		s = NULL;
+	}
+fail_nodir:
+	mf_head_free(&h);
+	free(s);
+	return -1;
+}
+
+int
+scratch_stop(scratch *s, pgark_err *err)
+{
+	int			rc = 0;
+
+	if (s == NULL)
+		return 0;
+	if (s->postmaster > 0)
+	{
+		int			status;
+
+		(void) kill(s->postmaster, SIGINT);	/* fast shutdown */
+		if (!wait_child(s->postmaster, 30000, &status))
+		{
+			(void) kill(s->postmaster, SIGQUIT);	/* immediate */
+			if (!wait_child(s->postmaster, 10000, &status))
+			{
+				(void) kill(-s->postmaster, SIGKILL);
+				(void) kill(s->postmaster, SIGKILL);
+				(void) wait_child(s->postmaster, 10000, &status);
+			}
+		}
+		s->postmaster = 0;
+	}
+	if (s->dir[0] && rm_tree(s->dir, err) != 0)
+		rc = -1;
+	free(s);
+	return rc;
+}
+
+int
+scratch_exec(const char *path, char *const argv[], const char *const env[], int out_fd,
+			 volatile sig_atomic_t *cancel, pgark_err *err)
+{
+	pid_t		pid;
+	int			status;
+
+	if (access(path, X_OK) != 0)
+		return err_sys(err, PGARK_ERR_CONFIG, "cannot run %s", path);
+	if ((pid = fork()) < 0)
+		return err_sys(err, PGARK_ERR_INTERNAL, "could not start %s", path);
+	if (pid == 0)
+	{
+		extern char **environ;
+		int			nul = open("/dev/null", O_RDWR);
+
+		/* no PG* setting of ours may send it elsewhere (PGHOSTADDR,
+		 * PGSERVICE, ...) */
+		for (size_t i = 0; environ[i];)
+		{
+			if (strncmp(environ[i], "PG", 2) == 0 && strncmp(environ[i], "PGARK_", 6) != 0)
+			{
+				char		name[256];
+				size_t		len = strcspn(environ[i], "=");
+
+				snprintf(name, sizeof(name), "%.*s", (int) (len < 255 ? len : 255), environ[i]);
+				(void) unsetenv(name);
+				continue;
+			}
+			i++;
+		}
+		for (int i = 0; env && env[i]; i++)
+			(void) putenv((char *) (uintptr_t) env[i]);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(out_fd >= 0 ? out_fd : nul, 1);
+		for (int fd = 3; fd < 1024; fd++)
+			(void) close(fd);
+		(void) signal(SIGPIPE, SIG_DFL);
+		execv(path, argv);
+		_exit(127);
+	}
+	for (;;)
+	{
+		pid_t		w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR)
+			return err_sys(err, PGARK_ERR_INTERNAL, "could not wait for %s", path);
+		if (cancelled(cancel))
+		{
+			(void) kill(pid, SIGTERM);
+			if (!wait_child(pid, 5000, &status))
+			{
+				(void) kill(pid, SIGKILL);
+				(void) wait_child(pid, 5000, &status);
+			}
+			return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while %s ran", path_basename(path));
+		}
+		sleep_ms(20);
+	}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+int
+scratch_run(scratch *s, char *const argv[], const char *const envp_extra[], int out_fd, pgark_err *err)
+{
+	char		prog[PATH_MAX + 64], host[PATH_MAX + 16], port[32], user[96];
+	const char *env[64] = {host, port, user, "PGDATABASE=postgres"};
+	int			n = 4;
+
+	if (argv == NULL || argv[0] == NULL)
+		return err_set(err, PGARK_ERR_USAGE, 0, "scratch_run: no program");
+	if ((size_t) snprintf(prog, sizeof(prog), "%s%s%s", strchr(argv[0], '/') ? "" : s->bindir,
+						  strchr(argv[0], '/') ? "" : "/", argv[0]) >= sizeof(prog) ||
+		join(host, sizeof(host), "PGHOST=", s->sockdir) != 0)
+		return err_set(err, PGARK_ERR_USAGE, 0, "scratch_run: path too long");
+	snprintf(port, sizeof(port), "PGPORT=%d", s->port);
+	snprintf(user, sizeof(user), "PGUSER=%s", s->user);
+	for (int i = 0; envp_extra && envp_extra[i] && n < 63; i++)
+		env[n++] = envp_extra[i];
+	env[n] = NULL;
+	return scratch_exec(prog, argv, env, out_fd, s->cancel, err);
+}
