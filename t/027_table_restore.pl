@@ -1,0 +1,271 @@
+
+# 027_table_restore.pl — table-restore on a real cluster: a table with rows
+# deleted after T comes back exactly as at T under a new name (--as) and in
+# place (--replace), other tables untouched; a table dropped after T, kept
+# in a tablespace, comes back and the live tablespace is not touched by the
+# scratch instance; --output writes a 0600 dump; refusals (an existing table
+# without --replace, a dependent view, a target before the oldest backup, no
+# disk space, usage errors) change nothing; a run interrupted (SIGTERM) or
+# killed (SIGKILL) leaves no scratch directory or server behind (the killed
+# run's by the next run).
+use strict;
+use warnings;
+
+use File::Path qw(make_path);
+use IPC::Run ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+use PgarkTest;
+
+# a short parent: a Unix socket's path must fit in 107 bytes
+my $scratch_parent = PostgreSQL::Test::Utils::tempdir_short() . '/scratch';
+my $tsdir = PostgreSQL::Test::Utils::tempdir_short() . '/ts1';
+make_path($tsdir);
+
+my ($node, $env) = backup_cluster('primary',
+	env => { extra => { restore => { scratch_dir => $scratch_parent } } });
+my $conf = $env->{conf};
+$node->start;
+my $connstr = $node->connstr('postgres');
+
+$node->safe_psql('postgres', qq{
+CREATE TABLE t (id serial PRIMARY KEY, v text NOT NULL);
+CREATE INDEX t_v ON t (v);
+INSERT INTO t (v) SELECT md5(g::text) FROM generate_series(1, 1000) g;
+CREATE TABLE u (id int, v text);
+INSERT INTO u SELECT g, 'u' || g FROM generate_series(1, 300) g;
+CREATE TABLESPACE ts1 LOCATION '$tsdir';
+CREATE TABLE tt (id int PRIMARY KEY, w text) TABLESPACE ts1;
+INSERT INTO tt SELECT g, 'tt' || g FROM generate_series(1, 200) g;
+});
+
+my $b = base_push($conf, '--fast');
+is($b->{rc}, 0, 'base-push') or diag show($b);
+
+# changes after the backup and before T: replayed from the archive
+$node->safe_psql('postgres', q{INSERT INTO t (v) SELECT 'after backup ' || g FROM generate_series(1, 500) g});
+my $t_hash = table_hash($node, 't');
+my $tt_hash = table_hash($node, 'tt');
+sleep 1;
+my $T = utc_now_text($node);
+sleep 1;
+
+# after T: rows deleted, a table dropped, another table changed
+$node->safe_psql('postgres', q{
+DELETE FROM t WHERE id > 200;
+DROP TABLE tt;
+INSERT INTO u SELECT g, 'late' FROM generate_series(301, 350) g;
+});
+my $t_now = table_hash($node, 't');
+my $u_hash = table_hash($node, 'u');
+my $last = switch_wal($node);
+ok(wait_for_archive($node, $last), "archived up to $last");
+
+sub table_restore
+{
+	my @args = @_;
+	my $r = run_pgark('table-restore', '--config', $conf, '--progress=off', '--json', @args);
+	$r->{json} = eval { JSON::PP::decode_json($r->{stdout}) };
+	return $r;
+}
+
+sub scratch_left
+{
+	opendir(my $d, $scratch_parent) or return ();
+	my @l = grep { /^pgark-scratch-/ } readdir $d;
+	closedir $d;
+	return @l;
+}
+
+# postgres processes whose working directory is under the scratch parent
+sub scratch_servers
+{
+	my @p;
+	opendir(my $d, '/proc') or return ();
+	for my $pid (grep { /^\d+$/ } readdir $d)
+	{
+		my $cwd = readlink("/proc/$pid/cwd") // next;
+		push @p, $pid if index($cwd, $scratch_parent) == 0;
+	}
+	closedir $d;
+	return @p;
+}
+
+# --- usage errors: exit 2, nothing started
+{
+	my $r = table_restore('--table', 'public.t', '--table', 'public.u', '--as', 'x', '--into', $connstr,
+		'--target-time', $T);
+	is($r->{rc}, 2, '--as with two --table: usage error');
+	like($r->{stderr}, qr/--as names one table/, '... saying why');
+	$r = table_restore('--table', 'public.t', '--target-time', $T);
+	is($r->{rc}, 2, 'neither --into nor --output: usage error');
+	$r = table_restore('--table', 'public.t', '--target-time', $T, '--target-lsn', '0/1000000', '--output', '/dev/null');
+	is($r->{rc}, 2, 'two targets: usage error');
+	$r = table_restore('--table', 'public.t', '--into', 'host=/nonexistent port=1 password=sekrit=x y', '--target-time', $T);
+	is($r->{rc}, 2, 'a malformed --into: usage error');
+	unlike($r->{stderr}, qr/sekrit/, '... not quoting the string (it may hold a password)');
+}
+
+# --- the table as at T under a new name; nothing else touched
+{
+	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--as', 't_at_t');
+	is($r->{rc}, 0, '--as t_at_t: exit 0') or diag show($r);
+	is(table_hash($node, 't_at_t'), $t_hash, 't_at_t is t exactly as at T');
+	is(table_hash($node, 't'), $t_now, 't itself is untouched');
+	is(table_hash($node, 'u'), $u_hash, 'another table is untouched');
+	is($r->{json}{tables}[0]{rows}, 1500, '--json: 1500 rows restored');
+	like($r->{stderr}, qr/public\.t restored into postgres as public\.t_at_t: 1500 rows/, 'rows reported on stderr');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_indexes WHERE tablename = 't_at_t'}), 2,
+		"t_at_t has its indexes (renamed: no clash with t's)");
+	# its serial sequence is its own, and continues past T's values
+	# (recovery leaves a sequence at the last value it WAL-logged ahead)
+	my $seq = $node->safe_psql('postgres', q{SELECT pg_get_serial_sequence('t_at_t', 'id')});
+	is($seq, 'public.t_at_t_id_seq', "t_at_t's sequence is its own, renamed");
+	$node->safe_psql('postgres', q{INSERT INTO t_at_t (v) VALUES ('new')});
+	cmp_ok($node->safe_psql('postgres', q{SELECT max(id) FROM t_at_t}), '>', 1500, "... and continues past T's values");
+	is($node->safe_psql('postgres', q{SELECT pg_get_serial_sequence('t', 'id')}), 'public.t_id_seq', "t's is still t's");
+	is(scalar(scratch_left()), 0, 'no scratch directory left');
+	is(scalar(scratch_servers()), 0, 'no scratch server left');
+	my @audit = grep { ($_->{action} // '') eq 'table-restore' } read_audit($env);
+	ok(@audit && $audit[-1]{result} eq 'ok', 'audit record') or diag explain \@audit;
+}
+
+# --- in place: refused without --replace, then replaced in one transaction
+{
+	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr);
+	is($r->{rc}, 1, 'in place without --replace: refused');
+	like($r->{stderr}, qr/table public\.t exists in the target database postgres.*--replace/, '... saying how');
+	is(table_hash($node, 't'), $t_now, '... t unchanged');
+
+	$node->safe_psql('postgres', 'CREATE VIEW t_view AS SELECT id FROM t');
+	$r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace with a view on t: refused');
+	like($r->{stderr}, qr/view t_view depends on it; nothing was changed/, '... naming the view');
+	is(table_hash($node, 't'), $t_now, '... t unchanged');
+	$node->safe_psql('postgres', 'DROP VIEW t_view');
+
+	$r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 0, '--replace: exit 0') or diag show($r);
+	is(table_hash($node, 't'), $t_hash, 't is back as at T, in place');
+	is(table_hash($node, 'u'), $u_hash, 'u still untouched');
+}
+
+# --- a dropped table kept in a tablespace: --output first (the live
+# tablespace directory must not change: the scratch instance has its own)
+{
+	my $before = tree_snapshot($tsdir);
+	my $out = "$env->{dir}/tt.dump";
+	my $r = table_restore('--table', 'tt', '--target-time', $T, '--output', $out);
+	is($r->{rc}, 0, '--output: exit 0') or diag show($r);
+	ok(-s $out, 'the dump is written');
+	is((stat $out)[2] & 07777, 0600, '... mode 0600');
+	is_deeply(tree_snapshot($tsdir), $before, 'the live tablespace directory is untouched by the scratch instance');
+	my $l = run_cmd('pg_restore', '-l', $out);
+	like($l->{stdout}, qr/TABLE public tt /, 'the dump holds table tt');
+	ok(!-e "$out.tmp.$$" && !grep({ /tt\.dump\.tmp/ } list_dir($env->{dir})), 'no temporary file beside it');
+
+	$r = table_restore('--table', 'public.tt', '--target-time', $T, '--into', $connstr);
+	is($r->{rc}, 0, 'dropped table restored in place') or diag show($r);
+	is(table_hash($node, 'tt'), $tt_hash, 'tt is back as at T');
+	is($node->safe_psql('postgres', q{SELECT tablespace FROM pg_tables WHERE tablename = 'tt'}), 'ts1',
+		'... in its tablespace');
+}
+
+# --- a table that did not exist at T, and --data-only into a missing table
+{
+	my $r = table_restore('--table', 'public.nosuch', '--target-time', $T, '--output', "$env->{dir}/x.dump");
+	is($r->{rc}, 1, 'a table that did not exist at T: exit 1');
+	like($r->{stderr}, qr/table public\.nosuch did not exist in database postgres at the target/, '... saying so');
+	ok(!-e "$env->{dir}/x.dump", '... no dump written');
+	is(scalar(scratch_left()), 0, '... no scratch directory left');
+}
+
+# --- --data-only --replace: the rows as at T instead of the current ones
+{
+	$node->safe_psql('postgres', 'DELETE FROM u WHERE id > 100');
+	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--data-only', '--replace');
+	is($r->{rc}, 0, '--data-only --replace: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), 300, 'u has its 300 rows of T');
+}
+
+# --- a target before the oldest backup
+{
+	my $r = table_restore('--table', 'public.t', '--target-time', '2001-01-01 00:00:00+00', '--as', 'old',
+		'--into', $connstr);
+	is($r->{rc}, 1, 'a target before the oldest backup: refused');
+	like($r->{stderr}, qr/the oldest backup, \S+, ended at \d{4}-/, "... naming the oldest backup's end");
+	is($node->safe_psql('postgres', q{SELECT to_regclass('old') IS NULL}), 't', '... nothing created');
+}
+
+# --- not enough disk space for the scratch instance
+{
+	my $c2 = env_variant($env, "$env->{dir}/big.conf", { restore => { scratch_reserve => '50000000M' } });
+	my $r = run_pgark('table-restore', '--config', $c2, '--table', 'public.t', '--target-time', $T,
+		'--output', "$env->{dir}/y.dump");
+	is($r->{rc}, 1, 'no room for the scratch instance: exit 1');
+	like($r->{stderr}, qr/scratch directory \Q$scratch_parent\E: restoring backup \S+ needs \d+ bytes .* only \d+ are available/,
+		'... naming the directory, the bytes needed and available');
+	is(scalar(scratch_left()), 0, '... nothing made');
+}
+
+# --- interrupted (SIGTERM) while the scratch instance runs: everything removed
+sub start_bg
+{
+	my ($out) = @_;
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start([ pgark_bin('table-restore'), '--config', $conf, '--progress=off', '--table',
+			'public.t', '--target-time', $T, '--output', $out ], '<', \undef, '>', \$o, '2>', \$e);
+	return ($h, \$e);
+}
+
+sub wait_for_server
+{
+	for (1 .. 600)
+	{
+		my @d = scratch_left();
+		return $d[0] if @d && glob("$scratch_parent/$d[0]/sock/.s.PGSQL.*");
+		usleep(50_000);
+	}
+	return undef;
+}
+
+{
+	my ($h, $e) = start_bg("$env->{dir}/int.dump");
+	my $d = wait_for_server();
+	ok($d, 'interrupt: the scratch server is up');
+	$h->signal('TERM');
+	$h->finish;
+	isnt($h->result(0), 0, 'interrupted: non-zero exit');
+	like($$e, qr/interrupted/, '... saying so') or diag $$e;
+	is(scalar(scratch_left()), 0, '... no scratch directory left');
+	is(scalar(scratch_servers()), 0, '... no scratch server left');
+	ok(!-e "$env->{dir}/int.dump", '... no dump');
+}
+
+# --- killed (SIGKILL): the server goes (parent-death signal), the next run
+# removes the directory
+{
+	my ($h, $e) = start_bg("$env->{dir}/kill.dump");
+	my $d = wait_for_server();
+	ok($d, 'kill -9: the scratch server is up');
+	$h->signal('KILL');
+	eval { $h->finish };
+	my $gone = 0;
+	for (1 .. 200)
+	{
+		if (!scratch_servers()) { $gone = 1; last }
+		usleep(50_000);
+	}
+	ok($gone, 'killed: its scratch server stops by itself');
+	ok(-d "$scratch_parent/$d", '... its directory is left');
+	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--output', "$env->{dir}/u.dump");
+	is($r->{rc}, 0, 'the next run works') or diag show($r);
+	ok(!-e "$scratch_parent/$d", "... and removed the killed run's directory");
+	is(scalar(scratch_left()), 0, '... nothing left');
+}
+
+$node->stop;
+done_testing();
