@@ -194,6 +194,7 @@ capture(const char *path, const char *arg, int search, char *out, size_t len)
 	{
 		int			nul = open("/dev/null", O_RDWR);
 
+		(void) setenv("LC_ALL", "C", 1);	/* pg_controldata's labels untranslated */
 		dup2(pfd[1], 1);
 		if (nul >= 0)
 		{
@@ -405,14 +406,36 @@ write_config(scratch *s, pgark_err *err)
 	return write_small(path, "", err);
 }
 
+/*
+ * Settings recovery needs at least as high as the backup's server had
+ * (replaying a PREPARE TRANSACTION needs a free slot), from pg_controldata;
+ * PostgreSQL's defaults if it cannot tell.
+ */
+static void
+control_settings(const scratch *s, int *prepared, int *locks)
+{
+	char		path[PATH_MAX + 32], out[8192];
+	const char *v;
+
+	*prepared = 0;
+	*locks = 64;
+	snprintf(path, sizeof(path), "%s/pg_controldata", s->bindir);
+	if (capture(path, s->pgdata, 0, out, sizeof(out)) != 0)
+		return;
+	if ((v = strstr(out, "max_prepared_xacts setting:")) != NULL)
+		*prepared = atoi(v + 27);
+	if ((v = strstr(out, "max_locks_per_xact setting:")) != NULL && atoi(v + 27) > 64)
+		*locks = atoi(v + 27);
+}
+
 static int
 start_server(scratch *s, pgark_err *err)
 {
 	char		postgres[PATH_MAX + 16];
-	char		set[24][PATH_MAX + 64];
-	const char *argv[64];
+	char		set[32][PATH_MAX + 64];
+	const char *argv[80];
 	int			n = 0, k = 0, logfd;
-	pid_t		pid;
+	pid_t		pid, parent;
 
 #define SET(...) do { snprintf(set[k], sizeof(set[k]), __VA_ARGS__); argv[n++] = "-c"; argv[n++] = set[k++]; } while (0)
 	snprintf(postgres, sizeof(postgres), "%s/postgres", s->bindir);
@@ -443,6 +466,13 @@ start_server(scratch *s, pgark_err *err)
 	SET("fsync=off");
 	SET("autovacuum=off");
 	SET("max_wal_senders=0");
+	{
+		int			prepared, locks;
+
+		control_settings(s, &prepared, &locks);
+		SET("max_prepared_transactions=%d", prepared);
+		SET("max_locks_per_transaction=%d", locks);
+	}
 	argv[n++] = "-c";
 	argv[n++] = "ssl=off";
 	argv[n++] = "-c";
@@ -458,6 +488,7 @@ start_server(scratch *s, pgark_err *err)
 
 	if ((logfd = open(s->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
 		return err_sys(err, PGARK_ERR_IO, "could not create %s", s->logfile);
+	parent = getpid();
 	if ((pid = fork()) < 0)
 	{
 		close(logfd);
@@ -473,6 +504,8 @@ start_server(scratch *s, pgark_err *err)
 		(void) setpgid(0, 0);
 		/* the program killed (-9): immediate shutdown */
 		(void) prctl(PR_SET_PDEATHSIG, SIGQUIT);
+		if (getppid() != parent)
+			_exit(1);			/* it died before the line above */
 		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 			(void) signal(sigs[i], SIG_DFL);
 		sigemptyset(&none);
