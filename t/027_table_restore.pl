@@ -200,6 +200,35 @@ sub scratch_servers
 	is($node->safe_psql('postgres', q{SELECT to_regclass('old') IS NULL}), 't', '... nothing created');
 }
 
+# --- a target past the end of the archive: the server stops, its log quoted
+{
+	my $r = table_restore('--table', 'public.t', '--target-time', '2099-01-01 00:00:00+00', '--output',
+		"$env->{dir}/z.dump");
+	is($r->{rc}, 1, 'a target past the end of the archive: exit 1');
+	like($r->{stderr}, qr/stopped .* before recovery reached its target; its log ends: .*recovery ended before configured recovery target was reached/,
+		"... quoting the scratch server's log");
+	is(scalar(scratch_left()), 0, '... no scratch directory left');
+	is(scalar(scratch_servers()), 0, '... no scratch server left');
+}
+
+# --- two at once: separate scratch instances, both succeed
+{
+	my @h;
+	for my $k (1, 2)
+	{
+		my ($o, $e) = ('', '');
+		push @h, [ IPC::Run::start([ pgark_bin('table-restore'), '--config', $conf, '--progress=off',
+					'--table', 'public.u', '--target-time', $T, '--output', "$env->{dir}/par$k.dump" ],
+				'<', \undef, '>', \$o, '2>', \$e), \$e ];
+	}
+	for my $k (0, 1)
+	{
+		$h[$k][0]->finish;
+		is($h[$k][0]->result(0), 0, 'concurrent run ' . ($k + 1) . ': exit 0') or diag ${ $h[$k][1] };
+	}
+	is(scalar(scratch_left()), 0, '... both removed');
+}
+
 # --- not enough disk space for the scratch instance
 {
 	my $c2 = env_variant($env, "$env->{dir}/big.conf", { restore => { scratch_reserve => '50000000M' } });
