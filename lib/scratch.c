@@ -737,6 +737,7 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 	ro.force = 0;
 	ro.progress = o->progress;
 	ro.progress_arg = o->progress_arg;
+	ro.cancel = o->cancel;
 	t = now_ms();
 	if (restore_run(r, &ro, &s->res, err) != 0)
 		goto fail;
