@@ -111,8 +111,12 @@ sub scratch_servers
 
 # --- the table as at T under a new name; nothing else touched
 {
-	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--as', 't_at_t');
+	# a password in --into (trust ignores it) shows nowhere
+	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--into', "$connstr password=PwNotShown",
+		'--as', 't_at_t');
 	is($r->{rc}, 0, '--as t_at_t: exit 0') or diag show($r);
+	unlike($r->{stderr} . $r->{stdout} . slurp_bytes($env->{audit}), qr/PwNotShown/,
+		'the password of --into is in no message and no audit record');
 	is(table_hash($node, 't_at_t'), $t_hash, 't_at_t is t exactly as at T');
 	is(table_hash($node, 't'), $t_now, 't itself is untouched');
 	is(table_hash($node, 'u'), $u_hash, 'another table is untouched');
@@ -272,6 +276,24 @@ sub wait_for_server
 	is(scalar(scratch_left()), 0, '... no scratch directory left');
 	is(scalar(scratch_servers()), 0, '... no scratch server left');
 	ok(!-e "$env->{dir}/int.dump", '... no dump');
+}
+
+# --- interrupted as soon as its directory appears (during the restore)
+{
+	my ($h, $e) = start_bg("$env->{dir}/int2.dump");
+	my $seen;
+	for (1 .. 2000)
+	{
+		last if ($seen) = scratch_left();
+		usleep(5_000);
+	}
+	ok($seen, 'interrupt early: the scratch directory appeared');
+	$h->signal('TERM');
+	$h->finish;
+	isnt($h->result(0), 0, 'interrupted early: non-zero exit');
+	like($$e, qr/interrupted/, '... saying so') or diag $$e;
+	is(scalar(scratch_left()), 0, '... no scratch directory left');
+	is(scalar(scratch_servers()), 0, '... no scratch server left');
 }
 
 # --- killed (SIGKILL): the server goes (parent-death signal), the next run
