@@ -150,6 +150,12 @@ sub scratch_servers
 	like($r->{stderr}, qr/view t_view depends on it; nothing was changed/, '... naming the view');
 	is(table_hash($node, 't'), $t_now, '... t unchanged');
 	$node->safe_psql('postgres', 'DROP VIEW t_view');
+	$node->safe_psql('postgres', 'CREATE TABLE t_ref (tid int REFERENCES t (id))');
+	$r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, "--replace with another table's foreign key on t: refused");
+	like($r->{stderr}, qr/foreign key t_ref_tid_fkey of t_ref depends on it; nothing was changed/, '... naming it');
+	is(table_hash($node, 't'), $t_now, '... t unchanged');
+	$node->safe_psql('postgres', 'DROP TABLE t_ref');
 
 	$r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--replace');
 	is($r->{rc}, 0, '--replace: exit 0') or diag show($r);
@@ -176,6 +182,16 @@ sub scratch_servers
 	is(table_hash($node, 'tt'), $tt_hash, 'tt is back as at T');
 	is($node->safe_psql('postgres', q{SELECT tablespace FROM pg_tables WHERE tablename = 'tt'}), 'ts1',
 		'... in its tablespace');
+}
+
+# --- --schema-only: the definition, empty
+{
+	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--as', 't_empty',
+		'--schema-only');
+	is($r->{rc}, 0, '--schema-only: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM t_empty'), 0, 't_empty has no rows');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_indexes WHERE tablename = 't_empty'}), 2,
+		'... and its indexes');
 }
 
 # --- a table that did not exist at T, and --data-only into a missing table
