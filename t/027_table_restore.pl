@@ -42,8 +42,18 @@ CREATE TABLE tt (id int PRIMARY KEY, w text) TABLESPACE ts1;
 INSERT INTO tt SELECT g, 'tt' || g FROM generate_series(1, 200) g;
 });
 
+# settings in the backup's postgresql.auto.conf (read by the scratch
+# server, unlike postgresql.conf) that it must override: archiving into the
+# repository, and a library that does not exist (it would not start)
+$node->safe_psql('postgres', q{ALTER SYSTEM SET archive_mode = on});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET shared_preload_libraries = 'pgark_no_such_library'});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET listen_addresses = '*'});
+$node->safe_psql('postgres', qq{ALTER SYSTEM SET archive_command = '@{[ archive_command_for($conf) ]}'})
+  unless archiver_is_library();
+
 my $b = base_push($conf, '--fast');
 is($b->{rc}, 0, 'base-push') or diag show($b);
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET ALL');
 
 # changes after the backup and before T: replayed from the archive
 $node->safe_psql('postgres', q{INSERT INTO t (v) SELECT 'after backup ' || g FROM generate_series(1, 500) g});
@@ -167,9 +177,13 @@ sub scratch_servers
 # tablespace directory must not change: the scratch instance has its own)
 {
 	my $before = tree_snapshot($tsdir);
+	my $repo_before = repo_snapshot($env);
 	my $out = "$env->{dir}/tt.dump";
 	my $r = table_restore('--table', 'tt', '--target-time', $T, '--output', $out);
 	is($r->{rc}, 0, '--output: exit 0') or diag show($r);
+	# promoted, the scratch server starts a new timeline: archiving it (a
+	# history file, WAL) would show here
+	is_deeply(repo_snapshot($env), $repo_before, 'the scratch instance wrote nothing to the repository');
 	ok(-s $out, 'the dump is written');
 	is((stat $out)[2] & 07777, 0600, '... mode 0600');
 	is_deeply(tree_snapshot($tsdir), $before, 'the live tablespace directory is untouched by the scratch instance');
