@@ -61,6 +61,7 @@ my $t_hash = table_hash($node, 't');
 my $tt_hash = table_hash($node, 'tt');
 sleep 1;
 my $T = utc_now_text($node);
+my $T_lsn = $node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 sleep 1;
 
 # after T: rows deleted, a table dropped, another table changed
@@ -145,6 +146,13 @@ sub scratch_servers
 	is(scalar(scratch_servers()), 0, 'no scratch server left');
 	my @audit = grep { ($_->{action} // '') eq 'table-restore' } read_audit($env);
 	ok(@audit && $audit[-1]{result} eq 'ok', 'audit record') or diag explain \@audit;
+}
+
+# --- --target-lsn: the same table, by LSN
+{
+	my $r = table_restore('--table', 'public.t', '--target-lsn', $T_lsn, '--into', $connstr, '--as', 't_at_lsn');
+	is($r->{rc}, 0, '--target-lsn: exit 0') or diag show($r);
+	is(table_hash($node, 't_at_lsn'), $t_hash, 't_at_lsn is t as at that LSN');
 }
 
 # --- in place: refused without --replace, then replaced in one transaction
