@@ -24,7 +24,7 @@ endif
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:.c=.o)
 COMMON_OBJ = common/prog.o
-PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen keys/key-rotate repo/repo-init repo/repo-list repo/repo-verify repo/repo-check repo/repo-pin repo/repo-expire basebackup/base-push restore/pitr-prepare dump/dump-push dump/dump-fetch
+PROGRAMS = archive/wal-push restore/wal-fetch keys/key-gen keys/key-rotate repo/repo-init repo/repo-list repo/repo-verify repo/repo-check repo/repo-pin repo/repo-expire basebackup/base-push restore/pitr-prepare dump/dump-push dump/dump-fetch restore/table-restore
 BINS     = $(addprefix bin/,$(notdir $(PROGRAMS))) bin/repo-unpin
 UNIT_SRC = $(wildcard t/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:.c=)
@@ -64,6 +64,7 @@ bin/base-push: basebackup/base-push.o
 bin/pitr-prepare: restore/pitr-prepare.o
 bin/dump-push: dump/dump-push.o
 bin/dump-fetch: dump/dump-fetch.o
+bin/table-restore: restore/table-restore.o
 
 t/unit/test_%: t/unit/test_%.o t/unit/tap.o lib/libpgark.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< t/unit/tap.o lib/libpgark.a $(LDLIBS)

@@ -1228,6 +1228,12 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 	{
 		int			r2 = 0;
 
+		if (o->cancel && *o->cancel)
+		{
+			err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while restoring into %s", o->pgdata);
+			goto done;
+		}
+
 		switch (e->kind)
 		{
 			case MF_DIR:

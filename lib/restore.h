@@ -5,6 +5,7 @@
 #ifndef PGARK_RESTORE_H
 #define PGARK_RESTORE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "backup.h"
@@ -43,6 +44,7 @@ typedef struct restore_opts
 	const char *restore_command;	/* full restore_command value */
 	progress_fn progress;
 	void	   *progress_arg;
+	volatile sig_atomic_t *cancel;	/* non-zero: stop between files, "interrupted"; may be NULL */
 } restore_opts;
 
 typedef struct restore_result

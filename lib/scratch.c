@@ -609,6 +609,14 @@ wait_ready(scratch *s, int timeout, pgark_err *err)
 				(void) lsn_parse(PQgetvalue(res, 0, 1), &s->end_lsn);
 				done = 1;
 			}
+			else if (PQstatus(c) != CONNECTION_OK && strstr(PQerrorMessage(c), "role \"") != NULL)
+			{
+				/* it accepts connections, but has neither role */
+				err_set(err, PGARK_ERR_DB, 0, "scratch instance in %s: the backup's cluster has no role named "
+						"after this OS user or \"postgres\" to connect as: %s", s->dir, PQerrorMessage(c));
+				PQfinish(c);
+				return -1;
+			}
 			else if (PQstatus(c) == CONNECTION_OK && res && PQresultStatus(res) != PGRES_TUPLES_OK)
 			{
 				err_set(err, PGARK_ERR_DB, 0, "scratch instance in %s: %s", s->dir, PQerrorMessage(c));
@@ -737,6 +745,7 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 	ro.force = 0;
 	ro.progress = o->progress;
 	ro.progress_arg = o->progress_arg;
+	ro.cancel = o->cancel;
 	t = now_ms();
 	if (restore_run(r, &ro, &s->res, err) != 0)
 		goto fail;

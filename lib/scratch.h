@@ -48,9 +48,9 @@ typedef struct scratch_opts
 								 * /usr/lib/postgresql/<major>/bin, /usr/pgsql-<major>/bin,
 								 * else `pg_config --bindir` (PATH) if of that version */
 	int			wait_timeout;	/* seconds to wait for recovery to reach its target; 0 = no limit */
-	volatile sig_atomic_t *cancel;	/* set (non-zero) by a SIGINT/SIGTERM handler: every wait
-									 * returns a PGARK_ERR_INTERNAL error "interrupted" and
-									 * cleans up; NULL = never */
+	volatile sig_atomic_t *cancel;	/* set (non-zero) by a SIGINT/SIGTERM handler: the restore
+									 * (between files) and every wait return a PGARK_ERR_INTERNAL
+									 * error "interrupted" and clean up; NULL = never */
 	uint64_t	reserve;		/* bytes needed beyond the backup's size (replayed WAL,
 								 * work); UINT64_MAX = [restore] scratch_reserve */
 	progress_fn progress;		/* the restore's progress; may be NULL */

@@ -1,0 +1,755 @@
+/*
+ * table-restore — tables as they were at a point in time, put into a live
+ * database: a scratch instance (lib/scratch.h) recovered to the target,
+ * pg_dump -t from it, and the dump restored into the target database in one
+ * transaction (or written to --output FILE).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "manifest.h"
+#include "prog.h"
+#include "repo.h"
+#include "restore.h"
+#include "scratch.h"
+#include "util.h"
+
+#define MAX_TABLES 32
+#define NAMEDATALEN_MAX 64		/* PostgreSQL names: at most 63 bytes */
+
+typedef struct table
+{
+	char		schema[NAMEDATALEN_MAX], name[NAMEDATALEN_MAX];	/* in the backup */
+	char		dschema[NAMEDATALEN_MAX], dname[NAMEDATALEN_MAX];	/* in the target */
+	int			exists;			/* in the target */
+	long long	rows;
+} table;
+
+static restore_opts ro;
+static int	opt_json, ntargets, opt_data_only, opt_schema_only, opt_replace, ntables, wait_timeout;
+static const char *opt_progress, *opt_into, *opt_as, *opt_output, *opt_scratch_dir, *opt_from_db;
+static table tables[MAX_TABLES];
+
+/* "schema.name" (or "name": public) into s and n; -1 if not one */
+static int
+split_name(const char *arg, char *s, char *n)
+{
+	const char *dot = strchr(arg, '.');
+	size_t		sl = dot ? (size_t) (dot - arg) : 6;
+	const char *name = dot ? dot + 1 : arg;
+
+	if ((dot && sl == 0) || name[0] == '\0' || strchr(name, '.') || sl >= NAMEDATALEN_MAX ||
+		strlen(name) >= NAMEDATALEN_MAX)
+		return -1;
+	memcpy(s, dot ? arg : "public", sl);
+	s[sl] = '\0';
+	strcpy(n, name);
+	return 0;
+}
+
+static int
+opt(prog *p, int c, const char *arg)
+{
+	int			rc = prog_target_option(p, &ro, &ntargets, c, arg);
+
+	if (rc != -2)
+		return rc;
+	switch (c)
+	{
+		case 't':
+			if (ntables == MAX_TABLES)
+				return prog_usage_error(p, "at most %d --table", MAX_TABLES);
+			if (split_name(arg, tables[ntables].schema, tables[ntables].name) != 0)
+				return prog_usage_error(p, "--table \"%s\": expected schema.name", arg);
+			ntables++;
+			return -1;
+		case 'b':
+			ro.backup_id = arg;
+			return -1;
+		case 1205:
+			opt_into = arg;
+			return -1;
+		case 1206:
+			opt_as = arg;
+			return -1;
+		case 1207:
+			opt_data_only = 1;
+			return -1;
+		case 1208:
+			opt_schema_only = 1;
+			return -1;
+		case 1209:
+			opt_replace = 1;
+			return -1;
+		case 'o':
+			opt_output = arg;
+			return -1;
+		case 1210:
+			opt_scratch_dir = arg;
+			return -1;
+		case 1211:
+			opt_from_db = arg;
+			return -1;
+		case 1212:
+			if (strspn(arg, "0123456789") != strlen(arg) || arg[0] == '\0' || strlen(arg) > 7)
+				return prog_usage_error(p, "--wait-timeout takes seconds (0: no limit)");
+			wait_timeout = atoi(arg);
+			return -1;
+		case 1213:
+			if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
+				return prog_usage_error(p, "--progress takes on or off");
+			opt_progress = arg;
+			return -1;
+		case 1214:
+			opt_json = 1;
+			return -1;
+	}
+	return prog_usage_error(p, "unknown option");
+}
+
+/* "schema"."name", quotes doubled */
+static void
+qualified(const char *s, const char *n, char *out, size_t len)
+{
+	size_t		o = 0;
+	const char *parts[2] = {s, n};
+
+	for (int i = 0; i < 2; i++)
+	{
+		if (i == 1 && o + 1 < len)
+			out[o++] = '.';
+		if (o + 1 < len)
+			out[o++] = '"';
+		for (const char *c = parts[i]; *c && o + 3 < len; c++)
+		{
+			if (*c == '"')
+				out[o++] = '"';
+			out[o++] = *c;
+		}
+		if (o + 1 < len)
+			out[o++] = '"';
+	}
+	out[o] = '\0';
+}
+
+/* Run one statement with up to two text parameters; the first value of the
+ * first row into out ("" if none). */
+static int
+query1(PGconn *c, const char *sql, const char *p1, const char *p2, char *out, size_t outlen, const char *what,
+	   pgark_err *err)
+{
+	const char *params[2] = {p1, p2};
+	PGresult   *res = PQexecParams(c, sql, p2 ? 2 : p1 ? 1 : 0, NULL, params, NULL, NULL, 0);
+	int			ok = PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+	{
+		err_set(err, PGARK_ERR_DB, 0, "%s: %s", what, PQerrorMessage(c));
+		PQclear(res);
+		return -1;
+	}
+	if (out)
+		snprintf(out, outlen, "%s", PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
+				 !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	return 0;
+}
+
+/* The target: does each destination exist, and may it be replaced? Nothing
+ * is changed here. */
+static int
+check_target(PGconn *c, pgark_err *err)
+{
+	for (int i = 0; i < ntables; i++)
+	{
+		table	   *t = &tables[i];
+		char		q[2 * 4 * NAMEDATALEN_MAX + 8], v[1024];
+
+		qualified(t->dschema, t->dname, q, sizeof(q));
+		if (query1(c, "SELECT to_regclass($1) IS NOT NULL", q, NULL, v, sizeof(v), "checking the target", err) != 0)
+			return -1;
+		t->exists = strcmp(v, "t") == 0;
+		if (opt_data_only && !t->exists)
+			return err_set(err, PGARK_ERR_NOTFOUND, 0,
+						   "--data-only: table %s.%s does not exist in the target database %s (restore it whole, "
+						   "or create it first)", t->dschema, t->dname, PQdb(c));
+		if (!t->exists || (opt_data_only && !opt_replace))
+			continue;
+		if (!opt_replace)
+			return err_set(err, PGARK_ERR_EXISTS, 0,
+						   "table %s.%s exists in the target database %s: give --as NEW_NAME to restore beside it, "
+						   "or --replace to replace it (in one transaction)", t->dschema, t->dname, PQdb(c));
+		/* what a DROP (or TRUNCATE) would trip over: say so before any change */
+		if (query1(c, "SELECT string_agg(DISTINCT x, ', ') FROM ("
+				   " SELECT 'view ' || r.ev_class::regclass::text AS x FROM pg_depend d"
+				   " JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid"
+				   " WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass($1)"
+				   " AND r.ev_class <> to_regclass($1) AND $2 = 'f'"
+				   " UNION ALL SELECT 'foreign key ' || conname || ' of ' || conrelid::regclass::text"
+				   " FROM pg_constraint WHERE contype = 'f' AND confrelid = to_regclass($1)"
+				   " AND conrelid <> to_regclass($1)) s", q, opt_data_only ? "t" : "f", v, sizeof(v),
+				   "checking the target", err) != 0)
+			return -1;
+		if (v[0])
+			return err_set(err, PGARK_ERR_CONFLICT, 0,
+						   "table %s.%s in the target database %s cannot be replaced: %s depend%s on it; nothing "
+						   "was changed (restore with --as NEW_NAME instead)", t->dschema, t->dname, PQdb(c), v,
+						   strchr(v, ',') ? "" : "s");
+	}
+	return 0;
+}
+
+/* In the scratch instance (thrown away afterwards): give the table its new
+ * name, and its indexes and owned sequences names that will not clash with
+ * the original's in the target. */
+static int
+rename_in_scratch(PGconn *c, const table *t, pgark_err *err)
+{
+	char		sql[8192];
+	const char *params[4] = {NULL, t->dname, t->dschema, NULL};
+	char		q[2 * 4 * NAMEDATALEN_MAX + 8];
+	PGresult   *res;
+
+	qualified(t->schema, t->name, q, sizeof(q));
+	params[0] = q;
+	params[3] = t->name;
+	/* one statement each, built by the server (format %I) */
+	snprintf(sql, sizeof(sql),
+			 "SELECT format('ALTER INDEX %%I.%%I RENAME TO %%I', n.nspname, i.relname,"
+			 "  left(CASE WHEN i.relname LIKE $4 || '%%' THEN $2 || substr(i.relname, length($4) + 1)"
+			 "       ELSE $2 || '_' || i.relname END, 63))"
+			 " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace"
+			 " WHERE x.indrelid = to_regclass($1)"
+			 " UNION ALL SELECT format('ALTER SEQUENCE %%I.%%I RENAME TO %%I', n.nspname, s.relname,"
+			 "  left(CASE WHEN s.relname LIKE $4 || '%%' THEN $2 || substr(s.relname, length($4) + 1)"
+			 "       ELSE $2 || '_' || s.relname END, 63))"
+			 " FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
+			 " JOIN pg_namespace n ON n.oid = s.relnamespace"
+			 " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass"
+			 " AND d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')"
+			 " UNION ALL SELECT format('ALTER TABLE %%s RENAME TO %%I', $1, $2)"
+			 " UNION ALL SELECT format('ALTER TABLE %%I.%%I SET SCHEMA %%I', $5, $2, $3) WHERE $3 <> $5");
+	{
+		const char *p5[5] = {params[0], params[1], params[2], params[3], t->schema};
+		static const Oid text5[5] = {25, 25, 25, 25, 25};	/* text */
+
+		res = PQexecParams(c, sql, 5, text5, p5, NULL, NULL, 0);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		err_set(err, PGARK_ERR_DB, 0, "renaming %s.%s in the scratch instance: %s", t->schema, t->name,
+				PQerrorMessage(c));
+		PQclear(res);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		PGresult   *r2 = PQexec(c, PQgetvalue(res, i, 0));
+
+		if (PQresultStatus(r2) != PGRES_COMMAND_OK)
+		{
+			err_set(err, PGARK_ERR_DB, 0, "renaming %s.%s in the scratch instance (%s): %s", t->schema, t->name,
+					PQgetvalue(res, i, 0), PQerrorMessage(c));
+			PQclear(r2);
+			PQclear(res);
+			return -1;
+		}
+		PQclear(r2);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* A connection string for the scratch instance's database db. */
+static void
+scratch_conninfo(const scratch *s, const char *db, char *out, size_t len)
+{
+	size_t		o = (size_t) snprintf(out, len, "host=%s port=%d user=%s dbname='", s->sockdir, s->port, s->user);
+
+	for (const char *c = db; *c && o + 3 < len; c++)
+	{
+		if (*c == '\'' || *c == '\\')
+			out[o++] = '\\';
+		out[o++] = *c;
+	}
+	if (o + 1 < len)
+		out[o++] = '\'';
+	out[o] = '\0';
+}
+
+static long long
+count_rows(PGconn *c, const char *schema, const char *name, pgark_err *err)
+{
+	char		q[2 * 4 * NAMEDATALEN_MAX + 8], sql[sizeof(q) + 64];
+	char		v[64];
+
+	qualified(schema, name, q, sizeof(q));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", q);
+	if (query1(c, sql, NULL, NULL, v, sizeof(v), "counting rows", err) != 0)
+		return -1;
+	return atoll(v);
+}
+
+/*
+ * Run psql (of the scratch instance's version) against the target: the
+ * connection settings go through its environment (PG* variables from the
+ * target connection's options), never its arguments, so a password stays
+ * out of argv. In one transaction: a failure changes nothing.
+ */
+static int
+psql_into(const scratch *s, PQconninfoOption *opts, const char *dbname, const char *pre_sql, const char *file,
+		  volatile sig_atomic_t *cancel, pgark_err *err)
+{
+	char		psql[PATH_MAX + 8], envbuf[24][1100];
+	const char *env[26];
+	char	   *argv[12];
+	int			n = 0, ne = 0, rc;
+
+	snprintf(psql, sizeof(psql), "%s/psql", s->bindir);
+	for (PQconninfoOption *o = opts; o->keyword && ne < 22; o++)
+		if (o->val && o->val[0] && o->envvar && strcmp(o->keyword, "dbname") != 0 &&
+			(size_t) snprintf(envbuf[ne], sizeof(envbuf[ne]), "%s=%s", o->envvar, o->val) < sizeof(envbuf[ne]))
+		{
+			env[ne] = envbuf[ne];
+			ne++;
+		}
+	snprintf(envbuf[ne], sizeof(envbuf[ne]), "PGDATABASE=%s", dbname);
+	env[ne] = envbuf[ne];
+	ne++;
+	env[ne++] = "PGAPPNAME=pgark table-restore";
+	env[ne] = NULL;
+	argv[n++] = psql;
+	argv[n++] = (char *) (uintptr_t) "-X";
+	argv[n++] = (char *) (uintptr_t) "-q";
+	argv[n++] = (char *) (uintptr_t) "-v";
+	argv[n++] = (char *) (uintptr_t) "ON_ERROR_STOP=1";
+	argv[n++] = (char *) (uintptr_t) "--single-transaction";
+	if (pre_sql)
+	{
+		argv[n++] = (char *) (uintptr_t) "-c";
+		argv[n++] = (char *) (uintptr_t) pre_sql;
+	}
+	argv[n++] = (char *) (uintptr_t) "-f";
+	argv[n++] = (char *) (uintptr_t) file;
+	argv[n] = NULL;
+	rc = scratch_exec(psql, argv, env, -1, cancel, err);
+	for (int i = 0; i < 24; i++)
+		secure_zero(envbuf[i], sizeof(envbuf[i]));
+	if (rc < 0)
+		return -1;
+	if (rc != 0)
+		return err_set(err, PGARK_ERR_DB, 0,
+					   "restoring into the target database %s failed (psql exit %d, see its messages above); "
+					   "it ran in one transaction: nothing was changed", dbname, rc);
+	return 0;
+}
+
+/* pg_dump -Fc of the tables from the scratch instance into fd */
+static int
+dump_tables(scratch *s, const char *db, int fd, pgark_err *err)
+{
+	char	   *argv[8 + 2 * MAX_TABLES];
+	char		pats[MAX_TABLES][2 * 4 * NAMEDATALEN_MAX + 8];
+	char		envdb[NAMEDATALEN_MAX * 4 + 16];
+	const char *env[2] = {envdb, NULL};
+	int			n = 0, rc;
+
+	snprintf(envdb, sizeof(envdb), "PGDATABASE=%s", db);
+	argv[n++] = (char *) (uintptr_t) "pg_dump";
+	argv[n++] = (char *) (uintptr_t) "-Fc";
+	argv[n++] = (char *) (uintptr_t) "--strict-names";
+	if (opt_data_only)
+		argv[n++] = (char *) (uintptr_t) "--data-only";
+	if (opt_schema_only)
+		argv[n++] = (char *) (uintptr_t) "--schema-only";
+	for (int i = 0; i < ntables; i++)
+	{
+		qualified(tables[i].dschema, tables[i].dname, pats[i], sizeof(pats[i]));
+		argv[n++] = (char *) (uintptr_t) "-t";
+		argv[n++] = pats[i];
+	}
+	argv[n] = NULL;
+	if ((rc = scratch_run(s, argv, env, fd, err)) < 0)
+		return -1;
+	if (rc != 0)
+		return err_set(err, PGARK_ERR_DB, 0, "pg_dump from the scratch instance failed (exit %d, see its messages "
+					   "above)", rc);
+	if (fsync(fd) != 0)
+		return err_sys(err, PGARK_ERR_IO, "could not sync the dump");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option extra[] = {
+		{"table", required_argument, NULL, 't'},
+		PROG_TARGET_OPTIONS,
+		{"backup", required_argument, NULL, 'b'},
+		{"into", required_argument, NULL, 1205},
+		{"as", required_argument, NULL, 1206},
+		{"data-only", no_argument, NULL, 1207},
+		{"schema-only", no_argument, NULL, 1208},
+		{"replace", no_argument, NULL, 1209},
+		{"output", required_argument, NULL, 'o'},
+		{"scratch-dir", required_argument, NULL, 1210},
+		{"from-db", required_argument, NULL, 1211},
+		{"wait-timeout", required_argument, NULL, 1212},
+		{"progress", required_argument, NULL, 1213},
+		{"json", no_argument, NULL, 1214},
+		{NULL, 0, NULL, 0}
+	};
+	prog		p = {
+		.name = "table-restore",
+		.kind = PROG_PLAIN,
+		.usage = "--table SCHEMA.NAME... TARGET (--into CONNINFO | --output FILE)",
+		.help = "Put tables as they were at a point in time into a live database: a scratch\n"
+		"instance is restored and recovered to the target in a private directory, the\n"
+		"tables are dumped from it (pg_dump) and restored into the target database in\n"
+		"one transaction; the scratch instance is then stopped and removed.\n"
+		"\nOptions:\n"
+		"  -t, --table SCHEMA.NAME     a table to restore (repeatable; NAME alone: public)\n"
+		"      --target-time T         as at time T, with a zone: '2026-11-27 12:00:00+00'\n"
+		"      --target-lsn L          as at LSN L\n"
+		"      --target-xid X          as after transaction X\n"
+		"      --target-name N         as at restore point N\n"
+		"      --target immediate      as at the end of the backup\n"
+		"                              (one target, or none: the end of the archive)\n"
+		"  -b, --backup ID|latest      the backup to start from (default: the newest that\n"
+		"                              ended before the target)\n"
+		"      --into CONNINFO         the database to restore into (a password in it is\n"
+		"                              passed to psql in its environment, never its arguments)\n"
+		"      --as [SCHEMA.]NAME      restore the (one) table under this name\n"
+		"      --replace               replace an existing table (in one transaction)\n"
+		"      --data-only             rows only, into the existing table (added to its rows;\n"
+		"                              with --replace, instead of them)\n"
+		"      --schema-only           the table's definition only, empty\n"
+		"  -o, --output FILE           write the dump (pg_dump -Fc, mode 0600) instead\n"
+		"      --from-db NAME          the database in the backup (default: --into's)\n"
+		"      --scratch-dir DIR       where to make the scratch instance (default:\n"
+		"                              [restore] scratch_dir, SPOOL/scratch, $TMPDIR or /tmp)\n"
+		"      --wait-timeout SECS     longest wait for recovery to reach the target (0: none)\n"
+		"      --progress=on|off       restore progress on stderr (default: on a terminal)\n"
+		"      --json                  print a summary as JSON on stdout",
+	};
+	pgark_err	err;
+	repo	   *r = NULL;
+	scratch_opts so;
+	scratch    *s = NULL;
+	prog_progress pp;
+	PGconn	   *target = NULL;
+	PQconninfoOption *copts = NULL;
+	char		cmd[9 * PATH_MAX], tmpout[PATH_MAX + 32] = "", dumpfile[PATH_MAX + 16], sqlfile[PATH_MAX + 16];
+	char		fromdb[NAMEDATALEN_MAX * 4] = "postgres", dbname[NAMEDATALEN_MAX * 4] = "";
+	char		what[MAX_TABLES * 140] = "";
+	volatile sig_atomic_t *cancel;
+	int			rc, fd = -1;
+
+	err_clear(&err);
+	if ((rc = prog_start(&p, argc, argv, extra, "t:b:o:", opt)) >= 0)
+		return rc;
+	if (p.argc != 0)
+		return prog_usage_error(&p, "unexpected argument \"%s\"", p.argv[0]);
+	if (ntables == 0)
+		return prog_usage_error(&p, "--table SCHEMA.NAME is required");
+	if (!opt_into == !opt_output)
+		return prog_usage_error(&p, "give one of --into CONNINFO or --output FILE");
+	if (opt_as && ntables != 1)
+		return prog_usage_error(&p, "--as names one table: give one --table with it");
+	if (opt_data_only && opt_schema_only)
+		return prog_usage_error(&p, "--data-only and --schema-only exclude each other");
+	if (opt_output && (opt_replace || opt_as))
+		return prog_usage_error(&p, "--output writes the dump only: --as and --replace are for --into");
+	for (int i = 0; i < ntables; i++)
+	{
+		table	   *t = &tables[i];
+
+		memcpy(t->dschema, t->schema, sizeof(t->dschema));
+		memcpy(t->dname, t->name, sizeof(t->dname));
+		if (opt_as)
+		{
+			if (strchr(opt_as, '.') == NULL && strlen(opt_as) < NAMEDATALEN_MAX && opt_as[0])
+				snprintf(t->dname, sizeof(t->dname), "%s", opt_as);
+			else if (split_name(opt_as, t->dschema, t->dname) != 0)
+				return prog_usage_error(&p, "--as \"%s\": expected NAME or SCHEMA.NAME", opt_as);
+			if (strcmp(t->dschema, t->schema) == 0 && strcmp(t->dname, t->name) == 0)
+				return prog_usage_error(&p, "--as names the table itself: use --replace");
+		}
+		for (int j = 0; j < i; j++)
+			if (strcmp(tables[j].schema, t->schema) == 0 && strcmp(tables[j].name, t->name) == 0)
+				return prog_usage_error(&p, "--table %s.%s given twice", t->schema, t->name);
+		{
+			size_t		w = strlen(what);
+
+			if ((size_t) snprintf(what + w, sizeof(what) - w, "%s%s.%s", i ? "," : "", t->schema, t->name) >=
+				sizeof(what) - w)
+				return prog_usage_error(&p, "too many --table");
+		}
+	}
+	if ((rc = prog_load_config(&p, &err)) >= 0)
+		return rc;
+	if (prog_restore_command(&p, cmd, sizeof(cmd), &err) != 0)
+		return prog_fail(&p, &err);
+
+	/* the target first: a refusal costs no restore */
+	if (opt_into)
+	{
+		char	   *perr = NULL;
+
+		if ((copts = PQconninfoParse(opt_into, &perr)) == NULL)
+		{
+			/* libpq's message would quote the string, which may hold a password */
+			PQfreemem(perr);
+			return prog_usage_error(&p, "--into: not a connection string (key=value ... or a postgresql:// URI)");
+		}
+		PQconninfoFree(copts);
+		target = PQconnectdb(opt_into);
+		if (PQstatus(target) != CONNECTION_OK)
+		{
+			err_set(&err, PGARK_ERR_DB, 0, "could not connect to the target database (--into): %s",
+					PQerrorMessage(target));
+			copts = NULL;
+			goto fail;
+		}
+		/* what the connection really used, defaults and PG* variables
+		 * included: psql gets the same */
+		if ((copts = PQconninfo(target)) == NULL)
+		{
+			err_set(&err, PGARK_ERR_INTERNAL, 0, "out of memory");
+			goto fail;
+		}
+		snprintf(dbname, sizeof(dbname), "%s", PQdb(target));
+		snprintf(fromdb, sizeof(fromdb), "%s", dbname);
+		if (check_target(target, &err) != 0)
+			goto fail;
+	}
+	if (opt_from_db)
+		snprintf(fromdb, sizeof(fromdb), "%s", opt_from_db);
+	if (opt_output)
+	{
+		char		dir[PATH_MAX];
+
+		path_dirname(opt_output, dir, sizeof(dir));
+		if ((size_t) snprintf(tmpout, sizeof(tmpout), "%s.tmp.%ld", opt_output, (long) getpid()) >= sizeof(tmpout))
+			return prog_usage_error(&p, "--output: path too long");
+		if ((fd = open(tmpout, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		{
+			err_sys(&err, PGARK_ERR_IO, "could not create %s", tmpout);
+			tmpout[0] = '\0';
+			goto fail;
+		}
+	}
+
+	cancel = prog_catch_signals();
+	if ((r = repo_open(&p.cfg, &err)) == NULL)
+		goto fail;
+	scratch_opts_init(&so);
+	so.parent_dir = opt_scratch_dir;
+	so.ro = ro;
+	so.ro.restore_command = cmd;
+	so.wait_timeout = wait_timeout;
+	so.cancel = cancel;
+	prog_progress_init(&pp, "table-restore", opt_progress);
+	so.progress = pp.enabled ? prog_progress_cb : NULL;
+	so.progress_arg = &pp;
+	rc = scratch_start(r, &so, &s, &err);
+	prog_progress_end(&pp);
+	if (rc != 0)
+		goto fail;
+	if (s->res.warning[0])
+		log_warning("%s", s->res.warning);
+	log_info("scratch instance of backup %s recovered in %s (%.1f s restore, %.1f s replay)", s->res.backup_id,
+			 s->dir, s->restore_seconds, s->replay_seconds);
+
+	/* in the scratch instance: the names, and the rows as at the target */
+	{
+		char		ci[PATH_MAX + 4 * NAMEDATALEN_MAX + 128];
+		PGconn	   *c;
+
+		scratch_conninfo(s, fromdb, ci, sizeof(ci));
+		c = PQconnectdb(ci);
+		if (PQstatus(c) != CONNECTION_OK)
+		{
+			err_set(&err, PGARK_ERR_DB, 0, "database \"%s\" of the backup (--from-db): %s", fromdb,
+					PQerrorMessage(c));
+			PQfinish(c);
+			goto fail;
+		}
+		for (int i = 0; i < ntables; i++)
+		{
+			char		q[2 * 4 * NAMEDATALEN_MAX + 8], v[8];
+			table	   *t = &tables[i];
+
+			qualified(t->schema, t->name, q, sizeof(q));
+			if (query1(c, "SELECT to_regclass($1) IS NOT NULL", q, NULL, v, sizeof(v), "scratch instance", &err) != 0)
+			{
+				PQfinish(c);
+				goto fail;
+			}
+			if (strcmp(v, "t") != 0)
+			{
+				err_set(&err, PGARK_ERR_NOTFOUND, 0, "table %s.%s did not exist in database %s at the target "
+						"(%s; backup %s)", t->schema, t->name, fromdb,
+						ro.target_value ? ro.target_value : "the end of the archive", s->res.backup_id);
+				PQfinish(c);
+				goto fail;
+			}
+			if ((opt_as && rename_in_scratch(c, t, &err) != 0) ||
+				(t->rows = count_rows(c, t->dschema, t->dname, &err)) < 0)
+			{
+				PQfinish(c);
+				goto fail;
+			}
+		}
+		PQfinish(c);
+	}
+
+	if (opt_output)
+	{
+		char		dir[PATH_MAX];
+
+		if (dump_tables(s, fromdb, fd, &err) != 0)
+			goto fail;
+		close(fd);
+		fd = -1;
+		path_dirname(opt_output, dir, sizeof(dir));
+		if (rename(tmpout, opt_output) != 0)
+		{
+			err_sys(&err, PGARK_ERR_IO, "could not rename %s to %s", tmpout, opt_output);
+			goto fail;
+		}
+		tmpout[0] = '\0';
+		if (fsync_dir(dir, &err) != 0)
+			goto fail;
+	}
+	else
+	{
+		char		pre[2 * MAX_TABLES * (2 * 4 * NAMEDATALEN_MAX + 8) + 64] = "";
+		char	   *rargv[12];
+		int			n = 0;
+
+		if ((size_t) snprintf(dumpfile, sizeof(dumpfile), "%s/tables.dump", s->dir) >= sizeof(dumpfile) ||
+			(size_t) snprintf(sqlfile, sizeof(sqlfile), "%s/tables.sql", s->dir) >= sizeof(sqlfile))
+		{
+			err_set(&err, PGARK_ERR_CONFIG, 0, "scratch directory %s: path too long", s->dir);
+			goto fail;
+		}
+		if ((fd = open(dumpfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		{
+			err_sys(&err, PGARK_ERR_IO, "could not create %s", dumpfile);
+			goto fail;
+		}
+		if (dump_tables(s, fromdb, fd, &err) != 0)
+			goto fail;
+		close(fd);
+		fd = -1;
+		/* the SQL of the dump (pg_restore converts; it connects nowhere) */
+		rargv[n++] = (char *) (uintptr_t) "pg_restore";
+		if (opt_replace && !opt_data_only)
+		{
+			rargv[n++] = (char *) (uintptr_t) "--clean";
+			rargv[n++] = (char *) (uintptr_t) "--if-exists";
+		}
+		rargv[n++] = (char *) (uintptr_t) "-f";
+		rargv[n++] = sqlfile;
+		rargv[n++] = dumpfile;
+		rargv[n] = NULL;
+		if ((rc = scratch_run(s, rargv, NULL, -1, &err)) < 0)
+			goto fail;
+		if (rc != 0)
+		{
+			err_set(&err, PGARK_ERR_DB, 0, "pg_restore could not read the dump (exit %d)", rc);
+			goto fail;
+		}
+		if (opt_replace && opt_data_only)
+		{
+			size_t		o = (size_t) snprintf(pre, sizeof(pre), "TRUNCATE TABLE ");
+
+			for (int i = 0; i < ntables; i++)
+			{
+				char		q[2 * 4 * NAMEDATALEN_MAX + 8];
+
+				qualified(tables[i].dschema, tables[i].dname, q, sizeof(q));
+				o += (size_t) snprintf(pre + o, sizeof(pre) - o, "%s%s", i ? ", " : "", q);
+			}
+		}
+		if (psql_into(s, copts, dbname, pre[0] ? pre : NULL, sqlfile, cancel, &err) != 0)
+			goto fail;
+		/* rows restored: counted in the target */
+		PQfinish(target);
+		target = PQconnectdb(opt_into);
+		if (PQstatus(target) != CONNECTION_OK)
+		{
+			err_set(&err, PGARK_ERR_DB, 0, "could not connect to the target database again: %s",
+					PQerrorMessage(target));
+			goto fail;
+		}
+		for (int i = 0; i < ntables; i++)
+			if ((tables[i].rows = count_rows(target, tables[i].dschema, tables[i].dname, &err)) < 0)
+				goto fail;
+	}
+
+	{
+		uint64_t	total = 0;
+
+		for (int i = 0; i < ntables; i++)
+		{
+			const table *t = &tables[i];
+
+			total += (uint64_t) t->rows;
+			if (opt_output)
+				log_info("%s.%s: %lld rows as at %s, in %s", t->schema, t->name, t->rows,
+						 ro.target_value ? ro.target_value : "the end of the archive", opt_output);
+			else
+				log_info("%s.%s restored into %s as %s.%s: %lld rows%s", t->schema, t->name, dbname, t->dschema,
+						 t->dname, t->rows, opt_data_only ? " now in it" : "");
+		}
+		prog_audit(&p, "table-restore", what, "ok", opt_output ? opt_output : dbname, total, 0);
+		if (opt_json)
+		{
+			printf("{\"backup_id\":\"%s\",\"restore_seconds\":%.3f,\"replay_seconds\":%.3f,\"tables\":[",
+				   s->res.backup_id, s->restore_seconds, s->replay_seconds);
+			for (int i = 0; i < ntables; i++)
+				printf("%s{\"table\":\"%s.%s\",\"restored_as\":\"%s.%s\",\"rows\":%lld}", i ? "," : "",
+					   tables[i].schema, tables[i].name, tables[i].dschema, tables[i].dname, tables[i].rows);
+			printf("],\"duration_ms\":%.0f}\n", now_ms() - p.t0);
+		}
+	}
+	rc = scratch_stop(s, &err);
+	s = NULL;
+	if (rc != 0)
+		log_warning("%s", err.msg);
+	PQfinish(target);
+	PQconninfoFree(copts);
+	repo_close(r);
+	return prog_success(&p);
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (tmpout[0])
+		(void) unlink(tmpout);
+	{
+		pgark_err	e2;
+
+		err_clear(&e2);
+		if (scratch_stop(s, &e2) != 0)
+			log_warning("%s", e2.msg);
+	}
+	PQfinish(target);
+	PQconninfoFree(copts);
+	if (r)
+		repo_close(r);
+	prog_audit(&p, "table-restore", what, err_kind_name(err.kind), err.msg, 0, 0);
+	return prog_fail(&p, &err);
+}
