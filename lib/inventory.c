@@ -417,31 +417,64 @@ compute_window(repo_inventory *inv)
 	free(reached);
 }
 
-/* status/retention (FORMAT.md section 7): its consistent_only lines */
+/* status/retention (FORMAT.md section 7) whole, or *text NULL when there is
+ * none or it is damaged (then every backup counts as whole). */
+static int
+retention_text(repo *r, char **text, pgark_err *err)
+{
+	size_t		len;
+
+	*text = NULL;
+	if (repo_get_object(r, RETENTION_RECORD, RETENTION_RECORD_MAX, text, &len, err) != 0)
+	{
+		*text = NULL;
+		if (err_says_nothing_of_object(err))
+			return err_prefix(err, "reading %s", RETENTION_RECORD);
+		err_clear(err);
+		return 0;
+	}
+	if (strncmp(*text, "pgark-status 1\n", 15) != 0 || strstr(*text, "\nkind retention\n") == NULL)
+	{
+		free(*text);
+		*text = NULL;
+	}
+	return 0;
+}
+
+static int
+listed_consistent_only(const char *text, const char *id)
+{
+	char		line[96];
+
+	snprintf(line, sizeof(line), "\nconsistent_only %s\n", id);
+	return text != NULL && strstr(text, line) != NULL;
+}
+
+/* its consistent_only lines */
 static int
 read_retention(repo *r, repo_inventory *inv, pgark_err *err)
 {
-	char	   *text = NULL;
-	size_t		len;
+	char	   *text;
 
-	if (repo_get_object(r, RETENTION_RECORD, RETENTION_RECORD_MAX, &text, &len, err) != 0)
-	{
-		if (err_says_nothing_of_object(err))
-			return err_prefix(err, "reading %s", RETENTION_RECORD);
-		err_clear(err);			/* none, or damaged: every backup checked whole */
-		return 0;
-	}
-	if (strncmp(text, "pgark-status 1\n", 15) == 0 && strstr(text, "\nkind retention\n") != NULL)
-		for (size_t i = 0; i < inv->nbackups; i++)
-		{
-			char		line[96];
-
-			snprintf(line, sizeof(line), "\nconsistent_only %s\n", inv->backups[i].id);
-			if (strstr(text, line) != NULL)
-				inv->backups[i].consistent_only = 1;
-		}
+	if (retention_text(r, &text, err) != 0)
+		return -1;
+	for (size_t i = 0; i < inv->nbackups; i++)
+		inv->backups[i].consistent_only = listed_consistent_only(text, inv->backups[i].id);
 	free(text);
 	return 0;
+}
+
+int
+inv_consistent_only(repo *r, const char *id, pgark_err *err)
+{
+	char	   *text;
+	int			yes;
+
+	if (retention_text(r, &text, err) != 0)
+		return -1;
+	yes = listed_consistent_only(text, id);
+	free(text);
+	return yes;
 }
 
 int

@@ -84,6 +84,11 @@ typedef struct repo_inventory
 #define RETENTION_RECORD_MAX (1024 * 1024)
 
 int			repo_inventory_read(repo *r, repo_inventory *inv, pgark_err *err);
+
+/* Does status/retention list backup id as restorable to its end only (the
+ * WAL after its stop segment removed by repo-expire)? 1, 0, or -1 when the
+ * record cannot be read for a reason that says nothing of it. */
+int			inv_consistent_only(repo *r, const char *id, pgark_err *err);
 void		repo_inventory_free(repo_inventory *inv);
 
 const char *inv_status_str(inv_status s);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inventory.h"
 #include "manifest.h"
 #include "pack.h"
 #include "pgdir.h"
@@ -1101,6 +1102,47 @@ postmaster_running(const char *pgdata, long *pid)
 	return kill((pid_t) *pid, 0) == 0 || errno == EPERM;
 }
 
+/*
+ * A target after the end of a backup whose later WAL repo-expire removed
+ * (status/retention lists it as consistent_only) cannot be reached: refuse
+ * it here, naming the window, rather than let recovery stop short of it.
+ */
+static int
+check_target_in_window(repo *r, const restore_opts *o, const char *id, mf_head *h, pgark_err *err)
+{
+	int			past,
+				co;
+	char		t[32], l[32], w[32] = "";
+	repo_inventory inv;
+
+	if (o->target == TARGET_TIME)
+		past = o->target_time > h->stop_time;
+	else if (o->target == TARGET_LSN)
+		past = o->target_lsn > h->stop_lsn;
+	else if (o->target == TARGET_XID)
+		past = mf_xid_finished_at_stop(h, o->target_xid) == 0;
+	else if (o->target == TARGET_NAME)
+		past = o->backup_id == NULL;
+	else
+		past = 0;
+	if (!past)
+		return 0;
+	if ((co = inv_consistent_only(r, id, err)) <= 0)
+		return co;
+	iso8601_from_unix(h->stop_time, t, sizeof(t));
+	lsn_format(h->stop_lsn, l, sizeof(l));
+	if (repo_inventory_read(r, &inv, err) == 0 && inv.earliest >= 0)
+		iso8601_from_unix(inv.earliest, w, sizeof(w));
+	repo_inventory_free(&inv);
+	err_clear(err);
+	return err_set(err, PGARK_ERR_NOTFOUND, 0,
+				   "the target %s is outside the point-in-time window: backup %s restores only to its end "
+				   "(%s, LSN %s), repo-expire having removed the WAL after it ([retention]); %s%s%s"
+				   "or restore that backup to its end with --backup %s --target immediate",
+				   o->target_value ? o->target_value : "given", id, t, l,
+				   w[0] ? "the window starts at " : "", w, w[0] ? ": choose a target after that, " : "", id);
+}
+
 int
 restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 {
@@ -1143,6 +1185,8 @@ restore_run(repo *r, const restore_opts *o, restore_result *res, pgark_err *err)
 		err_set(err, PGARK_ERR_CORRUPT, 0, "backup %s is of PostgreSQL %d", res->backup_id, h.pg_version);
 		goto done;
 	}
+	if (check_target_in_window(r, o, res->backup_id, &h, err) != 0)
+		goto done;
 	if (mkdir_p(o->pgdata, 0700, err) != 0)
 		goto done;
 	if ((c.rootfd = open(o->pgdata, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)

@@ -103,7 +103,7 @@ sub restore_and_check
 # --- four backups, WAL between them
 my @b;
 my %rows;
-my ($t_mid, $t_mid_epoch, $mid_rows);
+my ($t_mid, $t_mid_epoch, $mid_rows, $t_first);
 for my $i (1 .. 4)
 {
 	add_rows(1000);
@@ -113,6 +113,13 @@ for my $i (1 .. 4)
 	push @b, $r->{json}{backup_id};
 	$rows{ $r->{json}{backup_id} } = $n;
 	switch_wal($node) for 1 .. 2;
+	if ($i == 1)
+	{
+		# a point after the first backup, which the window will not reach
+		sleep 1;
+		$t_first = $node->safe_psql('postgres', 'SELECT now()::text');
+		sleep 1;
+	}
 	if ($i == 3)
 	{
 		# a point in time between the third and the fourth backup, which
@@ -190,6 +197,19 @@ restore_and_check('r_pinned', $rows{ $b[0] }, '--backup', $b[0], '--target', 'im
 restore_and_check('r_third',  $rows{ $b[2] }, '--backup', $b[2], '--target', 'immediate');
 restore_and_check('r_latest', $total);
 restore_and_check('r_window', $mid_rows, '--target-time', $t_mid);
+
+# a point after the pinned backup's end but before the window: its WAL is
+# gone, so pitr-prepare refuses it up front (naming the window), instead of
+# leaving recovery to stop short of the target
+{
+	my $d = PostgreSQL::Test::Utils::tempdir();
+	my $p = pitr_prepare($conf, "$d/pgdata", '--target-time', $t_first, '--target-action', 'promote');
+	is($p->{rc}, 1, 'a target before the window: refused') or diag show($p);
+	like($p->{stderr}, qr/outside the point-in-time window: backup \Q$b[0]\E restores only to its end.*--backup \Q$b[0]\E --target immediate/s,
+		'... naming the backup that restores only to its end, and what can be done')
+	  or diag $p->{stderr};
+	ok(!-e "$d/pgdata", '... before writing anything');
+}
 
 # a second run (the window still reaching the same point) finds nothing more to do
 $pol = window_policy();
