@@ -139,6 +139,15 @@ int			dump_push(repo *r, const dump_source *src, int server_version, const char 
  */
 int			dump_read(repo *r, const dump_meta *m, obj_sink_fn sink, void *sink_arg, pgark_err *err);
 
+/*
+ * The database name in the header of a pg_dump custom-format archive (its
+ * first bytes, len of them): 1 and the name in out; 0 if more bytes are
+ * needed; -1 if buf does not start a custom-format archive (or the name
+ * does not fit in out).
+ */
+#define DUMP_ARCHIVE_HEAD 1024	/* more than any header up to its dbname */
+int			dump_archive_dbname(const uint8_t *buf, size_t len, char *out, size_t outlen);
+
 /* Remove a dump: meta first (then it no longer exists), then data. */
 int			dump_remove(repo *r, const char *dir, const char *id, pgark_err *err);
 

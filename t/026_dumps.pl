@@ -377,4 +377,41 @@ like($r->{stdout}, qr/dumps: 6 checked/, 'checking the newest dump of each datab
 	is($dst->safe_psql('bigdb', $q), $node->safe_psql('bigdb', $q), 'every row as in the source');
 }
 
+# dbname in the dumped archive (pg_restore -l header)
+sub archive_dbname
+{
+	my ($file) = @_;
+	my $x = run_cmd("$bindir/pg_restore", '-l', $file);
+	return $x->{stdout} =~ /^;\s+dbname: (.*)$/m ? $1 : "?($x->{stderr})";
+}
+
+# ---- a service file naming another database (and the server): explicit
+# settings reach pg_dump explicitly, so the service file does not win ----
+{
+	my $svc = "$tmp/pg_service.conf";
+	open my $fh, '>', $svc or die "$svc: $!";
+	printf $fh "[rev]\nhost=%s\nport=%s\ndbname=postgres\n", $node->host, $node->port;
+	close $fh or die "$svc: $!";
+	my $sconf = env_variant($env, "$tmp/svc.conf", { postgres => { conninfo => 'service=rev' } });
+	my @before = dump_objects();
+	$r = run_pgark({ env => { PGSERVICEFILE => $svc } }, 'dump-push', '--config', $sconf, '--db', 'shop', '--json');
+	is($r->{rc}, 0, 'dump-push --db shop with a service file naming dbname=postgres') or diag(show($r));
+	my $sid = eval { JSON::PP::decode_json($r->{stdout})->{dump_id} } // '';
+	$r = fetch_dump('--db', 'shop', '--id', $sid, '--output', "$tmp/svc.dump");
+	is($r->{rc}, 0, 'fetched') or diag(show($r));
+	is(archive_dbname("$tmp/svc.dump"), 'shop', 'the dump stored as shop is a dump of shop');
+	repo_remove_object($env, $_) for grep { m{/\Q$sid\E/} } dump_objects();
+	is_deeply([ dump_objects() ], \@before, '(removed again)');
+
+	# whatever made pg_dump dump another database: its archive header says so
+	my $wrap = wrapper("$tmp/otherdb", 'pg_dump', qq{if [ "\$1" = --version ]; then exec "$bindir/pg_dump" "\$@"; fi
+exec "$bindir/pg_dump" "\$@" -d "} . $node->connstr('postgres') . qq{"
+});
+	my $oconf = env_variant($env, "$tmp/otherdb.conf", { postgres => { bindir => $wrap } });
+	$r = run_pgark('dump-push', '--config', $oconf, '--db', 'shop');
+	is($r->{rc}, 1, 'a pg_dump that dumps another database: dump-push fails');
+	like($r->{stderr}, qr/dumped database "postgres", not "shop"/, 'saying so') or diag($r->{stderr});
+	is_deeply([ dump_objects() ], \@before, 'and stores nothing');
+}
+
 done_testing();
