@@ -122,10 +122,41 @@ dump_dir_of(const dump_meta *m, char *out, size_t outlen)
 	return dump_name_encode(m->database, out, outlen);
 }
 
-void
-dump_new_id(int64_t t, char *out, size_t outlen)
+/* the time of an id's name (YYYYMMDDTHHMMSSZ-...), INT64_MIN if not one */
+static int64_t
+id_time(const char *id)
 {
-	backup_make_id(out, outlen, t);
+	char		iso[32];
+	int64_t		t;
+
+	if (strlen(id) < 16 || id[8] != 'T' || id[15] != 'Z')
+		return INT64_MIN;
+	snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", id, id + 4, id + 6, id + 9, id + 11, id + 13);
+	return iso8601_parse(iso, &t) == 0 ? t : INT64_MIN;
+}
+
+int
+dump_new_id(repo *r, char *out, size_t outlen, pgark_err *err)
+{
+	dump_list	l;
+	const char *last = NULL;
+
+	if (dump_list_read(r, 0, &l, err) != 0)
+		return -1;
+	for (size_t i = 0; i < l.n; i++)
+		if (last == NULL || strncmp(l.e[i].id, last, 16) > 0)
+			last = l.e[i].id;
+	/* newer than every dump there: two runs in one second would otherwise
+	 * sort by their random part */
+	for (int tries = 0;; tries++)
+	{
+		backup_make_id(out, outlen, (int64_t) time(NULL));
+		if (last == NULL || strncmp(out, last, 16) > 0 || tries >= 20)
+			break;				/* (a clock set back: ids out of order) */
+		sleep_ms(100);
+	}
+	dump_list_free(&l);
+	return 0;
 }
 
 static int
@@ -373,6 +404,31 @@ entry_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->id, y->id);
 }
 
+/* a dump's start time; by its id's name when its metadata is unreadable */
+static int64_t
+entry_time(const dump_entry *e)
+{
+	return e->meta_ok ? e->meta.start_time : id_time(e->id);
+}
+
+/* by directory, then by start time (ids within one second: each id is
+ * newer than every one before it), then id */
+static int
+entry_cmp_time(const void *a, const void *b)
+{
+	const dump_entry *x = a, *y = b;
+	int			c = strcmp(x->dir, y->dir);
+	int64_t		tx, ty;
+
+	if (c)
+		return c;
+	tx = entry_time(x);
+	ty = entry_time(y);
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
 /* src into dst, cut to fit */
 static void
 copy_cut(char *dst, size_t len, const char *src)
@@ -430,9 +486,13 @@ dump_list_read(repo *r, int want_meta, dump_list *out, pgark_err *err)
 	if (out->n > 1)
 		qsort(out->e, out->n, sizeof(*out->e), entry_cmp);
 	if (want_meta)
+	{
 		for (size_t i = 0; i < out->n; i++)
 			if (out->e[i].has_meta)
 				read_meta(r, &out->e[i]);
+		if (out->n > 1)
+			qsort(out->e, out->n, sizeof(*out->e), entry_cmp_time);
+	}
 	return 0;
 }
 

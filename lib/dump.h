@@ -73,7 +73,8 @@ typedef struct dump_entry
 
 typedef struct dump_list
 {
-	dump_entry *e;				/* sorted by dir, then id (oldest first) */
+	dump_entry *e;				/* sorted by dir, then (with meta) start time, then id:
+								 * oldest first */
 	size_t		n;
 } dump_list;
 
@@ -116,8 +117,9 @@ int			dump_server_info(const dump_source *src, int *version_num, char ***dbs, si
 							 pgark_err *err);
 void		dump_free_names(char **dbs, size_t n);
 
-/* A new dump id for a run starting at t. */
-void		dump_new_id(int64_t t, char *out, size_t outlen);
+/* A new dump id for a run starting now: newer than every dump's id in the
+ * repository (waiting up to 2 s for the clock to pass the newest). */
+int			dump_new_id(repo *r, char *out, size_t outlen, pgark_err *err);
 
 /*
  * Run pg_dump (or pg_dumpall --globals-only for DUMP_GLOBALS, db NULL) and

@@ -414,4 +414,38 @@ exec "$bindir/pg_dump" "\$@" -d "} . $node->connstr('postgres') . qq{"
 	is_deeply([ dump_objects() ], \@before, 'and stores nothing');
 }
 
+# ---- "newest" is by start time: ids of runs within one second are made
+# newer than every one there, and a dump started later is newer even when
+# its id sorts first (a clock set back) ----
+$node->safe_psql('postgres', 'CREATE DATABASE tiny');
+{
+	my @ids;
+	for (1 .. 6)
+	{
+		$r = push_dump('--db', 'tiny');
+		is($r->{rc}, 0, 'a dump of tiny') or diag(show($r));
+		push @ids, $r->{json}{dump_id} // '';
+	}
+	my @bad = grep { substr($ids[ $_ - 1 ], 0, 16) ge substr($ids[$_], 0, 16) } 1 .. $#ids;
+	is_deeply(\@bad, [], 'dumps pushed one after another have ids newer by the second') or diag("@ids");
+
+	# the last dump, whose id is newest, started (its metadata says) before the first
+	my ($first, $last) = ($ids[0], $ids[-1]);
+	my $meta = "dumps/tiny/$last/meta";
+	my $m = store_tool($env, 'unseal', $meta)->{stdout};
+	like($m, qr/^start_time \S+$/m, 'read its metadata');
+	$m =~ s/^start_time \S+$/start_time 2020-01-01T00:00:00Z/m;
+	is(store_tool($env, 'rm', $meta)->{rc}, 0, 'rewrite it');
+	is(store_tool($env, 'seal', $meta, { stdin => $m })->{rc}, 0, 'with a start time before the others');
+	$r = fetch_dump('--db', 'tiny', '--output', "$tmp/tiny.dump");
+	is($r->{rc}, 0, 'dump-fetch') or diag(show($r));
+	like($r->{stderr}, qr/\Q$ids[-2]\E/, 'delivers the dump started last, not the one with the newest id')
+	  or diag($r->{stderr});
+	my $c1 = env_variant($env, "$tmp/tiny1.conf", { retention => { dumps_keep_last => 1 } });
+	$r = run_pgark('repo-expire', '--config', $c1);
+	is($r->{rc}, 0, 'repo-expire dumps_keep_last = 1') or diag(show($r));
+	is_deeply([ grep { m{^dumps/tiny/} } dump_objects() ], [ "dumps/tiny/$ids[-2]/data", "dumps/tiny/$ids[-2]/meta" ],
+		'keeps the dump started last only');
+}
+
 done_testing();
