@@ -575,7 +575,7 @@ dump_expire(repo *r, int keep_last, int64_t keep_within, int64_t now, int dry_ru
 		else
 		{
 			for (size_t k = i + 1; k < l.n && strcmp(l.e[k].dir, e->dir) == 0; k++)
-				newer += l.e[k].meta_ok && l.e[k].meta.kind == e->meta.kind;
+				newer += l.e[k].meta_ok && l.e[k].has_data && l.e[k].meta.kind == e->meta.kind;
 			if (newer == 0)
 			{
 				keep = 1;

@@ -94,7 +94,7 @@ int			dump_list_is_newest(const dump_list *l, size_t i);
  * directory and kind, the newest keep_last and every dump started within
  * keep_within of now are kept, and always the newest; the others are
  * removed (meta first, then data). A dump whose metadata cannot be read is
- * kept. A data object without metadata (a dump-push that died) is removed
+ * kept; one whose data object is missing is no newer dump of any other. A data object without metadata (a dump-push that died) is removed
  * once older than DUMP_LEFTOVER_AGE. With neither rule set nothing is
  * touched. report is called for every dump (keep or not, with why) and
  * every leftover removed; dry_run removes nothing.

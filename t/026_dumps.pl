@@ -446,6 +446,16 @@ $node->safe_psql('postgres', 'CREATE DATABASE tiny');
 	is($r->{rc}, 0, 'repo-expire dumps_keep_last = 1') or diag(show($r));
 	is_deeply([ grep { m{^dumps/tiny/} } dump_objects() ], [ "dumps/tiny/$ids[-2]/data", "dumps/tiny/$ids[-2]/meta" ],
 		'keeps the dump started last only');
+
+	# a newer dump whose data object is missing does not count as newer
+	$r = push_dump('--db', 'tiny');
+	my $gone = $r->{json}{dump_id} // '';
+	repo_remove_object($env, "dumps/tiny/$gone/data");
+	$r = run_pgark('repo-expire', '--config', $c1);
+	is($r->{rc}, 0, 'repo-expire dumps_keep_last = 1, the newest dump without its data') or diag(show($r));
+	ok(repo_object_exists($env, "dumps/tiny/$ids[-2]/data"), 'keeps the only restorable dump of tiny')
+	  or diag($r->{stdout});
+	ok(repo_object_exists($env, "dumps/tiny/$gone/meta"), 'and the one without data (newest)');
 }
 
 done_testing();
