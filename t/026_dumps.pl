@@ -456,6 +456,34 @@ $node->safe_psql('postgres', 'CREATE DATABASE tiny');
 	ok(repo_object_exists($env, "dumps/tiny/$ids[-2]/data"), 'keeps the only restorable dump of tiny')
 	  or diag($r->{stdout});
 	ok(repo_object_exists($env, "dumps/tiny/$gone/meta"), 'and the one without data (newest)');
+	repo_remove_object($env, "dumps/tiny/$gone/meta");
+}
+
+# ---- repo-verify --backup keeps the dump damage recorded in status/verify ----
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE dmg');
+	my $bp = base_push($conf, '--fast');
+	is($bp->{rc}, 0, 'base-push') or diag(show($bp));
+	my $bid = $bp->{json}{backup_id} // $bp->{json}{id} // '';
+	wait_for_archive($node, switch_wal($node));
+	$r = push_dump('--db', 'dmg');
+	is($r->{rc}, 0, 'a dump of dmg') or diag(show($r));
+	my $obj = "dumps/dmg/$r->{json}{dump_id}/data";
+	my $orig = repo_read_object($env, $obj);
+	my $bad = $orig;
+	substr($bad, int(length($bad) / 2), 1) = chr(ord(substr($bad, int(length($bad) / 2), 1)) ^ 0x20);
+	repo_write_object($env, $obj, $bad);
+	$r = run_pgark('repo-verify', '--config', $conf);
+	is($r->{rc}, 1, 'repo-verify finds the damaged dump') or diag(show($r));
+	like(store_tool($env, 'unseal', 'status/verify')->{stdout}, qr/^damaged .*dumps\/dmg\//m, 'recorded');
+	$r = run_pgark('repo-verify', '--config', $conf, '--backup', $bid);
+	diag(show($r)) if $r->{rc} > 1;
+	like(store_tool($env, 'unseal', 'status/verify')->{stdout}, qr/^damaged .*dumps\/dmg\//m,
+		'still recorded after repo-verify --backup (which checks no dump)');
+	isnt(run_pgark('repo-check', '--config', $conf)->{rc}, 0, 'repo-check stays red');
+	repo_write_object($env, $obj, $orig);
+	$r = run_pgark('repo-verify', '--config', $conf);
+	is($r->{rc}, 0, 'repaired: repo-verify passes') or diag(show($r));
 }
 
 done_testing();
