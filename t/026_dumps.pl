@@ -189,6 +189,12 @@ is($dst->safe_psql('schemaonly', q{SELECT count(*) FROM s1.items}), '0', 'the ta
 is($dst->safe_psql('schemaonly', q{SELECT count(*) FROM pg_views WHERE viewname = 'v'}), '1', 'the view exists');
 $r = fetch_dump('--db', 'shop', '--output', "$tmp/shop2.dump");
 is(slurp_bytes("$tmp/shop2.dump"), slurp_bytes("$tmp/shop.dump"), 'without --schema-only: still the newest full dump');
+$r = fetch_dump('--db', 'shop', '--id', $id_schema, '--output', "$tmp/schema2.dump");
+is($r->{rc}, 2, 'dump-fetch --id of a schema-only dump without --schema-only is refused');
+like($r->{stderr}, qr/schema-only dump: give --schema-only/, 'saying why') or diag($r->{stderr});
+ok(!-e "$tmp/schema2.dump", 'no output file');
+is(fetch_dump('--db', 'shop', '--id', $id_schema, '--schema-only', '--output', "$tmp/schema2.dump")->{rc}, 0,
+	'with --schema-only it is fetched');
 
 # ---- failures leave nothing ----
 {
