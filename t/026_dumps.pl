@@ -492,4 +492,22 @@ $node->safe_psql('postgres', 'CREATE DATABASE tiny');
 	is($r->{rc}, 0, 'repaired: repo-verify passes') or diag(show($r));
 }
 
+# ---- a dumps-only policy leaves backups, WAL and packs alone, and says so ----
+{
+	# WAL older than the backup is there: a backup policy would remove it
+	my @other = map { repo_list_all($env, $_) } ('base/', 'wal/', 'packs/');
+	ok((grep { m{^wal/} } @other) && (grep { m{^base/} } @other), 'there are backups and WAL');
+	my $c1 = env_variant($env, "$tmp/donly.conf", { retention => { dumps_keep_last => 1 } });
+	$r = run_pgark('repo-expire', '--config', $c1, '--json');
+	is($r->{rc}, 0, 'repo-expire --json, dumps only') or diag(show($r));
+	my $j = eval { JSON::PP::decode_json($r->{stdout}) } // {};
+	ok(defined $j->{packs_swept} && !$j->{packs_swept}, 'packs_swept is false') or diag($r->{stdout});
+	like($j->{sweep_note} // '', qr/none of them considered/, 'sweep_note says why');
+	$r = run_pgark('repo-expire', '--config', $c1);
+	like($r->{stdout}, qr/^backups, WAL, packs: untouched/m, 'the text says so');
+	unlike($r->{stdout}, qr/^packs:/m, 'and reports no pack sweep') or diag($r->{stdout});
+	is_deeply([ map { repo_list_all($env, $_) } ('base/', 'wal/', 'packs/') ], \@other,
+		'backups, WAL and packs untouched');
+}
+
 done_testing();
