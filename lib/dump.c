@@ -138,7 +138,7 @@ id_time(const char *id)
 int
 dump_new_id(repo *r, char *out, size_t outlen, pgark_err *err)
 {
-	dump_list	l;
+	dump_list	l = {NULL, 0};
 	const char *last = NULL;
 
 	if (dump_list_read(r, 0, &l, err) != 0)
