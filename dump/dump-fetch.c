@@ -148,6 +148,12 @@ main(int argc, char **argv)
 		err_set(&err, PGARK_ERR_USAGE, 0, "dump %s is a %s dump, not schema-only", e->id, dump_kind_name(e->meta.kind));
 		goto fail;
 	}
+	if (opt_id && !opt_schema && e->meta.kind == DUMP_SCHEMA)
+	{
+		/* without the data: never delivered to one who asked for a full dump */
+		err_set(&err, PGARK_ERR_USAGE, 0, "dump %s is a schema-only dump: give --schema-only to fetch it", e->id);
+		goto fail;
+	}
 	snprintf(object, sizeof(object), "%s%s/%s", DUMP_PREFIX, dir, e->id);
 	if (opt_output)
 	{

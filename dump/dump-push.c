@@ -150,7 +150,8 @@ main(int argc, char **argv)
 	}
 	if (dump_server_info(&src, &version, opt_all ? &dbs : NULL, &ndbs, &err) != 0)
 		goto fail;
-	dump_new_id((int64_t) time(NULL), id, sizeof(id));
+	if (dump_new_id(r, id, sizeof(id), &err) != 0)
+		goto fail;
 	if (opt_json)
 		printf("{\"dump_id\":\"%s\",\"dumps\":[", id);
 	for (size_t i = 0; i < (opt_all ? ndbs : opt_db ? 1 : 0); i++)

@@ -122,10 +122,41 @@ dump_dir_of(const dump_meta *m, char *out, size_t outlen)
 	return dump_name_encode(m->database, out, outlen);
 }
 
-void
-dump_new_id(int64_t t, char *out, size_t outlen)
+/* the time of an id's name (YYYYMMDDTHHMMSSZ-...), INT64_MIN if not one */
+static int64_t
+id_time(const char *id)
 {
-	backup_make_id(out, outlen, t);
+	char		iso[32];
+	int64_t		t;
+
+	if (strlen(id) < 16 || id[8] != 'T' || id[15] != 'Z')
+		return INT64_MIN;
+	snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", id, id + 4, id + 6, id + 9, id + 11, id + 13);
+	return iso8601_parse(iso, &t) == 0 ? t : INT64_MIN;
+}
+
+int
+dump_new_id(repo *r, char *out, size_t outlen, pgark_err *err)
+{
+	dump_list	l = {NULL, 0};
+	const char *last = NULL;
+
+	if (dump_list_read(r, 0, &l, err) != 0)
+		return -1;
+	for (size_t i = 0; i < l.n; i++)
+		if (last == NULL || strncmp(l.e[i].id, last, 16) > 0)
+			last = l.e[i].id;
+	/* newer than every dump there: two runs in one second would otherwise
+	 * sort by their random part */
+	for (int tries = 0;; tries++)
+	{
+		backup_make_id(out, outlen, (int64_t) time(NULL));
+		if (last == NULL || strncmp(out, last, 16) > 0 || tries >= 20)
+			break;				/* (a clock set back: ids out of order) */
+		sleep_ms(100);
+	}
+	dump_list_free(&l);
+	return 0;
 }
 
 static int
@@ -373,6 +404,31 @@ entry_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->id, y->id);
 }
 
+/* a dump's start time; by its id's name when its metadata is unreadable */
+static int64_t
+entry_time(const dump_entry *e)
+{
+	return e->meta_ok ? e->meta.start_time : id_time(e->id);
+}
+
+/* by directory, then by start time (ids within one second: each id is
+ * newer than every one before it), then id */
+static int
+entry_cmp_time(const void *a, const void *b)
+{
+	const dump_entry *x = a, *y = b;
+	int			c = strcmp(x->dir, y->dir);
+	int64_t		tx, ty;
+
+	if (c)
+		return c;
+	tx = entry_time(x);
+	ty = entry_time(y);
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
 /* src into dst, cut to fit */
 static void
 copy_cut(char *dst, size_t len, const char *src)
@@ -430,9 +486,13 @@ dump_list_read(repo *r, int want_meta, dump_list *out, pgark_err *err)
 	if (out->n > 1)
 		qsort(out->e, out->n, sizeof(*out->e), entry_cmp);
 	if (want_meta)
+	{
 		for (size_t i = 0; i < out->n; i++)
 			if (out->e[i].has_meta)
 				read_meta(r, &out->e[i]);
+		if (out->n > 1)
+			qsort(out->e, out->n, sizeof(*out->e), entry_cmp_time);
+	}
 	return 0;
 }
 
@@ -515,7 +575,7 @@ dump_expire(repo *r, int keep_last, int64_t keep_within, int64_t now, int dry_ru
 		else
 		{
 			for (size_t k = i + 1; k < l.n && strcmp(l.e[k].dir, e->dir) == 0; k++)
-				newer += l.e[k].meta_ok && l.e[k].meta.kind == e->meta.kind;
+				newer += l.e[k].meta_ok && l.e[k].has_data && l.e[k].meta.kind == e->meta.kind;
 			if (newer == 0)
 			{
 				keep = 1;
@@ -642,6 +702,8 @@ typedef struct child_env
 {
 	char	   *set[DUMP_MAX_ENV];	/* "NAME=value", malloc'd; hold a password */
 	size_t		n;
+	char	   *conn;			/* the conninfo for -d without its secrets, malloc'd */
+	size_t		connlen, conncap;
 	char		maintenance_db[256];
 } child_env;
 
@@ -654,6 +716,9 @@ child_env_free(child_env *ce)
 		free(ce->set[i]);
 	}
 	ce->n = 0;
+	free(ce->conn);
+	ce->conn = NULL;
+	ce->connlen = ce->conncap = 0;
 }
 
 static int
@@ -669,7 +734,41 @@ child_env_add(child_env *ce, const char *name, const char *val, pgark_err *err)
 	return 0;
 }
 
-/* The conninfo as PG* environment variables: nothing of it in argv. */
+/* " keyword='value'" appended to ce->conn (' and \ escaped) */
+static int
+child_conn_add(child_env *ce, const char *kw, const char *val, pgark_err *err)
+{
+	size_t		need = ce->connlen + strlen(kw) + 2 * strlen(val) + 6;
+
+	if (need > ce->conncap)
+	{
+		size_t		cap = need * 2;
+		char	   *n = realloc(ce->conn, cap);
+
+		if (n == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		ce->conn = n;
+		ce->conncap = cap;
+	}
+	ce->connlen += (size_t) sprintf(ce->conn + ce->connlen, "%s%s='", ce->connlen ? " " : "", kw);
+	for (const char *c = val; *c; c++)
+	{
+		if (*c == '\\' || *c == '\'')
+			ce->conn[ce->connlen++] = '\\';
+		ce->conn[ce->connlen++] = *c;
+	}
+	ce->conn[ce->connlen++] = '\'';
+	ce->conn[ce->connlen] = '\0';
+	return 0;
+}
+
+/*
+ * The conninfo for the child: its settings in a conninfo for -d (explicit
+ * settings beat a service file's and the environment's, as they do for
+ * our own connection; an environment variable would lose to a service
+ * file), the database db first; its secrets (the password) as PG*
+ * environment variables, never in argv.
+ */
 static int
 child_env_build(const char *conninfo, const char *db, child_env *ce, pgark_err *err)
 {
@@ -684,6 +783,8 @@ child_env_build(const char *conninfo, const char *db, child_env *ce, pgark_err *
 		PQfreemem(perr);
 		return -1;
 	}
+	if (db && child_conn_add(ce, "dbname", db, err) != 0)
+		goto done;
 	for (PQconninfoOption *o = opts; o->keyword; o++)
 	{
 		if (o->val == NULL || o->val[0] == '\0')
@@ -691,6 +792,12 @@ child_env_build(const char *conninfo, const char *db, child_env *ce, pgark_err *
 		if (strcmp(o->keyword, "dbname") == 0)
 		{
 			snprintf(ce->maintenance_db, sizeof(ce->maintenance_db), "%s", o->val);
+			continue;
+		}
+		if (o->dispchar == NULL || o->dispchar[0] != '*')
+		{
+			if (child_conn_add(ce, o->keyword, o->val, err) != 0)
+				goto done;
 			continue;
 		}
 		if (o->envvar == NULL)
@@ -702,8 +809,6 @@ child_env_build(const char *conninfo, const char *db, child_env *ce, pgark_err *
 		if (child_env_add(ce, o->envvar, o->val, err) != 0)
 			goto done;
 	}
-	if (db && child_env_add(ce, "PGDATABASE", db, err) != 0)
-		goto done;
 	rc = 0;
 done:
 	/* the parsed options may hold the password */
@@ -849,10 +954,88 @@ program_version(const char *path, int server_version, char *out, size_t len, pga
 	return 0;
 }
 
+/* pg_dump's WriteInt: a sign byte, then int_size bytes, least significant first */
+static int
+archive_int(const uint8_t *buf, size_t len, size_t *pos, int int_size, int64_t *v)
+{
+	uint64_t	u = 0;
+	int			neg;
+
+	if (*pos + 1 + (size_t) int_size > len)
+		return 0;
+	neg = buf[(*pos)++] != 0;
+	for (int i = 0; i < int_size; i++)
+		u |= (uint64_t) buf[(*pos)++] << (8 * i);
+	if (u > INT32_MAX)
+		return -1;
+	*v = neg ? -(int64_t) u : (int64_t) u;
+	return 1;
+}
+
+int
+dump_archive_dbname(const uint8_t *buf, size_t len, char *out, size_t outlen)
+{
+	size_t		pos = 11;
+	int			vmaj, vmin, int_size, rc;
+	int64_t		v;
+
+	if (len < 11)
+		return memcmp(buf, "PGDMP", len < 5 ? len : 5) == 0 ? 0 : -1;
+	if (memcmp(buf, "PGDMP", 5) != 0)
+		return -1;
+	vmaj = buf[5];
+	vmin = buf[6];
+	int_size = buf[8];
+	/* custom format (1), an archive version pg_dump has written since 8.0 */
+	if (vmaj != 1 || vmin < 10 || int_size < 1 || int_size > 8 || buf[10] != 1)
+		return -1;
+	/* compression: a byte from 1.15 (PostgreSQL 16) on, an int before */
+	if (vmin >= 15)
+	{
+		if (pos + 1 > len)
+			return 0;
+		pos++;
+	}
+	else if ((rc = archive_int(buf, len, &pos, int_size, &v)) != 1)
+		return rc;
+	/* the creation time: 7 ints */
+	for (int i = 0; i < 7; i++)
+		if ((rc = archive_int(buf, len, &pos, int_size, &v)) != 1)
+			return rc;
+	/* the database: WriteStr, a length, then the bytes */
+	if ((rc = archive_int(buf, len, &pos, int_size, &v)) != 1)
+		return rc;
+	if (v < 0 || (size_t) v >= outlen)
+		return -1;
+	if (pos + (size_t) v > len)
+		return len >= DUMP_ARCHIVE_HEAD ? -1 : 0;
+	memcpy(out, buf + pos, (size_t) v);
+	out[v] = '\0';
+	return 1;
+}
+
 static int
 sink_put(void *arg, const void *buf, size_t len, pgark_err *err)
 {
 	return store_put_write(arg, buf, len, err);
+}
+
+/* the archive must be one of db: a service file or the environment must
+ * not have made pg_dump dump another database */
+static int
+check_head(const uint8_t *head, size_t len, const char *db, const char *prog, pgark_err *err)
+{
+	char		got[DUMP_NAME_MAX + 1];
+	int			rc = dump_archive_dbname(head, len, got, sizeof(got));
+
+	if (rc < 0)
+		return err_set(err, PGARK_ERR_DB, 0, "%s did not write a custom-format archive", prog);
+	if (rc == 0)
+		return err_set(err, PGARK_ERR_DB, 0, "%s wrote a truncated archive header", prog);
+	if (strcmp(got, db) != 0)
+		return err_set(err, PGARK_ERR_DB, 0, "%s dumped database \"%s\", not \"%s\" (a service file or "
+					   "PG* environment variable chose another database?)", prog, got, db);
+	return 0;
 }
 
 int
@@ -861,7 +1044,7 @@ dump_push(repo *r, const dump_source *src, int server_version, const char *db, d
 {
 	const char *prog = kind == DUMP_GLOBALS ? "pg_dumpall" : "pg_dump";
 	char		path[4200], dir[3 * DUMP_NAME_MAX + 1], data[512], meta[512], text[DUMP_META_MAX];
-	char	   *argv[8];
+	char	   *argv[10];
 	int			argc = 0, fd = -1, rc = -1, n;
 	pid_t		pid = -1;
 	child_env	ce;
@@ -869,7 +1052,8 @@ dump_push(repo *r, const dump_source *src, int server_version, const char *db, d
 	store_writer *sw = NULL;
 	obj_writer *ow = NULL;
 	obj_summary sum;
-	uint8_t    *buf = NULL;
+	uint8_t    *buf = NULL, head[DUMP_ARCHIVE_HEAD];
+	size_t		head_len = 0;
 
 	memset(m, 0, sizeof(*m));
 	memset(&ce, 0, sizeof(ce));
@@ -893,6 +1077,12 @@ dump_push(repo *r, const dump_source *src, int server_version, const char *db, d
 		return -1;
 	argv[argc++] = path;
 	argv[argc++] = (char *) "--no-password";
+	if (ce.conn)
+	{
+		/* pg_dumpall ignores a dbname here: -l is its database */
+		argv[argc++] = (char *) "-d";
+		argv[argc++] = ce.conn;
+	}
 	if (kind == DUMP_GLOBALS)
 	{
 		argv[argc++] = (char *) "--globals-only";
@@ -936,6 +1126,15 @@ dump_push(repo *r, const dump_source *src, int server_version, const char *db, d
 		}
 		if (got == 0)
 			break;
+		if (head_len < sizeof(head))
+		{
+			size_t		c = (size_t) got < sizeof(head) - head_len ? (size_t) got : sizeof(head) - head_len;
+
+			memcpy(head + head_len, buf, c);
+			head_len += c;
+			if (head_len == sizeof(head) && kind != DUMP_GLOBALS && check_head(head, head_len, db, prog, err) != 0)
+				goto done;
+		}
 		m->plain_bytes += (uint64_t) got;
 		if (obj_writer_write(ow, buf, (size_t) got, err) != 0)
 		{
@@ -955,6 +1154,8 @@ dump_push(repo *r, const dump_source *src, int server_version, const char *db, d
 		err_set(err, PGARK_ERR_DB, 0, "%s wrote nothing", prog);
 		goto done;
 	}
+	if (head_len < sizeof(head) && kind != DUMP_GLOBALS && check_head(head, head_len, db, prog, err) != 0)
+		goto done;
 	if (obj_writer_finish(ow, &sum, err) != 0)
 	{
 		err_prefix(err, "storing %s", data);

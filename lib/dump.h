@@ -73,7 +73,8 @@ typedef struct dump_entry
 
 typedef struct dump_list
 {
-	dump_entry *e;				/* sorted by dir, then id (oldest first) */
+	dump_entry *e;				/* sorted by dir, then (with meta) start time, then id:
+								 * oldest first */
 	size_t		n;
 } dump_list;
 
@@ -93,7 +94,7 @@ int			dump_list_is_newest(const dump_list *l, size_t i);
  * directory and kind, the newest keep_last and every dump started within
  * keep_within of now are kept, and always the newest; the others are
  * removed (meta first, then data). A dump whose metadata cannot be read is
- * kept. A data object without metadata (a dump-push that died) is removed
+ * kept; one whose data object is missing is no newer dump of any other. A data object without metadata (a dump-push that died) is removed
  * once older than DUMP_LEFTOVER_AGE. With neither rule set nothing is
  * touched. report is called for every dump (keep or not, with why) and
  * every leftover removed; dry_run removes nothing.
@@ -116,8 +117,9 @@ int			dump_server_info(const dump_source *src, int *version_num, char ***dbs, si
 							 pgark_err *err);
 void		dump_free_names(char **dbs, size_t n);
 
-/* A new dump id for a run starting at t. */
-void		dump_new_id(int64_t t, char *out, size_t outlen);
+/* A new dump id for a run starting now: newer than every dump's id in the
+ * repository (waiting up to 2 s for the clock to pass the newest). */
+int			dump_new_id(repo *r, char *out, size_t outlen, pgark_err *err);
 
 /*
  * Run pg_dump (or pg_dumpall --globals-only for DUMP_GLOBALS, db NULL) and
@@ -138,6 +140,15 @@ int			dump_push(repo *r, const dump_source *src, int server_version, const char 
  * caller must fail loudly.
  */
 int			dump_read(repo *r, const dump_meta *m, obj_sink_fn sink, void *sink_arg, pgark_err *err);
+
+/*
+ * The database name in the header of a pg_dump custom-format archive (its
+ * first bytes, len of them): 1 and the name in out; 0 if more bytes are
+ * needed; -1 if buf does not start a custom-format archive (or the name
+ * does not fit in out).
+ */
+#define DUMP_ARCHIVE_HEAD 1024	/* more than any header up to its dbname */
+int			dump_archive_dbname(const uint8_t *buf, size_t len, char *out, size_t outlen);
 
 /* Remove a dump: meta first (then it no longer exists), then data. */
 int			dump_remove(repo *r, const char *dir, const char *id, pgark_err *err);

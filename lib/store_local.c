@@ -205,6 +205,18 @@ local_put_write(store_writer *sw, const void *buf, size_t len, pgark_err *err)
 	return 0;
 }
 
+/*
+ * A logical dump's directory (dumps/<db>/<dump-id>/) left empty by a
+ * removal or an aborted write: removed, best effort (it is never written
+ * again, since an id is never reused in its directory).
+ */
+static void
+drop_empty_dump_dir(const char *name, const char *dir)
+{
+	if (strncmp(name, "dumps/", 6) == 0)
+		(void) rmdir(dir);
+}
+
 static void
 local_put_abort(store_writer *sw)
 {
@@ -214,6 +226,7 @@ local_put_abort(store_writer *sw)
 		close(w->fd);
 	if (w->tmp_exists)
 		unlink(w->tmp);
+	drop_empty_dump_dir(w->name, w->dir);
 	free(w);
 }
 
@@ -527,7 +540,10 @@ local_remove(store *st, const char *name, pgark_err *err)
 		return err_sys(err, PGARK_ERR_IO, "could not remove \"%s\"", path);
 	}
 	path_dirname(path, dir, sizeof(dir));
-	return fsync_dir(dir, err);
+	if (fsync_dir(dir, err) != 0)
+		return -1;
+	drop_empty_dump_dir(name, dir);
+	return 0;
 }
 
 static int

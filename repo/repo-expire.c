@@ -192,6 +192,13 @@ main(int argc, char **argv)
 	memset(&res, 0, sizeof(res));
 	/* backups, WAL and packs only under a policy for them */
 	rc = ret_policy_set(&o.policy) ? repo_expire(r, &o, &res, &err) : 0;
+	if (!ret_policy_set(&o.policy))
+	{
+		/* nothing was swept: say so rather than "swept, 0 in use" */
+		res.sweep_skipped = 1;
+		snprintf(res.sweep_note, sizeof(res.sweep_note),
+				 "no [retention] rule for backups, WAL and packs: none of them considered");
+	}
 	if (rc == 0)
 		rc = dump_expire(r, p.cfg.dumps_keep_last, p.cfg.dumps_keep_within, o.now, opt_dry_run, report_dump, &rctx,
 						 &dumps_kept, &dumps_removed, &err);
@@ -234,7 +241,9 @@ main(int argc, char **argv)
 					   rctx.wal_shown > 1 ? " ... " : "", rctx.wal_shown > 1 ? path_basename(rctx.wal_last) : "");
 			else
 				printf("WAL: all kept (no usable backup to measure from, or one whose WAL is unknown)\n");
-			if (res.sweep_skipped)
+			if (!ret_policy_set(&o.policy))
+				;				/* said above */
+			else if (res.sweep_skipped)
 				printf("packs: not swept: %s\n", res.sweep_note);
 			else
 				printf("packs: %s %" PRIu64 " (%s), %" PRIu64 " in use\n", verb, res.packs_removed, packb,

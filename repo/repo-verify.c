@@ -833,7 +833,9 @@ main(int argc, char **argv)
 			return prog_fail(&p, &err);
 		}
 	}
-	if (!opt_backup && dump_list_read(r, 1, &dumps, &err) != 0)
+	/* with --backup the dumps are not checked, but their names are needed:
+	 * the damage recorded of those still there is carried over */
+	if (dump_list_read(r, !opt_backup, &dumps, &err) != 0)
 	{
 		repo_inventory_free(&inv);
 		repo_close(r);

@@ -36,6 +36,44 @@ bad_name(const char *enc, const char *why)
 	is_int(dump_name_decode(enc, dec, sizeof(dec)), -1, "decode refuses %s (%s)", enc, why);
 }
 
+/* pg_dump's WriteInt with int size 4 */
+static size_t
+put_int(uint8_t *h, size_t n, int v)
+{
+	unsigned	u = (unsigned) (v < 0 ? -v : v);
+
+	h[n++] = v < 0;
+	for (int i = 0; i < 4; i++, u >>= 8)
+		h[n++] = (uint8_t) (u & 0xff);
+	return n;
+}
+
+/* the header pg_dump -Fc writes, up to its database name (archive 1.vmin) */
+static size_t
+archive_head(uint8_t *h, int vmin, const char *db)
+{
+	size_t		n = 0, dl = strlen(db);
+	const int	tm[7] = {1, 2, 3, 27, 10, 126, 0};
+
+	memcpy(h, "PGDMP", 5);
+	n = 5;
+	h[n++] = 1;
+	h[n++] = (uint8_t) vmin;
+	h[n++] = 0;
+	h[n++] = 4;					/* int size */
+	h[n++] = 8;					/* offset size */
+	h[n++] = 1;					/* custom */
+	if (vmin >= 15)
+		h[n++] = 0;				/* compression algorithm: a byte */
+	else
+		n = put_int(h, n, -1);	/* compression level: an int */
+	for (int i = 0; i < 7; i++)
+		n = put_int(h, n, tm[i]);
+	n = put_int(h, n, (int) dl);
+	memcpy(h + n, db, dl);
+	return n + dl;
+}
+
 static const char good_meta[] =
 	"pgark-dump 1\n"
 	"dump_id 20261127T020001Z-3f2a\n"
@@ -144,5 +182,31 @@ main(void)
 	bad_meta("end\n", "end\nmore\n", "something after end");
 	bad_meta("end\n", "", "no end");
 	bad_meta("plain_bytes 1234\n", "plain_bytes  1234\n", "two spaces");
+
+	/* the database in a custom-format archive's header */
+	{
+		uint8_t		h[256];
+		char		db[DUMP_NAME_MAX + 1];
+		size_t		hl;
+
+		hl = archive_head(h, 14, "shop");
+		is_int(dump_archive_dbname(h, hl, db, sizeof(db)), 1, "a 1.14 (PostgreSQL 15) header");
+		is_str(db, "shop", "names its database");
+		{
+			size_t		cut = 0;
+
+			while (cut < hl && dump_archive_dbname(h, cut, db, sizeof(db)) == 0)
+				cut++;
+			is_uint(cut, hl, "cut anywhere before its end: more bytes needed");
+		}
+		hl = archive_head(h, 15, "my db");
+		is_int(dump_archive_dbname(h, hl, db, sizeof(db)), 1, "a 1.15 (PostgreSQL 16) header");
+		is_str(db, "my db", "names its database");
+		memcpy(h, "PGDMQ", 5);
+		is_int(dump_archive_dbname(h, hl, db, sizeof(db)), -1, "not an archive");
+		hl = archive_head(h, 14, "shop");
+		h[10] = 3;
+		is_int(dump_archive_dbname(h, hl, db, sizeof(db)), -1, "a tar archive is not custom format");
+	}
 	return done_testing();
 }
