@@ -189,6 +189,19 @@ check_target(PGconn *c, pgark_err *err)
 			return err_set(err, PGARK_ERR_EXISTS, 0,
 						   "table %s.%s exists in the target database %s: give --as NEW_NAME to restore beside it, "
 						   "or --replace to replace it (in one transaction)", t->dschema, t->dname, PQdb(c));
+		/* DROP TABLE on a partitioned table or an inheritance parent drops
+		 * its partitions (children) too, TRUNCATE empties them, and pg_dump
+		 * -t dumps none of them: refused, nothing changed */
+		if (query1(c, "SELECT (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)) = 'p'"
+				   " OR EXISTS (SELECT FROM pg_inherits WHERE inhparent = to_regclass($1))", q, NULL, v, sizeof(v),
+				   "checking the target", err) != 0)
+			return -1;
+		if (strcmp(v, "t") == 0)
+			return err_set(err, PGARK_ERR_CONFLICT, 0,
+						   "table %s.%s in the target database %s cannot be replaced: it has partitions or "
+						   "inheritance children, which --replace would drop or empty with it (and pg_dump -t "
+						   "does not include them); nothing was changed (restore with --as NEW_NAME instead)",
+						   t->dschema, t->dname, PQdb(c));
 		/* what a DROP (or TRUNCATE) would trip over: say so before any change */
 		if (query1(c, "SELECT string_agg(DISTINCT x, ', ') FROM ("
 				   " SELECT 'view ' || r.ev_class::regclass::text AS x FROM pg_depend d"
@@ -680,7 +693,7 @@ main(int argc, char **argv)
 				char		q[2 * 4 * NAMEDATALEN_MAX + 8];
 
 				qualified(tables[i].dschema, tables[i].dname, q, sizeof(q));
-				o += (size_t) snprintf(pre + o, sizeof(pre) - o, "%s%s", i ? ", " : "", q);
+				o += (size_t) snprintf(pre + o, sizeof(pre) - o, "%sONLY %s", i ? ", " : "", q);
 			}
 		}
 		if (psql_into(s, copts, dbname, pre[0] ? pre : NULL, sqlfile, cancel, &err) != 0)

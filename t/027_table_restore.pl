@@ -40,6 +40,14 @@ INSERT INTO u SELECT g, 'u' || g FROM generate_series(1, 300) g;
 CREATE TABLESPACE ts1 LOCATION '$tsdir';
 CREATE TABLE tt (id int PRIMARY KEY, w text) TABLESPACE ts1;
 INSERT INTO tt SELECT g, 'tt' || g FROM generate_series(1, 200) g;
+CREATE TABLE p (id int, v text) PARTITION BY RANGE (id);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (100);
+CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (100) TO (1000);
+INSERT INTO p SELECT g, 'p' FROM generate_series(1, 300) g;
+CREATE TABLE ip (id int, v text);
+CREATE TABLE ic (extra int) INHERITS (ip);
+INSERT INTO ip SELECT g, 'ip' FROM generate_series(1, 10) g;
+INSERT INTO ic SELECT g, 'ic', 1 FROM generate_series(1, 20) g;
 });
 
 # settings in the backup's postgresql.auto.conf (read by the scratch
@@ -231,6 +239,32 @@ sub scratch_servers
 	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--data-only', '--replace');
 	is($r->{rc}, 0, '--data-only --replace: exit 0') or diag show($r);
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), 300, 'u has its 300 rows of T');
+}
+
+# --- partitioned tables and inheritance parents: --replace would drop (or
+# TRUNCATE empty) their partitions or children, and pg_dump -t does not
+# dump them: refused, nothing changed
+{
+	my $p_before = $node->safe_psql('postgres', 'SELECT count(*) FROM p');
+	my $r = table_restore('--table', 'public.p', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace of a partitioned table: refused');
+	like($r->{stderr}, qr/table public\.p in the target database postgres cannot be replaced: it has partitions/,
+		'... saying why');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM p}), $p_before, '... its rows unchanged');
+	is($node->safe_psql('postgres', q{SELECT to_regclass('p1') IS NOT NULL AND to_regclass('p2') IS NOT NULL}), 't',
+		'... its partitions still there');
+	$r = table_restore('--table', 'public.p', '--target-time', $T, '--into', $connstr, '--replace', '--data-only');
+	is($r->{rc}, 1, '--data-only --replace of a partitioned table: refused');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM p}), $p_before, '... its rows unchanged');
+
+	$node->safe_psql('postgres', q{INSERT INTO ic VALUES (100, 'late', 2)});
+	$r = table_restore('--table', 'public.ip', '--target-time', $T, '--into', $connstr, '--replace', '--data-only');
+	is($r->{rc}, 1, '--data-only --replace of an inheritance parent: refused');
+	like($r->{stderr}, qr/inheritance children/, '... saying why');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM ONLY ic}), 21, "... the child's rows unchanged");
+	$r = table_restore('--table', 'public.ip', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace of an inheritance parent: refused');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM ONLY ic}), 21, "... the child's rows unchanged");
 }
 
 # --- a target before the oldest backup
