@@ -39,6 +39,7 @@ static restore_opts ro;
 static int	opt_json, ntargets, opt_data_only, opt_schema_only, opt_replace, ntables, wait_timeout;
 static const char *opt_progress, *opt_into, *opt_as, *opt_output, *opt_scratch_dir, *opt_from_db;
 static table tables[MAX_TABLES];
+static char txpre[32768], txpost[32768];	/* SQL around the dump in the target */
 
 /* "schema.name" (or "name": public) into s and n; -1 if not one */
 static int
@@ -321,11 +322,11 @@ count_rows(PGconn *c, const char *schema, const char *name, pgark_err *err)
  */
 static int
 psql_into(const scratch *s, PQconninfoOption *opts, const char *dbname, const char *pre_sql, const char *file,
-		  volatile sig_atomic_t *cancel, pgark_err *err)
+		  const char *post_sql, volatile sig_atomic_t *cancel, pgark_err *err)
 {
 	char		psql[PATH_MAX + 8], envbuf[24][1100];
 	const char *env[26];
-	char	   *argv[12];
+	char	   *argv[14];
 	int			n = 0, ne = 0, rc;
 
 	snprintf(psql, sizeof(psql), "%s/psql", s->bindir);
@@ -354,6 +355,11 @@ psql_into(const scratch *s, PQconninfoOption *opts, const char *dbname, const ch
 	}
 	argv[n++] = (char *) (uintptr_t) "-f";
 	argv[n++] = (char *) (uintptr_t) file;
+	if (post_sql)
+	{
+		argv[n++] = (char *) (uintptr_t) "-c";
+		argv[n++] = (char *) (uintptr_t) post_sql;
+	}
 	argv[n] = NULL;
 	rc = scratch_exec(psql, argv, env, -1, cancel, err);
 	for (int i = 0; i < 24; i++)
@@ -364,6 +370,134 @@ psql_into(const scratch *s, PQconninfoOption *opts, const char *dbname, const ch
 		return err_set(err, PGARK_ERR_DB, 0,
 					   "restoring into the target database %s failed (psql exit %d, see its messages above); "
 					   "it ran in one transaction: nothing was changed", dbname, rc);
+	return 0;
+}
+
+/* Append to buf (of len, holding o bytes) or fail: -1 when it does not fit */
+static int
+sql_add(char *buf, size_t len, size_t *o, const char *text)
+{
+	size_t		l = strlen(text);
+
+	if (*o + l + 1 > len)
+		return -1;
+	memcpy(buf + *o, text, l + 1);
+	*o += l;
+	return 0;
+}
+
+/*
+ * The statements around the dump in the target's transaction. pre: the
+ * replaced tables locked first, and their owned sequences' current values
+ * kept (transaction-local settings); post: each of those sequences set to
+ * the greater of the value kept and the restored one, so that --replace
+ * never moves a sequence backwards (ids handed out after the target may be
+ * referenced elsewhere).
+ */
+static int
+transaction_sql(PGconn *c, char *pre, size_t prelen, char *post, size_t postlen, pgark_err *err)
+{
+	size_t		po = strlen(pre), qo = strlen(post);
+
+	for (int i = 0; i < ntables; i++)
+	{
+		const table *t = &tables[i];
+		char		q[2 * 4 * NAMEDATALEN_MAX + 8];
+		PGresult   *res;
+		const char *params[1] = {q};
+
+		if (!t->exists || !opt_replace || opt_data_only)
+			continue;
+		qualified(t->dschema, t->dname, q, sizeof(q));
+		res = PQexecParams(c,
+						   "SELECT format('SELECT set_config(''pgark.seq%s'', coalesce(pg_sequence_last_value(%L::regclass),"
+						   " 0)::text, true);', s.oid, format('%I.%I', n.nspname, s.relname)),"
+						   " format('SELECT setval(c, v, true) FROM (SELECT c, current_setting(''pgark.seq%s'')::bigint v"
+						   " FROM (SELECT to_regclass(%L) c) x WHERE c IS NOT NULL) y"
+						   " WHERE v > coalesce(pg_sequence_last_value(c), 0);', s.oid, format('%I.%I', n.nspname, s.relname))"
+						   " FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
+						   " JOIN pg_namespace n ON n.oid = s.relnamespace"
+						   " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass"
+						   " AND d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')",
+						   1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			err_set(err, PGARK_ERR_DB, 0, "checking the sequences of %s.%s in the target: %s", t->dschema, t->dname,
+					PQerrorMessage(c));
+			PQclear(res);
+			return -1;
+		}
+		for (int j = 0; j < PQntuples(res); j++)
+			if (sql_add(pre, prelen, &po, PQgetvalue(res, j, 0)) != 0 ||
+				sql_add(post, postlen, &qo, PQgetvalue(res, j, 1)) != 0)
+			{
+				PQclear(res);
+				return err_set(err, PGARK_ERR_CONFIG, 0, "table %s.%s: too many owned sequences", t->dschema,
+							   t->dname);
+			}
+		PQclear(res);
+	}
+	return 0;
+}
+
+/*
+ * The dump's table of contents without its SEQUENCE SET entries into
+ * listfile: --data-only must not move the live table's sequences (back to
+ * their value at the target; setval is not transactional either).
+ */
+static int
+list_without_setval(scratch *s, const char *dumpfile, const char *listfile, pgark_err *err)
+{
+	char	   *argv[4] = {(char *) (uintptr_t) "pg_restore", (char *) (uintptr_t) "-l", (char *) (uintptr_t) dumpfile,
+	NULL};
+	char		line[4096];
+	FILE	   *in, *out;
+	int			fd, rc;
+
+	if ((fd = open(listfile, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not create %s", listfile);
+	if ((rc = scratch_run(s, argv, NULL, fd, err)) != 0)
+	{
+		close(fd);
+		return rc < 0 ? -1 : err_set(err, PGARK_ERR_DB, 0, "pg_restore -l could not read the dump (exit %d)", rc);
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0 || (in = fdopen(fd, "r")) == NULL)
+	{
+		close(fd);
+		return err_sys(err, PGARK_ERR_IO, "could not read %s", listfile);
+	}
+	{
+		char		tmp[PATH_MAX + 32];
+
+		snprintf(tmp, sizeof(tmp), "%s.f", listfile);
+		if ((out = fopen(tmp, "wx")) == NULL)
+		{
+			fclose(in);
+			return err_sys(err, PGARK_ERR_IO, "could not create %s", tmp);
+		}
+		while (fgets(line, sizeof(line), in))
+		{
+			/* "ID; OID OID DESC SCHEMA NAME OWNER": DESC after two numbers */
+			const char *d = strstr(line, "; ");
+			int			skip = 0;
+
+			if (line[0] != ';' && d)
+			{
+				d += 2;
+				for (int k = 0; k < 2 && d; k++)
+				{
+					d += strspn(d, "0123456789");
+					d = *d == ' ' ? d + 1 : NULL;
+				}
+				skip = d && strncmp(d, "SEQUENCE SET ", 13) == 0;
+			}
+			if (!skip)
+				fputs(line, out);
+		}
+		fclose(in);
+		if (fclose(out) != 0 || rename(tmp, listfile) != 0)
+			return err_sys(err, PGARK_ERR_IO, "could not write %s", listfile);
+	}
 	return 0;
 }
 
@@ -543,7 +677,8 @@ main(int argc, char **argv)
 		}
 		snprintf(dbname, sizeof(dbname), "%s", PQdb(target));
 		snprintf(fromdb, sizeof(fromdb), "%s", dbname);
-		if (check_target(target, &err) != 0)
+		if (check_target(target, &err) != 0 ||
+			transaction_sql(target, txpre, sizeof(txpre), txpost, sizeof(txpost), &err) != 0)
 			goto fail;
 	}
 	if (opt_from_db)
@@ -647,12 +782,13 @@ main(int argc, char **argv)
 	}
 	else
 	{
-		char		pre[2 * MAX_TABLES * (2 * 4 * NAMEDATALEN_MAX + 8) + 64] = "";
+		char		listfile[PATH_MAX + 16];
 		char	   *rargv[12];
 		int			n = 0;
 
 		if ((size_t) snprintf(dumpfile, sizeof(dumpfile), "%s/tables.dump", s->dir) >= sizeof(dumpfile) ||
-			(size_t) snprintf(sqlfile, sizeof(sqlfile), "%s/tables.sql", s->dir) >= sizeof(sqlfile))
+			(size_t) snprintf(sqlfile, sizeof(sqlfile), "%s/tables.sql", s->dir) >= sizeof(sqlfile) ||
+			(size_t) snprintf(listfile, sizeof(listfile), "%s/tables.list", s->dir) >= sizeof(listfile))
 		{
 			err_set(&err, PGARK_ERR_CONFIG, 0, "scratch directory %s: path too long", s->dir);
 			goto fail;
@@ -673,6 +809,13 @@ main(int argc, char **argv)
 			rargv[n++] = (char *) (uintptr_t) "--clean";
 			rargv[n++] = (char *) (uintptr_t) "--if-exists";
 		}
+		if (opt_data_only)
+		{
+			if (list_without_setval(s, dumpfile, listfile, &err) != 0)
+				goto fail;
+			rargv[n++] = (char *) (uintptr_t) "-L";
+			rargv[n++] = listfile;
+		}
 		rargv[n++] = (char *) (uintptr_t) "-f";
 		rargv[n++] = sqlfile;
 		rargv[n++] = dumpfile;
@@ -686,17 +829,20 @@ main(int argc, char **argv)
 		}
 		if (opt_replace && opt_data_only)
 		{
-			size_t		o = (size_t) snprintf(pre, sizeof(pre), "TRUNCATE TABLE ");
+			size_t		o = strlen(txpre);
+
+			o += (size_t) snprintf(txpre + o, sizeof(txpre) - o, "TRUNCATE TABLE ");
 
 			for (int i = 0; i < ntables; i++)
 			{
 				char		q[2 * 4 * NAMEDATALEN_MAX + 8];
 
 				qualified(tables[i].dschema, tables[i].dname, q, sizeof(q));
-				o += (size_t) snprintf(pre + o, sizeof(pre) - o, "%sONLY %s", i ? ", " : "", q);
+				o += (size_t) snprintf(txpre + o, sizeof(txpre) - o, "%sONLY %s", i ? ", " : "", q);
 			}
+			snprintf(txpre + o, sizeof(txpre) - o, ";");
 		}
-		if (psql_into(s, copts, dbname, pre[0] ? pre : NULL, sqlfile, cancel, &err) != 0)
+		if (psql_into(s, copts, dbname, txpre[0] ? txpre : NULL, sqlfile, txpost[0] ? txpost : NULL, cancel, &err) != 0)
 			goto fail;
 		/* rows restored: counted in the target */
 		PQfinish(target);

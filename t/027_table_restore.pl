@@ -48,6 +48,11 @@ CREATE TABLE ip (id int, v text);
 CREATE TABLE ic (extra int) INHERITS (ip);
 INSERT INTO ip SELECT g, 'ip' FROM generate_series(1, 10) g;
 INSERT INTO ic SELECT g, 'ic', 1 FROM generate_series(1, 20) g;
+CREATE TABLE s (id serial PRIMARY KEY, v text);
+INSERT INTO s (v) SELECT 'old' || g FROM generate_series(1, 100) g;
+CREATE TABLE audit (n int);
+CREATE FUNCTION aud() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO audit VALUES (NEW.id); RETURN NEW; END\$\$;
+CREATE TRIGGER s_aud AFTER INSERT ON s FOR EACH ROW EXECUTE FUNCTION aud();
 });
 
 # settings in the backup's postgresql.auto.conf (read by the scratch
@@ -77,6 +82,9 @@ $node->safe_psql('postgres', q{
 DELETE FROM t WHERE id > 200;
 DROP TABLE tt;
 INSERT INTO u SELECT g, 'late' FROM generate_series(301, 350) g;
+DELETE FROM s;
+INSERT INTO s (v) SELECT 'new' || g FROM generate_series(1, 100) g;
+TRUNCATE audit;
 });
 my $t_now = table_hash($node, 't');
 my $u_hash = table_hash($node, 'u');
@@ -183,10 +191,15 @@ sub scratch_servers
 	is(table_hash($node, 't'), $t_now, '... t unchanged');
 	$node->safe_psql('postgres', 'DROP TABLE t_ref');
 
+	# ids handed out after T may be referenced elsewhere: the restored
+	# table's sequence is not moved back to its value at T
+	$node->safe_psql('postgres', q{SELECT setval('t_id_seq', 5000)});
 	$r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--replace');
 	is($r->{rc}, 0, '--replace: exit 0') or diag show($r);
 	is(table_hash($node, 't'), $t_hash, 't is back as at T, in place');
 	is(table_hash($node, 'u'), $u_hash, 'u still untouched');
+	is($node->safe_psql('postgres', q{SELECT last_value FROM t_id_seq}), 5000,
+		"--replace: t's sequence is not moved back to its value at T");
 }
 
 # --- a dropped table kept in a tablespace: --output first (the live
@@ -239,6 +252,19 @@ sub scratch_servers
 	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--data-only', '--replace');
 	is($r->{rc}, 0, '--data-only --replace: exit 0') or diag show($r);
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), 300, 'u has its 300 rows of T');
+}
+
+# --- --data-only (append): the rows as at T added; the live table's
+# sequence is not moved back (an application's next insert would collide)
+{
+	my $seq_before = $node->safe_psql('postgres', q{SELECT last_value FROM s_id_seq});
+	my $r = table_restore('--table', 'public.s', '--target-time', $T, '--into', $connstr, '--data-only');
+	is($r->{rc}, 0, '--data-only: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM s WHERE v LIKE 'old%'}), 100, "... T's rows added");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM s WHERE v LIKE 'new%'}), 100, '... the live rows kept');
+	is($node->safe_psql('postgres', q{SELECT last_value FROM s_id_seq}), $seq_before, '... its sequence not moved');
+	my ($ret, $out, $err) = $node->psql('postgres', q{INSERT INTO s (v) VALUES ('app insert after restore')});
+	is($ret, 0, "... and the application's next insert works") or diag $err;
 }
 
 # --- partitioned tables and inheritance parents: --replace would drop (or
