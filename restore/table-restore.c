@@ -237,9 +237,17 @@ rename_in_scratch(PGconn *c, const table *t, pgark_err *err)
 	qualified(t->schema, t->name, q, sizeof(q));
 	params[0] = q;
 	params[3] = t->name;
-	/* one statement each, built by the server (format %I) */
+	/* one statement each, built by the server (format %I); first, a
+	 * partition is detached and an inheritance child made standalone: the
+	 * dump would otherwise attach the copy to the live parent */
 	snprintf(sql, sizeof(sql),
-			 "SELECT format('ALTER INDEX %%I.%%I RENAME TO %%I', n.nspname, i.relname,"
+			 "SELECT format('ALTER TABLE %%s DETACH PARTITION %%s', h.inhparent::regclass, to_regclass($1))"
+			 " FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid"
+			 " WHERE h.inhrelid = to_regclass($1) AND c.relispartition"
+			 " UNION ALL SELECT format('ALTER TABLE %%s NO INHERIT %%s', to_regclass($1), h.inhparent::regclass)"
+			 " FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid"
+			 " WHERE h.inhrelid = to_regclass($1) AND NOT c.relispartition"
+			 " UNION ALL SELECT format('ALTER INDEX %%I.%%I RENAME TO %%I', n.nspname, i.relname,"
 			 "  left(CASE WHEN i.relname LIKE $4 || '%%' THEN $2 || substr(i.relname, length($4) + 1)"
 			 "       ELSE $2 || '_' || i.relname END, 63))"
 			 " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace"

@@ -293,6 +293,25 @@ sub scratch_servers
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM ONLY ic}), 21, "... the child's rows unchanged");
 }
 
+# --- --as on a partition or an inheritance child: a standalone copy, not
+# attached to the live parent (which would show its rows twice)
+{
+	my $p_before = $node->safe_psql('postgres', 'SELECT count(*) FROM p');
+	my $ip_before = $node->safe_psql('postgres', 'SELECT count(*) FROM ip');
+	my $r = table_restore('--table', 'public.p1', '--target-time', $T, '--into', $connstr, '--as', 'p1_at_t');
+	is($r->{rc}, 0, '--as on a partition: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM p1_at_t'), 99, '... its rows as at T');
+	is($node->safe_psql('postgres', q{SELECT relispartition FROM pg_class WHERE oid = 'p1_at_t'::regclass}), 'f',
+		'... not a partition of the live table');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM p'), $p_before, "... the live parent's rows unchanged");
+	$r = table_restore('--table', 'public.ic', '--target-time', $T, '--into', $connstr, '--as', 'ic_at_t');
+	is($r->{rc}, 0, '--as on an inheritance child: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM ic_at_t'), 20, '... its rows as at T');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhrelid = 'ic_at_t'::regclass}), 0,
+		'... inheriting from nothing');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM ip'), $ip_before, "... the live parent's rows unchanged");
+}
+
 # --- a target before the oldest backup
 {
 	my $r = table_restore('--table', 'public.t', '--target-time', '2001-01-01 00:00:00+00', '--as', 'old',
