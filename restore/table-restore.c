@@ -400,7 +400,8 @@ sql_add(char *buf, size_t len, size_t *o, const char *text)
  * kept (transaction-local settings); post: each of those sequences set to
  * the greater of the value kept and the restored one, so that --replace
  * never moves a sequence backwards (ids handed out after the target may be
- * referenced elsewhere).
+ * referenced elsewhere); with --data-only, the table's enabled user
+ * triggers disabled in pre and enabled again as they were in post.
  */
 static int
 transaction_sql(PGconn *c, char *pre, size_t prelen, char *post, size_t postlen, pgark_err *err)
@@ -414,9 +415,40 @@ transaction_sql(PGconn *c, char *pre, size_t prelen, char *post, size_t postlen,
 		PGresult   *res;
 		const char *params[1] = {q};
 
-		if (!t->exists || !opt_replace || opt_data_only)
+		if (!t->exists)
 			continue;
 		qualified(t->dschema, t->dname, q, sizeof(q));
+		if (opt_data_only)
+		{
+			/* the live table's user triggers must not fire for the rows
+			 * loaded (audit rows elsewhere...): disabled for the load and
+			 * enabled again as they were, in the transaction; the foreign
+			 * key triggers (internal) stay */
+			res = PQexecParams(c,
+							   "SELECT format('ALTER TABLE %s DISABLE TRIGGER %I;', $1::text, tgname),"
+							   " format('ALTER TABLE %s ENABLE %sTRIGGER %I;', $1::text,"
+							   " CASE tgenabled WHEN 'A' THEN 'ALWAYS ' WHEN 'R' THEN 'REPLICA ' ELSE '' END, tgname)"
+							   " FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal AND tgenabled <> 'D'",
+							   1, NULL, params, NULL, NULL, 0);
+			if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			{
+				err_set(err, PGARK_ERR_DB, 0, "checking the triggers of %s.%s in the target: %s", t->dschema,
+						t->dname, PQerrorMessage(c));
+				PQclear(res);
+				return -1;
+			}
+			for (int j = 0; j < PQntuples(res); j++)
+				if (sql_add(pre, prelen, &po, PQgetvalue(res, j, 0)) != 0 ||
+					sql_add(post, postlen, &qo, PQgetvalue(res, j, 1)) != 0)
+				{
+					PQclear(res);
+					return err_set(err, PGARK_ERR_CONFIG, 0, "table %s.%s: too many triggers", t->dschema, t->dname);
+				}
+			PQclear(res);
+			continue;
+		}
+		if (!opt_replace)
+			continue;
 		res = PQexecParams(c,
 						   "SELECT format('SELECT set_config(''pgark.seq%s'', coalesce(pg_sequence_last_value(%L::regclass),"
 						   " 0)::text, true);', s.oid, format('%I.%I', n.nspname, s.relname)),"

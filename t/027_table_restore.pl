@@ -263,8 +263,12 @@ sub scratch_servers
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM s WHERE v LIKE 'old%'}), 100, "... T's rows added");
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM s WHERE v LIKE 'new%'}), 100, '... the live rows kept');
 	is($node->safe_psql('postgres', q{SELECT last_value FROM s_id_seq}), $seq_before, '... its sequence not moved');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM audit}), 0, "... its user trigger did not fire for them");
+	is($node->safe_psql('postgres', q{SELECT tgenabled FROM pg_trigger WHERE tgname = 's_aud'}), 'O',
+		'... and is enabled again');
 	my ($ret, $out, $err) = $node->psql('postgres', q{INSERT INTO s (v) VALUES ('app insert after restore')});
 	is($ret, 0, "... and the application's next insert works") or diag $err;
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM audit}), 1, '... firing the trigger');
 }
 
 # --- partitioned tables and inheritance parents: --replace would drop (or
