@@ -316,7 +316,7 @@ count_rows(PGconn *c, const char *schema, const char *name, pgark_err *err)
 	char		v[64];
 
 	qualified(schema, name, q, sizeof(q));
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", q);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM ONLY %s", q);
 	if (query1(c, sql, NULL, NULL, v, sizeof(v), "counting rows", err) != 0)
 		return -1;
 	return atoll(v);
@@ -792,8 +792,12 @@ main(int argc, char **argv)
 				PQfinish(c);
 				goto fail;
 			}
+			/* the rows dumped (the table's own: pg_dump -t dumps no
+			 * partitions or children) are the rows restored: counted here,
+			 * not in the target, where a failure after the commit would
+			 * report a committed restore as failed */
 			if ((opt_as && rename_in_scratch(c, t, &err) != 0) ||
-				(t->rows = count_rows(c, t->dschema, t->dname, &err)) < 0)
+				(t->rows = opt_schema_only ? 0 : count_rows(c, t->dschema, t->dname, &err)) < 0)
 			{
 				PQfinish(c);
 				goto fail;
@@ -884,18 +888,7 @@ main(int argc, char **argv)
 		}
 		if (psql_into(s, copts, dbname, txpre[0] ? txpre : NULL, sqlfile, txpost[0] ? txpost : NULL, cancel, &err) != 0)
 			goto fail;
-		/* rows restored: counted in the target */
-		PQfinish(target);
-		target = PQconnectdb(opt_into);
-		if (PQstatus(target) != CONNECTION_OK)
-		{
-			err_set(&err, PGARK_ERR_DB, 0, "could not connect to the target database again: %s",
-					PQerrorMessage(target));
-			goto fail;
-		}
-		for (int i = 0; i < ntables; i++)
-			if ((tables[i].rows = count_rows(target, tables[i].dschema, tables[i].dname, &err)) < 0)
-				goto fail;
+		/* committed: nothing after this may fail the run */
 	}
 
 	{
@@ -910,8 +903,9 @@ main(int argc, char **argv)
 				log_info("%s.%s: %lld rows as at %s, in %s", t->schema, t->name, t->rows,
 						 ro.target_value ? ro.target_value : "the end of the archive", opt_output);
 			else
-				log_info("%s.%s restored into %s as %s.%s: %lld rows%s", t->schema, t->name, dbname, t->dschema,
-						 t->dname, t->rows, opt_data_only ? " now in it" : "");
+				log_info("%s.%s restored into %s as %s.%s: %lld rows as at %s%s", t->schema, t->name, dbname,
+						 t->dschema, t->dname, t->rows, ro.target_value ? ro.target_value : "the end of the archive",
+						 opt_data_only && !opt_replace ? " added" : "");
 		}
 		prog_audit(&p, "table-restore", what, "ok", opt_output ? opt_output : dbname, total, 0);
 		if (opt_json)
@@ -919,7 +913,7 @@ main(int argc, char **argv)
 			printf("{\"backup_id\":\"%s\",\"restore_seconds\":%.3f,\"replay_seconds\":%.3f,\"tables\":[",
 				   s->res.backup_id, s->restore_seconds, s->replay_seconds);
 			for (int i = 0; i < ntables; i++)
-				printf("%s{\"table\":\"%s.%s\",\"restored_as\":\"%s.%s\",\"rows\":%lld}", i ? "," : "",
+				printf("%s{\"table\":\"%s.%s\",\"restored_as\":\"%s.%s\",\"rows_restored\":%lld}", i ? "," : "",
 					   tables[i].schema, tables[i].name, tables[i].dschema, tables[i].dname, tables[i].rows);
 			printf("],\"duration_ms\":%.0f}\n", now_ms() - p.t0);
 		}

@@ -53,6 +53,10 @@ INSERT INTO s (v) SELECT 'old' || g FROM generate_series(1, 100) g;
 CREATE TABLE audit (n int);
 CREATE FUNCTION aud() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO audit VALUES (NEW.id); RETURN NEW; END\$\$;
 CREATE TRIGGER s_aud AFTER INSERT ON s FOR EACH ROW EXECUTE FUNCTION aud();
+CREATE TABLE w (id int);
+INSERT INTO w VALUES (1), (2), (3);
+CREATE ROLE loader LOGIN;
+GRANT INSERT ON w TO loader;
 });
 
 # settings in the backup's postgresql.auto.conf (read by the scratch
@@ -147,7 +151,7 @@ sub scratch_servers
 	is(table_hash($node, 't_at_t'), $t_hash, 't_at_t is t exactly as at T');
 	is(table_hash($node, 't'), $t_now, 't itself is untouched');
 	is(table_hash($node, 'u'), $u_hash, 'another table is untouched');
-	is($r->{json}{tables}[0]{rows}, 1500, '--json: 1500 rows restored');
+	is($r->{json}{tables}[0]{rows_restored}, 1500, '--json: 1500 rows restored');
 	like($r->{stderr}, qr/public\.t restored into postgres as public\.t_at_t: 1500 rows/, 'rows reported on stderr');
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_indexes WHERE tablename = 't_at_t'}), 2,
 		"t_at_t has its indexes (renamed: no clash with t's)");
@@ -263,12 +267,23 @@ sub scratch_servers
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM s WHERE v LIKE 'old%'}), 100, "... T's rows added");
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM s WHERE v LIKE 'new%'}), 100, '... the live rows kept');
 	is($node->safe_psql('postgres', q{SELECT last_value FROM s_id_seq}), $seq_before, '... its sequence not moved');
+	is($r->{json}{tables}[0]{rows_restored}, 100, '--json: the rows restored (not the rows now in the table)');
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM audit}), 0, "... its user trigger did not fire for them");
 	is($node->safe_psql('postgres', q{SELECT tgenabled FROM pg_trigger WHERE tgname = 's_aud'}), 'O',
 		'... and is enabled again');
 	my ($ret, $out, $err) = $node->psql('postgres', q{INSERT INTO s (v) VALUES ('app insert after restore')});
 	is($ret, 0, "... and the application's next insert works") or diag $err;
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM audit}), 1, '... firing the trigger');
+}
+
+# --- a committed restore is a success: nothing is read from the target
+# after the commit (a role that may insert but not select)
+{
+	my $r = table_restore('--table', 'public.w', '--target-time', $T, '--into', "$connstr user=loader",
+		'--data-only');
+	is($r->{rc}, 0, '--data-only by a role without SELECT: exit 0') or diag show($r);
+	is($r->{json}{tables}[0]{rows_restored}, 3, '... 3 rows restored');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM w}), 6, '... added');
 }
 
 # --- partitioned tables and inheritance parents: --replace would drop (or
@@ -286,6 +301,11 @@ sub scratch_servers
 	$r = table_restore('--table', 'public.p', '--target-time', $T, '--into', $connstr, '--replace', '--data-only');
 	is($r->{rc}, 1, '--data-only --replace of a partitioned table: refused');
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM p}), $p_before, '... its rows unchanged');
+
+	# the rows of the parent itself: pg_dump -t dumps no partitions
+	$r = table_restore('--table', 'public.p', '--target-time', $T, '--output', "$env->{dir}/p.dump");
+	is($r->{rc}, 0, '--output of a partitioned table: exit 0') or diag show($r);
+	is($r->{json}{tables}[0]{rows_restored}, 0, "... 0 rows: the parent's own (the dump's)");
 
 	$node->safe_psql('postgres', q{INSERT INTO ic VALUES (100, 'late', 2)});
 	$r = table_restore('--table', 'public.ip', '--target-time', $T, '--into', $connstr, '--replace', '--data-only');
