@@ -203,6 +203,25 @@ check_target(PGconn *c, pgark_err *err)
 						   "inheritance children, which --replace would drop or empty with it (and pg_dump -t "
 						   "does not include them); nothing was changed (restore with --as NEW_NAME instead)",
 						   t->dschema, t->dname, PQdb(c));
+		/* what DROP TABLE removes and pg_dump -t does not bring back: the
+		 * table's membership of publications, its extended statistics */
+		if (!opt_data_only)
+		{
+			if (query1(c, "SELECT string_agg(x, ', ') FROM ("
+					   " SELECT 'publication ' || quote_ident(p.pubname) AS x FROM pg_publication_rel r"
+					   " JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = to_regclass($1)"
+					   " UNION ALL SELECT 'statistics object ' || quote_ident(n.nspname) || '.' || quote_ident(stxname)"
+					   " FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace"
+					   " WHERE s.stxrelid = to_regclass($1)) s", q, NULL, v, sizeof(v), "checking the target",
+					   err) != 0)
+				return -1;
+			if (v[0])
+				return err_set(err, PGARK_ERR_CONFLICT, 0,
+							   "table %s.%s in the target database %s cannot be replaced: its %s would be lost "
+							   "(pg_dump -t does not include them); nothing was changed (remove them and add "
+							   "them back afterwards, or restore with --as NEW_NAME or --data-only --replace)",
+							   t->dschema, t->dname, PQdb(c), v);
+		}
 		/* what a DROP (or TRUNCATE) would trip over: say so before any change */
 		if (query1(c, "SELECT string_agg(DISTINCT x, ', ') FROM ("
 				   " SELECT 'view ' || r.ev_class::regclass::text AS x FROM pg_depend d"

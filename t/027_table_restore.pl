@@ -56,6 +56,12 @@ CREATE TRIGGER s_aud AFTER INSERT ON s FOR EACH ROW EXECUTE FUNCTION aud();
 CREATE TABLE w (id int);
 INSERT INTO w VALUES (1), (2), (3);
 CREATE ROLE loader LOGIN;
+CREATE TABLE pubt (id int PRIMARY KEY);
+INSERT INTO pubt VALUES (1);
+CREATE PUBLICATION pb FOR TABLE pubt;
+CREATE TABLE st (a int, b int);
+CREATE STATISTICS st_ab ON a, b FROM st;
+INSERT INTO st VALUES (1, 1);
 GRANT INSERT ON w TO loader;
 });
 
@@ -315,6 +321,21 @@ sub scratch_servers
 	$r = table_restore('--table', 'public.ip', '--target-time', $T, '--into', $connstr, '--replace');
 	is($r->{rc}, 1, '--replace of an inheritance parent: refused');
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM ONLY ic}), 21, "... the child's rows unchanged");
+}
+
+# --- --replace would lose what DROP TABLE removes and pg_dump -t does not
+# dump: publication membership, extended statistics: refused
+{
+	my $r = table_restore('--table', 'public.pubt', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace of a published table: refused');
+	like($r->{stderr}, qr/its publication pb would be lost/, '... naming the publication');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pb'}), 1,
+		'... still published');
+	$r = table_restore('--table', 'public.st', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace of a table with extended statistics: refused');
+	like($r->{stderr}, qr/its statistics object public\.st_ab would be lost/, '... naming them');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_statistic_ext WHERE stxname = 'st_ab'}), 1,
+		'... still there');
 }
 
 # --- --as on a partition or an inheritance child: a standalone copy, not
