@@ -37,7 +37,8 @@ typedef struct table
 
 static restore_opts ro;
 static int	opt_json, ntargets, opt_data_only, opt_schema_only, opt_replace, ntables, wait_timeout;
-static const char *opt_progress, *opt_into, *opt_as, *opt_output, *opt_scratch_dir, *opt_from_db;
+static char *opt_into;
+static const char *opt_progress, *opt_as, *opt_output, *opt_scratch_dir, *opt_from_db;
 static table tables[MAX_TABLES];
 static char txpre[32768], txpost[32768];	/* SQL around the dump in the target */
 
@@ -56,6 +57,50 @@ split_name(const char *arg, char *s, char *n)
 	s[sl] = '\0';
 	strcpy(n, name);
 	return 0;
+}
+
+/*
+ * Overwrite, in place, the password in a connection string of our own
+ * argv, so that ps shows it no more (best effort: it shows until we start).
+ * key=value: the value after "password ="; a URI: the one after the user
+ * name's ':' and "password=" in its parameters.
+ */
+static void
+scrub_password(char *s)
+{
+	int			uri = strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0;
+
+	if (uri)
+	{
+		char	   *u = strstr(s, "://") + 3;
+		char	   *at = strchr(u, '@'), *slash = strchr(u, '/');
+
+		if (at && (!slash || at < slash))
+			for (char *c = memchr(u, ':', (size_t) (at - u)); c && ++c < at;)
+				*c = '*';
+	}
+	for (char *k = strstr(s, "password"); k; k = strstr(k + 1, "password"))
+	{
+		char	   *v = k + 8;
+
+		v += strspn(v, " \t\n");
+		if (*v != '=')
+			continue;
+		v++;
+		v += strspn(v, " \t\n");
+		if (!uri && *v == '\'')
+		{
+			for (v++; *v && *v != '\''; v++)
+			{
+				if (*v == '\\' && v[1])
+					*v++ = '*';
+				*v = '*';
+			}
+		}
+		else
+			for (; *v && !strchr(uri ? "&" : " \t\n", *v); v++)
+				*v = '*';
+	}
 }
 
 static int
@@ -78,7 +123,9 @@ opt(prog *p, int c, const char *arg)
 			ro.backup_id = arg;
 			return -1;
 		case 1205:
-			opt_into = arg;
+			if ((opt_into = strdup(arg)) == NULL)
+				return prog_usage_error(p, "out of memory");
+			scrub_password((char *) (uintptr_t) arg);
 			return -1;
 		case 1206:
 			opt_as = arg;
@@ -633,8 +680,9 @@ main(int argc, char **argv)
 		"                              (one target, or none: the end of the archive)\n"
 		"  -b, --backup ID|latest      the backup to start from (default: the newest that\n"
 		"                              ended before the target)\n"
-		"      --into CONNINFO         the database to restore into (a password in it is\n"
-		"                              passed to psql in its environment, never its arguments)\n"
+		"      --into CONNINFO         the database to restore into (a password belongs in\n"
+		"                              ~/.pgpass or PGPASSWORD, not here: ps shows it until\n"
+		"                              the program starts and blanks it)\n"
 		"      --as [SCHEMA.]NAME      restore the (one) table under this name\n"
 		"      --replace               replace an existing table (in one transaction)\n"
 		"      --data-only             rows only, into the existing table (added to its rows;\n"

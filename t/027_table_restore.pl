@@ -458,6 +458,23 @@ sub wait_for_server
 	is(scalar(scratch_servers()), 0, '... no scratch server left');
 }
 
+# --- a password in --into is blanked in the program's own argv (ps)
+{
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start([ pgark_bin('table-restore'), '--config', $conf, '--progress=off', '--table',
+			'public.u', '--target-time', $T, '--into', "$connstr password='Argv\\'Secret' user=postgres", '--as',
+			'u_pw' ], '<', \undef, '>', \$o, '2>', \$e);
+	my $d = wait_for_server();
+	ok($d, 'password in --into: the scratch server is up');
+	my $pid = $h->{KIDS}[0]{PID};
+	my $cmdline = eval { slurp_bytes("/proc/$pid/cmdline") } // "";
+	like($cmdline, qr/--into/, '... its command line read');
+	unlike($cmdline, qr/Secret/, '... without the password');
+	$h->finish;
+	is($h->result(0), 0, '... and the restore works') or diag $e;
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM u_pw'), 300, '... u as at T');
+}
+
 # --- killed (SIGKILL): the server goes (parent-death signal), the next run
 # removes the directory
 {
