@@ -37,6 +37,7 @@ typedef struct table
 
 static restore_opts ro;
 static int	opt_json, ntargets, opt_data_only, opt_schema_only, opt_replace, ntables, wait_timeout;
+static int	lock_timeout = 10;		/* seconds; 0: no limit */
 static char *opt_into;
 static const char *opt_progress, *opt_as, *opt_output, *opt_scratch_dir, *opt_from_db;
 static table tables[MAX_TABLES];
@@ -152,6 +153,11 @@ opt(prog *p, int c, const char *arg)
 			if (strspn(arg, "0123456789") != strlen(arg) || arg[0] == '\0' || strlen(arg) > 7)
 				return prog_usage_error(p, "--wait-timeout takes seconds (0: no limit)");
 			wait_timeout = atoi(arg);
+			return -1;
+		case 1215:
+			if (strspn(arg, "0123456789") != strlen(arg) || arg[0] == '\0' || strlen(arg) > 7)
+				return prog_usage_error(p, "--lock-timeout takes seconds (0: no limit)");
+			lock_timeout = atoi(arg);
 			return -1;
 		case 1213:
 			if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
@@ -473,7 +479,28 @@ static int
 transaction_sql(PGconn *c, char *pre, size_t prelen, char *post, size_t postlen, pgark_err *err)
 {
 	size_t		po = strlen(pre), qo = strlen(post);
+	char		set[64];
+	int			locks = 0;
 
+	/* the locks first, waiting at most --lock-timeout (the dump's own SET
+	 * lock_timeout = 0 comes after): queries queue behind a waiting ACCESS
+	 * EXCLUSIVE request */
+	snprintf(set, sizeof(set), "SET LOCAL lock_timeout = '%ds';", lock_timeout);
+	if (sql_add(pre, prelen, &po, set) != 0)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "transaction SQL too long");
+	for (int i = 0; i < ntables; i++)
+	{
+		char		q[2 * 4 * NAMEDATALEN_MAX + 8];
+
+		if (!tables[i].exists || !opt_replace)
+			continue;
+		qualified(tables[i].dschema, tables[i].dname, q, sizeof(q));
+		if (sql_add(pre, prelen, &po, locks++ ? ", ONLY " : "LOCK TABLE ONLY ") != 0 ||
+			sql_add(pre, prelen, &po, q) != 0)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "transaction SQL too long");
+	}
+	if (locks && sql_add(pre, prelen, &po, " IN ACCESS EXCLUSIVE MODE;") != 0)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "transaction SQL too long");
 	for (int i = 0; i < ntables; i++)
 	{
 		const table *t = &tables[i];
@@ -660,6 +687,7 @@ main(int argc, char **argv)
 		{"wait-timeout", required_argument, NULL, 1212},
 		{"progress", required_argument, NULL, 1213},
 		{"json", no_argument, NULL, 1214},
+		{"lock-timeout", required_argument, NULL, 1215},
 		{NULL, 0, NULL, 0}
 	};
 	prog		p = {
@@ -693,6 +721,8 @@ main(int argc, char **argv)
 		"      --scratch-dir DIR       where to make the scratch instance (default:\n"
 		"                              [restore] scratch_dir, SPOOL/scratch, $TMPDIR or /tmp)\n"
 		"      --wait-timeout SECS     longest wait for recovery to reach the target (0: none)\n"
+		"      --lock-timeout SECS     longest wait for the locks on the tables in the target\n"
+		"                              (default 10; 0: no limit): then nothing is changed\n"
 		"      --progress=on|off       restore progress on stderr (default: on a terminal)\n"
 		"      --json                  print a summary as JSON on stdout",
 	};

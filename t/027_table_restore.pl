@@ -357,6 +357,29 @@ sub scratch_servers
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM ip'), $ip_before, "... the live parent's rows unchanged");
 }
 
+# --- --replace waits at most --lock-timeout for its lock, then changes
+# nothing (queries would queue behind its waiting ACCESS EXCLUSIVE request)
+{
+	my $psql = $node->installpath . '/bin/psql';
+	my $holder = IPC::Run::start([ $psql, '-X', '-d', "$connstr application_name=lockholder", '-c',
+			'BEGIN; LOCK TABLE u IN ACCESS SHARE MODE; SELECT pg_sleep(120)' ], '<', \undef, '>', \my $ho,
+		'2>', \my $he);
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'lockholder' AND l.mode = 'AccessShareLock' AND l.relation = 'u'::regclass})
+	  or diag 'the lock holder did not start';
+	my $u_before = table_hash($node, 'u');
+	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--data-only',
+		'--replace', '--lock-timeout', '1');
+	is($r->{rc}, 1, '--lock-timeout 1 with the table locked: exit 1');
+	like($r->{stderr}, qr/lock timeout/, '... the lock timeout') or diag show($r);
+	is(table_hash($node, 'u'), $u_before, '... u unchanged');
+	$node->safe_psql('postgres',
+		q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lockholder'});
+	eval { $holder->finish };
+	$r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--lock-timeout', 'x');
+	is($r->{rc}, 2, '--lock-timeout x: usage error');
+}
+
 # --- a target before the oldest backup
 {
 	my $r = table_restore('--table', 'public.t', '--target-time', '2001-01-01 00:00:00+00', '--as', 'old',
