@@ -224,6 +224,14 @@ query1(PGconn *c, const char *sql, const char *p1, const char *p2, char *out, si
 static int
 check_target(PGconn *c, pgark_err *err)
 {
+	char		rdonly[8];
+
+	if (query1(c, "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'", NULL, NULL, rdonly,
+			   sizeof(rdonly), "checking the target", err) != 0)
+		return -1;
+	if (strcmp(rdonly, "t") == 0)
+		return err_set(err, PGARK_ERR_CONFLICT, 0, "the target database %s is read-only (a standby, or "
+					   "default_transaction_read_only): nothing was done", PQdb(c));
 	for (int i = 0; i < ntables; i++)
 	{
 		table	   *t = &tables[i];

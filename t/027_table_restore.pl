@@ -380,6 +380,15 @@ sub scratch_servers
 	is($r->{rc}, 2, '--lock-timeout x: usage error');
 }
 
+# --- a read-only target is refused before any work
+{
+	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--as', 't_ro',
+		'--into', "$connstr options='-c default_transaction_read_only=on'");
+	is($r->{rc}, 1, 'a read-only target: refused');
+	like($r->{stderr}, qr/the target database postgres is read-only/, '... saying so');
+	unlike($r->{stderr}, qr/scratch instance/, '... before any scratch instance');
+}
+
 # --- a target before the oldest backup
 {
 	my $r = table_restore('--table', 'public.t', '--target-time', '2001-01-01 00:00:00+00', '--as', 'old',
