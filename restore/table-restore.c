@@ -760,6 +760,9 @@ main(int argc, char **argv)
 		return prog_usage_error(&p, "--as names one table: give one --table with it");
 	if (opt_data_only && opt_schema_only)
 		return prog_usage_error(&p, "--data-only and --schema-only exclude each other");
+	if (opt_schema_only && opt_replace)
+		return prog_usage_error(&p, "--schema-only with --replace would replace the table with an empty one: "
+								"use --as NEW_NAME");
 	if (opt_output && (opt_replace || opt_as))
 		return prog_usage_error(&p, "--output writes the dump only: --as and --replace are for --into");
 	for (int i = 0; i < ntables; i++)

@@ -139,6 +139,9 @@ sub scratch_servers
 	like($r->{stderr}, qr/--as names one table/, '... saying why');
 	$r = table_restore('--table', 'public.t', '--target-time', $T);
 	is($r->{rc}, 2, 'neither --into nor --output: usage error');
+	$r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--schema-only', '--replace');
+	is($r->{rc}, 2, '--schema-only --replace: usage error');
+	like($r->{stderr}, qr/replace the table with an empty one/, '... saying why');
 	$r = table_restore('--table', 'public.t', '--target-time', $T, '--target-lsn', '0/1000000', '--output', '/dev/null');
 	is($r->{rc}, 2, 'two targets: usage error');
 	$r = table_restore('--table', 'public.t', '--into', 'host=/nonexistent port=1 password=sekrit=x y', '--target-time', $T);
