@@ -836,6 +836,12 @@ main(int argc, char **argv)
 		char		dir[PATH_MAX];
 
 		path_dirname(opt_output, dir, sizeof(dir));
+		if (access(opt_output, F_OK) == 0 || errno != ENOENT)
+		{
+			err_set(&err, PGARK_ERR_EXISTS, 0, "--output %s: the file exists (it is never replaced): remove it or "
+					"give another name", opt_output);
+			goto fail;
+		}
 		if ((size_t) snprintf(tmpout, sizeof(tmpout), "%s.tmp.%ld", opt_output, (long) getpid()) >= sizeof(tmpout))
 			return prog_usage_error(&p, "--output: path too long");
 		if ((fd = open(tmpout, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
@@ -923,11 +929,13 @@ main(int argc, char **argv)
 		close(fd);
 		fd = -1;
 		path_dirname(opt_output, dir, sizeof(dir));
-		if (rename(tmpout, opt_output) != 0)
+		/* link, not rename: a file made there meanwhile is not replaced */
+		if (link(tmpout, opt_output) != 0)
 		{
-			err_sys(&err, PGARK_ERR_IO, "could not rename %s to %s", tmpout, opt_output);
+			err_sys(&err, errno == EEXIST ? PGARK_ERR_EXISTS : PGARK_ERR_IO, "could not create %s", opt_output);
 			goto fail;
 		}
+		(void) unlink(tmpout);
 		tmpout[0] = '\0';
 		if (fsync_dir(dir, &err) != 0)
 			goto fail;

@@ -240,6 +240,18 @@ sub scratch_servers
 		'... in its tablespace');
 }
 
+# --- --output never replaces a file
+{
+	my $out = "$env->{dir}/exists.dump";
+	open(my $f, '>', $out) or die;
+	print $f "keep\n";
+	close $f;
+	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--output', $out);
+	is($r->{rc}, 1, '--output onto an existing file: refused');
+	like($r->{stderr}, qr/the file exists/, '... saying so');
+	is(slurp_bytes($out), "keep\n", '... the file unchanged');
+}
+
 # --- --schema-only: the definition, empty
 {
 	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--as', 't_empty',
