@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "log.h"
 #include "manifest.h"
 #include "prog.h"
 #include "repo.h"
@@ -1029,8 +1030,16 @@ main(int argc, char **argv)
 			printf("{\"backup_id\":\"%s\",\"restore_seconds\":%.3f,\"replay_seconds\":%.3f,\"tables\":[",
 				   s->res.backup_id, s->restore_seconds, s->replay_seconds);
 			for (int i = 0; i < ntables; i++)
+			{
+				char		j[4][6 * NAMEDATALEN_MAX + 8];
+
+				json_escape(tables[i].schema, j[0], sizeof(j[0]));
+				json_escape(tables[i].name, j[1], sizeof(j[1]));
+				json_escape(tables[i].dschema, j[2], sizeof(j[2]));
+				json_escape(tables[i].dname, j[3], sizeof(j[3]));
 				printf("%s{\"table\":\"%s.%s\",\"restored_as\":\"%s.%s\",\"rows_restored\":%lld}", i ? "," : "",
-					   tables[i].schema, tables[i].name, tables[i].dschema, tables[i].dname, tables[i].rows);
+					   j[0], j[1], j[2], j[3], tables[i].rows);
+			}
 			printf("],\"duration_ms\":%.0f}\n", now_ms() - p.t0);
 		}
 	}

@@ -56,6 +56,8 @@ CREATE TRIGGER s_aud AFTER INSERT ON s FOR EACH ROW EXECUTE FUNCTION aud();
 CREATE TABLE w (id int);
 INSERT INTO w VALUES (1), (2), (3);
 CREATE ROLE loader LOGIN;
+CREATE TABLE "Mi""x" (id serial PRIMARY KEY);
+INSERT INTO "Mi""x" VALUES (3);
 CREATE TABLE pubt (id int PRIMARY KEY);
 INSERT INTO pubt VALUES (1);
 CREATE PUBLICATION pb FOR TABLE pubt;
@@ -238,6 +240,17 @@ sub scratch_servers
 	is(table_hash($node, 'tt'), $tt_hash, 'tt is back as at T');
 	is($node->safe_psql('postgres', q{SELECT tablespace FROM pg_tables WHERE tablename = 'tt'}), 'ts1',
 		'... in its tablespace');
+}
+
+# --- names that need quoting in SQL and escaping in JSON
+{
+	my $r = table_restore('--table', 'public.Mi"x', '--target-time', $T, '--into', $connstr, '--as', 'q"uote');
+	is($r->{rc}, 0, 'a name with a double quote: exit 0') or diag show($r);
+	is($r->{json}{tables}[0]{table}, 'public.Mi"x', '... the JSON is valid, the name escaped') or diag $r->{stdout};
+	is($r->{json}{tables}[0]{restored_as}, 'public.q"uote', '... and the new name');
+	is($node->safe_psql('postgres', q{SELECT id FROM "q""uote"}), 3, '... its row');
+	is($node->safe_psql('postgres', q{SELECT pg_get_serial_sequence('"q""uote"', 'id')}), 'public."q""uote_id_seq"',
+		'... its sequence renamed with it');
 }
 
 # --- --output never replaces a file
