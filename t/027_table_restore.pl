@@ -58,6 +58,8 @@ INSERT INTO w VALUES (1), (2), (3);
 CREATE ROLE loader LOGIN;
 CREATE TABLE "Mi""x" (id serial PRIMARY KEY);
 INSERT INTO "Mi""x" VALUES (3);
+CREATE TABLE "a_" (id int);
+CREATE INDEX abc ON "a_" (id);
 CREATE TABLE pubt (id int PRIMARY KEY);
 INSERT INTO pubt VALUES (1);
 CREATE PUBLICATION pb FOR TABLE pubt;
@@ -251,6 +253,15 @@ sub scratch_servers
 	is($node->safe_psql('postgres', q{SELECT id FROM "q""uote"}), 3, '... its row');
 	is($node->safe_psql('postgres', q{SELECT pg_get_serial_sequence('"q""uote"', 'id')}), 'public."q""uote_id_seq"',
 		'... its sequence renamed with it');
+}
+
+# --- _ and % in a name are not wildcards when its indexes are renamed:
+# "abc" does not start with "a_"
+{
+	my $r = table_restore('--table', 'public.a_', '--target-time', $T, '--into', $connstr, '--as', 'b');
+	is($r->{rc}, 0, '--as on a table named a_: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', q{SELECT indexname FROM pg_indexes WHERE tablename = 'b'}), 'b_abc',
+		'... its index abc renamed b_abc');
 }
 
 # --- --output never replaces a file
