@@ -399,7 +399,7 @@ sub scratch_servers
 # --- --replace waits at most --lock-timeout for its lock, then changes
 # nothing (queries would queue behind its waiting ACCESS EXCLUSIVE request)
 {
-	my $psql = $node->installpath . '/bin/psql';
+	my $psql = $node->config_data('--bindir') . '/psql';
 	my $holder = IPC::Run::start([ $psql, '-X', '-d', "$connstr application_name=lockholder", '-c',
 			'BEGIN; LOCK TABLE u IN ACCESS SHARE MODE; SELECT pg_sleep(120)' ], '<', \undef, '>', \my $ho,
 		'2>', \my $he);
