@@ -413,16 +413,25 @@ static int
 psql_into(const scratch *s, PQconninfoOption *opts, const char *dbname, const char *pre_sql, const char *file,
 		  const char *post_sql, volatile sig_atomic_t *cancel, pgark_err *err)
 {
-	char		psql[PATH_MAX + 8], envbuf[24][1100];
-	const char *env[26];
+	char		psql[PATH_MAX + 8], envbuf[48][1100];
+	const char *env[50];
 	char	   *argv[14];
 	int			n = 0, ne = 0, rc;
 
 	snprintf(psql, sizeof(psql), "%s/psql", s->bindir);
-	for (PQconninfoOption *o = opts; o->keyword && ne < 22; o++)
-		if (o->val && o->val[0] && o->envvar && strcmp(o->keyword, "dbname") != 0 &&
-			(size_t) snprintf(envbuf[ne], sizeof(envbuf[ne]), "%s=%s", o->envvar, o->val) < sizeof(envbuf[ne]))
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (o->val && o->val[0] && o->envvar && strcmp(o->keyword, "dbname") != 0)
 		{
+			/* a setting dropped would connect psql elsewhere, or
+			 * differently: an error, never silence */
+			if (ne == 46 || (size_t) snprintf(envbuf[ne], sizeof(envbuf[ne]), "%s=%s", o->envvar, o->val) >=
+				sizeof(envbuf[ne]))
+			{
+				for (int i = 0; i <= ne && i < 46; i++)
+					secure_zero(envbuf[i], sizeof(envbuf[i]));
+				return err_set(err, PGARK_ERR_CONFIG, 0, "--into: connection setting %s is too long (or too many "
+							   "settings) to pass to psql", o->keyword);
+			}
 			env[ne] = envbuf[ne];
 			ne++;
 		}
@@ -451,7 +460,7 @@ psql_into(const scratch *s, PQconninfoOption *opts, const char *dbname, const ch
 	}
 	argv[n] = NULL;
 	rc = scratch_exec(psql, argv, env, -1, cancel, err);
-	for (int i = 0; i < 24; i++)
+	for (int i = 0; i < 48; i++)
 		secure_zero(envbuf[i], sizeof(envbuf[i]));
 	if (rc < 0)
 		return -1;
@@ -823,6 +832,19 @@ main(int argc, char **argv)
 		{
 			err_set(&err, PGARK_ERR_INTERNAL, 0, "out of memory");
 			goto fail;
+		}
+		/* what psql_into cannot pass is found now, before any work */
+		{
+			int			ne = 0;
+
+			for (PQconninfoOption *o = copts; o->keyword; o++)
+				if (o->val && o->val[0] && o->envvar && strcmp(o->keyword, "dbname") != 0 &&
+					(++ne > 46 || strlen(o->envvar) + strlen(o->val) + 2 > 1100))
+				{
+					err_set(&err, PGARK_ERR_CONFIG, 0, "--into: connection setting %s is too long (or too many "
+							"settings) to pass to psql", o->keyword);
+					goto fail;
+				}
 		}
 		snprintf(dbname, sizeof(dbname), "%s", PQdb(target));
 		snprintf(fromdb, sizeof(fromdb), "%s", dbname);

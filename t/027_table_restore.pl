@@ -428,6 +428,18 @@ sub scratch_servers
 	unlike($r->{stderr}, qr/scratch instance/, '... before any scratch instance');
 }
 
+# --- a connection setting psql cannot be given is an error up front, not
+# dropped (psql would connect differently)
+{
+	my $long = 'x' x 1200;
+	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--as', 'u_long',
+		'--into', "$connstr options='-c application_name=$long'");
+	is($r->{rc}, 1, 'a connection setting too long for psql: exit 1');
+	like($r->{stderr}, qr/connection setting options is too long/, '... naming it');
+	unlike($r->{stderr}, qr/scratch instance/, '... before any scratch instance');
+	is($node->safe_psql('postgres', q{SELECT to_regclass('u_long') IS NULL}), 't', '... nothing restored');
+}
+
 # --- a target before the oldest backup
 {
 	my $r = table_restore('--table', 'public.t', '--target-time', '2001-01-01 00:00:00+00', '--as', 'old',
