@@ -462,6 +462,11 @@ psql_into(const scratch *s, PQconninfoOption *opts, const char *dbname, const ch
 	rc = scratch_exec(psql, argv, env, -1, cancel, err);
 	for (int i = 0; i < 48; i++)
 		secure_zero(envbuf[i], sizeof(envbuf[i]));
+	if (rc < 0 && cancel && *cancel)
+		return err_set(err, PGARK_ERR_INTERNAL, EINTR,
+					   "interrupted while restoring into the target database %s: psql was stopped, and its "
+					   "transaction rolled back unless its COMMIT had already been sent: check the table%s", dbname,
+					   ntables > 1 ? "s" : "");
 	if (rc < 0)
 		return -1;
 	if (rc != 0)

@@ -60,6 +60,10 @@ CREATE TABLE "Mi""x" (id serial PRIMARY KEY);
 INSERT INTO "Mi""x" VALUES (3);
 CREATE TABLE "a_" (id int);
 CREATE INDEX abc ON "a_" (id);
+CREATE TABLE x (id int);
+INSERT INTO x SELECT generate_series(1, 5);
+CREATE ROLE gone;
+GRANT SELECT ON x TO gone;
 CREATE TABLE pubt (id int PRIMARY KEY);
 INSERT INTO pubt VALUES (1);
 CREATE PUBLICATION pb FOR TABLE pubt;
@@ -99,6 +103,9 @@ INSERT INTO u SELECT g, 'late' FROM generate_series(301, 350) g;
 DELETE FROM s;
 INSERT INTO s (v) SELECT 'new' || g FROM generate_series(1, 100) g;
 TRUNCATE audit;
+REVOKE ALL ON x FROM gone;
+DROP ROLE gone;
+INSERT INTO x VALUES (6);
 });
 my $t_now = table_hash($node, 't');
 my $u_hash = table_hash($node, 'u');
@@ -417,6 +424,45 @@ sub scratch_servers
 	eval { $holder->finish };
 	$r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--lock-timeout', 'x');
 	is($r->{rc}, 2, '--lock-timeout x: usage error');
+}
+
+# --- a restore that fails after its DROP (the dump grants to a role dropped
+# since): one transaction, the old table stays
+{
+	my $r = table_restore('--table', 'public.x', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace failing after the DROP: exit 1');
+	like($r->{stderr}, qr/role "gone" does not exist.*nothing was changed/s, '... saying why, and that nothing changed');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM x'), 6, '... the live table as it was');
+}
+
+# --- interrupted while psql restores into the target (here: waiting for
+# its lock): rolled back, the message says to check
+{
+	my $psql = $node->config_data('--bindir') . '/psql';
+	my $holder = IPC::Run::start([ $psql, '-X', '-d', "$connstr application_name=lockholder2", '-c',
+			'BEGIN; LOCK TABLE u IN ACCESS SHARE MODE; SELECT pg_sleep(120)' ], '<', \undef, '>', \my $ho,
+		'2>', \my $he);
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'lockholder2' AND wait_event = 'PgSleep'})
+	  or diag 'the lock holder did not start';
+	my $u_before = table_hash($node, 'u');
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start([ pgark_bin('table-restore'), '--config', $conf, '--progress=off', '--table',
+			'public.u', '--target-time', $T, '--into', $connstr, '--data-only', '--replace', '--lock-timeout', '0' ],
+		'<', \undef, '>', \$o, '2>', \$e);
+	ok($node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pgark table-restore' AND wait_event_type = 'Lock'}),
+		'interrupt during psql: it waits for its lock');
+	$h->signal('TERM');
+	$h->finish;
+	isnt($h->result(0), 0, '... interrupted: non-zero exit');
+	like($e, qr/interrupted while restoring into the target database postgres: .*check the table/, '... saying to check')
+	  or diag $e;
+	$node->safe_psql('postgres',
+		q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lockholder2'});
+	eval { $holder->finish };
+	is(table_hash($node, 'u'), $u_before, '... u unchanged');
+	is(scalar(scratch_left()), 0, '... no scratch directory left');
 }
 
 # --- a read-only target is refused before any work
