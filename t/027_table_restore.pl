@@ -591,7 +591,7 @@ sub wait_for_server
 {
 	my ($o, $e) = ('', '');
 	my $h = IPC::Run::start([ pgark_bin('table-restore'), '--config', $conf, '--progress=off', '--table',
-			'public.u', '--target-time', $T, '--into', "$connstr password='Argv\\'Secret' user=postgres", '--as',
+			'public.u', '--target-time', $T, '--into', "$connstr password='Argv\\'Secret'", '--as',
 			'u_pw' ], '<', \undef, '>', \$o, '2>', \$e);
 	my $d = wait_for_server();
 	ok($d, 'password in --into: the scratch server is up');
