@@ -76,9 +76,10 @@ scrub_password(char *s)
 	{
 		char	   *u = strstr(s, "://") + 3;
 		char	   *at = strchr(u, '@'), *slash = strchr(u, '/');
+		char	   *c = at && (!slash || at < slash) ? memchr(u, ':', (size_t) (at - u)) : NULL;
 
-		if (at && (!slash || at < slash))
-			for (char *c = memchr(u, ':', (size_t) (at - u)); c && ++c < at;)
+		if (c)
+			for (c++; c < at; c++)
 				*c = '*';
 	}
 	for (char *k = strstr(s, "password"); k; k = strstr(k + 1, "password"))
