@@ -40,6 +40,37 @@ INSERT INTO u SELECT g, 'u' || g FROM generate_series(1, 300) g;
 CREATE TABLESPACE ts1 LOCATION '$tsdir';
 CREATE TABLE tt (id int PRIMARY KEY, w text) TABLESPACE ts1;
 INSERT INTO tt SELECT g, 'tt' || g FROM generate_series(1, 200) g;
+CREATE TABLE p (id int, v text) PARTITION BY RANGE (id);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (100);
+CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (100) TO (1000);
+INSERT INTO p SELECT g, 'p' FROM generate_series(1, 300) g;
+CREATE TABLE ip (id int, v text);
+CREATE TABLE ic (extra int) INHERITS (ip);
+INSERT INTO ip SELECT g, 'ip' FROM generate_series(1, 10) g;
+INSERT INTO ic SELECT g, 'ic', 1 FROM generate_series(1, 20) g;
+CREATE TABLE s (id serial PRIMARY KEY, v text);
+INSERT INTO s (v) SELECT 'old' || g FROM generate_series(1, 100) g;
+CREATE TABLE audit (n int);
+CREATE FUNCTION aud() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO audit VALUES (NEW.id); RETURN NEW; END\$\$;
+CREATE TRIGGER s_aud AFTER INSERT ON s FOR EACH ROW EXECUTE FUNCTION aud();
+CREATE TABLE w (id int);
+INSERT INTO w VALUES (1), (2), (3);
+CREATE ROLE loader LOGIN;
+CREATE TABLE "Mi""x" (id serial PRIMARY KEY);
+INSERT INTO "Mi""x" VALUES (3);
+CREATE TABLE "a_" (id int);
+CREATE INDEX abc ON "a_" (id);
+CREATE TABLE x (id int);
+INSERT INTO x SELECT generate_series(1, 5);
+CREATE ROLE gone;
+GRANT SELECT ON x TO gone;
+CREATE TABLE pubt (id int PRIMARY KEY);
+INSERT INTO pubt VALUES (1);
+CREATE PUBLICATION pb FOR TABLE pubt;
+CREATE TABLE st (a int, b int);
+CREATE STATISTICS st_ab ON a, b FROM st;
+INSERT INTO st VALUES (1, 1);
+GRANT INSERT ON w TO loader;
 });
 
 # settings in the backup's postgresql.auto.conf (read by the scratch
@@ -69,6 +100,12 @@ $node->safe_psql('postgres', q{
 DELETE FROM t WHERE id > 200;
 DROP TABLE tt;
 INSERT INTO u SELECT g, 'late' FROM generate_series(301, 350) g;
+DELETE FROM s;
+INSERT INTO s (v) SELECT 'new' || g FROM generate_series(1, 100) g;
+TRUNCATE audit;
+REVOKE ALL ON x FROM gone;
+DROP ROLE gone;
+INSERT INTO x VALUES (6);
 });
 my $t_now = table_hash($node, 't');
 my $u_hash = table_hash($node, 'u');
@@ -113,6 +150,9 @@ sub scratch_servers
 	like($r->{stderr}, qr/--as names one table/, '... saying why');
 	$r = table_restore('--table', 'public.t', '--target-time', $T);
 	is($r->{rc}, 2, 'neither --into nor --output: usage error');
+	$r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--schema-only', '--replace');
+	is($r->{rc}, 2, '--schema-only --replace: usage error');
+	like($r->{stderr}, qr/replace the table with an empty one/, '... saying why');
 	$r = table_restore('--table', 'public.t', '--target-time', $T, '--target-lsn', '0/1000000', '--output', '/dev/null');
 	is($r->{rc}, 2, 'two targets: usage error');
 	$r = table_restore('--table', 'public.t', '--into', 'host=/nonexistent port=1 password=sekrit=x y', '--target-time', $T);
@@ -131,7 +171,7 @@ sub scratch_servers
 	is(table_hash($node, 't_at_t'), $t_hash, 't_at_t is t exactly as at T');
 	is(table_hash($node, 't'), $t_now, 't itself is untouched');
 	is(table_hash($node, 'u'), $u_hash, 'another table is untouched');
-	is($r->{json}{tables}[0]{rows}, 1500, '--json: 1500 rows restored');
+	is($r->{json}{tables}[0]{rows_restored}, 1500, '--json: 1500 rows restored');
 	like($r->{stderr}, qr/public\.t restored into postgres as public\.t_at_t: 1500 rows/, 'rows reported on stderr');
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_indexes WHERE tablename = 't_at_t'}), 2,
 		"t_at_t has its indexes (renamed: no clash with t's)");
@@ -175,10 +215,15 @@ sub scratch_servers
 	is(table_hash($node, 't'), $t_now, '... t unchanged');
 	$node->safe_psql('postgres', 'DROP TABLE t_ref');
 
+	# ids handed out after T may be referenced elsewhere: the restored
+	# table's sequence is not moved back to its value at T
+	$node->safe_psql('postgres', q{SELECT setval('t_id_seq', 5000)});
 	$r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--replace');
 	is($r->{rc}, 0, '--replace: exit 0') or diag show($r);
 	is(table_hash($node, 't'), $t_hash, 't is back as at T, in place');
 	is(table_hash($node, 'u'), $u_hash, 'u still untouched');
+	is($node->safe_psql('postgres', q{SELECT last_value FROM t_id_seq}), 5000,
+		"--replace: t's sequence is not moved back to its value at T");
 }
 
 # --- a dropped table kept in a tablespace: --output first (the live
@@ -206,6 +251,38 @@ sub scratch_servers
 		'... in its tablespace');
 }
 
+# --- names that need quoting in SQL and escaping in JSON
+{
+	my $r = table_restore('--table', 'public.Mi"x', '--target-time', $T, '--into', $connstr, '--as', 'q"uote');
+	is($r->{rc}, 0, 'a name with a double quote: exit 0') or diag show($r);
+	is($r->{json}{tables}[0]{table}, 'public.Mi"x', '... the JSON is valid, the name escaped') or diag $r->{stdout};
+	is($r->{json}{tables}[0]{restored_as}, 'public.q"uote', '... and the new name');
+	is($node->safe_psql('postgres', q{SELECT id FROM "q""uote"}), 3, '... its row');
+	is($node->safe_psql('postgres', q{SELECT pg_get_serial_sequence('"q""uote"', 'id')}), 'public."q""uote_id_seq"',
+		'... its sequence renamed with it');
+}
+
+# --- _ and % in a name are not wildcards when its indexes are renamed:
+# "abc" does not start with "a_"
+{
+	my $r = table_restore('--table', 'public.a_', '--target-time', $T, '--into', $connstr, '--as', 'b');
+	is($r->{rc}, 0, '--as on a table named a_: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', q{SELECT indexname FROM pg_indexes WHERE tablename = 'b'}), 'b_abc',
+		'... its index abc renamed b_abc');
+}
+
+# --- --output never replaces a file
+{
+	my $out = "$env->{dir}/exists.dump";
+	open(my $f, '>', $out) or die;
+	print $f "keep\n";
+	close $f;
+	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--output', $out);
+	is($r->{rc}, 1, '--output onto an existing file: refused');
+	like($r->{stderr}, qr/the file exists/, '... saying so');
+	is(slurp_bytes($out), "keep\n", '... the file unchanged');
+}
+
 # --- --schema-only: the definition, empty
 {
 	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--into', $connstr, '--as', 't_empty',
@@ -231,6 +308,182 @@ sub scratch_servers
 	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--data-only', '--replace');
 	is($r->{rc}, 0, '--data-only --replace: exit 0') or diag show($r);
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), 300, 'u has its 300 rows of T');
+}
+
+# --- --data-only (append): the rows as at T added; the live table's
+# sequence is not moved back (an application's next insert would collide)
+{
+	my $seq_before = $node->safe_psql('postgres', q{SELECT last_value FROM s_id_seq});
+	my $r = table_restore('--table', 'public.s', '--target-time', $T, '--into', $connstr, '--data-only');
+	is($r->{rc}, 0, '--data-only: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM s WHERE v LIKE 'old%'}), 100, "... T's rows added");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM s WHERE v LIKE 'new%'}), 100, '... the live rows kept');
+	is($node->safe_psql('postgres', q{SELECT last_value FROM s_id_seq}), $seq_before, '... its sequence not moved');
+	is($r->{json}{tables}[0]{rows_restored}, 100, '--json: the rows restored (not the rows now in the table)');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM audit}), 0, "... its user trigger did not fire for them");
+	is($node->safe_psql('postgres', q{SELECT tgenabled FROM pg_trigger WHERE tgname = 's_aud'}), 'O',
+		'... and is enabled again');
+	my ($ret, $out, $err) = $node->psql('postgres', q{INSERT INTO s (v) VALUES ('app insert after restore')});
+	is($ret, 0, "... and the application's next insert works") or diag $err;
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM audit}), 1, '... firing the trigger');
+}
+
+# --- a committed restore is a success: nothing is read from the target
+# after the commit (a role that may insert but not select)
+{
+	my $r = table_restore('--table', 'public.w', '--target-time', $T, '--into', "$connstr user=loader",
+		'--data-only');
+	is($r->{rc}, 0, '--data-only by a role without SELECT: exit 0') or diag show($r);
+	is($r->{json}{tables}[0]{rows_restored}, 3, '... 3 rows restored');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM w}), 6, '... added');
+}
+
+# --- partitioned tables and inheritance parents: --replace would drop (or
+# TRUNCATE empty) their partitions or children, and pg_dump -t does not
+# dump them: refused, nothing changed
+{
+	my $p_before = $node->safe_psql('postgres', 'SELECT count(*) FROM p');
+	my $r = table_restore('--table', 'public.p', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace of a partitioned table: refused');
+	like($r->{stderr}, qr/table public\.p in the target database postgres cannot be replaced: it has partitions/,
+		'... saying why');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM p}), $p_before, '... its rows unchanged');
+	is($node->safe_psql('postgres', q{SELECT to_regclass('p1') IS NOT NULL AND to_regclass('p2') IS NOT NULL}), 't',
+		'... its partitions still there');
+	$r = table_restore('--table', 'public.p', '--target-time', $T, '--into', $connstr, '--replace', '--data-only');
+	is($r->{rc}, 1, '--data-only --replace of a partitioned table: refused');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM p}), $p_before, '... its rows unchanged');
+
+	# the rows of the parent itself: pg_dump -t dumps no partitions
+	$r = table_restore('--table', 'public.p', '--target-time', $T, '--output', "$env->{dir}/p.dump");
+	is($r->{rc}, 0, '--output of a partitioned table: exit 0') or diag show($r);
+	is($r->{json}{tables}[0]{rows_restored}, 0, "... 0 rows: the parent's own (the dump's)");
+
+	$node->safe_psql('postgres', q{INSERT INTO ic VALUES (100, 'late', 2)});
+	$r = table_restore('--table', 'public.ip', '--target-time', $T, '--into', $connstr, '--replace', '--data-only');
+	is($r->{rc}, 1, '--data-only --replace of an inheritance parent: refused');
+	like($r->{stderr}, qr/inheritance children/, '... saying why');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM ONLY ic}), 21, "... the child's rows unchanged");
+	$r = table_restore('--table', 'public.ip', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace of an inheritance parent: refused');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM ONLY ic}), 21, "... the child's rows unchanged");
+}
+
+# --- --replace would lose what DROP TABLE removes and pg_dump -t does not
+# dump: publication membership, extended statistics: refused
+{
+	my $r = table_restore('--table', 'public.pubt', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace of a published table: refused');
+	like($r->{stderr}, qr/its publication pb would be lost/, '... naming the publication');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pb'}), 1,
+		'... still published');
+	$r = table_restore('--table', 'public.st', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace of a table with extended statistics: refused');
+	like($r->{stderr}, qr/its statistics object public\.st_ab would be lost/, '... naming them');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_statistic_ext WHERE stxname = 'st_ab'}), 1,
+		'... still there');
+}
+
+# --- --as on a partition or an inheritance child: a standalone copy, not
+# attached to the live parent (which would show its rows twice)
+{
+	my $p_before = $node->safe_psql('postgres', 'SELECT count(*) FROM p');
+	my $ip_before = $node->safe_psql('postgres', 'SELECT count(*) FROM ip');
+	my $r = table_restore('--table', 'public.p1', '--target-time', $T, '--into', $connstr, '--as', 'p1_at_t');
+	is($r->{rc}, 0, '--as on a partition: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM p1_at_t'), 99, '... its rows as at T');
+	is($node->safe_psql('postgres', q{SELECT relispartition FROM pg_class WHERE oid = 'p1_at_t'::regclass}), 'f',
+		'... not a partition of the live table');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM p'), $p_before, "... the live parent's rows unchanged");
+	$r = table_restore('--table', 'public.ic', '--target-time', $T, '--into', $connstr, '--as', 'ic_at_t');
+	is($r->{rc}, 0, '--as on an inheritance child: exit 0') or diag show($r);
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM ic_at_t'), 20, '... its rows as at T');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhrelid = 'ic_at_t'::regclass}), 0,
+		'... inheriting from nothing');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM ip'), $ip_before, "... the live parent's rows unchanged");
+}
+
+# --- --replace waits at most --lock-timeout for its lock, then changes
+# nothing (queries would queue behind its waiting ACCESS EXCLUSIVE request)
+{
+	my $psql = $node->config_data('--bindir') . '/psql';
+	my $holder = IPC::Run::start([ $psql, '-X', '-d', "$connstr application_name=lockholder", '-c',
+			'BEGIN; LOCK TABLE u IN ACCESS SHARE MODE; SELECT pg_sleep(120)' ], '<', \undef, '>', \my $ho,
+		'2>', \my $he);
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'lockholder' AND l.mode = 'AccessShareLock' AND l.relation = 'u'::regclass})
+	  or diag 'the lock holder did not start';
+	my $u_before = table_hash($node, 'u');
+	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--data-only',
+		'--replace', '--lock-timeout', '1');
+	is($r->{rc}, 1, '--lock-timeout 1 with the table locked: exit 1');
+	like($r->{stderr}, qr/lock timeout/, '... the lock timeout') or diag show($r);
+	is(table_hash($node, 'u'), $u_before, '... u unchanged');
+	$node->safe_psql('postgres',
+		q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lockholder'});
+	eval { $holder->finish };
+	$r = table_restore('--table', 'public.u', '--target-time', $T, '--into', $connstr, '--lock-timeout', 'x');
+	is($r->{rc}, 2, '--lock-timeout x: usage error');
+}
+
+# --- a restore that fails after its DROP (the dump grants to a role dropped
+# since): one transaction, the old table stays
+{
+	my $r = table_restore('--table', 'public.x', '--target-time', $T, '--into', $connstr, '--replace');
+	is($r->{rc}, 1, '--replace failing after the DROP: exit 1');
+	like($r->{stderr}, qr/role "gone" does not exist.*nothing was changed/s, '... saying why, and that nothing changed');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM x'), 6, '... the live table as it was');
+}
+
+# --- interrupted while psql restores into the target (here: waiting for
+# its lock): rolled back, the message says to check
+{
+	my $psql = $node->config_data('--bindir') . '/psql';
+	my $holder = IPC::Run::start([ $psql, '-X', '-d', "$connstr application_name=lockholder2", '-c',
+			'BEGIN; LOCK TABLE u IN ACCESS SHARE MODE; SELECT pg_sleep(120)' ], '<', \undef, '>', \my $ho,
+		'2>', \my $he);
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'lockholder2' AND wait_event = 'PgSleep'})
+	  or diag 'the lock holder did not start';
+	my $u_before = table_hash($node, 'u');
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start([ pgark_bin('table-restore'), '--config', $conf, '--progress=off', '--table',
+			'public.u', '--target-time', $T, '--into', $connstr, '--data-only', '--replace', '--lock-timeout', '0' ],
+		'<', \undef, '>', \$o, '2>', \$e);
+	ok($node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pgark table-restore' AND wait_event_type = 'Lock'}),
+		'interrupt during psql: it waits for its lock');
+	$h->signal('TERM');
+	$h->finish;
+	isnt($h->result(0), 0, '... interrupted: non-zero exit');
+	like($e, qr/interrupted while restoring into the target database postgres: .*check the table/, '... saying to check')
+	  or diag $e;
+	$node->safe_psql('postgres',
+		q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lockholder2'});
+	eval { $holder->finish };
+	is(table_hash($node, 'u'), $u_before, '... u unchanged');
+	is(scalar(scratch_left()), 0, '... no scratch directory left');
+}
+
+# --- a read-only target is refused before any work
+{
+	my $r = table_restore('--table', 'public.t', '--target-time', $T, '--as', 't_ro',
+		'--into', "$connstr options='-c default_transaction_read_only=on'");
+	is($r->{rc}, 1, 'a read-only target: refused');
+	like($r->{stderr}, qr/the target database postgres is read-only/, '... saying so');
+	unlike($r->{stderr}, qr/scratch instance/, '... before any scratch instance');
+}
+
+# --- a connection setting psql cannot be given is an error up front, not
+# dropped (psql would connect differently)
+{
+	my $long = 'x' x 1200;
+	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--as', 'u_long',
+		'--into', "$connstr options='-c application_name=$long'");
+	is($r->{rc}, 1, 'a connection setting too long for psql: exit 1');
+	like($r->{stderr}, qr/connection setting options is too long/, '... naming it');
+	unlike($r->{stderr}, qr/scratch instance/, '... before any scratch instance');
+	is($node->safe_psql('postgres', q{SELECT to_regclass('u_long') IS NULL}), 't', '... nothing restored');
 }
 
 # --- a target before the oldest backup
@@ -332,6 +585,23 @@ sub wait_for_server
 	like($$e, qr/interrupted/, '... saying so') or diag $$e;
 	is(scalar(scratch_left()), 0, '... no scratch directory left');
 	is(scalar(scratch_servers()), 0, '... no scratch server left');
+}
+
+# --- a password in --into is blanked in the program's own argv (ps)
+{
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start([ pgark_bin('table-restore'), '--config', $conf, '--progress=off', '--table',
+			'public.u', '--target-time', $T, '--into', "$connstr password='Argv\\'Secret'", '--as',
+			'u_pw' ], '<', \undef, '>', \$o, '2>', \$e);
+	my $d = wait_for_server();
+	ok($d, 'password in --into: the scratch server is up');
+	my $pid = $h->{KIDS}[0]{PID};
+	my $cmdline = eval { slurp_bytes("/proc/$pid/cmdline") } // "";
+	like($cmdline, qr/--into/, '... its command line read');
+	unlike($cmdline, qr/Secret/, '... without the password');
+	$h->finish;
+	is($h->result(0), 0, '... and the restore works') or diag $e;
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM u_pw'), 300, '... u as at T');
 }
 
 # --- killed (SIGKILL): the server goes (parent-death signal), the next run
