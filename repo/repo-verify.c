@@ -12,8 +12,10 @@
  * query in each; report the RTO and the WAL replayed; recorded as
  * status/drill.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +243,21 @@ drill_blames_backup(pgark_errkind k)
 	}
 }
 
+/*
+ * Whether the drill is being stopped (SIGINT/SIGTERM; systemd signals the
+ * whole unit, the server and pg_amcheck included, so whatever failed just
+ * before may be our own doing): then err says "interrupted" and nothing is
+ * recorded. Checked before every verdict.
+ */
+static int
+drill_cancelled(volatile sig_atomic_t *cancel, pgark_err *err)
+{
+	if (cancel == NULL || *cancel == 0)
+		return 0;
+	err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted");
+	return 1;
+}
+
 #define DRILL_MAX_DBS 4096
 
 typedef struct drill
@@ -411,6 +428,12 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 	{
 		fclose(f);
 		return err_prefix(err, "running %s", path);
+	}
+	if (rc == 128 + SIGTERM || rc == 128 + SIGINT)
+	{
+		/* stopped with us (systemd signals the whole unit): no verdict */
+		fclose(f);
+		return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted: %s was killed by signal %d", path, rc - 128);
 	}
 	d->amcheck_rc = rc;
 	rewind(f);
@@ -619,8 +642,8 @@ drill_main(prog *p)
 	{
 		prog_progress_end(&pp);
 		problems_free(&wal_problems);
-		if (cancel && *cancel)
-			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+		if (drill_cancelled(cancel, &err))
+			;
 		else if (drill_blames_backup(err.kind))
 		{
 			snprintf(d.detail, sizeof(d.detail), "the backup did not restore: %.480s", err.msg);
@@ -664,11 +687,8 @@ drill_main(prog *p)
 	{
 		char		v[64], msg[512], what[1024];
 
-		if (cancel && *cancel)
-		{
-			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+		if (drill_cancelled(cancel, &err))
 			goto cannot;
-		}
 		if (drill_query(s, d.dbs.msg[i], "SELECT count(*) FROM pg_catalog.pg_class", v, sizeof(v), msg,
 						sizeof(msg)) != 0)
 		{
@@ -679,8 +699,7 @@ drill_main(prog *p)
 	}
 	if (drill_amcheck(s, &d, &err) != 0)
 	{
-		if (cancel && *cancel)
-			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+		(void) drill_cancelled(cancel, &err);
 		goto cannot;
 	}
 	d.check_s = (now_ms() - t0) / 1000.0;
@@ -709,6 +728,8 @@ drill_main(prog *p)
 		detail_add(d.detail, sizeof(d.detail), what);
 	}
 	ok = d.ndb_failed == 0 && d.corruptions == 0 && d.amcheck_rc == 0 && !d.wal_short;
+	if (drill_cancelled(cancel, &err))
+		goto cannot;
 	drill_record(r, &d, ok);
 	repo_close(r);
 	human_bytes(d.wal_bytes, mib, sizeof(mib));
@@ -735,7 +756,10 @@ drill_main(prog *p)
 	return prog_success(p);
 
 failed_db:
-	/* the restored server stopped answering: the backup's doing */
+	/* the restored server stopped answering: the backup's doing, unless we
+	 * are being stopped (a server in shutdown refuses connections) */
+	if (drill_cancelled(cancel, &err))
+		goto cannot;
 	snprintf(d.detail, sizeof(d.detail), "%.500s", err.msg);
 	drill_record(r, &d, 0);
 	if (opt_json)

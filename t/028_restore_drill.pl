@@ -144,6 +144,44 @@ like($r->{by}{drill}{message}, qr/older than \[check\] drill_max_age = 1s/, '...
 	is(repo_read_object($env, 'status/drill'), $drill_rec, '... and the last drill\'s record kept');
 }
 
+# --- SIGTERM to every process of the run (as systemd stops a unit: the
+# server and pg_amcheck get it too) while pg_amcheck runs: nothing recorded
+{
+	my ($out, $err) = ('', '');
+	# setsid: the drill leads a session of its own, the scratch server and
+	# pg_amcheck in it, as in a unit's cgroup
+	my $h = IPC::Run::start([ 'setsid', pgark_bin('repo-verify'), '--config', $env->{conf}, '--restore-drill',
+			'--progress=off', '--scratch-dir', $scratch ], '<', \undef, '>', \$out, '2>', \$err);
+	my $sid = $h->{KIDS}[0]{PID};
+	my $session = sub {
+		my %p;
+		for my $st (glob '/proc/[0-9]*/stat')
+		{
+			open(my $f, '<', $st) or next;
+			my $l = <$f> // next;
+			my ($pid, $comm, $rest) = $l =~ /^(\d+) \((.*)\) (.*)$/s or next;
+			my @f = split ' ', $rest;
+			$p{$pid} = $comm if $f[3] == $sid;    # field 6: session
+		}
+		return \%p;
+	};
+	my $deadline = time() + 120;
+	my $seen = 0;
+	until ($seen || time() > $deadline || !kill(0, $sid))
+	{
+		$seen = grep { /pg_amcheck/ } values %{ $session->() };
+		select(undef, undef, undef, 0.01) unless $seen;
+	}
+	ok($seen, 'pg_amcheck runs in the drill\'s session');
+	kill 'TERM', keys %{ $session->() };
+	$h->finish;
+	isnt($h->result(0), 0, 'SIGTERM to the whole session during pg_amcheck: a failure exit') or diag $err;
+	like($err, qr/interrupted/, '... saying interrupted') or diag $err;
+	unlike($err, qr/FAILED/, '... no verdict');
+	is(repo_read_object($env, 'status/drill'), $drill_rec, '... the last drill\'s record kept');
+	is_deeply([ scratch_left() ], [], '... no scratch directory left');
+}
+
 # --- corruption made in the source cluster, then backed up
 $node->start;
 $node->safe_psql('app', 'CREATE TABLE corrupt_heap (id int, v text); INSERT INTO corrupt_heap SELECT g, repeat(\'x\', 20) FROM generate_series(1, 100) g');
