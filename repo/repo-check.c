@@ -647,6 +647,15 @@ check_drill(repo *r, const pgark_config *cfg, int64_t now)
 				  rec.backup, rec.detail);
 		return;
 	}
+	if (rec.damaged[0])
+	{
+		/* a pass of an older backup clears no failure of a newer one */
+		m_drill_ok = 0;
+		set_state(c, ST_CRITICAL, "the restore drill of backup %.200s failed, and no drill of it or of a newer "
+				  "backup has passed since (the last one, %s, %s ago, passed for backup %s, an older one)",
+				  rec.damaged, when, a, rec.backup);
+		return;
+	}
 	snprintf(what, sizeof(what), "the last restore drill passed (backup %s, RTO %.0fs: restore %.0fs + "
 			 "replay %.0fs, %" PRIu64 " bytes of WAL; %s); it ran", rec.backup, m_drill_rto, rec.restore_seconds,
 			 rec.replay_seconds, rec.wal_bytes, rec.checked);

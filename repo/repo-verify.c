@@ -272,6 +272,10 @@ typedef struct drill
 	char		wal_to[48];		/* the newest archived segment the backup reaches */
 	int			wal_short;		/* replay ended before it */
 	char		detail[sizeof(((status_rec *) 0)->detail)];
+	/* the backups whose drill failed and that no drill of them or of a newer
+	 * backup has passed since, for either verdict of this drill */
+	char		failed_if_ok[sizeof(((status_rec *) 0)->damaged)];
+	char		failed_if_failed[sizeof(((status_rec *) 0)->damaged)];
 	problems	dbs;			/* "name" of each database queried */
 	problems	db_fail;		/* "name: message" of each that failed */
 	problems	found;			/* pg_amcheck's findings, the first DRILL_KEEP */
@@ -514,6 +518,40 @@ drill_wal_reach(drill *d, uint32_t seg_size, const problems *wp)
 	detail_add(d->detail, sizeof(d->detail), what);
 }
 
+/*
+ * A failed drill of backup B is cleared only by a passing drill of B or of
+ * a backup newer than B (one of an older backup says nothing about B), or
+ * by B leaving the repository. The previous record's list (and its backup,
+ * if it failed) carried into both of this drill's possible lists.
+ */
+static void
+drill_carry_failed(repo *r, const repo_inventory *inv, drill *d)
+{
+	status_rec	prev;
+	pgark_err	err;
+	char		buf[sizeof(prev.damaged) + sizeof(prev.backup) + 2], *save = NULL;
+	size_t		me = 0;
+
+	d->failed_if_ok[0] = d->failed_if_failed[0] = '\0';
+	for (size_t i = 0; i < inv->nbackups; i++)
+		if (strcmp(inv->backups[i].id, d->backup) == 0)
+			me = i;
+	err_clear(&err);
+	if (status_read(r, "drill", &prev, &err) == 0)
+	{
+		snprintf(buf, sizeof(buf), "%s %s", prev.damaged, strcmp(prev.result, "ok") != 0 ? prev.backup : "");
+		for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save))
+			for (size_t i = 0; i < inv->nbackups; i++)
+				if (strcmp(inv->backups[i].id, id) == 0 && i != me)
+				{
+					id_add(d->failed_if_failed, sizeof(d->failed_if_failed), id);
+					if (i > me)
+						id_add(d->failed_if_ok, sizeof(d->failed_if_ok), id);
+				}
+	}
+	id_add(d->failed_if_failed, sizeof(d->failed_if_failed), d->backup);
+}
+
 static void
 drill_record(repo *r, const drill *d, int ok)
 {
@@ -529,6 +567,7 @@ drill_record(repo *r, const drill *d, int ok)
 		rec.problems = 1;
 	snprintf(rec.detail, sizeof(rec.detail), "%s", d->detail);
 	snprintf(rec.backup, sizeof(rec.backup), "%s", d->backup);
+	snprintf(rec.damaged, sizeof(rec.damaged), "%s", ok ? d->failed_if_ok : d->failed_if_failed);
 	rec.restore_seconds = d->restore_s;
 	rec.replay_seconds = d->replay_s;
 	rec.wal_bytes = d->wal_bytes;
@@ -618,6 +657,8 @@ drill_main(prog *p)
 			d.backup[0] = '\0';
 	}
 	seg_size = inv.seg_size;
+	if (d.backup[0])
+		drill_carry_failed(r, &inv, &d);
 	repo_inventory_free(&inv);
 	if (d.backup[0] == '\0' || prog_restore_command(p, rcmd, sizeof(rcmd), &err) != 0)
 	{
