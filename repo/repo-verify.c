@@ -673,6 +673,7 @@ drill_main(prog *p)
 	so.ro.target = TARGET_NONE;	/* the end of the archive */
 	so.ro.restore_command = rcmd;
 	so.cancel = cancel;
+	so.wait_timeout = p->cfg.drill_timeout > INT_MAX ? INT_MAX : (int) p->cfg.drill_timeout;
 	prog_progress_init(&pp, "restore drill", opt_progress);
 	so.progress = pp.enabled ? prog_progress_cb : NULL;
 	so.progress_arg = &pp;

@@ -57,6 +57,12 @@ my $conf_week = env_variant($env, "$dir/week.conf", { check => { %chk, drill_max
 is(run_pgark('repo-verify', '--config', $env->{conf}, '--restore-drill', '--all')->{rc}, 2, '--restore-drill --all: exit 2');
 is(run_pgark('repo-verify', '--config', $env->{conf}, '--restore-drill', '--wal')->{rc}, 2, '--restore-drill --wal: exit 2');
 is(run_pgark('repo-verify', '--config', $env->{conf}, '--scratch-dir', $scratch)->{rc}, 2, '--scratch-dir without --restore-drill: exit 2');
+{
+	my $bad = env_variant($env, "$dir/badtimeout.conf", { restore => { drill_timeout => 'soon' } });
+	my $b = run_pgark('repo-verify', '--config', $bad, '--restore-drill');
+	ok($b->{rc} != 0 && $b->{stderr} =~ /drill_timeout/, '[restore] drill_timeout = soon: refused, naming the setting')
+	  or diag show($b);
+}
 my $r = drill();
 is($r->{rc}, 1, 'no backup yet: exit 1') or diag show($r);
 like($r->{stderr}, qr/no backup to restore/, '... saying so');
