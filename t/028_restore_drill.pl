@@ -15,6 +15,7 @@ use strict;
 use warnings;
 
 use JSON::PP ();
+use Time::HiRes ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -40,9 +41,11 @@ sub check
 sub drill
 {
 	my (@args) = @_;
+	my $t = Time::HiRes::time();
 	my $r = run_pgark('repo-verify', '--config', $env->{conf}, '--restore-drill', '--json', '--progress=off',
 		'--scratch-dir', $scratch, @args);
 	$r->{json} = eval { JSON::PP::decode_json($r->{stdout}) };
+	$r->{elapsed} = Time::HiRes::time() - $t;
 	return $r;
 }
 
@@ -103,8 +106,10 @@ is($j->{amcheck_exit}, 0, '... and exited 0');
 ok(($j->{rto_seconds} // 0) > 0 && ($j->{restore_seconds} // -1) >= 0 && ($j->{replay_seconds} // -1) >= 0,
 	"... RTO $j->{rto_seconds}s (restore $j->{restore_seconds}s + replay $j->{replay_seconds}s)");
 ok(abs($j->{rto_seconds} - $j->{restore_seconds} - $j->{replay_seconds}) < 0.01, '... RTO = restore + replay');
+ok(($j->{prepare_seconds} // -1) >= 0 && $j->{prepare_seconds} + $j->{rto_seconds} <= $r->{elapsed} + 0.5,
+	"... and what came before ($j->{prepare_seconds}s) apart, all within the run (" . ($r->{elapsed} // '?') . 's)');
 ok(($j->{wal_bytes} // 0) >= ($after // 1), "... WAL replayed from the backup's start past the rows written after it ($j->{wal_bytes} >= " . ($after // '?') . ')');
-like($r->{stderr}, qr/restore drill of backup \S+: PASSED\n\s+RTO [\d.]+ s \(restore [\d.]+ s, server start and WAL replay [\d.]+ s\)\n\s+WAL replayed: /,
+like($r->{stderr}, qr/restore drill of backup \S+: PASSED\n\s+RTO [\d.]+ s \(restore [\d.]+ s, server start and WAL replay [\d.]+ s; before them [\d.]+ s, not in the RTO\)\n\s+WAL replayed: /,
 	'... a human summary on stderr');
 is_deeply([ scratch_left() ], [], '... no scratch directory left');
 my $now = repo_snapshot($env);
