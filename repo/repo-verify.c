@@ -258,6 +258,33 @@ drill_cancelled(volatile sig_atomic_t *cancel, pgark_err *err)
 	return 1;
 }
 
+/*
+ * A failure of this host, not of the backup (README, "What is recorded"):
+ * the server could not get its resources (disk space, memory, shared
+ * memory, huge pages, sockets, files, the lock file), was killed by SIGKILL
+ * (the OOM killer), found no role to connect as, or a program or the
+ * amcheck extension is missing here. Such a drill records nothing. A
+ * recovery FATAL about a missing or corrupt WAL record, or a database
+ * refusing queries for another reason, stays the backup's.
+ */
+static int
+drill_host_problem(const char *msg)
+{
+	static const char *const host[] = {
+		"No space left on device", "Disk quota exceeded", "out of memory", "Cannot allocate memory",
+		"could not create shared memory segment", "could not map anonymous shared memory", "huge pages",
+		"could not create semaphores", "could not create lock file", "could not create any", "could not bind",
+		"Too many open files", "too many open files", "Permission denied", "stopped (signal 9)",
+		"to connect as", "could not load library", "extension \"amcheck\" is not available",
+		"could not open extension control file", "command not found",
+	};
+
+	for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++)
+		if (strstr(msg, host[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 #define DRILL_MAX_DBS 4096
 
 typedef struct drill
@@ -442,6 +469,14 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 		return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted: %s was killed by signal %d", path, rc - 128);
 	}
 	d->amcheck_rc = rc;
+	if (rc == 126 || rc == 127)
+	{
+		/* the shell could not run it: this host's installation */
+		fclose(f);
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s could not be run (exit %d: %s); install the server's "
+					   "contrib programs (pg_amcheck) of version %d", path, rc, rc == 127 ? "not found" :
+					   "not executable", s->pg_version);
+	}
 	rewind(f);
 	while (fgets(line, sizeof(line), f) != NULL)
 	{
@@ -467,8 +502,18 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 			drill_finding(d, head, line + strspn(line, " \t"), more);
 			head[0] = '\0';		/* its first message line only */
 		}
-		else if (rc != 0 && strncmp(line, "pg_amcheck:", 11) == 0 && d->found.n < DRILL_KEEP)
-			on_problem_quiet(&d->found, line);
+		else if (rc != 0 && strncmp(line, "pg_amcheck:", 11) == 0)
+		{
+			if (drill_host_problem(line))
+			{
+				/* the amcheck extension missing here, no space ... */
+				fclose(f);
+				return err_set(err, PGARK_ERR_CONFIG, 0, "%s could not check the instance, a problem of this "
+							   "host (the amcheck extension is in the server's contrib package): %s", path, line);
+			}
+			if (d->found.n < DRILL_KEEP)
+				on_problem_quiet(&d->found, line);
+		}
 	}
 	fclose(f);
 	if (!opt_json && nlines > DRILL_ECHO_LINES)
@@ -689,6 +734,8 @@ drill_main(prog *p)
 		problems_free(&wal_problems);
 		if (drill_cancelled(cancel, &err))
 			;
+		else if (drill_blames_backup(err.kind) && drill_host_problem(err.msg))
+			err_prefix(&err, "not recorded (a problem of this host, not of the backup)");
 		else if (drill_blames_backup(err.kind))
 		{
 			snprintf(d.detail, sizeof(d.detail), "the backup did not restore: %.480s", err.msg);
@@ -810,6 +857,11 @@ failed_db:
 	 * are being stopped (a server in shutdown refuses connections) */
 	if (drill_cancelled(cancel, &err))
 		goto cannot;
+	if (drill_host_problem(err.msg))
+	{
+		err_prefix(&err, "not recorded (a problem of this host, not of the backup)");
+		goto cannot;
+	}
 	snprintf(d.detail, sizeof(d.detail), "%.500s", err.msg);
 	drill_record(r, &d, 0);
 	if (opt_json)
