@@ -80,6 +80,16 @@ like($r->{by}{drill}{message}, qr/no restore drill recorded: run repo-verify --r
 
 # --- a healthy repository: two databases, WAL written after the backup
 $node->safe_psql('postgres', 'CREATE DATABASE app');
+# the backup's postgresql.auto.conf asks for archiving into the repository
+# (the scratch instance must override it: checked below, nothing is added
+# to the repository by the drill)
+{
+	my $ac = $node->safe_psql('postgres', 'SHOW archive_command');
+	$ac =~ s/'/''/g;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET archive_mode = on");
+	$node->safe_psql('postgres', "ALTER SYSTEM SET archive_command = '$ac'");
+	like(slurp_bytes($node->data_dir . '/postgresql.auto.conf'), qr/archive_command = '.*wal-push/, 'the source\'s postgresql.auto.conf archives into the repository');
+}
 $node->safe_psql('app', 'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 5000) g');
 my $b1 = base_push($env->{conf}, '--fast');
 is($b1->{rc}, 0, 'base-push') or diag $b1->{stderr};
