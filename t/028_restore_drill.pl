@@ -133,6 +133,7 @@ is($audit->{result} // '', 'ok', '... audited');
 $r = check($conf);
 is($r->{by}{drill}{status}, 'OK', 'repo-check: drill OK') or diag explain $r->{by}{drill};
 like($r->{by}{drill}{message}, qr/the last restore drill passed \(backup \Q$b1->{json}{backup_id}\E, RTO \d+s/, '... naming the backup and the RTO');
+like($r->{by}{drill}{message}, qr/; the backup taken \d+(s|min \d+s) ago\)/, '... and the backup\'s age');
 $r = check($conf_week);
 is($r->{by}{drill}{status}, 'OK', '... within drill_max_age 8d: OK');
 {
@@ -252,6 +253,7 @@ $r = check($conf);
 is($r->{rc}, 2, 'repo-check after a failed drill: exit 2') or diag show($r);
 is($r->{by}{drill}{status}, 'CRITICAL', '... drill CRITICAL');
 like($r->{by}{drill}{message}, qr/the last restore drill .*failed: .*corrupt_heap/, '... naming the relation');
+like($r->{by}{drill}{message}, qr/backup \Q$b2->{json}{backup_id}\E, taken \d+(s|min \d+s) ago\) failed/, '... and the backup drilled, with its age');
 
 # the older, sound backup passes: that says nothing about the newer one,
 # repo-check stays CRITICAL, naming it
