@@ -327,9 +327,9 @@ static int
 drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t outlen, char *msg,
 			size_t msglen)
 {
-	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", NULL};
+	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "options", NULL};
 	char		port[16];
-	const char *vals[6];
+	const char *vals[7];
 	PGconn	   *c;
 	PGresult   *res;
 	int			rc = -1;
@@ -340,7 +340,8 @@ drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t
 	vals[2] = s->user;
 	vals[3] = db;
 	vals[4] = "30";
-	vals[5] = NULL;
+	vals[5] = s->options;	/* undo the backup's ALTER DATABASE/ROLE ... SET */
+	vals[6] = NULL;
 	if (out && outlen)
 		out[0] = '\0';
 	c = PQconnectdbParams(keys, vals, 0);
@@ -374,9 +375,9 @@ drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t
 static int
 drill_databases(scratch *s, drill *d, pgark_err *err)
 {
-	const char *keys[] = {"host", "port", "user", "dbname", NULL};
+	const char *keys[] = {"host", "port", "user", "dbname", "options", NULL};
 	char		port[16];
-	const char *vals[5];
+	const char *vals[6];
 	PGconn	   *c;
 	PGresult   *res;
 
@@ -385,7 +386,8 @@ drill_databases(scratch *s, drill *d, pgark_err *err)
 	vals[1] = port;
 	vals[2] = s->user;
 	vals[3] = "postgres";
-	vals[4] = NULL;
+	vals[4] = s->options;	/* undo the backup's ALTER DATABASE/ROLE ... SET */
+	vals[5] = NULL;
 	c = PQconnectdbParams(keys, vals, 0);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK)
 	{
@@ -715,6 +717,26 @@ drill_main(prog *p)
 		return prog_fail(p, &err);
 	}
 	cancel = prog_catch_signals();
+	/* the drill's libpq connections go to the scratch instance only: no
+	 * PGHOSTADDR, PGSERVICE, PGSSLMODE ... of ours may redirect or break
+	 * them (the repository is not reached through libpq) */
+	{
+		extern char **environ;
+
+		for (size_t i = 0; environ[i];)
+		{
+			char		name[256];
+			size_t		len = strcspn(environ[i], "=");
+
+			if (strncmp(environ[i], "PG", 2) != 0 || strncmp(environ[i], "PGARK_", 6) == 0 || len > 255)
+			{
+				i++;
+				continue;
+			}
+			snprintf(name, sizeof(name), "%.*s", (int) len, environ[i]);
+			(void) unsetenv(name);
+		}
+	}
 	scratch_opts_init(&so);
 	so.parent_dir = opt_scratch_dir;
 	so.ro.backup_id = d.backup;

@@ -38,18 +38,20 @@ sub check
 	return $r;
 }
 
+my %drill_env;
 sub drill
 {
 	my (@args) = @_;
 	my $t = Time::HiRes::time();
-	my $r = run_pgark('repo-verify', '--config', $env->{conf}, '--restore-drill', '--json', '--progress=off',
+	my $r = run_pgark({ env => {%drill_env} }, 'repo-verify', '--config', $env->{conf}, '--restore-drill', '--json', '--progress=off',
 		'--scratch-dir', $scratch, @args);
 	$r->{json} = eval { JSON::PP::decode_json($r->{stdout}) };
 	$r->{elapsed} = Time::HiRes::time() - $t;
 	return $r;
 }
 
-sub scratch_left { opendir(my $d, $scratch) or return ('?'); return grep { !/^\./ } readdir $d; }
+# the runs' directories, in the private per-user one (lib/scratch.h)
+sub scratch_left { opendir(my $d, "$scratch/pgark-scratch-$>") or return (); return grep { /^\d+-/ } readdir $d; }
 
 my %chk = (free_warn => '1M', free_crit => '1K');
 my $conf = env_variant($env, "$dir/check.conf", { check => \%chk });
@@ -90,6 +92,12 @@ $node->safe_psql('postgres', 'CREATE DATABASE app');
 	$node->safe_psql('postgres', "ALTER SYSTEM SET archive_command = '$ac'");
 	like(slurp_bytes($node->data_dir . '/postgresql.auto.conf'), qr/archive_command = '.*wal-push/, 'the source\'s postgresql.auto.conf archives into the repository');
 }
+# per-database settings that would make pg_amcheck --install-missing fail,
+# and refuse every connection that does not undo them (template1: the
+# test connects to it no more)
+$node->safe_psql('postgres', 'CREATE DATABASE ro');
+$node->safe_psql('postgres', 'ALTER DATABASE ro SET default_transaction_read_only = on');
+$node->safe_psql('postgres', q{ALTER DATABASE template1 SET session_preload_libraries = 'pgark_nosuch_lib'});
 $node->safe_psql('app', 'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 5000) g');
 my $b1 = base_push($env->{conf}, '--fast');
 is($b1->{rc}, 0, 'base-push') or diag $b1->{stderr};
@@ -105,12 +113,15 @@ $node->stop;    # nothing archived during the drill: the repository must stay as
 ok(!repo_object_exists($env, 'status/drill'), 'no drill recorded by the failed attempts');
 my $before = repo_snapshot($env);
 
+# libpq settings of the environment must not redirect the drill's connections
+%drill_env = (PGHOSTADDR => '127.0.0.1', PGPORT => '1', PGSERVICE => 'nosuch', PGDATABASE => 'nosuch');
 $r = drill();
-is($r->{rc}, 0, 'healthy: the drill passes (exit 0)') or diag show($r);
+%drill_env = ();
+is($r->{rc}, 0, 'healthy (ro has default_transaction_read_only = on, template1 a missing session_preload_libraries; PGHOSTADDR, PGPORT, PGSERVICE set): the drill passes (exit 0)') or diag show($r);
 my $j = $r->{json} // {};
 is($j->{status}, 'ok', '... status ok');
 is($j->{backup}, $b1->{json}{backup_id}, '... the newest backup');
-is_deeply([ sort @{ $j->{databases} // [] } ], [qw(app postgres template1)], '... every database that allows connections queried');
+is_deeply([ sort @{ $j->{databases} // [] } ], [qw(app postgres ro template1)], '... every database that allows connections queried');
 is($j->{corruptions}, 0, '... pg_amcheck found nothing');
 is($j->{amcheck_exit}, 0, '... and exited 0');
 ok(($j->{rto_seconds} // 0) > 0 && ($j->{restore_seconds} // -1) >= 0 && ($j->{replay_seconds} // -1) >= 0,
@@ -244,7 +255,7 @@ ok(($j->{corruptions} // 0) >= 2, "... pg_amcheck found corruption ($j->{corrupt
 ok((grep { /heap table "app\.public\.corrupt_heap"/ } @{ $j->{corruption} // [] }), '... naming the heap table')
   or diag explain $j->{corruption};
 ok((grep { /btree index "app\.public\.corrupt_idx_i"/ } @{ $j->{corruption} // [] }), '... and the btree index');
-like($r->{stderr}, qr/: FAILED\n  RTO .*\n  WAL replayed: .*\n  databases: 3 queried, 0 failed; pg_amcheck \(heap, btree\): \d+ corruptions \([\d.]+ s\)\n  pg_amcheck found \d+ corruptions; /,
+like($r->{stderr}, qr/: FAILED\n  RTO .*\n  WAL replayed: .*\n  databases: 4 queried, 0 failed; pg_amcheck \(heap, btree\): \d+ corruptions \([\d.]+ s\)\n  pg_amcheck found \d+ corruptions; /,
 	'... FAILED on stderr, with what was found');
 like($r->{stderr}, qr/corrupt_heap/, '... naming the relation there too');
 is_deeply([ scratch_left() ], [], '... no scratch directory left');
