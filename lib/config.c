@@ -78,6 +78,7 @@ static const opt_def options[] = {
 	OPT("backup", "archive_timeout", OPT_SECONDS, archive_timeout),
 	OPT("restore", "scratch_dir", OPT_PATH, scratch_dir),
 	OPT_RANGE("restore", "scratch_reserve", OPT_SIZE, scratch_reserve, 0, (int64_t) 1 << 50),
+	OPT("restore", "drill_timeout", OPT_DURATION, drill_timeout),
 	OPT("crypto", "rotate_after", OPT_DURATION, rotate_after),
 	OPT_RANGE("retention", "keep_last", OPT_INT, keep_last, 0, 100000),
 	OPT_RANGE("retention", "keep_daily", OPT_INT, keep_daily, 0, 100000),
@@ -130,6 +131,7 @@ config_defaults(pgark_config *cfg)
 	cfg->fetch_ahead = 8;
 	cfg->archive_timeout = 60;
 	cfg->scratch_reserve = 1024 * MIB;
+	cfg->drill_timeout = 12 * 3600;
 	cfg->log_level = LOG_LEVEL_INFO;
 	/* a nightly backup, verified after each, checked hourly */
 	cfg->check_backup_warn = 26 * 3600;

@@ -75,6 +75,7 @@ typedef struct pgark_config
 	/* [restore] scratch instances (lib/scratch.h: table-restore, restore drills) */
 	char		scratch_dir[PATH_MAX];	/* "" = <[archive] spool>/scratch, else $TMPDIR or /tmp */
 	uint64_t	scratch_reserve;	/* bytes needed beyond the backup's size */
+	int64_t		drill_timeout;	/* seconds a restore drill waits for recovery to end; 0 = no limit */
 
 	/* [retention] (repo-expire); 0 = not set */
 	int			keep_last;		/* the newest N backups */

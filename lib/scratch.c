@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -100,6 +102,24 @@ rm_tree(const char *path, pgark_err *err)
 		(void) fsync(fd);
 	close(fd);
 	return rc;
+}
+
+/* In a child before exec: close every descriptor from 3 up, whatever its
+ * number (close_range; else a loop up to the descriptor limit). */
+static void
+close_from3(void)
+{
+	long		max;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1048576)
+		max = 1048576;
+	for (long fd = 3; fd < max; fd++)
+		(void) close((int) fd);
 }
 
 /* Wait up to ms for child pid to end (reaped); 1 if it ended. */
@@ -258,28 +278,41 @@ find_bindir(const char *given, int major, char *out, size_t outlen, pgark_err *e
 				   "/usr/pgsql-%d/bin or pg_config --bindir: install them", major, major, major);
 }
 
-/* Stop a server left in a scratch directory whose program is gone: only if
- * the process of its postmaster.pid works in that directory. */
+/* Stop a server left in a stale scratch directory (dfd, opened without
+ * following a symlink): only if <dir>/data is a real directory of ours (not
+ * a symlink) and the process named by its postmaster.pid is ours and works
+ * in that very directory (same device and inode). */
 static void
-stop_stale(const char *pgdata)
+stop_stale(int dfd)
 {
-	char		path[PATH_MAX], cwd[PATH_MAX], real[PATH_MAX];
-	FILE	   *f;
+	char		path[64], buf[32];
+	struct stat dsb, csb, psb;
 	long		pid = 0;
 	ssize_t		n;
+	int			datafd, pfd;
 
-	if (join(path, sizeof(path), pgdata, "/postmaster.pid") != 0 || (f = fopen(path, "re")) == NULL)
+	if ((datafd = openat(dfd, "data", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return;
-	if (fscanf(f, "%ld", &pid) != 1 || pid <= 1)
-		pid = 0;
-	fclose(f);
-	if (pid == 0 || realpath(pgdata, real) == NULL)
+	if (fstat(datafd, &dsb) != 0 || !S_ISDIR(dsb.st_mode) || dsb.st_uid != geteuid() ||
+		(pfd = openat(datafd, "postmaster.pid", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	{
+		close(datafd);
+		return;
+	}
+	close(datafd);
+	n = read(pfd, buf, sizeof(buf) - 1);
+	close(pfd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	if (pid <= 1 || pid > INT_MAX)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld", pid);
+	if (stat(path, &psb) != 0 || psb.st_uid != geteuid())
 		return;
 	snprintf(path, sizeof(path), "/proc/%ld/cwd", pid);
-	if ((n = readlink(path, cwd, sizeof(cwd) - 1)) <= 0)
-		return;
-	cwd[n] = '\0';
-	if (strcmp(cwd, real) != 0)
+	if (stat(path, &csb) != 0 || csb.st_dev != dsb.st_dev || csb.st_ino != dsb.st_ino)
 		return;
 	(void) kill((pid_t) pid, SIGQUIT);
 	if (!wait_gone((pid_t) pid, 10000))
@@ -290,38 +323,122 @@ stop_stale(const char *pgdata)
 	}
 }
 
+/*
+ * The private directory of this OS user in parent, <parent>/pgark-scratch-<uid>
+ * (made mode 0700 if missing): a real directory (not a symlink), owned by us,
+ * mode 0700. parent must be a directory that others cannot write to, unless
+ * it is sticky (/tmp). Returns an open descriptor of it, its path in out.
+ */
+static int
+private_dir(const char *parent, int create, char *out, size_t outlen, pgark_err *err)
+{
+	struct stat sb;
+	int			fd;
+
+	if (stat(parent, &sb) != 0)
+		return err_sys(err, PGARK_ERR_IO, "could not stat scratch directory %s", parent);
+	if (!S_ISDIR(sb.st_mode))
+		return err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s is not a directory", parent);
+	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (sb.st_mode & S_ISVTX) == 0)
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "scratch directory %s is writable by other users and not sticky: "
+					   "set [restore] scratch_dir or --scratch-dir to a directory of this user", parent);
+	if ((size_t) snprintf(out, outlen, "%s/" SCRATCH_PREFIX "%lu", parent, (unsigned long) geteuid()) >= outlen)
+		return err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s: path too long", parent);
+	if (create && mkdir(out, 0700) != 0 && errno != EEXIST)
+		return err_sys(err, PGARK_ERR_IO, "could not create %s", out);
+	if ((fd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return err_sys(err, errno == ENOENT ? PGARK_ERR_NOTFOUND : PGARK_ERR_CONFIG,
+					   "could not open %s (it must be a directory, not a symlink)", out);
+	if (fstat(fd, &sb) != 0 || sb.st_uid != geteuid() || (sb.st_mode & 077) != 0)
+	{
+		close(fd);
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s must be a directory owned by uid %lu with mode 0700 "
+					   "(remove it, or set [restore] scratch_dir elsewhere)", out, (unsigned long) geteuid());
+	}
+	return fd;
+}
+
 int
 scratch_sweep(const char *parent, pgark_err *err)
 {
-	DIR		   *d = opendir(parent);
+	char		priv[PATH_MAX];
+	int			pfd, removed = 0, skipped = 0;
+	DIR		   *d;
 	struct dirent *de;
-	int			removed = 0;
+	pgark_err	e1;
 
-	if (d == NULL)
+	err_clear(&e1);
+	if ((pfd = private_dir(parent, 0, priv, sizeof(priv), &e1)) < 0)
 	{
-		if (errno == ENOENT)
+		if (e1.kind == PGARK_ERR_NOTFOUND || (e1.kind == PGARK_ERR_IO && e1.sys_errno == ENOENT))
 			return 0;
-		return err_sys(err, PGARK_ERR_IO, "could not read %s", parent);
+		*err = e1;
+		return -1;
+	}
+	if ((d = fdopendir(pfd)) == NULL)
+	{
+		close(pfd);
+		return err_sys(err, PGARK_ERR_IO, "could not read %s", priv);
 	}
 	while ((de = readdir(d)) != NULL)
 	{
-		char		path[PATH_MAX], pgdata[PATH_MAX + 8], *end;
+		char	   *end;
 		long		pid;
+		int			dfd, lfd;
+		struct stat sb;
 
-		if (strncmp(de->d_name, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) != 0)
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		pid = strtol(de->d_name + strlen(SCRATCH_PREFIX), &end, 10);
-		if (pid <= 0 || *end != '-' || (kill((pid_t) pid, 0) == 0 || errno == EPERM))
+		pid = strtol(de->d_name, &end, 10);
+		if (pid <= 0 || *end != '-')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
-		snprintf(pgdata, sizeof(pgdata), "%s/data", path);
-		stop_stale(pgdata);
-		if (rm_tree(path, err) != 0)
+		if ((dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		{
-			closedir(d);
-			return -1;
+			if (skipped++ == 0)
+				err_sys(err, PGARK_ERR_IO, "left %s/%s alone: not a directory of ours", priv, de->d_name);
+			continue;
 		}
-		removed++;
+		if (fstat(dfd, &sb) != 0 || sb.st_uid != geteuid())
+		{
+			close(dfd);
+			if (skipped++ == 0)
+				err_set(err, PGARK_ERR_IO, 0, "left %s/%s alone: not owned by uid %lu", priv, de->d_name,
+						(unsigned long) geteuid());
+			continue;
+		}
+		/* a live run holds its lock; without one (a run between mkdtemp and
+		 * its lock), its process must be gone */
+		if ((lfd = openat(dfd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+		{
+			if (flock(lfd, LOCK_EX | LOCK_NB) != 0)
+			{
+				close(lfd);
+				close(dfd);
+				continue;
+			}
+		}
+		else if (kill((pid_t) pid, 0) == 0 || errno == EPERM)
+		{
+			close(dfd);
+			continue;
+		}
+		stop_stale(dfd);
+		close(dfd);
+		{
+			pgark_err	e2;
+
+			err_clear(&e2);
+			if (rm_at(dirfd(d), de->d_name, priv, &e2) != 0)
+			{
+				if (skipped++ == 0)
+					*err = e2;
+			}
+			else
+				removed++;
+		}
+		if (lfd >= 0)
+			close(lfd);
 	}
 	closedir(d);
 	return removed;
@@ -407,6 +524,56 @@ write_config(scratch *s, pgark_err *err)
 }
 
 /*
+ * The backup's postgresql.auto.conf (ALTER SYSTEM: external_pid_file,
+ * recovery_min_apply_delay, huge_pages, ...) must not apply: keep only the
+ * recovery block the restore wrote at its end; the original is kept beside
+ * it as postgresql.auto.conf.from-backup (the server never reads it).
+ */
+static int
+own_auto_conf(scratch *s, pgark_err *err)
+{
+	static const char mark[] = "# Recovery settings written by pitr-prepare (pgark)";
+	char		path[PATH_MAX + 32], orig[PATH_MAX + 48], *buf, *blk = NULL;
+	FILE	   *f;
+	long		len;
+	int			rc;
+
+	snprintf(path, sizeof(path), "%s/postgresql.auto.conf", s->pgdata);
+	snprintf(orig, sizeof(orig), "%s/postgresql.auto.conf.from-backup", s->pgdata);
+	if ((f = fopen(path, "re")) == NULL)
+		return err_sys(err, PGARK_ERR_IO, "could not read %s", path);
+	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+		(buf = malloc((size_t) len + 1)) == NULL)
+	{
+		fclose(f);
+		return err_set(err, PGARK_ERR_IO, 0, "could not read %s", path);
+	}
+	if (fread(buf, 1, (size_t) len, f) != (size_t) len)
+	{
+		fclose(f);
+		free(buf);
+		return err_set(err, PGARK_ERR_IO, 0, "could not read %s", path);
+	}
+	fclose(f);
+	buf[len] = '\0';
+	for (char *p = strstr(buf, mark); p; p = strstr(p + 1, mark))
+		blk = p;
+	if (blk == NULL)
+	{
+		free(buf);
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "%s: the restore wrote no recovery settings", path);
+	}
+	if (rename(path, orig) != 0)
+	{
+		free(buf);
+		return err_sys(err, PGARK_ERR_IO, "could not rename %s", path);
+	}
+	rc = write_small(path, blk, err);
+	free(buf);
+	return rc;
+}
+
+/*
  * Settings recovery needs at least as high as the backup's server had
  * (replaying a PREPARE TRANSACTION needs a free slot), from pg_controldata;
  * PostgreSQL's defaults if it cannot tell.
@@ -432,7 +599,7 @@ static int
 start_server(scratch *s, pgark_err *err)
 {
 	char		postgres[PATH_MAX + 16];
-	char		set[32][PATH_MAX + 64];
+	char		set[40][PATH_MAX + 64];
 	const char *argv[80];
 	int			n = 0, k = 0, logfd;
 	pid_t		pid, parent;
@@ -466,6 +633,9 @@ start_server(scratch *s, pgark_err *err)
 	SET("fsync=off");
 	SET("autovacuum=off");
 	SET("max_wal_senders=0");
+	SET("external_pid_file=");
+	SET("recovery_min_apply_delay=0");
+	SET("huge_pages=off");
 	{
 		int			prepared, locks;
 
@@ -514,8 +684,7 @@ start_server(scratch *s, pgark_err *err)
 			dup2(nul, 0);
 		dup2(logfd, 1);
 		dup2(logfd, 2);
-		for (int fd = 3; fd < 1024; fd++)
-			(void) close(fd);
+		close_from3();
 		execv(postgres, (char *const *) argv);
 		_exit(127);
 	}
@@ -524,21 +693,85 @@ start_server(scratch *s, pgark_err *err)
 	return 0;
 }
 
+/*
+ * Settings of the backup's databases and roles (ALTER DATABASE/ROLE ... SET)
+ * apply to every session but rank below a client's options: these undo the
+ * ones that would break or redirect our work.
+ */
+#define CLIENT_OPTIONS "-c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=0 " \
+	"-c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0 -c session_preload_libraries= " \
+	"-c local_preload_libraries= -c default_tablespace= -c temp_tablespaces="
+
+/* v quoted for a libpq connection string into out at *o */
+static void
+ci_quote(char *out, size_t len, size_t *o, const char *v)
+{
+	if (*o + 1 < len)
+		out[(*o)++] = '\'';
+	for (; *v && *o + 3 < len; v++)
+	{
+		if (*v == '\'' || *v == '\\')
+			out[(*o)++] = '\\';
+		out[(*o)++] = *v;
+	}
+	if (*o + 1 < len)
+		out[(*o)++] = '\'';
+	out[*o] = '\0';
+}
+
+/*
+ * Every parameter that decides where and how libpq connects is given, so no
+ * PG* variable of the environment (PGHOSTADDR, PGSERVICE's entries,
+ * PGCHANNELBINDING, PGTARGETSESSIONATTRS, ...) can redirect or break it. A
+ * connection string, not PQconnectdbParams: that one takes an empty value
+ * (hostaddr, requirepeer) as not given, and the environment's instead.
+ */
+static void
+build_conninfo(const scratch *s, const char *dbname, int connect_timeout, char *out, size_t len)
+{
+	size_t		o = (size_t) snprintf(out, len, "host=");
+
+	ci_quote(out, len, &o, s->sockdir);
+	o += (size_t) snprintf(out + o, len - o, " hostaddr='' port=%d dbname=", s->port);
+	ci_quote(out, len, &o, dbname && dbname[0] ? dbname : "postgres");
+	o += (size_t) snprintf(out + o, len - o, " user=");
+	ci_quote(out, len, &o, s->user);
+	o += (size_t) snprintf(out + o, len - o, " options=");
+	ci_quote(out, len, &o, s->options);
+	snprintf(out + o, len - o, " sslmode=disable gssencmode=disable channel_binding=disable requirepeer='' "
+			 "target_session_attrs=any connect_timeout=%d", connect_timeout > 0 ? connect_timeout : 30);
+}
+
+static void
+set_conninfo(scratch *s)
+{
+	snprintf(s->options, sizeof(s->options), "%s", CLIENT_OPTIONS);
+	build_conninfo(s, "postgres", 30, s->conninfo, sizeof(s->conninfo));
+}
+
+PGconn *
+scratch_connect(const scratch *s, const char *dbname, int connect_timeout)
+{
+	char		ci[sizeof(s->conninfo) + 4 * 64];
+
+	build_conninfo(s, dbname, connect_timeout, ci, sizeof(ci));
+	return PQconnectdb(ci);
+}
+
 /* Connect; a scratch instance of a cluster made by another OS user has no
  * role of ours: then "postgres". */
 static PGconn *
 try_connect(scratch *s)
 {
-	PGconn	   *c = PQconnectdb(s->conninfo);
+	PGconn	   *c = scratch_connect(s, "postgres", 30);
 
-	if (PQstatus(c) != CONNECTION_OK && strcmp(s->user, "postgres") != 0 &&
+	if (PQstatus(c) != CONNECTION_OK && !s->user_given && strcmp(s->user, "postgres") != 0 &&
 		strstr(PQerrorMessage(c), "role \"") != NULL)
 	{
 		PQfinish(c);
 		snprintf(s->user, sizeof(s->user), "postgres");
-		snprintf(s->conninfo, sizeof(s->conninfo), "host=%s port=%d dbname=postgres user=%s", s->sockdir, s->port,
-				 s->user);
-		c = PQconnectdb(s->conninfo);
+		set_conninfo(s);
+		c = scratch_connect(s, "postgres", 30);
 	}
 	return c;
 }
@@ -602,18 +835,53 @@ wait_ready(scratch *s, int timeout, pgark_err *err)
 
 			if (PQstatus(c) == CONNECTION_OK &&
 				(res = PQexec(c, "SELECT pg_is_in_recovery(), "
-							  "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END")) != NULL &&
+							  "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END, "
+							  "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+							  "(SELECT rolname FROM pg_roles WHERE oid = 10)")) != NULL &&
 				PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 				strcmp(PQgetvalue(res, 0, 0), "f") == 0)
 			{
 				(void) lsn_parse(PQgetvalue(res, 0, 1), &s->end_lsn);
 				done = 1;
+				if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+				{
+					/* not a superuser (pg_amcheck, pg_dump need one): the
+					 * bootstrap superuser (oid 10) instead */
+					char		was[sizeof(s->user)];
+					PGconn	   *c2;
+
+					snprintf(was, sizeof(was), "%s", s->user);
+					if (s->user_given || strlen(PQgetvalue(res, 0, 3)) >= sizeof(s->user))
+						c2 = NULL;
+					else
+					{
+						snprintf(s->user, sizeof(s->user), "%s", PQgetvalue(res, 0, 3));
+						set_conninfo(s);
+						c2 = scratch_connect(s, "postgres", 30);
+					}
+					if (c2 == NULL || PQstatus(c2) != CONNECTION_OK)
+					{
+						err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance in %s: role \"%s\" is not a superuser "
+								"and the backup's bootstrap superuser \"%s\" cannot connect%s%s (a problem of "
+								"this host's setup, not of the backup)", s->dir, was, PQgetvalue(res, 0, 3),
+								c2 ? ": " : "", c2 ? PQerrorMessage(c2) : "");
+						PQfinish(c2);
+						PQclear(res);
+						PQfinish(c);
+						return -1;
+					}
+					PQfinish(c2);
+				}
 			}
 			else if (PQstatus(c) != CONNECTION_OK && strstr(PQerrorMessage(c), "role \"") != NULL)
 			{
-				/* it accepts connections, but has neither role */
-				err_set(err, PGARK_ERR_DB, 0, "scratch instance in %s: the backup's cluster has no role named "
-						"after this OS user or \"postgres\" to connect as: %s", s->dir, PQerrorMessage(c));
+				/* it accepts connections, but has neither role: not the
+				 * backup's fault (PGARK_ERR_CONFIG, which a drill does not
+				 * record) */
+				err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance in %s: the backup's cluster has no role %s%s%s "
+						"to connect as (a problem of this host's setup, not of the backup): %s", s->dir,
+						s->user_given ? "\"" : "named after this OS user or \"postgres\"",
+						s->user_given ? s->user : "", s->user_given ? "\"" : "", PQerrorMessage(c));
 				PQfinish(c);
 				return -1;
 			}
@@ -641,7 +909,7 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 {
 	scratch    *s;
 	restore_opts ro = o->ro;
-	char		id[64], warning[1200], parent[PATH_MAX], tmpl[PATH_MAX + 64];
+	char		id[64], warning[1200], parent[PATH_MAX], priv[PATH_MAX], tmpl[PATH_MAX + 64];
 	char		ts_oid[RESTORE_MAX_TSMAP][16], ts_dir[RESTORE_MAX_TSMAP][PATH_MAX];
 	mf_head		h;
 	mf_reader  *rd;
@@ -663,12 +931,20 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 		mf_head_free(&h);
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 	}
+	s->lock_fd = -1;
 	s->cancel = o->cancel;
 	s->pg_version = h.pg_version;
 	s->start_lsn = h.start_lsn;
 	if (parent_dir(r, o, parent, sizeof(parent), err) != 0 ||
 		find_bindir(o->bindir, h.pg_version, s->bindir, sizeof(s->bindir), err) != 0)
 		goto fail_nodir;
+	{
+		int			pfd = private_dir(parent, 1, priv, sizeof(priv), err);
+
+		if (pfd < 0)
+			goto fail_nodir;
+		close(pfd);
+	}
 	{
 		pgark_err	e2;
 
@@ -677,18 +953,37 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 	}
 	if (check_space(parent, id, h.bytes_total, reserve, &s->bytes_needed, err) != 0)
 		goto fail_nodir;
-	snprintf(tmpl, sizeof(tmpl), "%s/" SCRATCH_PREFIX "%ld-XXXXXX", parent, (long) getpid());
+	snprintf(tmpl, sizeof(tmpl), "%s/%ld-XXXXXX", priv, (long) getpid());
 	if (mkdtemp(tmpl) == NULL)
 	{
-		err_sys(err, PGARK_ERR_IO, "could not create a scratch directory in %s", parent);
+		err_sys(err, PGARK_ERR_IO, "could not create a scratch directory in %s", priv);
 		goto fail_nodir;
+	}
+	{
+		/* held for the run's lifetime: the sweep leaves a locked directory
+		 * alone (no child inherits it: O_CLOEXEC) */
+		char		lock[PATH_MAX + 80];
+
+		snprintf(lock, sizeof(lock), "%s/lock", tmpl);
+		if ((s->lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
+			flock(s->lock_fd, LOCK_EX) != 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not lock %s", lock);
+			if (s->lock_fd >= 0)
+			{
+				close(s->lock_fd);
+				(void) unlink(lock);
+			}
+			s->lock_fd = -1;
+			(void) rmdir(tmpl);
+			goto fail_nodir;
+		}
 	}
 	if (join(s->dir, sizeof(s->dir), tmpl, "") != 0 || join(s->pgdata, sizeof(s->pgdata), tmpl, "/data") != 0 ||
 		join(s->sockdir, sizeof(s->sockdir), tmpl, "/sock") != 0 ||
 		join(s->logfile, sizeof(s->logfile), tmpl, "/server.log") != 0)
 	{
 		err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s: path too long", tmpl);
-		(void) rmdir(tmpl);
 		s->dir[0] = '\0';
 		goto fail_nodir;
 	}
@@ -737,6 +1032,38 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 		}
 		p = nl ? nl + 1 : NULL;
 	}
+	/* the restore places a tablespace where the manifest's entry says unless
+	 * it is remapped: every one must be, before anything is written */
+	{
+		mf_head		h2;
+		mf_entry   *e;
+		int			got;
+
+		memset(&h2, 0, sizeof(h2));
+		if ((rd = mf_open(r, id, &h2, err)) == NULL)
+			goto fail;
+		while ((got = mf_next(rd, &e, err)) == 1)
+		{
+			int			mapped = 0;
+
+			if (e->kind != MF_TABLESPACE)
+				continue;
+			for (int i = 0; i < ro.ntsmap; i++)
+				mapped |= strncmp(e->path, "pg_tblspc/", 10) == 0 && strcmp(e->path + 10, ro.tsmap_oid[i]) == 0;
+			if (!mapped)
+			{
+				err_set(err, PGARK_ERR_CORRUPT, 0, "backup %s: tablespace %s (at %s) is not in the backup's "
+						"tablespace_map, so it cannot be restored inside the scratch directory: refused",
+						id, e->path, e->target);
+				got = -1;
+				break;
+			}
+		}
+		mf_close(rd);
+		mf_head_free(&h2);
+		if (got != 0)
+			goto fail;
+	}
 	ro.pgdata = s->pgdata;
 	ro.backup_id = id;
 	ro.target_action = "promote";
@@ -757,16 +1084,20 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 		err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while restoring into the scratch directory %s", s->dir);
 		goto fail;
 	}
-	if (write_config(s, err) != 0)
+	if (write_config(s, err) != 0 || own_auto_conf(s, err) != 0)
 		goto fail;
 	pw = getpwuid(geteuid());
-	snprintf(s->user, sizeof(s->user), "%s", pw && pw->pw_name && strlen(pw->pw_name) < sizeof(s->user)
-			 && strspn(pw->pw_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
-			 strlen(pw->pw_name) ? pw->pw_name : "postgres");
+	s->user_given = o->user && o->user[0];
+	if (s->user_given && strlen(o->user) >= sizeof(s->user))
+	{
+		err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance: role name %s too long", o->user);
+		goto fail;
+	}
+	snprintf(s->user, sizeof(s->user), "%s", s->user_given ? o->user :
+			 pw && pw->pw_name && strlen(pw->pw_name) < sizeof(s->user) ? pw->pw_name : "postgres");
 	/* the port only names the socket in a directory of our own */
 	s->port = 40000 + (int) (getpid() % 20000);
-	snprintf(s->conninfo, sizeof(s->conninfo), "host=%s port=%d dbname=postgres user=%s", s->sockdir, s->port,
-			 s->user);
+	set_conninfo(s);
 	t = now_ms();
 	if (start_server(s, err) != 0 || wait_ready(s, o->wait_timeout, err) != 0)
 		goto fail;
@@ -787,6 +1118,15 @@ fail:
 	}
 fail_nodir:
 	mf_head_free(&h);
+	if (s && s->lock_fd >= 0)
+	{
+		char		lock[PATH_MAX + 80];
+
+		snprintf(lock, sizeof(lock), "%s/lock", tmpl);
+		(void) unlink(lock);
+		(void) rmdir(tmpl);
+		close(s->lock_fd);
+	}
 	free(s);
 	return -1;
 }
@@ -817,6 +1157,8 @@ scratch_stop(scratch *s, pgark_err *err)
 	}
 	if (s->dir[0] && rm_tree(s->dir, err) != 0)
 		rc = -1;
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s);
 	return rc;
 }
@@ -857,8 +1199,7 @@ scratch_exec(const char *path, char *const argv[], const char *const env[], int 
 		if (nul >= 0)
 			dup2(nul, 0);
 		dup2(out_fd >= 0 ? out_fd : nul, 1);
-		for (int fd = 3; fd < 1024; fd++)
-			(void) close(fd);
+		close_from3();
 		(void) signal(SIGPIPE, SIG_DFL);
 		execv(path, argv);
 		_exit(127);
@@ -883,6 +1224,11 @@ scratch_exec(const char *path, char *const argv[], const char *const env[], int 
 		}
 		sleep_ms(20);
 	}
+	/* killed by SIGINT/SIGTERM (the terminal's ^C, systemd stopping the
+	 * unit: our own handler may not have run yet), or cancelled meanwhile:
+	 * an interruption, not the program's verdict */
+	if (cancelled(cancel) || (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM)))
+		return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while %s ran", path_basename(path));
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
@@ -891,9 +1237,9 @@ scratch_exec(const char *path, char *const argv[], const char *const env[], int 
 int
 scratch_run(scratch *s, char *const argv[], const char *const envp_extra[], int out_fd, pgark_err *err)
 {
-	char		prog[PATH_MAX + 64], host[PATH_MAX + 16], port[32], user[96];
-	const char *env[64] = {host, port, user, "PGDATABASE=postgres"};
-	int			n = 4;
+	char		prog[PATH_MAX + 64], host[PATH_MAX + 16], port[32], user[96], opts[sizeof(s->options) + 16];
+	const char *env[64] = {host, port, user, "PGDATABASE=postgres", opts};
+	int			n = 5;
 
 	if (argv == NULL || argv[0] == NULL)
 		return err_set(err, PGARK_ERR_USAGE, 0, "scratch_run: no program");
@@ -903,6 +1249,7 @@ scratch_run(scratch *s, char *const argv[], const char *const envp_extra[], int 
 		return err_set(err, PGARK_ERR_USAGE, 0, "scratch_run: path too long");
 	snprintf(port, sizeof(port), "PGPORT=%d", s->port);
 	snprintf(user, sizeof(user), "PGUSER=%s", s->user);
+	snprintf(opts, sizeof(opts), "PGOPTIONS=%s", s->options);
 	for (int i = 0; envp_extra && envp_extra[i] && n < 63; i++)
 		env[n++] = envp_extra[i];
 	env[n] = NULL;

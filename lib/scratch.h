@@ -19,8 +19,12 @@
  * The server process gets SIGQUIT if the process that started it dies
  * (PR_SET_PDEATHSIG), and runs in its own process group (a terminal's ^C
  * reaches only the program, which then stops it). A scratch directory is
- * named pgark-scratch-<pid>-<random>: scratch_start removes the ones in the
- * same parent directory whose process is gone (a run killed with -9).
+ * <parent>/pgark-scratch-<uid>/<pid>-<random>: the per-user subdirectory is
+ * mode 0700, a real directory owned by us (else refused, as is a parent
+ * writable by others and not sticky); the run holds flock(LOCK_EX) on
+ * <dir>/lock; scratch_start removes the directories of the per-user
+ * subdirectory whose lock is free (a run killed with -9), never following a
+ * symlink.
  */
 #ifndef PGARK_SCRATCH_H
 #define PGARK_SCRATCH_H
@@ -29,6 +33,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include <libpq-fe.h>
 
 #include "err.h"
 #include "repo.h"
@@ -53,6 +59,9 @@ typedef struct scratch_opts
 									 * error "interrupted" and clean up; NULL = never */
 	uint64_t	reserve;		/* bytes needed beyond the backup's size (replayed WAL,
 								 * work); UINT64_MAX = [restore] scratch_reserve */
+	const char *user;			/* the role to connect as; NULL or "" = the OS user's, else
+								 * "postgres", and if that is not a superuser the backup's
+								 * bootstrap superuser (oid 10) */
 	progress_fn progress;		/* the restore's progress; may be NULL */
 	void	   *progress_arg;
 } scratch_opts;
@@ -67,8 +76,10 @@ typedef struct scratch
 	char		sockdir[PATH_MAX];	/* <dir>/sock, mode 0700 */
 	char		logfile[PATH_MAX];	/* <dir>/server.log */
 	int			port;			/* names the socket only (no TCP) */
-	char		user[64];		/* the role connected as (the OS user, or "postgres") */
-	char		conninfo[PATH_MAX + 128];	/* "host=<sockdir> port=<p> dbname=postgres user=<u>" */
+	char		user[64];		/* the role connected as: a superuser (see scratch_opts.user) */
+	char		conninfo[PATH_MAX + 1024];	/* "host='<sockdir>' hostaddr='' port=<p> dbname=postgres
+										 * user='<u>' options='<options>' sslmode=disable ..."
+										 * (as scratch_connect) */
 	char		bindir[PATH_MAX];
 	int			pg_version;		/* major */
 	restore_result res;			/* of the restore */
@@ -80,6 +91,14 @@ typedef struct scratch
 	double		replay_seconds; /* starting the server until it accepted connections read-write */
 	pid_t		postmaster;		/* 0 once stopped */
 	volatile sig_atomic_t *cancel;
+	int			lock_fd;		/* flock(LOCK_EX) on <dir>/lock while the run lives; -1 none */
+	int			user_given;		/* scratch_opts.user was set: no other role is tried */
+	char		options[512];	/* the client options every connection to the instance must
+								 * pass (libpq options= / PGOPTIONS; scratch_run does): they
+								 * undo the backup's ALTER DATABASE/ROLE ... SET settings
+								 * that would break the work (default_transaction_read_only,
+								 * statement_timeout, lock_timeout, idle timeouts,
+								 * session/local_preload_libraries, default/temp tablespaces) */
 } scratch;
 
 /*
@@ -94,6 +113,16 @@ typedef struct scratch
 int			scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err);
 
 /*
+ * A connection to database dbname (NULL: postgres) of the instance, as
+ * s->user with s->options, every routing parameter given (host the socket
+ * directory, hostaddr '', sslmode/gssencmode/channel_binding disable,
+ * requirepeer '', target_session_attrs any) so that no PG* variable of the
+ * environment can redirect or break it; connect_timeout <= 0: 30 s. Check
+ * PQstatus; PQfinish it. s->conninfo holds the same for database postgres.
+ */
+PGconn	   *scratch_connect(const scratch *s, const char *dbname, int connect_timeout);
+
+/*
  * Shut the server down (fast; immediate after 30 s; SIGKILL to its process
  * group after 10 s more), remove the directory and free s. s == NULL is a
  * no-op. Returns -1 if something could not be removed (the message names it);
@@ -103,11 +132,12 @@ int			scratch_stop(scratch *s, pgark_err *err);
 
 /*
  * Run a client program (argv[0] a name looked up in s->bindir, or a path)
- * against the instance: PGHOST, PGPORT, PGUSER and PGDATABASE set for it,
+ * against the instance: PGHOST, PGPORT, PGUSER, PGDATABASE and PGOPTIONS
+ * (s->options) set for it,
  * plus envp_extra ("NAME=value", NULL-terminated, may be NULL); its stdout
  * goes to out_fd (-1: /dev/null), its stderr is ours. Returns its exit status
- * (0-255; 128+N if killed by signal N), or -1 with err if it could not be run
- * or the run was cancelled (the program is then terminated).
+ * (0-255; 128+N if killed by signal N other than SIGINT/SIGTERM), or -1 with
+ * err if it could not be run, or was interrupted (as scratch_exec).
  */
 int			scratch_run(scratch *s, char *const argv[], const char *const envp_extra[], int out_fd,
 						pgark_err *err);
@@ -117,16 +147,22 @@ int			scratch_run(scratch *s, char *const argv[], const char *const envp_extra[]
  * into the live database): run path with argv, every PG* variable of ours
  * removed from its environment (PGARK_* kept) and env ("NAME=value",
  * NULL-terminated) added; stdin /dev/null, stdout out_fd (-1: /dev/null),
- * stderr ours. Returns its exit status, or -1 (cancel set: it is sent
- * SIGTERM, SIGKILL after 5 s, and the error says "interrupted").
+ * stderr ours. Returns its exit status (128+N if killed by signal N), or -1
+ * with err: if cancel is set at any point (the program is sent SIGTERM,
+ * SIGKILL after 5 s) or the program was killed by SIGINT or SIGTERM, err is
+ * PGARK_ERR_INTERNAL with sys_errno EINTR, "interrupted while <prog> ran".
  */
 int			scratch_exec(const char *path, char *const argv[], const char *const env[], int out_fd,
 						 volatile sig_atomic_t *cancel, pgark_err *err);
 
 /*
- * Remove the scratch directories in parent whose process is gone (stopping a
- * server left running in one). Returns the number removed, -1 on error.
- * scratch_start does it; exposed for tools and tests.
+ * Remove the scratch directories in <parent>/pgark-scratch-<uid> whose lock
+ * is free (stopping a server left running in one: only if <dir>/data is a
+ * real directory of ours and the postmaster.pid's process is ours and works
+ * in it). Returns the number removed (a directory that cannot be removed, or
+ * is not ours, is skipped and err holds the first such problem), -1 if the
+ * per-user subdirectory is unsafe (see above). scratch_start does it;
+ * exposed for tools and tests.
  */
 int			scratch_sweep(const char *parent, pgark_err *err);
 

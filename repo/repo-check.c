@@ -614,13 +614,30 @@ check_verify(repo *r, const pgark_config *cfg, int64_t now)
 
 /* ---- the last restore drill */
 
+/* "taken <age> ago" from a backup id YYYYMMDDTHHMMSSZ-xxxx; "" if not one */
+static void
+backup_taken(const char *id, int64_t now, char *out, size_t len)
+{
+	char		iso[32], a[48];
+	int64_t		t;
+
+	out[0] = '\0';
+	if (strlen(id) < 16 || id[8] != 'T' || id[15] != 'Z')
+		return;
+	snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", id, id + 4, id + 6, id + 9, id + 11, id + 13);
+	if (iso8601_parse(iso, &t) != 0)
+		return;
+	human_age((double) (now > t ? now - t : 0), a, sizeof(a));
+	snprintf(out, len, "taken %s ago", a);
+}
+
 static void
 check_drill(repo *r, const pgark_config *cfg, int64_t now)
 {
 	check	   *c = add_check("drill");
 	status_rec	rec;
 	pgark_err	err;
-	char		a[48], when[40], what[400];
+	char		a[48], when[40], what[400], taken[80];
 
 	err_clear(&err);
 	if (status_read(r, "drill", &rec, &err) != 0)
@@ -634,6 +651,7 @@ check_drill(repo *r, const pgark_config *cfg, int64_t now)
 			set_state(c, ST_OK, "no restore drill recorded (none required: [check] drill_max_age = 0)");
 		return;
 	}
+	backup_taken(rec.backup, now, taken, sizeof(taken));
 	m_drill_age = (double) (now - rec.time);
 	m_drill_ok = strcmp(rec.result, "ok") == 0;
 	m_drill_rto = rec.restore_seconds + rec.replay_seconds;
@@ -643,13 +661,22 @@ check_drill(repo *r, const pgark_config *cfg, int64_t now)
 	{
 		/* a backup that did not restore into a sound database: CRITICAL
 		 * until a later drill passes, however old */
-		set_state(c, ST_CRITICAL, "the last restore drill (%s, %s ago, backup %s) failed: %s", when, a,
-				  rec.backup, rec.detail);
+		set_state(c, ST_CRITICAL, "the last restore drill (%s, %s ago, backup %s%s%s) failed: %s", when, a,
+				  rec.backup, taken[0] ? ", " : "", taken, rec.detail);
+		return;
+	}
+	if (rec.damaged[0])
+	{
+		/* a pass of an older backup clears no failure of a newer one */
+		m_drill_ok = 0;
+		set_state(c, ST_CRITICAL, "the restore drill of backup %.200s failed, and no drill of it or of a newer "
+				  "backup has passed since (the last one, %s, %s ago, passed for backup %s, an older one)",
+				  rec.damaged, when, a, rec.backup);
 		return;
 	}
 	snprintf(what, sizeof(what), "the last restore drill passed (backup %s, RTO %.0fs: restore %.0fs + "
-			 "replay %.0fs, %" PRIu64 " bytes of WAL; %s); it ran", rec.backup, m_drill_rto, rec.restore_seconds,
-			 rec.replay_seconds, rec.wal_bytes, rec.checked);
+			 "replay %.0fs, %" PRIu64 " bytes of WAL; %s; the backup %s); it ran", rec.backup, m_drill_rto,
+			 rec.restore_seconds, rec.replay_seconds, rec.wal_bytes, rec.checked, taken[0] ? taken : "of unknown age");
 	age_state(c, m_drill_age, cfg->check_drill_max_age, 0, "[check] drill_max_age", "", what);
 }
 

@@ -12,8 +12,10 @@
  * query in each; report the RTO and the WAL replayed; recorded as
  * status/drill.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,12 +243,56 @@ drill_blames_backup(pgark_errkind k)
 	}
 }
 
+/*
+ * Whether the drill is being stopped (SIGINT/SIGTERM; systemd signals the
+ * whole unit, the server and pg_amcheck included, so whatever failed just
+ * before may be our own doing): then err says "interrupted" and nothing is
+ * recorded. Checked before every verdict.
+ */
+static int
+drill_cancelled(volatile sig_atomic_t *cancel, pgark_err *err)
+{
+	if (cancel == NULL || *cancel == 0)
+		return 0;
+	err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted");
+	return 1;
+}
+
+/*
+ * A failure of this host, not of the backup (README, "What is recorded"):
+ * the server could not get its resources (disk space, memory, shared
+ * memory, huge pages, sockets, files, the lock file), was killed by SIGKILL
+ * (the OOM killer), found no role to connect as, or a program or the
+ * amcheck extension is missing here. Such a drill records nothing. A
+ * recovery FATAL about a missing or corrupt WAL record, or a database
+ * refusing queries for another reason, stays the backup's.
+ */
+static int
+drill_host_problem(const char *msg)
+{
+	static const char *const host[] = {
+		"No space left on device", "Disk quota exceeded", "out of memory", "Cannot allocate memory",
+		"could not create shared memory segment", "could not map anonymous shared memory", "huge pages",
+		"could not create semaphores", "could not create lock file", "could not create any", "could not bind",
+		"Too many open files", "too many open files", "Permission denied", "stopped (signal 9)",
+		"to connect as", "could not load library", "extension \"amcheck\" is not available",
+		"could not open extension control file", "command not found",
+	};
+
+	for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++)
+		if (strstr(msg, host[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 #define DRILL_MAX_DBS 4096
 
 typedef struct drill
 {
 	char		backup[64];
-	double		rto, restore_s, replay_s;
+	double		rto, restore_s, replay_s;	/* rto = restore_s + replay_s */
+	double		prepare_s;		/* before the restore (cleanup, disk check, binaries, manifest)
+								 * and between the phases: not in the RTO */
 	double		check_s;		/* the queries and pg_amcheck */
 	uint64_t	start_lsn, end_lsn, wal_bytes;
 	int			ndb, ndb_failed;
@@ -255,6 +301,10 @@ typedef struct drill
 	char		wal_to[48];		/* the newest archived segment the backup reaches */
 	int			wal_short;		/* replay ended before it */
 	char		detail[sizeof(((status_rec *) 0)->detail)];
+	/* the backups whose drill failed and that no drill of them or of a newer
+	 * backup has passed since, for either verdict of this drill */
+	char		failed_if_ok[sizeof(((status_rec *) 0)->damaged)];
+	char		failed_if_failed[sizeof(((status_rec *) 0)->damaged)];
 	problems	dbs;			/* "name" of each database queried */
 	problems	db_fail;		/* "name: message" of each that failed */
 	problems	found;			/* pg_amcheck's findings, the first DRILL_KEEP */
@@ -277,9 +327,9 @@ static int
 drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t outlen, char *msg,
 			size_t msglen)
 {
-	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", NULL};
+	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "options", NULL};
 	char		port[16];
-	const char *vals[6];
+	const char *vals[7];
 	PGconn	   *c;
 	PGresult   *res;
 	int			rc = -1;
@@ -290,7 +340,8 @@ drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t
 	vals[2] = s->user;
 	vals[3] = db;
 	vals[4] = "30";
-	vals[5] = NULL;
+	vals[5] = s->options;	/* undo the backup's ALTER DATABASE/ROLE ... SET */
+	vals[6] = NULL;
 	if (out && outlen)
 		out[0] = '\0';
 	c = PQconnectdbParams(keys, vals, 0);
@@ -324,9 +375,9 @@ drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t
 static int
 drill_databases(scratch *s, drill *d, pgark_err *err)
 {
-	const char *keys[] = {"host", "port", "user", "dbname", NULL};
+	const char *keys[] = {"host", "port", "user", "dbname", "options", NULL};
 	char		port[16];
-	const char *vals[5];
+	const char *vals[6];
 	PGconn	   *c;
 	PGresult   *res;
 
@@ -335,7 +386,8 @@ drill_databases(scratch *s, drill *d, pgark_err *err)
 	vals[1] = port;
 	vals[2] = s->user;
 	vals[3] = "postgres";
-	vals[4] = NULL;
+	vals[4] = s->options;	/* undo the backup's ALTER DATABASE/ROLE ... SET */
+	vals[5] = NULL;
 	c = PQconnectdbParams(keys, vals, 0);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK)
 	{
@@ -412,7 +464,21 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 		fclose(f);
 		return err_prefix(err, "running %s", path);
 	}
+	if (rc == 128 + SIGTERM || rc == 128 + SIGINT)
+	{
+		/* stopped with us (systemd signals the whole unit): no verdict */
+		fclose(f);
+		return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted: %s was killed by signal %d", path, rc - 128);
+	}
 	d->amcheck_rc = rc;
+	if (rc == 126 || rc == 127)
+	{
+		/* the shell could not run it: this host's installation */
+		fclose(f);
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s could not be run (exit %d: %s); install the server's "
+					   "contrib programs (pg_amcheck) of version %d", path, rc, rc == 127 ? "not found" :
+					   "not executable", s->pg_version);
+	}
 	rewind(f);
 	while (fgets(line, sizeof(line), f) != NULL)
 	{
@@ -438,8 +504,18 @@ drill_amcheck(scratch *s, drill *d, pgark_err *err)
 			drill_finding(d, head, line + strspn(line, " \t"), more);
 			head[0] = '\0';		/* its first message line only */
 		}
-		else if (rc != 0 && strncmp(line, "pg_amcheck:", 11) == 0 && d->found.n < DRILL_KEEP)
-			on_problem_quiet(&d->found, line);
+		else if (rc != 0 && strncmp(line, "pg_amcheck:", 11) == 0)
+		{
+			if (drill_host_problem(line))
+			{
+				/* the amcheck extension missing here, no space ... */
+				fclose(f);
+				return err_set(err, PGARK_ERR_CONFIG, 0, "%s could not check the instance, a problem of this "
+							   "host (the amcheck extension is in the server's contrib package): %s", path, line);
+			}
+			if (d->found.n < DRILL_KEEP)
+				on_problem_quiet(&d->found, line);
+		}
 	}
 	fclose(f);
 	if (!opt_json && nlines > DRILL_ECHO_LINES)
@@ -491,6 +567,40 @@ drill_wal_reach(drill *d, uint32_t seg_size, const problems *wp)
 	detail_add(d->detail, sizeof(d->detail), what);
 }
 
+/*
+ * A failed drill of backup B is cleared only by a passing drill of B or of
+ * a backup newer than B (one of an older backup says nothing about B), or
+ * by B leaving the repository. The previous record's list (and its backup,
+ * if it failed) carried into both of this drill's possible lists.
+ */
+static void
+drill_carry_failed(repo *r, const repo_inventory *inv, drill *d)
+{
+	status_rec	prev;
+	pgark_err	err;
+	char		buf[sizeof(prev.damaged) + sizeof(prev.backup) + 2], *save = NULL;
+	size_t		me = 0;
+
+	d->failed_if_ok[0] = d->failed_if_failed[0] = '\0';
+	for (size_t i = 0; i < inv->nbackups; i++)
+		if (strcmp(inv->backups[i].id, d->backup) == 0)
+			me = i;
+	err_clear(&err);
+	if (status_read(r, "drill", &prev, &err) == 0)
+	{
+		snprintf(buf, sizeof(buf), "%s %s", prev.damaged, strcmp(prev.result, "ok") != 0 ? prev.backup : "");
+		for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save))
+			for (size_t i = 0; i < inv->nbackups; i++)
+				if (strcmp(inv->backups[i].id, id) == 0 && i != me)
+				{
+					id_add(d->failed_if_failed, sizeof(d->failed_if_failed), id);
+					if (i > me)
+						id_add(d->failed_if_ok, sizeof(d->failed_if_ok), id);
+				}
+	}
+	id_add(d->failed_if_failed, sizeof(d->failed_if_failed), d->backup);
+}
+
 static void
 drill_record(repo *r, const drill *d, int ok)
 {
@@ -506,6 +616,7 @@ drill_record(repo *r, const drill *d, int ok)
 		rec.problems = 1;
 	snprintf(rec.detail, sizeof(rec.detail), "%s", d->detail);
 	snprintf(rec.backup, sizeof(rec.backup), "%s", d->backup);
+	snprintf(rec.damaged, sizeof(rec.damaged), "%s", ok ? d->failed_if_ok : d->failed_if_failed);
 	rec.restore_seconds = d->restore_s;
 	rec.replay_seconds = d->replay_s;
 	rec.wal_bytes = d->wal_bytes;
@@ -524,8 +635,9 @@ drill_json(const drill *d, const char *status)
 	lsn_format(d->start_lsn, from, sizeof(from));
 	lsn_format(d->end_lsn, to, sizeof(to));
 	printf("{\"backup\":\"%s\",\"status\":\"%s\",\"rto_seconds\":%.3f,\"restore_seconds\":%.3f,"
-		   "\"replay_seconds\":%.3f,\"check_seconds\":%.3f,\"start_lsn\":\"%s\",\"end_lsn\":\"%s\",\"wal_bytes\":%" PRIu64
-		   ",\"databases\":", id, status, d->rto, d->restore_s, d->replay_s, d->check_s, from, to, d->wal_bytes);
+		   "\"replay_seconds\":%.3f,\"prepare_seconds\":%.3f,\"check_seconds\":%.3f,\"start_lsn\":\"%s\","
+		   "\"end_lsn\":\"%s\",\"wal_bytes\":%" PRIu64 ",\"databases\":", id, status, d->rto, d->restore_s,
+		   d->replay_s, d->prepare_s, d->check_s, from, to, d->wal_bytes);
 	problems_json(&d->dbs);
 	printf(",\"databases_failed\":");
 	problems_json(&d->db_fail);
@@ -595,6 +707,8 @@ drill_main(prog *p)
 			d.backup[0] = '\0';
 	}
 	seg_size = inv.seg_size;
+	if (d.backup[0])
+		drill_carry_failed(r, &inv, &d);
 	repo_inventory_free(&inv);
 	if (d.backup[0] == '\0' || prog_restore_command(p, rcmd, sizeof(rcmd), &err) != 0)
 	{
@@ -603,12 +717,33 @@ drill_main(prog *p)
 		return prog_fail(p, &err);
 	}
 	cancel = prog_catch_signals();
+	/* the drill's libpq connections go to the scratch instance only: no
+	 * PGHOSTADDR, PGSERVICE, PGSSLMODE ... of ours may redirect or break
+	 * them (the repository is not reached through libpq) */
+	{
+		extern char **environ;
+
+		for (size_t i = 0; environ[i];)
+		{
+			char		name[256];
+			size_t		len = strcspn(environ[i], "=");
+
+			if (strncmp(environ[i], "PG", 2) != 0 || strncmp(environ[i], "PGARK_", 6) == 0 || len > 255)
+			{
+				i++;
+				continue;
+			}
+			snprintf(name, sizeof(name), "%.*s", (int) len, environ[i]);
+			(void) unsetenv(name);
+		}
+	}
 	scratch_opts_init(&so);
 	so.parent_dir = opt_scratch_dir;
 	so.ro.backup_id = d.backup;
 	so.ro.target = TARGET_NONE;	/* the end of the archive */
 	so.ro.restore_command = rcmd;
 	so.cancel = cancel;
+	so.wait_timeout = p->cfg.drill_timeout > INT_MAX ? INT_MAX : (int) p->cfg.drill_timeout;
 	prog_progress_init(&pp, "restore drill", opt_progress);
 	so.progress = pp.enabled ? prog_progress_cb : NULL;
 	so.progress_arg = &pp;
@@ -619,8 +754,10 @@ drill_main(prog *p)
 	{
 		prog_progress_end(&pp);
 		problems_free(&wal_problems);
-		if (cancel && *cancel)
-			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+		if (drill_cancelled(cancel, &err))
+			;
+		else if (drill_blames_backup(err.kind) && drill_host_problem(err.msg))
+			err_prefix(&err, "not recorded (a problem of this host, not of the backup)");
 		else if (drill_blames_backup(err.kind))
 		{
 			snprintf(d.detail, sizeof(d.detail), "the backup did not restore: %.480s", err.msg);
@@ -635,9 +772,14 @@ drill_main(prog *p)
 		return prog_fail(p, &err);
 	}
 	prog_progress_end(&pp);
-	d.rto = (now_ms() - t0) / 1000.0;
+	/* each phase as scratch_start timed it: the restore, then the server's
+	 * start and replay; what came before and between is no restore's time */
 	d.restore_s = s->restore_seconds;
-	d.replay_s = d.rto > s->restore_seconds ? d.rto - s->restore_seconds : 0;
+	d.replay_s = s->replay_seconds;
+	d.rto = d.restore_s + d.replay_s;
+	d.prepare_s = (now_ms() - t0) / 1000.0 - d.rto;
+	if (d.prepare_s < 0)
+		d.prepare_s = 0;
 	d.start_lsn = s->start_lsn;
 	d.end_lsn = s->end_lsn;
 	d.wal_bytes = s->end_lsn > s->start_lsn ? s->end_lsn - s->start_lsn : 0;
@@ -664,11 +806,8 @@ drill_main(prog *p)
 	{
 		char		v[64], msg[512], what[1024];
 
-		if (cancel && *cancel)
-		{
-			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+		if (drill_cancelled(cancel, &err))
 			goto cannot;
-		}
 		if (drill_query(s, d.dbs.msg[i], "SELECT count(*) FROM pg_catalog.pg_class", v, sizeof(v), msg,
 						sizeof(msg)) != 0)
 		{
@@ -679,8 +818,7 @@ drill_main(prog *p)
 	}
 	if (drill_amcheck(s, &d, &err) != 0)
 	{
-		if (cancel && *cancel)
-			err_set(&err, PGARK_ERR_INTERNAL, 0, "interrupted");
+		(void) drill_cancelled(cancel, &err);
 		goto cannot;
 	}
 	d.check_s = (now_ms() - t0) / 1000.0;
@@ -709,16 +847,18 @@ drill_main(prog *p)
 		detail_add(d.detail, sizeof(d.detail), what);
 	}
 	ok = d.ndb_failed == 0 && d.corruptions == 0 && d.amcheck_rc == 0 && !d.wal_short;
+	if (drill_cancelled(cancel, &err))
+		goto cannot;
 	drill_record(r, &d, ok);
 	repo_close(r);
 	human_bytes(d.wal_bytes, mib, sizeof(mib));
 	if (opt_json)
 		drill_json(&d, ok ? "ok" : "failed");
 	fprintf(stderr, "restore drill of backup %s: %s\n"
-			"  RTO %.1f s (restore %.1f s, server start and WAL replay %.1f s)\n"
+			"  RTO %.1f s (restore %.1f s, server start and WAL replay %.1f s; before them %.1f s, not in the RTO)\n"
 			"  WAL replayed: %s (%" PRIu64 " bytes)\n"
 			"  databases: %d queried, %d failed; pg_amcheck (heap, btree): %" PRId64 " corruption%s (%.1f s)\n",
-			d.backup, ok ? "PASSED" : "FAILED", d.rto, d.restore_s, d.replay_s, mib, d.wal_bytes, d.ndb,
+			d.backup, ok ? "PASSED" : "FAILED", d.rto, d.restore_s, d.replay_s, d.prepare_s, mib, d.wal_bytes, d.ndb,
 			d.ndb_failed, d.corruptions, d.corruptions == 1 ? "" : "s", d.check_s);
 	if (!ok)
 		fprintf(stderr, "  %s\n", d.detail);
@@ -735,7 +875,15 @@ drill_main(prog *p)
 	return prog_success(p);
 
 failed_db:
-	/* the restored server stopped answering: the backup's doing */
+	/* the restored server stopped answering: the backup's doing, unless we
+	 * are being stopped (a server in shutdown refuses connections) */
+	if (drill_cancelled(cancel, &err))
+		goto cannot;
+	if (drill_host_problem(err.msg))
+	{
+		err_prefix(&err, "not recorded (a problem of this host, not of the backup)");
+		goto cannot;
+	}
 	snprintf(d.detail, sizeof(d.detail), "%.500s", err.msg);
 	drill_record(r, &d, 0);
 	if (opt_json)
