@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -258,28 +259,41 @@ find_bindir(const char *given, int major, char *out, size_t outlen, pgark_err *e
 				   "/usr/pgsql-%d/bin or pg_config --bindir: install them", major, major, major);
 }
 
-/* Stop a server left in a scratch directory whose program is gone: only if
- * the process of its postmaster.pid works in that directory. */
+/* Stop a server left in a stale scratch directory (dfd, opened without
+ * following a symlink): only if <dir>/data is a real directory of ours (not
+ * a symlink) and the process named by its postmaster.pid is ours and works
+ * in that very directory (same device and inode). */
 static void
-stop_stale(const char *pgdata)
+stop_stale(int dfd)
 {
-	char		path[PATH_MAX], cwd[PATH_MAX], real[PATH_MAX];
-	FILE	   *f;
+	char		path[64], buf[32];
+	struct stat dsb, csb, psb;
 	long		pid = 0;
 	ssize_t		n;
+	int			datafd, pfd;
 
-	if (join(path, sizeof(path), pgdata, "/postmaster.pid") != 0 || (f = fopen(path, "re")) == NULL)
+	if ((datafd = openat(dfd, "data", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return;
-	if (fscanf(f, "%ld", &pid) != 1 || pid <= 1)
-		pid = 0;
-	fclose(f);
-	if (pid == 0 || realpath(pgdata, real) == NULL)
+	if (fstat(datafd, &dsb) != 0 || !S_ISDIR(dsb.st_mode) || dsb.st_uid != geteuid() ||
+		(pfd = openat(datafd, "postmaster.pid", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	{
+		close(datafd);
+		return;
+	}
+	close(datafd);
+	n = read(pfd, buf, sizeof(buf) - 1);
+	close(pfd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	if (pid <= 1 || pid > INT_MAX)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld", pid);
+	if (stat(path, &psb) != 0 || psb.st_uid != geteuid())
 		return;
 	snprintf(path, sizeof(path), "/proc/%ld/cwd", pid);
-	if ((n = readlink(path, cwd, sizeof(cwd) - 1)) <= 0)
-		return;
-	cwd[n] = '\0';
-	if (strcmp(cwd, real) != 0)
+	if (stat(path, &csb) != 0 || csb.st_dev != dsb.st_dev || csb.st_ino != dsb.st_ino)
 		return;
 	(void) kill((pid_t) pid, SIGQUIT);
 	if (!wait_gone((pid_t) pid, 10000))
@@ -290,38 +304,122 @@ stop_stale(const char *pgdata)
 	}
 }
 
+/*
+ * The private directory of this OS user in parent, <parent>/pgark-scratch-<uid>
+ * (made mode 0700 if missing): a real directory (not a symlink), owned by us,
+ * mode 0700. parent must be a directory that others cannot write to, unless
+ * it is sticky (/tmp). Returns an open descriptor of it, its path in out.
+ */
+static int
+private_dir(const char *parent, int create, char *out, size_t outlen, pgark_err *err)
+{
+	struct stat sb;
+	int			fd;
+
+	if (stat(parent, &sb) != 0)
+		return err_sys(err, PGARK_ERR_IO, "could not stat scratch directory %s", parent);
+	if (!S_ISDIR(sb.st_mode))
+		return err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s is not a directory", parent);
+	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (sb.st_mode & S_ISVTX) == 0)
+		return err_set(err, PGARK_ERR_CONFIG, 0,
+					   "scratch directory %s is writable by other users and not sticky: "
+					   "set [restore] scratch_dir or --scratch-dir to a directory of this user", parent);
+	if ((size_t) snprintf(out, outlen, "%s/" SCRATCH_PREFIX "%lu", parent, (unsigned long) geteuid()) >= outlen)
+		return err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s: path too long", parent);
+	if (create && mkdir(out, 0700) != 0 && errno != EEXIST)
+		return err_sys(err, PGARK_ERR_IO, "could not create %s", out);
+	if ((fd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return err_sys(err, errno == ENOENT ? PGARK_ERR_NOTFOUND : PGARK_ERR_CONFIG,
+					   "could not open %s (it must be a directory, not a symlink)", out);
+	if (fstat(fd, &sb) != 0 || sb.st_uid != geteuid() || (sb.st_mode & 077) != 0)
+	{
+		close(fd);
+		return err_set(err, PGARK_ERR_CONFIG, 0, "%s must be a directory owned by uid %lu with mode 0700 "
+					   "(remove it, or set [restore] scratch_dir elsewhere)", out, (unsigned long) geteuid());
+	}
+	return fd;
+}
+
 int
 scratch_sweep(const char *parent, pgark_err *err)
 {
-	DIR		   *d = opendir(parent);
+	char		priv[PATH_MAX];
+	int			pfd, removed = 0, skipped = 0;
+	DIR		   *d;
 	struct dirent *de;
-	int			removed = 0;
+	pgark_err	e1;
 
-	if (d == NULL)
+	err_clear(&e1);
+	if ((pfd = private_dir(parent, 0, priv, sizeof(priv), &e1)) < 0)
 	{
-		if (errno == ENOENT)
+		if (e1.kind == PGARK_ERR_NOTFOUND || (e1.kind == PGARK_ERR_IO && e1.sys_errno == ENOENT))
 			return 0;
-		return err_sys(err, PGARK_ERR_IO, "could not read %s", parent);
+		*err = e1;
+		return -1;
+	}
+	if ((d = fdopendir(pfd)) == NULL)
+	{
+		close(pfd);
+		return err_sys(err, PGARK_ERR_IO, "could not read %s", priv);
 	}
 	while ((de = readdir(d)) != NULL)
 	{
-		char		path[PATH_MAX], pgdata[PATH_MAX + 8], *end;
+		char	   *end;
 		long		pid;
+		int			dfd, lfd;
+		struct stat sb;
 
-		if (strncmp(de->d_name, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) != 0)
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		pid = strtol(de->d_name + strlen(SCRATCH_PREFIX), &end, 10);
-		if (pid <= 0 || *end != '-' || (kill((pid_t) pid, 0) == 0 || errno == EPERM))
+		pid = strtol(de->d_name, &end, 10);
+		if (pid <= 0 || *end != '-')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
-		snprintf(pgdata, sizeof(pgdata), "%s/data", path);
-		stop_stale(pgdata);
-		if (rm_tree(path, err) != 0)
+		if ((dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		{
-			closedir(d);
-			return -1;
+			if (skipped++ == 0)
+				err_sys(err, PGARK_ERR_IO, "left %s/%s alone: not a directory of ours", priv, de->d_name);
+			continue;
 		}
-		removed++;
+		if (fstat(dfd, &sb) != 0 || sb.st_uid != geteuid())
+		{
+			close(dfd);
+			if (skipped++ == 0)
+				err_set(err, PGARK_ERR_IO, 0, "left %s/%s alone: not owned by uid %lu", priv, de->d_name,
+						(unsigned long) geteuid());
+			continue;
+		}
+		/* a live run holds its lock; without one (a run between mkdtemp and
+		 * its lock), its process must be gone */
+		if ((lfd = openat(dfd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+		{
+			if (flock(lfd, LOCK_EX | LOCK_NB) != 0)
+			{
+				close(lfd);
+				close(dfd);
+				continue;
+			}
+		}
+		else if (kill((pid_t) pid, 0) == 0 || errno == EPERM)
+		{
+			close(dfd);
+			continue;
+		}
+		stop_stale(dfd);
+		close(dfd);
+		{
+			pgark_err	e2;
+
+			err_clear(&e2);
+			if (rm_at(dirfd(d), de->d_name, priv, &e2) != 0)
+			{
+				if (skipped++ == 0)
+					*err = e2;
+			}
+			else
+				removed++;
+		}
+		if (lfd >= 0)
+			close(lfd);
 	}
 	closedir(d);
 	return removed;
@@ -641,7 +739,7 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 {
 	scratch    *s;
 	restore_opts ro = o->ro;
-	char		id[64], warning[1200], parent[PATH_MAX], tmpl[PATH_MAX + 64];
+	char		id[64], warning[1200], parent[PATH_MAX], priv[PATH_MAX], tmpl[PATH_MAX + 64];
 	char		ts_oid[RESTORE_MAX_TSMAP][16], ts_dir[RESTORE_MAX_TSMAP][PATH_MAX];
 	mf_head		h;
 	mf_reader  *rd;
@@ -663,12 +761,20 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 		mf_head_free(&h);
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 	}
+	s->lock_fd = -1;
 	s->cancel = o->cancel;
 	s->pg_version = h.pg_version;
 	s->start_lsn = h.start_lsn;
 	if (parent_dir(r, o, parent, sizeof(parent), err) != 0 ||
 		find_bindir(o->bindir, h.pg_version, s->bindir, sizeof(s->bindir), err) != 0)
 		goto fail_nodir;
+	{
+		int			pfd = private_dir(parent, 1, priv, sizeof(priv), err);
+
+		if (pfd < 0)
+			goto fail_nodir;
+		close(pfd);
+	}
 	{
 		pgark_err	e2;
 
@@ -677,18 +783,37 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 	}
 	if (check_space(parent, id, h.bytes_total, reserve, &s->bytes_needed, err) != 0)
 		goto fail_nodir;
-	snprintf(tmpl, sizeof(tmpl), "%s/" SCRATCH_PREFIX "%ld-XXXXXX", parent, (long) getpid());
+	snprintf(tmpl, sizeof(tmpl), "%s/%ld-XXXXXX", priv, (long) getpid());
 	if (mkdtemp(tmpl) == NULL)
 	{
-		err_sys(err, PGARK_ERR_IO, "could not create a scratch directory in %s", parent);
+		err_sys(err, PGARK_ERR_IO, "could not create a scratch directory in %s", priv);
 		goto fail_nodir;
+	}
+	{
+		/* held for the run's lifetime: the sweep leaves a locked directory
+		 * alone (no child inherits it: O_CLOEXEC) */
+		char		lock[PATH_MAX + 80];
+
+		snprintf(lock, sizeof(lock), "%s/lock", tmpl);
+		if ((s->lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
+			flock(s->lock_fd, LOCK_EX) != 0)
+		{
+			err_sys(err, PGARK_ERR_IO, "could not lock %s", lock);
+			if (s->lock_fd >= 0)
+			{
+				close(s->lock_fd);
+				(void) unlink(lock);
+			}
+			s->lock_fd = -1;
+			(void) rmdir(tmpl);
+			goto fail_nodir;
+		}
 	}
 	if (join(s->dir, sizeof(s->dir), tmpl, "") != 0 || join(s->pgdata, sizeof(s->pgdata), tmpl, "/data") != 0 ||
 		join(s->sockdir, sizeof(s->sockdir), tmpl, "/sock") != 0 ||
 		join(s->logfile, sizeof(s->logfile), tmpl, "/server.log") != 0)
 	{
 		err_set(err, PGARK_ERR_CONFIG, 0, "scratch directory %s: path too long", tmpl);
-		(void) rmdir(tmpl);
 		s->dir[0] = '\0';
 		goto fail_nodir;
 	}
@@ -787,6 +912,15 @@ fail:
 	}
 fail_nodir:
 	mf_head_free(&h);
+	if (s && s->lock_fd >= 0)
+	{
+		char		lock[PATH_MAX + 80];
+
+		snprintf(lock, sizeof(lock), "%s/lock", tmpl);
+		(void) unlink(lock);
+		(void) rmdir(tmpl);
+		close(s->lock_fd);
+	}
 	free(s);
 	return -1;
 }
@@ -817,6 +951,8 @@ scratch_stop(scratch *s, pgark_err *err)
 	}
 	if (s->dir[0] && rm_tree(s->dir, err) != 0)
 		rc = -1;
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s);
 	return rc;
 }

@@ -19,8 +19,12 @@
  * The server process gets SIGQUIT if the process that started it dies
  * (PR_SET_PDEATHSIG), and runs in its own process group (a terminal's ^C
  * reaches only the program, which then stops it). A scratch directory is
- * named pgark-scratch-<pid>-<random>: scratch_start removes the ones in the
- * same parent directory whose process is gone (a run killed with -9).
+ * <parent>/pgark-scratch-<uid>/<pid>-<random>: the per-user subdirectory is
+ * mode 0700, a real directory owned by us (else refused, as is a parent
+ * writable by others and not sticky); the run holds flock(LOCK_EX) on
+ * <dir>/lock; scratch_start removes the directories of the per-user
+ * subdirectory whose lock is free (a run killed with -9), never following a
+ * symlink.
  */
 #ifndef PGARK_SCRATCH_H
 #define PGARK_SCRATCH_H
@@ -80,6 +84,7 @@ typedef struct scratch
 	double		replay_seconds; /* starting the server until it accepted connections read-write */
 	pid_t		postmaster;		/* 0 once stopped */
 	volatile sig_atomic_t *cancel;
+	int			lock_fd;		/* flock(LOCK_EX) on <dir>/lock while the run lives; -1 none */
 } scratch;
 
 /*
@@ -124,9 +129,13 @@ int			scratch_exec(const char *path, char *const argv[], const char *const env[]
 						 volatile sig_atomic_t *cancel, pgark_err *err);
 
 /*
- * Remove the scratch directories in parent whose process is gone (stopping a
- * server left running in one). Returns the number removed, -1 on error.
- * scratch_start does it; exposed for tools and tests.
+ * Remove the scratch directories in <parent>/pgark-scratch-<uid> whose lock
+ * is free (stopping a server left running in one: only if <dir>/data is a
+ * real directory of ours and the postmaster.pid's process is ours and works
+ * in it). Returns the number removed (a directory that cannot be removed, or
+ * is not ours, is skipped and err holds the first such problem), -1 if the
+ * per-user subdirectory is unsafe (see above). scratch_start does it;
+ * exposed for tools and tests.
  */
 int			scratch_sweep(const char *parent, pgark_err *err);
 

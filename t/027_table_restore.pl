@@ -22,6 +22,8 @@ use PgarkTest;
 
 # a short parent: a Unix socket's path must fit in 107 bytes
 my $scratch_parent = PostgreSQL::Test::Utils::tempdir_short() . '/scratch';
+# the runs' directories are in a private per-user subdirectory of it
+my $scratch_priv = "$scratch_parent/pgark-scratch-$>";
 my $tsdir = PostgreSQL::Test::Utils::tempdir_short() . '/ts1';
 make_path($tsdir);
 
@@ -85,8 +87,8 @@ sub table_restore
 
 sub scratch_left
 {
-	opendir(my $d, $scratch_parent) or return ();
-	my @l = grep { /^pgark-scratch-/ } readdir $d;
+	opendir(my $d, $scratch_priv) or return ();
+	my @l = grep { /^\d+-/ } readdir $d;
 	closedir $d;
 	return @l;
 }
@@ -297,7 +299,7 @@ sub wait_for_server
 	for (1 .. 600)
 	{
 		my @d = scratch_left();
-		return $d[0] if @d && glob("$scratch_parent/$d[0]/sock/.s.PGSQL.*");
+		return $d[0] if @d && glob("$scratch_priv/$d[0]/sock/.s.PGSQL.*");
 		usleep(50_000);
 	}
 	return undef;
@@ -349,10 +351,10 @@ sub wait_for_server
 		usleep(50_000);
 	}
 	ok($gone, 'killed: its scratch server stops by itself');
-	ok(-d "$scratch_parent/$d", '... its directory is left');
+	ok(-d "$scratch_priv/$d", '... its directory is left');
 	my $r = table_restore('--table', 'public.u', '--target-time', $T, '--output', "$env->{dir}/u.dump");
 	is($r->{rc}, 0, 'the next run works') or diag show($r);
-	ok(!-e "$scratch_parent/$d", "... and removed the killed run's directory");
+	ok(!-e "$scratch_priv/$d", "... and removed the killed run's directory");
 	is(scalar(scratch_left()), 0, '... nothing left');
 }
 

@@ -1,0 +1,101 @@
+# 029_scratch_safety.pl — the scratch instance (lib/scratch.c) acts on
+# nothing that is not its own: the sweep of stale scratch directories
+# neither signals nor deletes through a symlink planted in one (the live
+# cluster survives, the symlink's target is untouched), and works only in a
+# private per-user subdirectory of the scratch parent.
+use strict;
+use warnings;
+
+use File::Path qw(make_path);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use PgarkTest;
+
+# a short parent: a Unix socket's path must fit in 107 bytes
+my $scratch_parent = PostgreSQL::Test::Utils::tempdir_short() . '/scratch';
+my $priv = "$scratch_parent/pgark-scratch-$>";
+
+my ($node, $env) = backup_cluster('primary',
+	env => { extra => { restore => { scratch_dir => $scratch_parent } } });
+my $conf = $env->{conf};
+$node->start;
+
+$node->safe_psql('postgres', q{
+CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL);
+INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 300) g;
+});
+my $b = base_push($conf, '--fast');
+is($b->{rc}, 0, 'base-push') or diag show($b);
+my $last = switch_wal($node);
+ok(wait_for_archive($node, $last), "archived up to $last");
+
+sub table_restore
+{
+	my @args = @_;
+	return run_pgark({ timeout => 600 }, 'table-restore', '--config', $conf, '--progress=off',
+		'--table', 'public.t', '--output', "$env->{dir}/t.dump", @args);
+}
+
+sub live_pid
+{
+	open(my $fh, '<', $node->data_dir . '/postmaster.pid') or return 0;
+	my $pid = <$fh>;
+	close $fh;
+	chomp $pid;
+	return $pid;
+}
+
+# --- P0-1: a fake stale scratch directory whose data is a symlink to the
+# live data directory, both in the old place (the parent itself) and in the
+# private subdirectory
+{
+	my $livepid = live_pid();
+	make_path($scratch_parent, $priv);
+	chmod 0700, $priv;
+	for my $d ("$scratch_parent/pgark-scratch-4000000-evil", "$priv/4000001-evil")
+	{
+		mkdir $d or die "mkdir $d: $!";
+		symlink($node->data_dir, "$d/data") or die "symlink: $!";
+	}
+	my $r = table_restore();
+	is($r->{rc}, 0, 'a run with planted symlinks works') or diag show($r);
+	ok(kill(0, $livepid), "the live postmaster ($livepid) survived the sweep");
+	ok(-f $node->data_dir . '/postmaster.pid', '... its data directory is untouched');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '300', '... and it answers');
+	ok(-l "$scratch_parent/pgark-scratch-4000000-evil/data", 'nothing outside the private subdirectory is touched');
+	ok(!-e "$priv/4000001-evil", 'the stale directory in it is removed (the symlink, not its target)');
+	my @left = glob("$priv/*");
+	is(scalar(@left), 0, 'no scratch directory left') or diag "@left";
+	my $mode = (stat $priv)[2] & 07777;
+	is(sprintf('%o', $mode), '700', 'the private subdirectory is mode 0700');
+	unlink "$scratch_parent/pgark-scratch-4000000-evil/data";
+	rmdir "$scratch_parent/pgark-scratch-4000000-evil";
+}
+
+# --- a private subdirectory that is a symlink, or open to others: refused
+{
+	my $other = PostgreSQL::Test::Utils::tempdir_short();
+	my $p2 = PostgreSQL::Test::Utils::tempdir_short() . '/p2';
+	make_path($p2);
+	symlink($other, "$p2/pgark-scratch-$>") or die;
+	my $r = table_restore('--scratch-dir', $p2);
+	isnt($r->{rc}, 0, 'a symlinked private subdirectory: refused');
+	like($r->{stderr}, qr/not a symlink/, '... saying why') or diag show($r);
+	unlink "$p2/pgark-scratch-$>";
+	mkdir "$p2/pgark-scratch-$>";
+	chmod 0777, "$p2/pgark-scratch-$>";
+	$r = table_restore('--scratch-dir', $p2);
+	isnt($r->{rc}, 0, 'a private subdirectory open to others: refused');
+	like($r->{stderr}, qr/mode 0700/, '... saying why') or diag show($r);
+	rmdir "$p2/pgark-scratch-$>";
+	chmod 0777, $p2;
+	$r = table_restore('--scratch-dir', $p2);
+	isnt($r->{rc}, 0, 'a world-writable, not sticky parent: refused');
+	like($r->{stderr}, qr/writable by other users and not sticky/, '... saying why') or diag show($r);
+	chmod 0700, $p2;
+}
+
+$node->stop;
+done_testing();
