@@ -505,6 +505,56 @@ write_config(scratch *s, pgark_err *err)
 }
 
 /*
+ * The backup's postgresql.auto.conf (ALTER SYSTEM: external_pid_file,
+ * recovery_min_apply_delay, huge_pages, ...) must not apply: keep only the
+ * recovery block the restore wrote at its end; the original is kept beside
+ * it as postgresql.auto.conf.from-backup (the server never reads it).
+ */
+static int
+own_auto_conf(scratch *s, pgark_err *err)
+{
+	static const char mark[] = "# Recovery settings written by pitr-prepare (pgark)";
+	char		path[PATH_MAX + 32], orig[PATH_MAX + 48], *buf, *blk = NULL;
+	FILE	   *f;
+	long		len;
+	int			rc;
+
+	snprintf(path, sizeof(path), "%s/postgresql.auto.conf", s->pgdata);
+	snprintf(orig, sizeof(orig), "%s/postgresql.auto.conf.from-backup", s->pgdata);
+	if ((f = fopen(path, "re")) == NULL)
+		return err_sys(err, PGARK_ERR_IO, "could not read %s", path);
+	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+		(buf = malloc((size_t) len + 1)) == NULL)
+	{
+		fclose(f);
+		return err_set(err, PGARK_ERR_IO, 0, "could not read %s", path);
+	}
+	if (fread(buf, 1, (size_t) len, f) != (size_t) len)
+	{
+		fclose(f);
+		free(buf);
+		return err_set(err, PGARK_ERR_IO, 0, "could not read %s", path);
+	}
+	fclose(f);
+	buf[len] = '\0';
+	for (char *p = strstr(buf, mark); p; p = strstr(p + 1, mark))
+		blk = p;
+	if (blk == NULL)
+	{
+		free(buf);
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "%s: the restore wrote no recovery settings", path);
+	}
+	if (rename(path, orig) != 0)
+	{
+		free(buf);
+		return err_sys(err, PGARK_ERR_IO, "could not rename %s", path);
+	}
+	rc = write_small(path, blk, err);
+	free(buf);
+	return rc;
+}
+
+/*
  * Settings recovery needs at least as high as the backup's server had
  * (replaying a PREPARE TRANSACTION needs a free slot), from pg_controldata;
  * PostgreSQL's defaults if it cannot tell.
@@ -530,7 +580,7 @@ static int
 start_server(scratch *s, pgark_err *err)
 {
 	char		postgres[PATH_MAX + 16];
-	char		set[32][PATH_MAX + 64];
+	char		set[40][PATH_MAX + 64];
 	const char *argv[80];
 	int			n = 0, k = 0, logfd;
 	pid_t		pid, parent;
@@ -564,6 +614,9 @@ start_server(scratch *s, pgark_err *err)
 	SET("fsync=off");
 	SET("autovacuum=off");
 	SET("max_wal_senders=0");
+	SET("external_pid_file=");
+	SET("recovery_min_apply_delay=0");
+	SET("huge_pages=off");
 	{
 		int			prepared, locks;
 
@@ -882,7 +935,7 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 		err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while restoring into the scratch directory %s", s->dir);
 		goto fail;
 	}
-	if (write_config(s, err) != 0)
+	if (write_config(s, err) != 0 || own_auto_conf(s, err) != 0)
 		goto fail;
 	pw = getpwuid(geteuid());
 	snprintf(s->user, sizeof(s->user), "%s", pw && pw->pw_name && strlen(pw->pw_name) < sizeof(s->user)

@@ -2,7 +2,8 @@
 # nothing that is not its own: the sweep of stale scratch directories
 # neither signals nor deletes through a symlink planted in one (the live
 # cluster survives, the symlink's target is untouched), and works only in a
-# private per-user subdirectory of the scratch parent.
+# private per-user subdirectory of the scratch parent; the backup's
+# postgresql.auto.conf does not apply to the scratch server.
 use strict;
 use warnings;
 
@@ -26,8 +27,18 @@ $node->safe_psql('postgres', q{
 CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL);
 INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 300) g;
 });
+# P1-2: settings in the backup's postgresql.auto.conf that must not apply to
+# the scratch server: the live cluster's external pid file, a replay delay
+# (it would wait an hour), settings that stop its start-up
+my $extpid = "$env->{dir}/ext.pid";
+$node->safe_psql('postgres', qq{ALTER SYSTEM SET external_pid_file = '$extpid'});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET recovery_min_apply_delay = '1h'});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET huge_pages = 'on'});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET superuser_reserved_connections = 25});
 my $b = base_push($conf, '--fast');
 is($b->{rc}, 0, 'base-push') or diag show($b);
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET ALL');
+$node->safe_psql('postgres', q{INSERT INTO t SELECT g, 'late' FROM generate_series(301, 320) g});
 my $last = switch_wal($node);
 ok(wait_for_archive($node, $last), "archived up to $last");
 
@@ -35,7 +46,7 @@ sub table_restore
 {
 	my @args = @_;
 	return run_pgark({ timeout => 600 }, 'table-restore', '--config', $conf, '--progress=off',
-		'--table', 'public.t', '--output', "$env->{dir}/t.dump", @args);
+		'--wait-timeout', '120', '--table', 'public.t', '--output', "$env->{dir}/t.dump", @args);
 }
 
 sub live_pid
@@ -63,7 +74,10 @@ sub live_pid
 	is($r->{rc}, 0, 'a run with planted symlinks works') or diag show($r);
 	ok(kill(0, $livepid), "the live postmaster ($livepid) survived the sweep");
 	ok(-f $node->data_dir . '/postmaster.pid', '... its data directory is untouched');
-	is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '300', '... and it answers');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '320', '... and it answers');
+	ok(!-e $extpid, "the backup's external_pid_file was not written");
+	my $l = run_cmd('pg_restore', '-f', '-', '--data-only', "$env->{dir}/t.dump");
+	like($l->{stdout}, qr/^320\tlate$/m, 'the rows after the backup are replayed (no apply delay)');
 	ok(-l "$scratch_parent/pgark-scratch-4000000-evil/data", 'nothing outside the private subdirectory is touched');
 	ok(!-e "$priv/4000001-evil", 'the stale directory in it is removed (the symlink, not its target)');
 	my @left = glob("$priv/*");
