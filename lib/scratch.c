@@ -675,6 +675,23 @@ start_server(scratch *s, pgark_err *err)
 	return 0;
 }
 
+/*
+ * Settings of the backup's databases and roles (ALTER DATABASE/ROLE ... SET)
+ * apply to every session but rank below a client's options: these undo the
+ * ones that would break or redirect our work.
+ */
+#define CLIENT_OPTIONS "-c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=0 " \
+	"-c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0 -c session_preload_libraries= " \
+	"-c local_preload_libraries= -c default_tablespace= -c temp_tablespaces="
+
+static void
+set_conninfo(scratch *s)
+{
+	snprintf(s->options, sizeof(s->options), "%s", CLIENT_OPTIONS);
+	snprintf(s->conninfo, sizeof(s->conninfo), "host=%s port=%d dbname=postgres user=%s options='%s'", s->sockdir,
+			 s->port, s->user, s->options);
+}
+
 /* Connect; a scratch instance of a cluster made by another OS user has no
  * role of ours: then "postgres". */
 static PGconn *
@@ -687,8 +704,7 @@ try_connect(scratch *s)
 	{
 		PQfinish(c);
 		snprintf(s->user, sizeof(s->user), "postgres");
-		snprintf(s->conninfo, sizeof(s->conninfo), "host=%s port=%d dbname=postgres user=%s", s->sockdir, s->port,
-				 s->user);
+		set_conninfo(s);
 		c = PQconnectdb(s->conninfo);
 	}
 	return c;
@@ -943,8 +959,7 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 			 strlen(pw->pw_name) ? pw->pw_name : "postgres");
 	/* the port only names the socket in a directory of our own */
 	s->port = 40000 + (int) (getpid() % 20000);
-	snprintf(s->conninfo, sizeof(s->conninfo), "host=%s port=%d dbname=postgres user=%s", s->sockdir, s->port,
-			 s->user);
+	set_conninfo(s);
 	t = now_ms();
 	if (start_server(s, err) != 0 || wait_ready(s, o->wait_timeout, err) != 0)
 		goto fail;
@@ -1080,9 +1095,9 @@ scratch_exec(const char *path, char *const argv[], const char *const env[], int 
 int
 scratch_run(scratch *s, char *const argv[], const char *const envp_extra[], int out_fd, pgark_err *err)
 {
-	char		prog[PATH_MAX + 64], host[PATH_MAX + 16], port[32], user[96];
-	const char *env[64] = {host, port, user, "PGDATABASE=postgres"};
-	int			n = 4;
+	char		prog[PATH_MAX + 64], host[PATH_MAX + 16], port[32], user[96], opts[sizeof(s->options) + 16];
+	const char *env[64] = {host, port, user, "PGDATABASE=postgres", opts};
+	int			n = 5;
 
 	if (argv == NULL || argv[0] == NULL)
 		return err_set(err, PGARK_ERR_USAGE, 0, "scratch_run: no program");
@@ -1092,6 +1107,7 @@ scratch_run(scratch *s, char *const argv[], const char *const envp_extra[], int 
 		return err_set(err, PGARK_ERR_USAGE, 0, "scratch_run: path too long");
 	snprintf(port, sizeof(port), "PGPORT=%d", s->port);
 	snprintf(user, sizeof(user), "PGUSER=%s", s->user);
+	snprintf(opts, sizeof(opts), "PGOPTIONS=%s", s->options);
 	for (int i = 0; envp_extra && envp_extra[i] && n < 63; i++)
 		env[n++] = envp_extra[i];
 	env[n] = NULL;

@@ -72,7 +72,8 @@ typedef struct scratch
 	char		logfile[PATH_MAX];	/* <dir>/server.log */
 	int			port;			/* names the socket only (no TCP) */
 	char		user[64];		/* the role connected as (the OS user, or "postgres") */
-	char		conninfo[PATH_MAX + 128];	/* "host=<sockdir> port=<p> dbname=postgres user=<u>" */
+	char		conninfo[PATH_MAX + 1024];	/* "host=<sockdir> port=<p> dbname=postgres user=<u>
+										 * options='<options>'" */
 	char		bindir[PATH_MAX];
 	int			pg_version;		/* major */
 	restore_result res;			/* of the restore */
@@ -85,6 +86,12 @@ typedef struct scratch
 	pid_t		postmaster;		/* 0 once stopped */
 	volatile sig_atomic_t *cancel;
 	int			lock_fd;		/* flock(LOCK_EX) on <dir>/lock while the run lives; -1 none */
+	char		options[512];	/* the client options every connection to the instance must
+								 * pass (libpq options= / PGOPTIONS; scratch_run does): they
+								 * undo the backup's ALTER DATABASE/ROLE ... SET settings
+								 * that would break the work (default_transaction_read_only,
+								 * statement_timeout, lock_timeout, idle timeouts,
+								 * session/local_preload_libraries, default/temp tablespaces) */
 } scratch;
 
 /*
@@ -108,7 +115,8 @@ int			scratch_stop(scratch *s, pgark_err *err);
 
 /*
  * Run a client program (argv[0] a name looked up in s->bindir, or a path)
- * against the instance: PGHOST, PGPORT, PGUSER and PGDATABASE set for it,
+ * against the instance: PGHOST, PGPORT, PGUSER, PGDATABASE and PGOPTIONS
+ * (s->options) set for it,
  * plus envp_extra ("NAME=value", NULL-terminated, may be NULL); its stdout
  * goes to out_fd (-1: /dev/null), its stderr is ours. Returns its exit status
  * (0-255; 128+N if killed by signal N), or -1 with err if it could not be run

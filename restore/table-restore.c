@@ -274,7 +274,8 @@ rename_in_scratch(PGconn *c, const table *t, pgark_err *err)
 static void
 scratch_conninfo(const scratch *s, const char *db, char *out, size_t len)
 {
-	size_t		o = (size_t) snprintf(out, len, "host=%s port=%d user=%s dbname='", s->sockdir, s->port, s->user);
+	size_t		o = (size_t) snprintf(out, len, "host=%s port=%d user=%s options='%s' dbname='", s->sockdir, s->port,
+									  s->user, s->options);
 
 	for (const char *c = db; *c && o + 3 < len; c++)
 	{
@@ -573,7 +574,7 @@ main(int argc, char **argv)
 
 	/* in the scratch instance: the names, and the rows as at the target */
 	{
-		char		ci[PATH_MAX + 4 * NAMEDATALEN_MAX + 128];
+		char		ci[PATH_MAX + 4 * NAMEDATALEN_MAX + 768];
 		PGconn	   *c;
 
 		scratch_conninfo(s, fromdb, ci, sizeof(ci));

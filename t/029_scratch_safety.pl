@@ -3,7 +3,8 @@
 # neither signals nor deletes through a symlink planted in one (the live
 # cluster survives, the symlink's target is untouched), and works only in a
 # private per-user subdirectory of the scratch parent; the backup's
-# postgresql.auto.conf does not apply to the scratch server.
+# postgresql.auto.conf does not apply to the scratch server, nor do its
+# per-database settings to our sessions.
 use strict;
 use warnings;
 
@@ -35,6 +36,18 @@ $node->safe_psql('postgres', qq{ALTER SYSTEM SET external_pid_file = '$extpid'})
 $node->safe_psql('postgres', q{ALTER SYSTEM SET recovery_min_apply_delay = '1h'});
 $node->safe_psql('postgres', q{ALTER SYSTEM SET huge_pages = 'on'});
 $node->safe_psql('postgres', q{ALTER SYSTEM SET superuser_reserved_connections = 25});
+# P1-3: per-database settings of the backup's cluster rank above the
+# server's command line: every connection to the scratch instance must undo
+# them (a missing library would refuse every session, read-only and tiny
+# timeouts would break the work)
+$node->safe_psql('postgres', 'CREATE DATABASE app');
+$node->safe_psql('app', q{CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 50)});
+$node->safe_psql('postgres', q{
+ALTER DATABASE app SET session_preload_libraries = 'pgark_no_such_library';
+ALTER DATABASE app SET default_transaction_read_only = on;
+ALTER DATABASE app SET statement_timeout = '1ms';
+ALTER DATABASE app SET lock_timeout = '1ms';
+});
 my $b = base_push($conf, '--fast');
 is($b->{rc}, 0, 'base-push') or diag show($b);
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET ALL');
@@ -86,6 +99,15 @@ sub live_pid
 	is(sprintf('%o', $mode), '700', 'the private subdirectory is mode 0700');
 	unlink "$scratch_parent/pgark-scratch-4000000-evil/data";
 	rmdir "$scratch_parent/pgark-scratch-4000000-evil";
+}
+
+# --- P1-3: a table of the database with those settings
+{
+	my $r = run_pgark({ timeout => 600 }, 'table-restore', '--config', $conf, '--progress=off',
+		'--wait-timeout', '120', '--from-db', 'app', '--table', 'public.a', '--output', "$env->{dir}/a.dump");
+	is($r->{rc}, 0, "a database whose settings would break every session: table-restore works") or diag show($r);
+	my $l = run_cmd('pg_restore', '-f', '-', '--data-only', "$env->{dir}/a.dump");
+	like($l->{stdout}, qr/^50$/m, '... the dump holds its rows');
 }
 
 # --- a private subdirectory that is a symlink, or open to others: refused
