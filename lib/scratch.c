@@ -684,12 +684,60 @@ start_server(scratch *s, pgark_err *err)
 	"-c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0 -c session_preload_libraries= " \
 	"-c local_preload_libraries= -c default_tablespace= -c temp_tablespaces="
 
+/* v quoted for a libpq connection string into out at *o */
+static void
+ci_quote(char *out, size_t len, size_t *o, const char *v)
+{
+	if (*o + 1 < len)
+		out[(*o)++] = '\'';
+	for (; *v && *o + 3 < len; v++)
+	{
+		if (*v == '\'' || *v == '\\')
+			out[(*o)++] = '\\';
+		out[(*o)++] = *v;
+	}
+	if (*o + 1 < len)
+		out[(*o)++] = '\'';
+	out[*o] = '\0';
+}
+
+/*
+ * Every parameter that decides where and how libpq connects is given, so no
+ * PG* variable of the environment (PGHOSTADDR, PGSERVICE's entries,
+ * PGCHANNELBINDING, PGTARGETSESSIONATTRS, ...) can redirect or break it. A
+ * connection string, not PQconnectdbParams: that one takes an empty value
+ * (hostaddr, requirepeer) as not given, and the environment's instead.
+ */
+static void
+build_conninfo(const scratch *s, const char *dbname, int connect_timeout, char *out, size_t len)
+{
+	size_t		o = (size_t) snprintf(out, len, "host=");
+
+	ci_quote(out, len, &o, s->sockdir);
+	o += (size_t) snprintf(out + o, len - o, " hostaddr='' port=%d dbname=", s->port);
+	ci_quote(out, len, &o, dbname && dbname[0] ? dbname : "postgres");
+	o += (size_t) snprintf(out + o, len - o, " user=");
+	ci_quote(out, len, &o, s->user);
+	o += (size_t) snprintf(out + o, len - o, " options=");
+	ci_quote(out, len, &o, s->options);
+	snprintf(out + o, len - o, " sslmode=disable gssencmode=disable channel_binding=disable requirepeer='' "
+			 "target_session_attrs=any connect_timeout=%d", connect_timeout > 0 ? connect_timeout : 30);
+}
+
 static void
 set_conninfo(scratch *s)
 {
 	snprintf(s->options, sizeof(s->options), "%s", CLIENT_OPTIONS);
-	snprintf(s->conninfo, sizeof(s->conninfo), "host=%s port=%d dbname=postgres user=%s options='%s'", s->sockdir,
-			 s->port, s->user, s->options);
+	build_conninfo(s, "postgres", 30, s->conninfo, sizeof(s->conninfo));
+}
+
+PGconn *
+scratch_connect(const scratch *s, const char *dbname, int connect_timeout)
+{
+	char		ci[sizeof(s->conninfo) + 4 * 64];
+
+	build_conninfo(s, dbname, connect_timeout, ci, sizeof(ci));
+	return PQconnectdb(ci);
 }
 
 /* Connect; a scratch instance of a cluster made by another OS user has no
@@ -697,15 +745,15 @@ set_conninfo(scratch *s)
 static PGconn *
 try_connect(scratch *s)
 {
-	PGconn	   *c = PQconnectdb(s->conninfo);
+	PGconn	   *c = scratch_connect(s, "postgres", 30);
 
-	if (PQstatus(c) != CONNECTION_OK && strcmp(s->user, "postgres") != 0 &&
+	if (PQstatus(c) != CONNECTION_OK && !s->user_given && strcmp(s->user, "postgres") != 0 &&
 		strstr(PQerrorMessage(c), "role \"") != NULL)
 	{
 		PQfinish(c);
 		snprintf(s->user, sizeof(s->user), "postgres");
 		set_conninfo(s);
-		c = PQconnectdb(s->conninfo);
+		c = scratch_connect(s, "postgres", 30);
 	}
 	return c;
 }
@@ -769,18 +817,53 @@ wait_ready(scratch *s, int timeout, pgark_err *err)
 
 			if (PQstatus(c) == CONNECTION_OK &&
 				(res = PQexec(c, "SELECT pg_is_in_recovery(), "
-							  "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END")) != NULL &&
+							  "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END, "
+							  "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+							  "(SELECT rolname FROM pg_roles WHERE oid = 10)")) != NULL &&
 				PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 				strcmp(PQgetvalue(res, 0, 0), "f") == 0)
 			{
 				(void) lsn_parse(PQgetvalue(res, 0, 1), &s->end_lsn);
 				done = 1;
+				if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+				{
+					/* not a superuser (pg_amcheck, pg_dump need one): the
+					 * bootstrap superuser (oid 10) instead */
+					char		was[sizeof(s->user)];
+					PGconn	   *c2;
+
+					snprintf(was, sizeof(was), "%s", s->user);
+					if (s->user_given || strlen(PQgetvalue(res, 0, 3)) >= sizeof(s->user))
+						c2 = NULL;
+					else
+					{
+						snprintf(s->user, sizeof(s->user), "%s", PQgetvalue(res, 0, 3));
+						set_conninfo(s);
+						c2 = scratch_connect(s, "postgres", 30);
+					}
+					if (c2 == NULL || PQstatus(c2) != CONNECTION_OK)
+					{
+						err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance in %s: role \"%s\" is not a superuser "
+								"and the backup's bootstrap superuser \"%s\" cannot connect%s%s (a problem of "
+								"this host's setup, not of the backup)", s->dir, was, PQgetvalue(res, 0, 3),
+								c2 ? ": " : "", c2 ? PQerrorMessage(c2) : "");
+						PQfinish(c2);
+						PQclear(res);
+						PQfinish(c);
+						return -1;
+					}
+					PQfinish(c2);
+				}
 			}
 			else if (PQstatus(c) != CONNECTION_OK && strstr(PQerrorMessage(c), "role \"") != NULL)
 			{
-				/* it accepts connections, but has neither role */
-				err_set(err, PGARK_ERR_DB, 0, "scratch instance in %s: the backup's cluster has no role named "
-						"after this OS user or \"postgres\" to connect as: %s", s->dir, PQerrorMessage(c));
+				/* it accepts connections, but has neither role: not the
+				 * backup's fault (PGARK_ERR_CONFIG, which a drill does not
+				 * record) */
+				err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance in %s: the backup's cluster has no role %s%s%s "
+						"to connect as (a problem of this host's setup, not of the backup): %s", s->dir,
+						s->user_given ? "\"" : "named after this OS user or \"postgres\"",
+						s->user_given ? s->user : "", s->user_given ? "\"" : "", PQerrorMessage(c));
 				PQfinish(c);
 				return -1;
 			}
@@ -954,9 +1037,14 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 	if (write_config(s, err) != 0 || own_auto_conf(s, err) != 0)
 		goto fail;
 	pw = getpwuid(geteuid());
-	snprintf(s->user, sizeof(s->user), "%s", pw && pw->pw_name && strlen(pw->pw_name) < sizeof(s->user)
-			 && strspn(pw->pw_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
-			 strlen(pw->pw_name) ? pw->pw_name : "postgres");
+	s->user_given = o->user && o->user[0];
+	if (s->user_given && strlen(o->user) >= sizeof(s->user))
+	{
+		err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance: role name %s too long", o->user);
+		goto fail;
+	}
+	snprintf(s->user, sizeof(s->user), "%s", s->user_given ? o->user :
+			 pw && pw->pw_name && strlen(pw->pw_name) < sizeof(s->user) ? pw->pw_name : "postgres");
 	/* the port only names the socket in a directory of our own */
 	s->port = 40000 + (int) (getpid() % 20000);
 	set_conninfo(s);

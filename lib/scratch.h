@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <libpq-fe.h>
+
 #include "err.h"
 #include "repo.h"
 #include "restore.h"
@@ -57,6 +59,9 @@ typedef struct scratch_opts
 									 * error "interrupted" and clean up; NULL = never */
 	uint64_t	reserve;		/* bytes needed beyond the backup's size (replayed WAL,
 								 * work); UINT64_MAX = [restore] scratch_reserve */
+	const char *user;			/* the role to connect as; NULL or "" = the OS user's, else
+								 * "postgres", and if that is not a superuser the backup's
+								 * bootstrap superuser (oid 10) */
 	progress_fn progress;		/* the restore's progress; may be NULL */
 	void	   *progress_arg;
 } scratch_opts;
@@ -71,9 +76,10 @@ typedef struct scratch
 	char		sockdir[PATH_MAX];	/* <dir>/sock, mode 0700 */
 	char		logfile[PATH_MAX];	/* <dir>/server.log */
 	int			port;			/* names the socket only (no TCP) */
-	char		user[64];		/* the role connected as (the OS user, or "postgres") */
-	char		conninfo[PATH_MAX + 1024];	/* "host=<sockdir> port=<p> dbname=postgres user=<u>
-										 * options='<options>'" */
+	char		user[64];		/* the role connected as: a superuser (see scratch_opts.user) */
+	char		conninfo[PATH_MAX + 1024];	/* "host='<sockdir>' hostaddr='' port=<p> dbname=postgres
+										 * user='<u>' options='<options>' sslmode=disable ..."
+										 * (as scratch_connect) */
 	char		bindir[PATH_MAX];
 	int			pg_version;		/* major */
 	restore_result res;			/* of the restore */
@@ -86,6 +92,7 @@ typedef struct scratch
 	pid_t		postmaster;		/* 0 once stopped */
 	volatile sig_atomic_t *cancel;
 	int			lock_fd;		/* flock(LOCK_EX) on <dir>/lock while the run lives; -1 none */
+	int			user_given;		/* scratch_opts.user was set: no other role is tried */
 	char		options[512];	/* the client options every connection to the instance must
 								 * pass (libpq options= / PGOPTIONS; scratch_run does): they
 								 * undo the backup's ALTER DATABASE/ROLE ... SET settings
@@ -104,6 +111,16 @@ typedef struct scratch
  * stopped on its own has the tail of its log in the message.
  */
 int			scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err);
+
+/*
+ * A connection to database dbname (NULL: postgres) of the instance, as
+ * s->user with s->options, every routing parameter given (host the socket
+ * directory, hostaddr '', sslmode/gssencmode/channel_binding disable,
+ * requirepeer '', target_session_attrs any) so that no PG* variable of the
+ * environment can redirect or break it; connect_timeout <= 0: 30 s. Check
+ * PQstatus; PQfinish it. s->conninfo holds the same for database postgres.
+ */
+PGconn	   *scratch_connect(const scratch *s, const char *dbname, int connect_timeout);
 
 /*
  * Shut the server down (fast; immediate after 30 s; SIGKILL to its process

@@ -270,24 +270,6 @@ rename_in_scratch(PGconn *c, const table *t, pgark_err *err)
 	return 0;
 }
 
-/* A connection string for the scratch instance's database db. */
-static void
-scratch_conninfo(const scratch *s, const char *db, char *out, size_t len)
-{
-	size_t		o = (size_t) snprintf(out, len, "host=%s port=%d user=%s options='%s' dbname='", s->sockdir, s->port,
-									  s->user, s->options);
-
-	for (const char *c = db; *c && o + 3 < len; c++)
-	{
-		if (*c == '\'' || *c == '\\')
-			out[o++] = '\\';
-		out[o++] = *c;
-	}
-	if (o + 1 < len)
-		out[o++] = '\'';
-	out[o] = '\0';
-}
-
 static long long
 count_rows(PGconn *c, const char *schema, const char *name, pgark_err *err)
 {
@@ -574,11 +556,8 @@ main(int argc, char **argv)
 
 	/* in the scratch instance: the names, and the rows as at the target */
 	{
-		char		ci[PATH_MAX + 4 * NAMEDATALEN_MAX + 768];
-		PGconn	   *c;
+		PGconn	   *c = scratch_connect(s, fromdb, 30);
 
-		scratch_conninfo(s, fromdb, ci, sizeof(ci));
-		c = PQconnectdb(ci);
 		if (PQstatus(c) != CONNECTION_OK)
 		{
 			err_set(&err, PGARK_ERR_DB, 0, "database \"%s\" of the backup (--from-db): %s", fromdb,

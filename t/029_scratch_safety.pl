@@ -110,6 +110,16 @@ sub live_pid
 	like($l->{stdout}, qr/^50$/m, '... the dump holds its rows');
 }
 
+# --- P1-5: PG* variables of the environment neither redirect nor break the
+# connections to the scratch instance
+{
+	my $r = run_pgark({ timeout => 600, env => { PGHOSTADDR => '127.0.0.1', PGCHANNELBINDING => 'require',
+				PGTARGETSESSIONATTRS => 'read-only', PGOPTIONS => '-c default_transaction_read_only=on' } },
+		'table-restore', '--config', $conf, '--progress=off', '--wait-timeout', '60', '--from-db', 'app',
+		'--table', 'public.a', '--output', "$env->{dir}/a2.dump");
+	is($r->{rc}, 0, 'PGHOSTADDR, PGCHANNELBINDING, PGTARGETSESSIONATTRS set: table-restore works') or diag show($r);
+}
+
 # --- a private subdirectory that is a symlink, or open to others: refused
 {
 	my $other = PostgreSQL::Test::Utils::tempdir_short();
