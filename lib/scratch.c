@@ -1175,6 +1175,11 @@ scratch_exec(const char *path, char *const argv[], const char *const env[], int 
 		}
 		sleep_ms(20);
 	}
+	/* killed by SIGINT/SIGTERM (the terminal's ^C, systemd stopping the
+	 * unit: our own handler may not have run yet), or cancelled meanwhile:
+	 * an interruption, not the program's verdict */
+	if (cancelled(cancel) || (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM)))
+		return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while %s ran", path_basename(path));
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);

@@ -136,8 +136,8 @@ int			scratch_stop(scratch *s, pgark_err *err);
  * (s->options) set for it,
  * plus envp_extra ("NAME=value", NULL-terminated, may be NULL); its stdout
  * goes to out_fd (-1: /dev/null), its stderr is ours. Returns its exit status
- * (0-255; 128+N if killed by signal N), or -1 with err if it could not be run
- * or the run was cancelled (the program is then terminated).
+ * (0-255; 128+N if killed by signal N other than SIGINT/SIGTERM), or -1 with
+ * err if it could not be run, or was interrupted (as scratch_exec).
  */
 int			scratch_run(scratch *s, char *const argv[], const char *const envp_extra[], int out_fd,
 						pgark_err *err);
@@ -147,8 +147,10 @@ int			scratch_run(scratch *s, char *const argv[], const char *const envp_extra[]
  * into the live database): run path with argv, every PG* variable of ours
  * removed from its environment (PGARK_* kept) and env ("NAME=value",
  * NULL-terminated) added; stdin /dev/null, stdout out_fd (-1: /dev/null),
- * stderr ours. Returns its exit status, or -1 (cancel set: it is sent
- * SIGTERM, SIGKILL after 5 s, and the error says "interrupted").
+ * stderr ours. Returns its exit status (128+N if killed by signal N), or -1
+ * with err: if cancel is set at any point (the program is sent SIGTERM,
+ * SIGKILL after 5 s) or the program was killed by SIGINT or SIGTERM, err is
+ * PGARK_ERR_INTERNAL with sys_errno EINTR, "interrupted while <prog> ran".
  */
 int			scratch_exec(const char *path, char *const argv[], const char *const env[], int out_fd,
 						 volatile sig_atomic_t *cancel, pgark_err *err);

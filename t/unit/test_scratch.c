@@ -1,0 +1,41 @@
+/*
+ * test_scratch.c — scratch_exec: a child's exit status; a child killed by
+ * SIGINT or SIGTERM (a terminal's ^C, systemd stopping the unit), or the
+ * cancel flag set at any point, is "interrupted" (-1, EINTR), never an exit
+ * status a caller could blame on the work.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "scratch.h"
+#include "tap.h"
+
+static int
+sh(const char *script, volatile sig_atomic_t *cancel, pgark_err *err)
+{
+	char	   *argv[] = {(char *) "sh", (char *) "-c", (char *) (uintptr_t) script, NULL};
+
+	err_clear(err);
+	return scratch_exec("/bin/sh", argv, NULL, -1, cancel, err);
+}
+
+int
+main(void)
+{
+	pgark_err	err;
+	volatile sig_atomic_t cancel = 0;
+
+	is_int(sh("exit 3", &cancel, &err), 3, "exit 3: 3");
+	is_int(sh("exit 0", NULL, &err), 0, "exit 0: 0");
+	is_int(sh("kill -TERM $$", &cancel, &err), -1, "killed by SIGTERM: -1");
+	is_int(err.sys_errno, EINTR, "... EINTR");
+	like(err.msg, "interrupted", "... interrupted");
+	is_int(sh("kill -INT $$", &cancel, &err), -1, "killed by SIGINT: -1");
+	like(err.msg, "interrupted", "... interrupted");
+	is_int(sh("kill -KILL $$", &cancel, &err), 128 + SIGKILL, "killed by SIGKILL: 128+9 (not an interruption)");
+	cancel = 1;
+	is_int(sh("exit 0", &cancel, &err), -1, "cancel set (the child ended first all the same): -1");
+	like(err.msg, "interrupted", "... interrupted");
+	return done_testing();
+}
