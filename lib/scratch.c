@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +102,24 @@ rm_tree(const char *path, pgark_err *err)
 		(void) fsync(fd);
 	close(fd);
 	return rc;
+}
+
+/* In a child before exec: close every descriptor from 3 up, whatever its
+ * number (close_range; else a loop up to the descriptor limit). */
+static void
+close_from3(void)
+{
+	long		max;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1048576)
+		max = 1048576;
+	for (long fd = 3; fd < max; fd++)
+		(void) close((int) fd);
 }
 
 /* Wait up to ms for child pid to end (reaped); 1 if it ended. */
@@ -665,8 +684,7 @@ start_server(scratch *s, pgark_err *err)
 			dup2(nul, 0);
 		dup2(logfd, 1);
 		dup2(logfd, 2);
-		for (int fd = 3; fd < 1024; fd++)
-			(void) close(fd);
+		close_from3();
 		execv(postgres, (char *const *) argv);
 		_exit(127);
 	}
@@ -1149,8 +1167,7 @@ scratch_exec(const char *path, char *const argv[], const char *const env[], int 
 		if (nul >= 0)
 			dup2(nul, 0);
 		dup2(out_fd >= 0 ? out_fd : nul, 1);
-		for (int fd = 3; fd < 1024; fd++)
-			(void) close(fd);
+		close_from3();
 		(void) signal(SIGPIPE, SIG_DFL);
 		execv(path, argv);
 		_exit(127);

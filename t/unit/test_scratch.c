@@ -2,11 +2,15 @@
  * test_scratch.c — scratch_exec: a child's exit status; a child killed by
  * SIGINT or SIGTERM (a terminal's ^C, systemd stopping the unit), or the
  * cancel flag set at any point, is "interrupted" (-1, EINTR), never an exit
- * status a caller could blame on the work.
+ * status a caller could blame on the work; no descriptor of ours, however
+ * high its number, reaches the child.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "scratch.h"
 #include "tap.h"
@@ -34,6 +38,22 @@ main(void)
 	is_int(sh("kill -INT $$", &cancel, &err), -1, "killed by SIGINT: -1");
 	like(err.msg, "interrupted", "... interrupted");
 	is_int(sh("kill -KILL $$", &cancel, &err), 128 + SIGKILL, "killed by SIGKILL: 128+9 (not an interruption)");
+	{
+		struct rlimit rl;
+		int			fd = open("/dev/null", O_RDONLY);
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max > 5000)
+		{
+			rl.rlim_cur = rl.rlim_max;
+			(void) setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (ok(fd >= 0 && dup2(fd, 4000) == 4000, "a descriptor numbered 4000, not close-on-exec"))
+			is_int(sh("test ! -e /proc/$$/fd/4000", &cancel, &err), 0, "... closed in the child");
+		else
+			ok(0, "no descriptor 4000 (RLIMIT_NOFILE)");
+		close(4000);
+		close(fd);
+	}
 	cancel = 1;
 	is_int(sh("exit 0", &cancel, &err), -1, "cancel set (the child ended first all the same): -1");
 	like(err.msg, "interrupted", "... interrupted");
