@@ -1032,6 +1032,38 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 		}
 		p = nl ? nl + 1 : NULL;
 	}
+	/* the restore places a tablespace where the manifest's entry says unless
+	 * it is remapped: every one must be, before anything is written */
+	{
+		mf_head		h2;
+		mf_entry   *e;
+		int			got;
+
+		memset(&h2, 0, sizeof(h2));
+		if ((rd = mf_open(r, id, &h2, err)) == NULL)
+			goto fail;
+		while ((got = mf_next(rd, &e, err)) == 1)
+		{
+			int			mapped = 0;
+
+			if (e->kind != MF_TABLESPACE)
+				continue;
+			for (int i = 0; i < ro.ntsmap; i++)
+				mapped |= strncmp(e->path, "pg_tblspc/", 10) == 0 && strcmp(e->path + 10, ro.tsmap_oid[i]) == 0;
+			if (!mapped)
+			{
+				err_set(err, PGARK_ERR_CORRUPT, 0, "backup %s: tablespace %s (at %s) is not in the backup's "
+						"tablespace_map, so it cannot be restored inside the scratch directory: refused",
+						id, e->path, e->target);
+				got = -1;
+				break;
+			}
+		}
+		mf_close(rd);
+		mf_head_free(&h2);
+		if (got != 0)
+			goto fail;
+	}
 	ro.pgdata = s->pgdata;
 	ro.backup_id = id;
 	ro.target_action = "promote";
