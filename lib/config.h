@@ -75,6 +75,8 @@ typedef struct pgark_config
 	/* [restore] scratch instances (lib/scratch.h: table-restore, restore drills) */
 	char		scratch_dir[PATH_MAX];	/* "" = <[archive] spool>/scratch, else $TMPDIR or /tmp */
 	uint64_t	scratch_reserve;	/* bytes needed beyond the backup's size */
+	char		scratch_user[64];	/* the role scratch instances are connected as; "" = the
+									 * OS user's, else postgres, else the bootstrap superuser */
 
 	/* [retention] (repo-expire); 0 = not set */
 	int			keep_last;		/* the newest N backups */

@@ -59,7 +59,8 @@ typedef struct scratch_opts
 									 * error "interrupted" and clean up; NULL = never */
 	uint64_t	reserve;		/* bytes needed beyond the backup's size (replayed WAL,
 								 * work); UINT64_MAX = [restore] scratch_reserve */
-	const char *user;			/* the role to connect as; NULL or "" = the OS user's, else
+	const char *user;			/* the role to connect as; NULL or "" = [restore] scratch_user,
+								 * if that is "" too: the OS user's, else
 								 * "postgres", and if that is not a superuser the backup's
 								 * bootstrap superuser (oid 10) */
 	progress_fn progress;		/* the restore's progress; may be NULL */
