@@ -985,7 +985,9 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 		pgark_err	e2;
 
 		err_clear(&e2);
-		(void) scratch_sweep(parent, &e2);	/* best effort: a leftover is not this run's failure */
+		/* best effort: a leftover is not this run's failure */
+		if (scratch_sweep(parent, &e2) < 0 || e2.msg[0])
+			snprintf(s->sweep_warning, sizeof(s->sweep_warning), "stale scratch directories: %s", e2.msg);
 	}
 	if (check_space(parent, id, h.bytes_total, reserve, &s->bytes_needed, err) != 0)
 		goto fail_nodir;

@@ -93,6 +93,9 @@ typedef struct scratch
 	pid_t		postmaster;		/* 0 once stopped */
 	volatile sig_atomic_t *cancel;
 	int			lock_fd;		/* flock(LOCK_EX) on <dir>/lock while the run lives; -1 none */
+	char		sweep_warning[1100];	/* what the sweep of stale directories left alone
+										 * (could not remove, not ours), for the caller to
+										 * log; "" = nothing */
 	int			user_given;		/* scratch_opts.user was set: no other role is tried */
 	char		options[512];	/* the client options every connection to the instance must
 								 * pass (libpq options= / PGOPTIONS; scratch_run does): they

@@ -102,6 +102,24 @@ sub live_pid
 	rmdir "$scratch_parent/pgark-scratch-4000000-evil";
 }
 
+# --- P2-10: a stale directory that cannot be removed is skipped with a
+# warning; the others are removed all the same
+{
+	make_path("$priv/4000002-stuck/x", "$priv/4000003-gone/data");
+	open(my $f, '>', "$priv/4000002-stuck/x/f") or die;
+	close $f;
+	chmod 0500, "$priv/4000002-stuck/x";
+	my $r = table_restore();
+	is($r->{rc}, 0, 'a stale directory that cannot be removed: the run works') or diag show($r);
+	like($r->{stderr}, qr/WARNING.*stale scratch directories: could not remove \S*4000002-stuck/, '... warning about it')
+	  or diag show($r);
+	ok(!-e "$priv/4000003-gone", '... another stale directory is removed');
+	chmod 0700, "$priv/4000002-stuck/x";
+	unlink "$priv/4000002-stuck/x/f";
+	rmdir "$priv/4000002-stuck/x";
+	rmdir "$priv/4000002-stuck";
+}
+
 # --- P1-3: a table of the database with those settings
 {
 	my $r = run_pgark({ timeout => 600 }, 'table-restore', '--config', $conf, '--progress=off',
