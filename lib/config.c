@@ -79,6 +79,7 @@ static const opt_def options[] = {
 	OPT("restore", "scratch_dir", OPT_PATH, scratch_dir),
 	OPT_RANGE("restore", "scratch_reserve", OPT_SIZE, scratch_reserve, 0, (int64_t) 1 << 50),
 	OPT("restore", "drill_timeout", OPT_DURATION, drill_timeout),
+	OPT("restore", "scratch_user", OPT_STRING, scratch_user),
 	OPT("crypto", "rotate_after", OPT_DURATION, rotate_after),
 	OPT_RANGE("retention", "keep_last", OPT_INT, keep_last, 0, 100000),
 	OPT_RANGE("retention", "keep_daily", OPT_INT, keep_daily, 0, 100000),

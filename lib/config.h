@@ -76,6 +76,8 @@ typedef struct pgark_config
 	char		scratch_dir[PATH_MAX];	/* "" = <[archive] spool>/scratch, else $TMPDIR or /tmp */
 	uint64_t	scratch_reserve;	/* bytes needed beyond the backup's size */
 	int64_t		drill_timeout;	/* seconds a restore drill waits for recovery to end; 0 = no limit */
+	char		scratch_user[64];	/* the role scratch instances are connected as; "" = the
+									 * OS user's, else postgres, else the bootstrap superuser */
 
 	/* [retention] (repo-expire); 0 = not set */
 	int			keep_last;		/* the newest N backups */

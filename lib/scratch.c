@@ -698,9 +698,11 @@ start_server(scratch *s, pgark_err *err)
  * apply to every session but rank below a client's options: these undo the
  * ones that would break or redirect our work.
  */
-#define CLIENT_OPTIONS "-c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=0 " \
-	"-c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0 -c session_preload_libraries= " \
+#define CLIENT_OPTIONS_USER "-c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=0 " \
+	"-c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0 " \
 	"-c local_preload_libraries= -c default_tablespace= -c temp_tablespaces="
+/* a superuser's only (a connection of another role with it is refused) */
+#define CLIENT_OPTIONS CLIENT_OPTIONS_USER " -c session_preload_libraries="
 
 /* v quoted for a libpq connection string into out at *o */
 static void
@@ -873,6 +875,40 @@ wait_ready(scratch *s, int timeout, pgark_err *err)
 					PQfinish(c2);
 				}
 			}
+			else if (PQstatus(c) != CONNECTION_OK &&
+					 strstr(PQerrorMessage(c), "permission denied to set parameter") != NULL)
+			{
+				/* not a superuser (session_preload_libraries is a
+				 * superuser's): the bootstrap superuser's name, from a
+				 * connection without that option */
+				char		was[sizeof(s->user)], name[sizeof(s->user)] = "";
+				PGconn	   *c2 = NULL;
+				PGresult   *r2 = NULL;
+
+				snprintf(was, sizeof(was), "%s", s->user);
+				if (!s->user_given)
+				{
+					snprintf(s->options, sizeof(s->options), "%s", CLIENT_OPTIONS_USER);
+					c2 = scratch_connect(s, "postgres", 30);
+					if (PQstatus(c2) == CONNECTION_OK &&
+						(r2 = PQexec(c2, "SELECT rolname FROM pg_roles WHERE oid = 10")) != NULL &&
+						PQresultStatus(r2) == PGRES_TUPLES_OK && PQntuples(r2) == 1 &&
+						strlen(PQgetvalue(r2, 0, 0)) < sizeof(name))
+						snprintf(name, sizeof(name), "%s", PQgetvalue(r2, 0, 0));
+					PQclear(r2);
+					PQfinish(c2);
+				}
+				if (name[0] == '\0' || strcmp(name, was) == 0)
+				{
+					err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance in %s: role \"%s\" is not a superuser "
+							"(set [restore] scratch_user to a superuser of the backup's cluster; a problem of "
+							"this host's setup, not of the backup): %s", s->dir, was, PQerrorMessage(c));
+					PQfinish(c);
+					return -1;
+				}
+				snprintf(s->user, sizeof(s->user), "%s", name);
+				set_conninfo(s);	/* tried at the next turn */
+			}
 			else if (PQstatus(c) != CONNECTION_OK && strstr(PQerrorMessage(c), "role \"") != NULL)
 			{
 				/* it accepts connections, but has neither role: not the
@@ -949,7 +985,9 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 		pgark_err	e2;
 
 		err_clear(&e2);
-		(void) scratch_sweep(parent, &e2);	/* best effort: a leftover is not this run's failure */
+		/* best effort: a leftover is not this run's failure */
+		if (scratch_sweep(parent, &e2) < 0 || e2.msg[0])
+			snprintf(s->sweep_warning, sizeof(s->sweep_warning), "stale scratch directories: %s", e2.msg);
 	}
 	if (check_space(parent, id, h.bytes_total, reserve, &s->bytes_needed, err) != 0)
 		goto fail_nodir;
@@ -1087,13 +1125,19 @@ scratch_start(repo *r, const scratch_opts *o, scratch **out, pgark_err *err)
 	if (write_config(s, err) != 0 || own_auto_conf(s, err) != 0)
 		goto fail;
 	pw = getpwuid(geteuid());
-	s->user_given = o->user && o->user[0];
-	if (s->user_given && strlen(o->user) >= sizeof(s->user))
 	{
-		err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance: role name %s too long", o->user);
-		goto fail;
+		const char *u = o->user && o->user[0] ? o->user : r->cfg->scratch_user;
+
+		s->user_given = u[0] != '\0';
+		if (s->user_given && strlen(u) >= sizeof(s->user))
+		{
+			err_set(err, PGARK_ERR_CONFIG, 0, "[restore] scratch_user: role name %s too long", u);
+			goto fail;
+		}
+		snprintf(s->user, sizeof(s->user), "%s", u);
 	}
-	snprintf(s->user, sizeof(s->user), "%s", s->user_given ? o->user :
+	if (!s->user_given)
+		snprintf(s->user, sizeof(s->user), "%s",
 			 pw && pw->pw_name && strlen(pw->pw_name) < sizeof(s->user) ? pw->pw_name : "postgres");
 	/* the port only names the socket in a directory of our own */
 	s->port = 40000 + (int) (getpid() % 20000);

@@ -59,7 +59,8 @@ typedef struct scratch_opts
 									 * error "interrupted" and clean up; NULL = never */
 	uint64_t	reserve;		/* bytes needed beyond the backup's size (replayed WAL,
 								 * work); UINT64_MAX = [restore] scratch_reserve */
-	const char *user;			/* the role to connect as; NULL or "" = the OS user's, else
+	const char *user;			/* the role to connect as; NULL or "" = [restore] scratch_user,
+								 * if that is "" too: the OS user's, else
 								 * "postgres", and if that is not a superuser the backup's
 								 * bootstrap superuser (oid 10) */
 	progress_fn progress;		/* the restore's progress; may be NULL */
@@ -92,6 +93,9 @@ typedef struct scratch
 	pid_t		postmaster;		/* 0 once stopped */
 	volatile sig_atomic_t *cancel;
 	int			lock_fd;		/* flock(LOCK_EX) on <dir>/lock while the run lives; -1 none */
+	char		sweep_warning[1100];	/* what the sweep of stale directories left alone
+										 * (could not remove, not ours), for the caller to
+										 * log; "" = nothing */
 	int			user_given;		/* scratch_opts.user was set: no other role is tried */
 	char		options[512];	/* the client options every connection to the instance must
 								 * pass (libpq options= / PGOPTIONS; scratch_run does): they

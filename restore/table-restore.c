@@ -882,6 +882,8 @@ main(int argc, char **argv)
 		goto fail;
 	if (s->res.warning[0])
 		log_warning("%s", s->res.warning);
+	if (s->sweep_warning[0])
+		log_warning("%s", s->sweep_warning);
 	log_info("scratch instance of backup %s recovered in %s (%.1f s restore, %.1f s replay)", s->res.backup_id,
 			 s->dir, s->restore_seconds, s->replay_seconds);
 

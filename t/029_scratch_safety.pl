@@ -47,6 +47,7 @@ ALTER DATABASE app SET session_preload_libraries = 'pgark_no_such_library';
 ALTER DATABASE app SET default_transaction_read_only = on;
 ALTER DATABASE app SET statement_timeout = '1ms';
 ALTER DATABASE app SET lock_timeout = '1ms';
+CREATE ROLE plain LOGIN;
 });
 my $b = base_push($conf, '--fast');
 is($b->{rc}, 0, 'base-push') or diag show($b);
@@ -58,6 +59,7 @@ ok(wait_for_archive($node, $last), "archived up to $last");
 sub table_restore
 {
 	my @args = @_;
+	unlink "$env->{dir}/t.dump";    # --output never replaces a file
 	return run_pgark({ timeout => 600 }, 'table-restore', '--config', $conf, '--progress=off',
 		'--wait-timeout', '120', '--table', 'public.t', '--output', "$env->{dir}/t.dump", @args);
 }
@@ -101,6 +103,24 @@ sub live_pid
 	rmdir "$scratch_parent/pgark-scratch-4000000-evil";
 }
 
+# --- P2-10: a stale directory that cannot be removed is skipped with a
+# warning; the others are removed all the same
+{
+	make_path("$priv/4000002-stuck/x", "$priv/4000003-gone/data");
+	open(my $f, '>', "$priv/4000002-stuck/x/f") or die;
+	close $f;
+	chmod 0500, "$priv/4000002-stuck/x";
+	my $r = table_restore();
+	is($r->{rc}, 0, 'a stale directory that cannot be removed: the run works') or diag show($r);
+	like($r->{stderr}, qr/WARNING.*stale scratch directories: could not remove \S*4000002-stuck/, '... warning about it')
+	  or diag show($r);
+	ok(!-e "$priv/4000003-gone", '... another stale directory is removed');
+	chmod 0700, "$priv/4000002-stuck/x";
+	unlink "$priv/4000002-stuck/x/f";
+	rmdir "$priv/4000002-stuck/x";
+	rmdir "$priv/4000002-stuck";
+}
+
 # --- P1-3: a table of the database with those settings
 {
 	my $r = run_pgark({ timeout => 600 }, 'table-restore', '--config', $conf, '--progress=off',
@@ -118,6 +138,26 @@ sub live_pid
 		'table-restore', '--config', $conf, '--progress=off', '--wait-timeout', '60', '--from-db', 'app',
 		'--table', 'public.a', '--output', "$env->{dir}/a2.dump");
 	is($r->{rc}, 0, 'PGHOSTADDR, PGCHANNELBINDING, PGTARGETSESSIONATTRS set: table-restore works') or diag show($r);
+}
+
+# --- P1-5: [restore] scratch_user: a role that does not exist, or is not a
+# superuser: a configuration error (exit 1) that says it is not the backup's
+for my $case ([ 'pgark_no_such_role', qr/no role "pgark_no_such_role" to connect as \(a problem of this host's setup, not of the backup\)/ ],
+	[ 'plain', qr/role "plain" is not a superuser .*not of the backup/ ])
+{
+	my ($role, $re) = @$case;
+	my $c2 = "$env->{dir}/user-$role.conf";
+	open(my $in, '<', $conf) or die;
+	my $text = do { local $/; <$in> };
+	close $in;
+	$text =~ s/^\[restore\]\n/[restore]\nscratch_user = $role\n/m or die 'no [restore] section';
+	open(my $out, '>', $c2) or die;
+	print $out $text;
+	close $out;
+	my $r = run_pgark({ timeout => 600 }, 'table-restore', '--config', $c2, '--progress=off', '--wait-timeout', '60',
+		'--table', 'public.t', '--output', "$env->{dir}/u.dump");
+	is($r->{rc}, 1, "scratch_user = $role: exit 1") or diag show($r);
+	like($r->{stderr}, $re, '... saying why') or diag show($r);
 }
 
 # --- a private subdirectory that is a symlink, or open to others: refused
