@@ -1156,11 +1156,14 @@ main(int argc, char **argv)
 	repo_close(r);
 	if (failed)
 	{
-		char		summary[900];
+		char		summary[900], dumps_part[48] = "";
 
-		snprintf(summary, sizeof(summary), "damage found in %d of %d backup%s and %d dump%s checked; first: %s",
-				 ndamaged, nchecked, nchecked == 1 ? "" : "s", ndumps_checked, ndumps_checked == 1 ? "" : "s",
-				 first_problem);
+		/* dumps named only where there are some: alerts keep their words */
+		if (ndumps_checked > 0)
+			snprintf(dumps_part, sizeof(dumps_part), " and %d dump%s", ndumps_checked,
+					 ndumps_checked == 1 ? "" : "s");
+		snprintf(summary, sizeof(summary), "damage found in %d of %d backup%s%s checked; first: %s",
+				 ndamaged, nchecked, nchecked == 1 ? "" : "s", dumps_part, first_problem);
 		prog_alert(&p, 1, summary);
 	}
 	else if (damaged_all[0])
