@@ -154,6 +154,7 @@ for my $case ([ 'pgark_no_such_role', qr/no role "pgark_no_such_role" to connect
 	open(my $out, '>', $c2) or die;
 	print $out $text;
 	close $out;
+	chmod 0600, $c2;    # it may hold S3 credentials
 	my $r = run_pgark({ timeout => 600 }, 'table-restore', '--config', $c2, '--progress=off', '--wait-timeout', '60',
 		'--table', 'public.t', '--output', "$env->{dir}/u.dump");
 	is($r->{rc}, 1, "scratch_user = $role: exit 1") or diag show($r);
