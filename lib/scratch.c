@@ -122,6 +122,22 @@ close_from3(void)
 		(void) close((int) fd);
 }
 
+/* In a child before exec: every signal as by default and none blocked. A
+ * signal ignored by whoever started us (SIGINT for a job started with & by
+ * a shell, SIGHUP under nohup) would stay ignored across exec: a server or
+ * client we start must stop on the SIGINT/SIGTERM we or the user send. */
+static void
+child_default_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2};
+	sigset_t	none;
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		(void) signal(sigs[i], SIG_DFL);
+	sigemptyset(&none);
+	(void) sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* Wait up to ms for child pid to end (reaped); 1 if it ended. */
 static int
 wait_child(pid_t pid, int ms, int *status)
@@ -667,19 +683,13 @@ start_server(scratch *s, pgark_err *err)
 	if (pid == 0)
 	{
 		int			nul = open("/dev/null", O_RDONLY);
-		sigset_t	none;
-		static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2};
-
 		/* its own process group: a terminal's ^C is the program's to handle */
 		(void) setpgid(0, 0);
 		/* the program killed (-9): immediate shutdown */
 		(void) prctl(PR_SET_PDEATHSIG, SIGQUIT);
 		if (getppid() != parent)
 			_exit(1);			/* it died before the line above */
-		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-			(void) signal(sigs[i], SIG_DFL);
-		sigemptyset(&none);
-		(void) sigprocmask(SIG_SETMASK, &none, NULL);
+		child_default_signals();
 		if (nul >= 0)
 			dup2(nul, 0);
 		dup2(logfd, 1);
@@ -1244,7 +1254,7 @@ scratch_exec(const char *path, char *const argv[], const char *const env[], int 
 			dup2(nul, 0);
 		dup2(out_fd >= 0 ? out_fd : nul, 1);
 		close_from3();
-		(void) signal(SIGPIPE, SIG_DFL);
+		child_default_signals();
 		execv(path, argv);
 		_exit(127);
 	}

@@ -37,6 +37,14 @@ main(void)
 	like(err.msg, "interrupted", "... interrupted");
 	is_int(sh("kill -INT $$", &cancel, &err), -1, "killed by SIGINT: -1");
 	like(err.msg, "interrupted", "... interrupted");
+	/* started in the background by a shell (SIGINT ignored, inherited
+	 * across exec): the child must still stop on SIGINT */
+	(void) signal(SIGINT, SIG_IGN);
+	(void) signal(SIGHUP, SIG_IGN);
+	is_int(sh("kill -INT $$", &cancel, &err), -1, "SIGINT ignored by the caller: the child still killed by it: -1");
+	is_int(sh("kill -HUP $$", &cancel, &err), 128 + SIGHUP, "SIGHUP ignored by the caller: the child killed by it");
+	(void) signal(SIGINT, SIG_DFL);
+	(void) signal(SIGHUP, SIG_DFL);
 	is_int(sh("kill -KILL $$", &cancel, &err), 128 + SIGKILL, "killed by SIGKILL: 128+9 (not an interruption)");
 	{
 		struct rlimit rl;
