@@ -32,29 +32,16 @@ command -v pgbackrest >/dev/null 2>&1 ||
 for p in initdb pg_ctl postgres psql pgbench; do
   [ -x "$pgbin/$p" ] || { echo "$p (PostgreSQL 15) is missing: install it with  apt-get install -y postgresql-15 postgresql-client-15" >&2; exit 2; }
 done
+. "$top/bench/lib.sh"
 B=$top/bin
-for p in wal-push key-gen repo-init; do
-  [ -x "$B/$p" ] || { echo "run make first ($B/$p is missing)" >&2; exit 1; }
-done
-if [ "$(id -u)" = 0 ]; then
-  user=${PGARK_TEST_USER:-pgark-test}
-  id "$user" >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/sh "$user"
-  exec runuser -u "$user" -- env ${TMPDIR:+TMPDIR="$TMPDIR"} ${PGARK_BENCH_KEEP:+PGARK_BENCH_KEEP="$PGARK_BENCH_KEEP"} \
-    ${PG_BINDIR:+PG_BINDIR="$PG_BINDIR"} sh "$0" "$@"
-fi
+bench_need_pgark wal-push key-gen repo-init
+bench_as_user "$@"
 export PATH="$pgbin:$PATH"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pgark-lag.XXXXXX")
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 port=$((30000 + $$ % 20000))
-cleanup() {
-  [ -f "$work/pg/postmaster.pid" ] && pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-  sleep 1
-  if [ -n "${PGARK_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap 'bench_cleanup pg' EXIT
 trap 'exit 130' INT TERM
-say() { echo "== $*" >&2; }
 psql_p() { psql -X -q -A -t -h "$work" -p "$port" -d postgres "$@"; }
 nready() { ls "$work/pg/pg_wal/archive_status" | grep -c '\.ready$' || true; }
 
@@ -62,11 +49,8 @@ echo "command: sh bench/archive-lag.sh $secs $clients $rounds"
 echo "machine: $(nproc) cores, Linux $(uname -r), $(df -T "$work" | awk 'NR==2 {print $2}') filesystem ($work)"
 echo "load average at start: $load0"
 
-initdb -D "$work/pg" -A trust >/dev/null
+bench_cluster "$work/pg" "$port" "$work"
 cat >>"$work/pg/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
 archive_mode = on
 archive_command = '/bin/true'
 max_wal_size = 1GB
@@ -94,27 +78,7 @@ push_ahead = $([ $m = ahead ] && echo 16 || echo 0)
 CONF
 done
 "$B/repo-init" --config "$work/ahead.conf" --pgdata "$work/pg" >>"$work/pgark.log" 2>&1
-mkdir -m 700 "$work/pgbr-repo" "$work/pgbr-log" "$work/pgbr-lock" "$work/pgbr-spool"
-cat >"$work/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$work/pgbr-repo
-repo1-cipher-type=aes-256-cbc
-repo1-cipher-pass=bench-passphrase-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-compress-type=lz4
-process-max=2
-archive-async=y
-log-path=$work/pgbr-log
-lock-path=$work/pgbr-lock
-spool-path=$work/pgbr-spool
-log-level-console=warn
-log-level-file=info
-
-[bench]
-pg1-path=$work/pg
-pg1-socket-path=$work
-pg1-port=$port
-CONF
-chmod 600 "$work/pgbackrest.conf"
+bench_pgbackrest_conf archive-async=y
 pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >>"$work/pgbr.log" 2>&1
 
 command_of() {

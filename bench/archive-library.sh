@@ -19,33 +19,24 @@ rounds=${1:-5}
 nseg=${2:-64}
 pgbin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
-if [ "$(id -u)" = 0 ]; then
-  user=${PGARK_TEST_USER:-pgark-test}
-  id "$user" >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/sh "$user"
-  exec runuser -u "$user" -- sh "$0" "$@"
-fi
-[ -x "$top/bin/wal-push" ] && [ -f "$top/bin/pgark_archive.so" ] ||
+. "$top/bench/lib.sh"
+bench_as_user "$@"
+bench_need_pgark wal-push key-gen repo-init
+[ -f "$top/bin/pgark_archive.so" ] ||
   { echo "run make first (bin/pgark_archive.so needs postgresql-server-dev-15)" >&2; exit 1; }
 export PATH="$pgbin:$PATH"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pgark-bench.XXXXXX")
 port=$((30000 + $$ % 20000))
-trap 'pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT INT TERM
+trap 'bench_cleanup pg' EXIT
+trap 'exit 130' INT TERM
 sql() { psql -X -A -t -q -h "$work" -p "$port" -d postgres -c "$1"; }
 die() { echo "archive-library.sh: $*" >&2; exit 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # --- pgark ------------------------------------------------------------------
-"$top/bin/key-gen" "$work/master.key" 2>/dev/null
-initdb -D "$work/pg" -A trust >/dev/null
-cat >"$work/pgark.conf" <<CONF
-[repo]
-type = local
-path = $work/repo
-[crypto]
-key_file = $work/master.key
-[postgres]
-pgdata = $work/pg
+bench_cluster "$work/pg" "$port" "$work"
+bench_pgark_conf "$work/pgark.conf" "$work"
+cat >>"$work/pgark.conf" <<CONF
 [log]
 audit = $work/audit.jsonl
 CONF
@@ -53,9 +44,6 @@ CONF
 
 # --- real WAL, archiving held back -----------------------------------------------
 cat >>"$work/pg/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
 wal_keep_size = 8GB
 max_wal_size = 8GB
 checkpoint_timeout = 1h

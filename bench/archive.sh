@@ -68,18 +68,10 @@ for p in initdb pg_ctl postgres psql pgbench; do
   [ -x "$pgbin/$p" ] || command -v $p >/dev/null 2>&1 ||
     { echo "$p (PostgreSQL 15) is missing: install it with  apt-get install -y postgresql-15 postgresql-client-15" >&2; exit 2; }
 done
+. "$top/bench/lib.sh"
 B=$top/bin
-for p in wal-push wal-fetch key-gen repo-init; do
-  [ -x "$B/$p" ] || { echo "run make first ($B/$p is missing)" >&2; exit 1; }
-done
-
-if [ "$(id -u)" = 0 ]; then
-  user=${PGARK_TEST_USER:-pgark-test}
-  id "$user" >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/sh "$user"
-  exec runuser -u "$user" -- env ${TMPDIR:+TMPDIR="$TMPDIR"} ${PGARK_BENCH_KEEP:+PGARK_BENCH_KEEP="$PGARK_BENCH_KEEP"} \
-    ${PG_BINDIR:+PG_BINDIR="$PG_BINDIR"} sh "$0" "$@"
-fi
+bench_need_pgark wal-push wal-fetch key-gen repo-init
+bench_as_user "$@"
 export PATH="$pgbin:$PATH"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pgark-bench.XXXXXX")
 tstart=$(date +%s)
@@ -96,19 +88,13 @@ wait_async() {
 }
 cleanup() {
   rc=$?
-  if [ $rc -ne 0 ]; then
-    for f in "$work"/*.log "$work"/pgbr-log/*.log; do
-      [ -f "$f" ] && { echo "--- $f (last lines)" >&2; tail -n 15 "$f" >&2; }
-    done
-  fi
+  [ $rc -eq 0 ] || bench_log_tails "$work"/*.log "$work"/pgbr-log/*.log
   [ -f "$work/pg/postmaster.pid" ] && pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
   wait_async || true
-  if [ -n "${PGARK_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+  bench_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-say() { echo "== $*" >&2; }
-now() { date +%s%N; }
 psql_p() { psql -X -q -A -t -h "$work" -p "$port" -d postgres "$@"; }
 pgbr() { pgbackrest --config="$work/pgbackrest.conf" --stanza=bench "$@"; }
 segno() { echo $((0x$(echo "$1" | cut -c9-16) * 256 + 0x$(echo "$1" | cut -c17-24))); }
@@ -123,11 +109,8 @@ echo "load average at start: $load0"
 # --- real WAL ------------------------------------------------------------------
 scale=$((nseg * 3 / 4)); [ $scale -ge 5 ] || scale=5
 say "WAL: initdb, pgbench -i -s $scale, then pgbench -c 2 until $nseg full segments (the last 4 of pgbench traffic)"
-initdb -D "$work/pg" -A trust >/dev/null
+bench_cluster "$work/pg" "$port" "$work"
 cat >>"$work/pg/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
 archive_mode = off
 max_wal_size = 4GB
 wal_keep_size = $(((nseg + 32) * 16))MB
@@ -150,27 +133,7 @@ while :; do
 done
 psql_p -c "SELECT pg_switch_wal()" >/dev/null
 # pgBackRest's stanza (it reads pg_control and asks the running server)
-mkdir -m 700 "$work/pgbr-repo" "$work/pgbr-log" "$work/pgbr-lock" "$work/pgbr-spool"
-cat >"$work/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$work/pgbr-repo
-repo1-cipher-type=aes-256-cbc
-repo1-cipher-pass=bench-passphrase-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-compress-type=lz4
-process-max=2
-archive-async=n
-log-path=$work/pgbr-log
-lock-path=$work/pgbr-lock
-spool-path=$work/pgbr-spool
-log-level-console=warn
-log-level-file=info
-
-[bench]
-pg1-path=$work/pg
-pg1-socket-path=$work
-pg1-port=$port
-CONF
-chmod 600 "$work/pgbackrest.conf"
+bench_pgbackrest_conf archive-async=n
 pgbr stanza-create >>"$work/pgbr.log" 2>&1
 all=$(full_before | tail -n "$nseg")
 segs=$(echo "$all" | tail -n 4)
@@ -183,15 +146,8 @@ echo "WAL: pgbench -i -s $scale, then pgbench -c 2 -j 2 for $t s; push and fetch
 echo "rounds: $rounds, interleaved, the order rotating every round and segment; times in ms, process start-up included, sync (untimed) before each"
 
 # --- repositories ----------------------------------------------------------------
-"$B/key-gen" "$work/master.key" 2>/dev/null
-cat >"$work/pgark.conf" <<CONF
-[repo]
-type = local
-path = $work/repo
-[crypto]
-key_file = $work/master.key
-[postgres]
-pgdata = $work/pg
+bench_pgark_conf "$work/pgark.conf" "$work"
+cat >>"$work/pgark.conf" <<CONF
 [archive]
 spool = $work/pgark-spool
 push_ahead = ${PGARK_PUSH_AHEAD:-16}

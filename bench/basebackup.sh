@@ -36,11 +36,9 @@ if [ "$(id -u)" = 0 ]; then
     echo "installing pgbackrest: apt-get install -y pgbackrest" >&2
     apt-get install -y pgbackrest >/dev/null
   fi
-  user=${PGARK_TEST_USER:-pgark-test}
-  id "$user" >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/sh "$user"
-  exec runuser -u "$user" -- sh "$0" "$@"
 fi
+. "$top/bench/lib.sh"
+bench_as_user "$@"
 command -v pgbackrest >/dev/null 2>&1 ||
   { echo "pgbackrest is missing: install it with  apt-get install -y pgbackrest" >&2; exit 1; }
 for t in lz4 openssl perl; do
@@ -48,7 +46,7 @@ for t in lz4 openssl perl; do
 done
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install -y time" >&2; exit 1; }
 B=$top/bin
-[ -x "$B/base-push" ] && [ -x "$B/pitr-prepare" ] || { echo "run make first" >&2; exit 1; }
+bench_need_pgark base-push pitr-prepare wal-push key-gen repo-init
 export PATH="$pgbin:$PATH"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pgark-bench.XXXXXX")
 tstart=$(date +%s)
@@ -56,20 +54,11 @@ port=$((30000 + $$ % 20000))
 port2=$((port + 1))
 cleanup() {
   rc=$?
-  if [ $rc -ne 0 ]; then
-    for f in "$work"/*.log; do
-      [ -f "$f" ] && { echo "--- $f (last lines)" >&2; tail -n 15 "$f" >&2; }
-    done
-  fi
-  for d in pg r.delta-pgark small; do
-    [ -f "$work/$d/postmaster.pid" ] && pg_ctl -D "$work/$d" -m immediate stop >/dev/null 2>&1 || true
-  done
-  if [ -n "${PGARK_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+  [ $rc -eq 0 ] || bench_log_tails "$work"/*.log
+  bench_cleanup pg r.delta-pgark small
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-say() { echo "== $*" >&2; }
-now() { date +%s%N; }
 psql_p() { psql -X -q -A -t -h "$work" -p "$port" -d postgres "$@"; }
 jfield() { sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$2"; }
 pgbr() { pgbackrest --config="$work/pgbackrest.conf" --stanza=bench "$@"; }
@@ -89,11 +78,8 @@ echo "tools: $(postgres --version), pgBackRest $(pgbackrest version | awk '{prin
 
 # --- the cluster ------------------------------------------------------------
 say "cluster: initdb, pgbench -i -s $scale"
-initdb -D "$work/pg" -A trust >/dev/null
+bench_cluster "$work/pg" "$port" "$work"
 cat >>"$work/pg/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
 archive_mode = on
 archive_command = 'test -f $work/archive.off || { $B/wal-push --config $work/pgark.conf %p && pgbackrest --config=$work/pgbackrest.conf --stanza=bench archive-push %p; }'
 max_wal_size = 4GB
@@ -120,28 +106,7 @@ CONF
 }
 new_repo repo.0
 
-mkdir -m 700 "$work/pgbr-repo" "$work/pgbr-log" "$work/pgbr-lock" "$work/pgbr-spool"
-cat >"$work/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$work/pgbr-repo
-repo1-cipher-type=aes-256-cbc
-repo1-cipher-pass=bench-passphrase-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-repo1-retention-full=100
-compress-type=lz4
-process-max=2
-start-fast=y
-log-path=$work/pgbr-log
-lock-path=$work/pgbr-lock
-spool-path=$work/pgbr-spool
-log-level-console=warn
-log-level-file=info
-
-[bench]
-pg1-path=$work/pg
-pg1-socket-path=$work
-pg1-port=$port
-CONF
-chmod 600 "$work/pgbackrest.conf"
+bench_pgbackrest_conf repo1-retention-full=100 start-fast=y
 
 pg_ctl -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
 pgbench -h "$work" -p "$port" -i -s "$scale" -q postgres >"$work/pgbench.log" 2>&1
@@ -192,6 +157,8 @@ while [ $i -le "$rounds" ]; do
     case $tool in
       pgark)
         new_repo repo.$i
+        # the previous repository, once no archive_command writes into it
+        bench_wait_archived "$work/pg"
         rm -rf "$work/repo.$((i - 1))"
         timed full.pgark full_pgark $i
         cat "$work/rss" >>"$work/rss.bp" ;;
@@ -293,11 +260,8 @@ rm -rf "$work/r.delta-pgark"
 # --- memory at a small scale -----------------------------------------------------------
 small=10; [ "$scale" -gt 10 ] || small=1
 say "memory: a second cluster at scale $small"
-initdb -D "$work/small" -A trust >/dev/null
+bench_cluster "$work/small" "$port2" "$work"
 cat >>"$work/small/postgresql.conf" <<CONF
-port = $port2
-listen_addresses = ''
-unix_socket_directories = '$work'
 archive_mode = on
 archive_command = '$B/wal-push --config $work/small.conf %p'
 CONF

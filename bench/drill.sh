@@ -16,45 +16,26 @@ scale=${1:-50}
 secs=${2:-60}
 pgbin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 case $scale$secs in *[!0-9]*) echo "usage: $0 [SCALE [SECONDS]]" >&2; exit 2 ;; esac
-if [ "$(id -u)" = 0 ]; then
-  user=${PGARK_TEST_USER:-pgark-test}
-  id "$user" >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/sh "$user"
-  exec runuser -u "$user" -- sh "$0" "$@"
-fi
+. "$top/bench/lib.sh"
+bench_as_user "$@"
 B=$top/bin
-[ -x "$B/base-push" ] && [ -x "$B/repo-verify" ] || { echo "run make first" >&2; exit 1; }
+bench_need_pgark base-push repo-verify key-gen repo-init wal-push
 export PATH="$pgbin:$PATH"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pgark-drill.XXXXXX")
 port=$((30000 + $$ % 20000))
-cleanup() {
-  [ -f "$work/pg/postmaster.pid" ] && pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-  if [ -n "${PGARK_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap 'bench_cleanup pg' EXIT
 trap 'exit 130' INT TERM
-say() { echo "== $*" >&2; }
 
 say "cluster: initdb, pgbench -i -s $scale"
-initdb -D "$work/pg" -A trust >/dev/null
+bench_cluster "$work/pg" "$port" "$work"
 cat >>"$work/pg/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
 archive_mode = on
 archive_command = '$B/wal-push --config $work/pgark.conf %p'
 max_wal_size = 4GB
 CONF
-"$B/key-gen" "$work/master.key" 2>/dev/null
 mkdir -m 700 "$work/scratch"
-cat >"$work/pgark.conf" <<CONF
-[repo]
-type = local
-path = $work/repo
-[crypto]
-key_file = $work/master.key
-[postgres]
-pgdata = $work/pg
+bench_pgark_conf "$work/pgark.conf" "$work"
+cat >>"$work/pgark.conf" <<CONF
 conninfo = host=$work port=$port dbname=postgres
 CONF
 "$B/repo-init" --config "$work/pgark.conf" --pgdata "$work/pg" >/dev/null 2>&1
@@ -65,11 +46,7 @@ say "base-push --fast"
 say "pgbench -T $secs (WAL for the drill to replay)"
 pgbench -n -c 2 -T "$secs" -h "$work" -p "$port" postgres >/dev/null 2>&1
 psql -X -q -A -t -h "$work" -p "$port" -d postgres -c 'SELECT pg_switch_wal()' >/dev/null
-# the archiver done: nothing .ready left
-i=0
-while ls "$work/pg/pg_wal/archive_status/" | grep -q '\.ready$'; do
-  i=$((i + 1)); [ $i -lt 600 ] || { echo "archiving did not finish" >&2; exit 1; }; sleep 0.5
-done
+bench_wait_archived "$work/pg"
 pg_ctl -D "$work/pg" -m fast -w stop >/dev/null
 du -sh "$work/pg" "$work/repo" >&2
 say "repo-verify --restore-drill"

@@ -57,20 +57,16 @@ if [ "$(id -u)" = 0 ]; then
   # the npm dependencies, once, as root; the unprivileged user only reads them
   "$top/t/s3/start-s3-server" --install-only
   chmod -R go+rX "$S3_SERVER_CACHE"
-  user=${PGARK_TEST_USER:-pgark-test}
-  id "$user" >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/sh "$user"
-  exec runuser -u "$user" -- env S3_SERVER_CACHE="$S3_SERVER_CACHE" sh "$0" "$@"
 fi
+. "$top/bench/lib.sh"
+bench_as_user "$@"
 for c in node npm curl openssl; do
   command -v $c >/dev/null 2>&1 || { echo "$c is missing" >&2; exit 1; }
 done
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install -y time" >&2; exit 1; }
 B=$top/bin
 ST=$top/t/tools/store-tool
-for p in wal-push base-push pitr-prepare repo-init key-gen; do
-  [ -x "$B/$p" ] || { echo "run make first" >&2; exit 1; }
-done
+bench_need_pgark wal-push base-push pitr-prepare repo-init key-gen
 [ -x "$ST" ] || { echo "run make t/tools/store-tool first" >&2; exit 1; }
 export PATH="$pgbin:$PATH"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pgark-bench.XXXXXX")
@@ -80,19 +76,13 @@ port=$((30000 + $$ % 20000))
 s3pids=""
 cleanup() {
   rc=$?
-  if [ $rc -ne 0 ]; then
-    for f in "$work"/*.log "$work"/s3-*/server.log; do
-      [ -f "$f" ] && { echo "--- $f (last lines)" >&2; tail -n 15 "$f" >&2; }
-    done
-  fi
+  [ $rc -eq 0 ] || bench_log_tails "$work"/*.log "$work"/s3-*/server.log
   [ -f "$work/pg/postmaster.pid" ] && pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
   for p in $s3pids; do "$top/t/s3/stop-s3-server" "$p" >/dev/null 2>&1 || true; done
-  if [ -n "${PGARK_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+  bench_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-say() { echo "== $*" >&2; }
-now() { date +%s%N; }
 psql_p() { psql -X -q -A -t -h "$work" -p "$port" -d postgres "$@"; }
 jfield() { sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$2"; }
 mib() { echo "$1" | awk '{printf "%.1f", $1 / 1048576}'; }
@@ -177,11 +167,8 @@ requests() {
 
 # --- the cluster, real WAL ---------------------------------------------------------------
 say "cluster: initdb, pgbench -i -s $scale, pgbench -T 15"
-initdb -D "$work/pg" -A trust >/dev/null
+bench_cluster "$work/pg" "$port" "$work"
 cat >>"$work/pg/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
 archive_mode = on
 archive_command = 'test -f $work/archive.off || $B/wal-push --config $work/pgark.conf %p'
 max_wal_size = 4GB
@@ -310,8 +297,10 @@ while [ $i -le "$brounds" ]; do
     say "round $i/$brounds: base-push, $t"
     case $t in
       local)
-        rm -rf "$work/repo.$((i - 1))"
         new_repo local $i
+        # the previous repository, once no archive_command writes into it
+        bench_wait_archived "$work/pg"
+        rm -rf "$work/repo.$((i - 1))"
         timed bp.local base_push local ;;
       http)
         new_repo http $i

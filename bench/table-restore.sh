@@ -19,29 +19,17 @@ scale=${1:-50}
 rounds=${2:-3}
 pgbin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 case $scale$rounds in *[!0-9]*) echo "usage: $0 [SCALE [ROUNDS]]" >&2; exit 2 ;; esac
-if [ "$(id -u)" = 0 ]; then
-  user=${PGARK_TEST_USER:-pgark-test}
-  id "$user" >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/sh "$user"
-  exec runuser -u "$user" -- sh "$0" "$@"
-fi
+. "$top/bench/lib.sh"
+bench_as_user "$@"
 B=$top/bin
-[ -x "$B/table-restore" ] || { echo "run make first" >&2; exit 1; }
+bench_need_pgark table-restore pitr-prepare base-push wal-push key-gen repo-init
 export PATH="$pgbin:$PATH"
 # short: the scratch instance's socket lives under it
 work=$(mktemp -d /tmp/pgark-trb.XXXXXX)
 port=$((30000 + $$ % 20000))
 port2=$((port + 1))
-cleanup() {
-  for d in pg manual; do
-    [ -f "$work/$d/postmaster.pid" ] && pg_ctl -D "$work/$d" -m immediate stop >/dev/null 2>&1 || true
-  done
-  if [ -n "${PGARK_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap 'bench_cleanup pg manual' EXIT
 trap 'exit 130' INT TERM
-say() { echo "== $*" >&2; }
-now() { date +%s%N; }
 psql_p() { psql -X -q -A -t -h "$work" -p "$port" -d postgres "$@"; }
 secs() { echo "$1 $2" | awk '{printf "%.1f", ($2 - $1) / 1e9}'; }
 
@@ -51,24 +39,14 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 10
 echo "tools: $(postgres --version), pgark $("$B/table-restore" --version 2>&1 | awk '{print $NF}')"
 
 say "cluster: initdb, pgbench -i -s $scale"
-initdb -D "$work/pg" -A trust >/dev/null
+bench_cluster "$work/pg" "$port" "$work"
 cat >>"$work/pg/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
 archive_mode = on
 archive_command = '$B/wal-push --config $work/pgark.conf %p'
 max_wal_size = 4GB
 CONF
-"$B/key-gen" "$work/master.key" 2>/dev/null
-cat >"$work/pgark.conf" <<CONF
-[repo]
-type = local
-path = $work/repo
-[crypto]
-key_file = $work/master.key
-[postgres]
-pgdata = $work/pg
+bench_pgark_conf "$work/pgark.conf" "$work"
+cat >>"$work/pgark.conf" <<CONF
 conninfo = host=$work port=$port dbname=postgres
 [restore]
 scratch_dir = $work/scratch

@@ -12,24 +12,18 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-21}
 pgbin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
-if [ "$(id -u)" = 0 ]; then
-  user=${PGARK_TEST_USER:-pgark-test}
-  id "$user" >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/sh "$user"
-  exec runuser -u "$user" -- sh "$0" "$@"
-fi
-[ -x "$top/bin/wal-push" ] || { echo "run make first" >&2; exit 1; }
+. "$top/bench/lib.sh"
+bench_as_user "$@"
+bench_need_pgark wal-push key-gen repo-init
 export PATH="$pgbin:$PATH"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pgark-bench.XXXXXX")
 port=$((30000 + $$ % 20000))
-trap 'pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT INT TERM
+trap 'bench_cleanup pg' EXIT
+trap 'exit 130' INT TERM
 
 # --- real WAL -------------------------------------------------------------
-initdb -D "$work/pg" -A trust >/dev/null
+bench_cluster "$work/pg" "$port" "$work"
 cat >>"$work/pg/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
 wal_keep_size = 4GB
 CONF
 pg_ctl -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
@@ -46,16 +40,7 @@ segs=$(ls "$work/segs" | tail -n 4)   # the last full segments: pgbench traffic
 echo "segments: $(echo $segs | wc -w) of 16 MiB from pgbench (scale 10, 15 s), ${rounds} rounds each" >&2
 
 # --- tools ------------------------------------------------------------------
-"$top/bin/key-gen" "$work/master.key" 2>/dev/null
-cat >"$work/pgark.conf" <<CONF
-[repo]
-type = local
-path = $work/repo
-[crypto]
-key_file = $work/master.key
-[postgres]
-pgdata = $work/pg
-CONF
+bench_pgark_conf "$work/pgark.conf" "$work"
 "$top/bin/repo-init" --config "$work/pgark.conf" 2>/dev/null
 key=$(od -An -tx1 "$work/master.key" | tr -d ' \n')
 mkdir -p "$work/cp" "$work/pipe"
