@@ -950,7 +950,7 @@ bootstrap_name(scratch *s, char *name, size_t len, pgark_err *err)
 	}
 	got = pread(ofd, buf, sizeof(buf) - 1, 0);
 	buf[got > 0 ? got : 0] = '\0';
-	if ((b = strstr(buf, "= \"pgark:")) == NULL || (e = strchr(b + 9, ':')) == NULL || e == b + 9 ||
+	if ((b = strstr(buf, "= \"pgark:")) == NULL || (e = strstr(b + 9, ":\"")) == NULL || e == b + 9 ||
 		(size_t) (e - (b + 9)) >= len)
 	{
 		char		tail[600];
