@@ -171,41 +171,94 @@ wait_gone(pid_t pid, int ms)
 	return 1;
 }
 
-/* The last lines of the server log, on one line, into out. */
+/* A line of the server log that says nothing about why it stopped (what
+ * every failed start-up ends with, and the refusals of our connection
+ * attempts): left out of the tail, so that the cause fits. */
+static int
+log_noise(const char *l)
+{
+	static const char *const noise[] = {"terminating any other active server processes",
+		"shutting down due to startup process failure", "aborting startup due to startup process failure",
+		"database system is shut down", "startup process (PID ",
+		/* our own connection attempts while it starts */
+		"the database system is starting up", "the database system is in recovery mode",
+		"the database system is not yet accepting connections", NULL};
+
+	for (int i = 0; noise[i]; i++)
+		if (strstr(l, noise[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+/* The last lines of the server log, on one line ("|" between lines),
+ * without the lines of log_noise and without the "<time> [<pid>] " prefix
+ * (start_server sets log_line_prefix '%m [%p] '), into out. */
 static void
 log_tail(const char *logfile, char *out, size_t outlen)
 {
 	char		buf[4096];
+	const char *line[128];
 	int			fd = open(logfile, O_RDONLY | O_CLOEXEC);
 	off_t		end;
 	ssize_t		n;
-	size_t		o = 0, start;
+	size_t		o = 0, nlines = 0, first, total = 0;
+	char	   *p;
 
 	out[0] = '\0';
-	if (fd < 0)
+	if (fd < 0 || outlen == 0)
+	{
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	end = lseek(fd, 0, SEEK_END);
-	if (end < 0 || lseek(fd, end > (off_t) outlen ? end - (off_t) outlen + 1 : 0, SEEK_SET) < 0 ||
-		(n = read_full(fd, buf, outlen - 1 < sizeof(buf) - 1 ? outlen - 1 : sizeof(buf) - 1)) <= 0)
+	if (end < 0 || lseek(fd, end > (off_t) sizeof(buf) - 1 ? end - (off_t) sizeof(buf) + 1 : 0, SEEK_SET) < 0 ||
+		(n = read_full(fd, buf, sizeof(buf) - 1)) <= 0)
 	{
 		close(fd);
 		return;
 	}
 	close(fd);
 	buf[n] = '\0';
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
+	p = buf;
 	/* begin at a whole line */
-	start = 0;
-	if (end > (off_t) n)
+	if (end > (off_t) n && (p = strchr(buf, '\n')) != NULL)
+		p++;
+	while (p && *p)
 	{
-		char	   *nl = strchr(buf, '\n');
+		char	   *nl = strchr(p, '\n'), *q;
 
 		if (nl)
-			start = (size_t) (nl - buf) + 1;
+			*nl = '\0';
+		/* the prefix: a time, then "[pid] " */
+		if (*p >= '0' && *p <= '9' && (q = strstr(p, "] ")) != NULL && q - p < 48)
+			p = q + 2;
+		if (*p && !log_noise(p))
+		{
+			if (nlines == sizeof(line) / sizeof(line[0]))
+			{
+				memmove(line, line + 1, sizeof(line) - sizeof(line[0]));
+				nlines--;
+			}
+			line[nlines++] = p;
+		}
+		p = nl ? nl + 1 : NULL;
 	}
-	for (size_t i = start; buf[i] && o + 1 < outlen; i++)
-		out[o++] = buf[i] == '\n' ? '|' : buf[i];
+	if (nlines == 0)
+		return;
+	/* as many of the last lines as fit (at least the last one, cut) */
+	first = nlines;
+	while (first > 0 && total + strlen(line[first - 1]) + 1 < outlen)
+		total += strlen(line[--first]) + 1;
+	if (first == nlines)
+		first = nlines - 1;
+	for (size_t i = first; i < nlines; i++)
+	{
+		if (i > first && o + 1 < outlen)
+			out[o++] = '|';
+		for (const char *c = line[i]; *c && o + 1 < outlen; c++)
+			out[o++] = *c;
+	}
 	out[o] = '\0';
 }
 
@@ -666,6 +719,10 @@ start_server(scratch *s, pgark_err *err)
 	argv[n++] = "-c";
 	argv[n++] = "log_destination=stderr";
 	argv[n++] = "-c";
+	argv[n++] = "log_line_prefix=%m [%p] ";	/* log_tail's */
+	argv[n++] = "-c";
+	argv[n++] = "lc_messages=C";	/* the messages log_tail and redo_done_lsn read */
+	argv[n++] = "-c";
 	argv[n++] = "cluster_name=pgark-scratch";
 	argv[n++] = "-c";
 	argv[n++] = "jit=off";
@@ -808,11 +865,127 @@ redo_done_lsn(scratch *s)
 	fclose(f);
 }
 
+/*
+ * The name of the backup's bootstrap superuser (oid 10), when no role we
+ * know of exists to ask with: the server is stopped (fast), a single-user
+ * backend asked (it runs as the bootstrap superuser whatever its name), and
+ * the server started again. Only after promotion (hot_standby is off, so a
+ * connection is refused for its role only once recovery has ended).
+ */
+static int
+bootstrap_name(scratch *s, char *name, size_t len, pgark_err *err)
+{
+	static const char query[] = "SELECT 'pgark:' || rolname || ':' FROM pg_catalog.pg_authid WHERE oid = 10\n";
+	char		postgres[PATH_MAX + 16], cfg[PATH_MAX + 64], in[PATH_MAX + 16], out[PATH_MAX + 16];
+	char		buf[8192];
+	const char *argv[24];
+	int			n = 0, status, ifd = -1, ofd = -1, logfd = -1;
+	ssize_t		got;
+	pid_t		pid, parent = getpid();
+	char	   *b, *e;
+
+	(void) kill(s->postmaster, SIGINT);	/* fast shutdown */
+	if (!wait_child(s->postmaster, 60000, &status))
+		return err_set(err, PGARK_ERR_INTERNAL, ETIMEDOUT, "scratch instance in %s: the server did not stop "
+					   "within 60 s (to ask a single-user backend for the bootstrap superuser's name)", s->dir);
+	s->postmaster = 0;
+	snprintf(postgres, sizeof(postgres), "%s/postgres", s->bindir);
+	snprintf(cfg, sizeof(cfg), "config_file=%s/postgresql.conf", s->dir);
+	snprintf(in, sizeof(in), "%s/single.in", s->dir);
+	snprintf(out, sizeof(out), "%s/single.out", s->dir);
+	if ((ifd = open(in, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
+		write_full(ifd, query, sizeof(query) - 1) != 0 || lseek(ifd, 0, SEEK_SET) != 0 ||
+		(ofd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
+		(logfd = open(s->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
+	{
+		err_sys(err, PGARK_ERR_IO, "scratch instance in %s: could not prepare a single-user backend", s->dir);
+		goto done;
+	}
+	argv[n++] = postgres;
+	argv[n++] = "--single";
+	argv[n++] = "-D";
+	argv[n++] = s->pgdata;
+	argv[n++] = "-c";
+	argv[n++] = cfg;
+	argv[n++] = "-c";
+	argv[n++] = "lc_messages=C";
+	argv[n++] = "-c";
+	argv[n++] = "shared_preload_libraries=";
+	argv[n++] = "-c";
+	argv[n++] = "session_preload_libraries=";
+	argv[n++] = "-c";
+	argv[n++] = "local_preload_libraries=";
+	argv[n++] = "-c";
+	argv[n++] = "archive_mode=off";
+	argv[n++] = "-c";
+	argv[n++] = "jit=off";
+	argv[n++] = "template1";
+	argv[n] = NULL;
+	if ((pid = fork()) < 0)
+	{
+		err_sys(err, PGARK_ERR_INTERNAL, "could not start %s --single", postgres);
+		goto done;
+	}
+	if (pid == 0)
+	{
+		(void) setpgid(0, 0);
+		(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		child_default_signals();
+		dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(logfd, 2);
+		close_from3();
+		execv(postgres, (char *const *) argv);
+		_exit(127);
+	}
+	if (!wait_child(pid, 60000, &status))
+	{
+		(void) kill(pid, SIGKILL);
+		(void) waitpid(pid, &status, 0);
+		err_set(err, PGARK_ERR_INTERNAL, ETIMEDOUT, "scratch instance in %s: the single-user backend (asked for "
+				"the bootstrap superuser's name) did not end within 60 s", s->dir);
+		goto done;
+	}
+	got = pread(ofd, buf, sizeof(buf) - 1, 0);
+	buf[got > 0 ? got : 0] = '\0';
+	if ((b = strstr(buf, "= \"pgark:")) == NULL || (e = strstr(b + 9, ":\"")) == NULL || e == b + 9 ||
+		(size_t) (e - (b + 9)) >= len)
+	{
+		char		tail[600];
+
+		log_tail(s->logfile, tail, sizeof(tail));
+		err_set(err, PGARK_ERR_DB, 0, "scratch instance in %s: a single-user backend did not tell the bootstrap "
+				"superuser's name (exit %d); the log ends: %s", s->dir,
+				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
+		goto done;
+	}
+	memcpy(name, b + 9, (size_t) (e - (b + 9)));
+	name[e - (b + 9)] = '\0';
+	close(ifd);
+	close(ofd);
+	close(logfd);
+	(void) unlink(in);
+	(void) unlink(out);
+	return start_server(s, err);
+
+done:
+	if (ifd >= 0)
+		close(ifd);
+	if (ofd >= 0)
+		close(ofd);
+	if (logfd >= 0)
+		close(logfd);
+	return -1;
+}
+
 static int
 wait_ready(scratch *s, int timeout, pgark_err *err)
 {
 	double		t0 = now_ms();
-	char		tail[640];
+	char		tail[800];
+	int			asked_bootstrap = 0;
 
 	for (;;)
 	{
@@ -918,6 +1091,22 @@ wait_ready(scratch *s, int timeout, pgark_err *err)
 				}
 				snprintf(s->user, sizeof(s->user), "%s", name);
 				set_conninfo(s);	/* tried at the next turn */
+			}
+			else if (PQstatus(c) != CONNECTION_OK && strstr(PQerrorMessage(c), "role \"") != NULL &&
+					 !s->user_given && !asked_bootstrap)
+			{
+				/* neither the OS user's role nor "postgres": the bootstrap
+				 * superuser, whose name a single-user backend tells */
+				char		name[sizeof(s->user)];
+
+				PQfinish(c);
+				asked_bootstrap = 1;
+				if (bootstrap_name(s, name, sizeof(name), err) != 0)
+					return -1;
+				snprintf(s->user, sizeof(s->user), "%s", name);
+				set_conninfo(s);
+				sleep_ms(100);
+				continue;
 			}
 			else if (PQstatus(c) != CONNECTION_OK && strstr(PQerrorMessage(c), "role \"") != NULL)
 			{

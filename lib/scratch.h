@@ -62,7 +62,9 @@ typedef struct scratch_opts
 	const char *user;			/* the role to connect as; NULL or "" = [restore] scratch_user,
 								 * if that is "" too: the OS user's, else
 								 * "postgres", and if that is not a superuser the backup's
-								 * bootstrap superuser (oid 10) */
+								 * bootstrap superuser (oid 10); if neither role exists,
+								 * that one too, its name asked of a single-user backend
+								 * (the server stopped after promotion and started again) */
 	progress_fn progress;		/* the restore's progress; may be NULL */
 	void	   *progress_arg;
 } scratch_opts;

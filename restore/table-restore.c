@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -641,10 +642,13 @@ list_without_setval(scratch *s, const char *dumpfile, const char *listfile, pgar
 	return 0;
 }
 
-/* pg_dump -Fc of the tables from the scratch instance into fd */
+/* pg_dump -Fc of the tables from the scratch instance into fd, the file
+ * named path in messages */
 static int
-dump_tables(scratch *s, const char *db, int fd, pgark_err *err)
+dump_tables(scratch *s, const char *db, int fd, const char *path, pgark_err *err)
 {
+	struct statvfs sv;
+
 	char	   *argv[8 + 2 * MAX_TABLES];
 	char		pats[MAX_TABLES][2 * 4 * NAMEDATALEN_MAX + 8];
 	char		envdb[NAMEDATALEN_MAX * 4 + 16];
@@ -668,11 +672,18 @@ dump_tables(scratch *s, const char *db, int fd, pgark_err *err)
 	argv[n] = NULL;
 	if ((rc = scratch_run(s, argv, env, fd, err)) < 0)
 		return -1;
+	/* pg_dump's message does not name the file: a full filesystem is
+	 * said here, with the file's name (ENOSPC, exit code of no space) */
+	if (rc != 0 && fstatvfs(fd, &sv) == 0 && (uint64_t) sv.f_bavail * sv.f_frsize < 64 * 1024)
+	{
+		errno = ENOSPC;
+		return err_sys(err, PGARK_ERR_NOSPACE, "could not write the dump to %s (pg_dump exit %d)", path, rc);
+	}
 	if (rc != 0)
 		return err_set(err, PGARK_ERR_DB, 0, "pg_dump from the scratch instance failed (exit %d, see its messages "
 					   "above)", rc);
 	if (fsync(fd) != 0)
-		return err_sys(err, PGARK_ERR_IO, "could not sync the dump");
+		return err_sys(err, PGARK_ERR_IO, "could not sync the dump %s", path);
 	return 0;
 }
 
@@ -935,9 +946,14 @@ main(int argc, char **argv)
 	{
 		char		dir[PATH_MAX];
 
-		if (dump_tables(s, fromdb, fd, &err) != 0)
+		if (dump_tables(s, fromdb, fd, opt_output, &err) != 0)
 			goto fail;
-		close(fd);
+		if (close(fd) != 0)
+		{
+			fd = -1;
+			err_sys(&err, PGARK_ERR_IO, "could not write the dump to %s", opt_output);
+			goto fail;
+		}
 		fd = -1;
 		path_dirname(opt_output, dir, sizeof(dir));
 		/* link, not rename: a file made there meanwhile is not replaced */
@@ -969,7 +985,7 @@ main(int argc, char **argv)
 			err_sys(&err, PGARK_ERR_IO, "could not create %s", dumpfile);
 			goto fail;
 		}
-		if (dump_tables(s, fromdb, fd, &err) != 0)
+		if (dump_tables(s, fromdb, fd, dumpfile, &err) != 0)
 			goto fail;
 		close(fd);
 		fd = -1;

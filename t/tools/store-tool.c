@@ -10,7 +10,7 @@
  *   store-tool CONFIG list [PREFIX]   "NAME SIZE" per object, sorted by name
  *   store-tool CONFIG head NAME       "SIZE MTIME"
  *   store-tool CONFIG rm NAME         remove (absent is fine)
- *   store-tool CONFIG seal NAME       stdin (at most 64 KiB) sealed as an object with the
+ *   store-tool CONFIG seal NAME       stdin (at most 1 MiB) sealed as an object with the
  *                                     repository's cipher and data key (replaces it)
  *   store-tool CONFIG unseal NAME     an object's plaintext to stdout
  *
@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "object.h"
 #include "repo.h"
 #include "store.h"
 
@@ -313,16 +314,33 @@ cmd_sealed(const char *config, const char *cmd, const char *name)
 		return fail(&err);
 	if (strcmp(cmd, "seal") == 0)
 	{
-		if ((buf = malloc(65536)) == NULL)
+		if ((buf = malloc(1 << 20)) == NULL)
 			return EXIT_OTHER;
-		len = fread(buf, 1, 65536, stdin);
+		len = fread(buf, 1, 1 << 20, stdin);
 		if (repo_put_object(r, name, buf, len, 0, &err) != 0)
 			rc = fail(&err);
 	}
-	else if (repo_get_object(r, name, 1 << 20, &buf, &len, &err) != 0)
-		rc = fail(&err);
-	else if (fwrite(buf, 1, len, stdout) != len)
-		rc = EXIT_OTHER;
+	else
+	{
+		/* streamed: a manifest's header gives no length */
+		store_reader *sr = store_get(r->st, name, 0, 0, &err);
+		obj_reader *or = sr ? repo_object_reader(r, store_read_source, sr, &err) : NULL;
+		char		chunk[65536];
+
+		if (or == NULL)
+			rc = fail(&err);
+		while (rc == 0)
+		{
+			if (obj_reader_read(or, chunk, sizeof(chunk), &len, &err) != 0)
+				rc = fail(&err);
+			else if (len == 0)
+				break;
+			else if (fwrite(chunk, 1, len, stdout) != len)
+				rc = EXIT_OTHER;
+		}
+		obj_reader_free(or);
+		store_reader_close(sr);
+	}
 	free(buf);
 	repo_close(r);
 	return rc;
