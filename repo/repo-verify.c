@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -33,6 +34,7 @@
 #include "util.h"
 #include "verify.h"
 #include "wal.h"
+#include "walarchive.h"
 
 static const char *opt_backup, *opt_scratch_dir, *opt_progress;
 static int	opt_all, opt_wal, opt_json, opt_drill;
@@ -283,6 +285,58 @@ drill_host_problem(const char *msg)
 		if (strstr(msg, host[i]) != NULL)
 			return 1;
 	return 0;
+}
+
+/*
+ * The scratch server stopped because its restore_command (our wal-fetch)
+ * failed on a WAL file with EXIT_FETCH_FATAL, which is anything but "not in
+ * the repository": the file corrupt or of another cluster (the archive's
+ * fault, so the backup's verdict), or the store unreachable, timed out, no
+ * space here (not the backup's). Which one is asked again here, by fetching
+ * that file from the repository into a temporary directory: 1 = not the
+ * backup's (err replaced, saying why), 0 = the backup's or not such a
+ * failure (err kept).
+ */
+static int
+drill_fetch_not_backups(repo *r, pgark_err *err)
+{
+	static const char needle[] = "could not restore file \"";
+	const char *p = strstr(err->msg, needle), *q;
+	char		name[64], code[64], tdir[PATH_MAX], dest[PATH_MAX + 80];
+	const char *tmp = getenv("TMPDIR");
+	walname		wn;
+	wal_fetch_result res;
+	pgark_err	e;
+	int			rc;
+
+	if (p == NULL)
+		return 0;
+	p += sizeof(needle) - 1;
+	if ((q = strchr(p, '"')) == NULL || (size_t) (q - p) >= sizeof(name))
+		return 0;
+	snprintf(name, sizeof(name), "%.*s", (int) (q - p), p);
+	snprintf(code, sizeof(code), "exited with exit code %d", EXIT_FETCH_FATAL);
+	err_clear(&e);
+	if (strstr(q, code) == NULL || walname_parse(name, &wn, &e) != 0)
+		return 0;
+	if ((size_t) snprintf(tdir, sizeof(tdir), "%s/pgark-drill-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp") >=
+		sizeof(tdir) || mkdtemp(tdir) == NULL)
+		return 0;
+	snprintf(dest, sizeof(dest), "%s/%s", tdir, name);
+	rc = wal_fetch_file(r, &wn, dest, &res, &e);
+	(void) unlink(dest);
+	(void) rmdir(tdir);
+	if (rc == 0)
+	{
+		err_set(err, PGARK_ERR_TRANSIENT, 0, "not recorded (a problem of the repository's store or of this host, "
+				"not of the backup): replay stopped when wal-fetch could not fetch %s, which fetches now", name);
+		return 1;
+	}
+	if (drill_blames_backup(e.kind) && !drill_host_problem(e.msg))
+		return 0;
+	err_set(err, e.kind, e.sys_errno, "not recorded (a problem of the repository's store or of this host, not of "
+			"the backup): replay stopped when wal-fetch could not fetch %s: %s", name, e.msg);
+	return 1;
 }
 
 #define DRILL_MAX_DBS 4096
@@ -743,6 +797,8 @@ drill_main(prog *p)
 	so.ro.target = TARGET_NONE;	/* the end of the archive */
 	so.ro.restore_command = rcmd;
 	so.cancel = cancel;
+	/* [postgres] bindir, if set: else the backup's version's (scratch.h) */
+	so.bindir = p->cfg.bindir[0] ? p->cfg.bindir : NULL;
 	so.wait_timeout = p->cfg.drill_timeout > INT_MAX ? INT_MAX : (int) p->cfg.drill_timeout;
 	prog_progress_init(&pp, "restore drill", opt_progress);
 	so.progress = pp.enabled ? prog_progress_cb : NULL;
@@ -758,6 +814,10 @@ drill_main(prog *p)
 			;
 		else if (drill_blames_backup(err.kind) && drill_host_problem(err.msg))
 			err_prefix(&err, "not recorded (a problem of this host, not of the backup)");
+		else if (drill_blames_backup(err.kind) && drill_fetch_not_backups(r, &err))
+			;
+		else if (!drill_blames_backup(err.kind))
+			err_prefix(&err, "not recorded (not a problem of the backup)");
 		else if (drill_blames_backup(err.kind))
 		{
 			snprintf(d.detail, sizeof(d.detail), "the backup did not restore: %.480s", err.msg);
