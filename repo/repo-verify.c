@@ -376,29 +376,19 @@ detail_add(char *d, size_t len, const char *what)
 		snprintf(d + used, len - used, "%s%s", used ? "; " : "", what);
 }
 
-/* one query in database db: 0, or -1 with the server's message in msg */
+/* one query in database db (scratch_connect: s->user, s->options, every
+ * routing parameter given): 0, or -1 with the server's message in msg */
 static int
 drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t outlen, char *msg,
 			size_t msglen)
 {
-	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "options", NULL};
-	char		port[16];
-	const char *vals[7];
 	PGconn	   *c;
 	PGresult   *res;
 	int			rc = -1;
 
-	snprintf(port, sizeof(port), "%d", s->port);
-	vals[0] = s->sockdir;
-	vals[1] = port;
-	vals[2] = s->user;
-	vals[3] = db;
-	vals[4] = "30";
-	vals[5] = s->options;	/* undo the backup's ALTER DATABASE/ROLE ... SET */
-	vals[6] = NULL;
 	if (out && outlen)
 		out[0] = '\0';
-	c = PQconnectdbParams(keys, vals, 0);
+	c = scratch_connect(s, db, 30);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK)
 	{
 		snprintf(msg, msglen, "%s", c ? PQerrorMessage(c) : "out of memory");
@@ -429,20 +419,9 @@ drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t
 static int
 drill_databases(scratch *s, drill *d, pgark_err *err)
 {
-	const char *keys[] = {"host", "port", "user", "dbname", "options", NULL};
-	char		port[16];
-	const char *vals[6];
-	PGconn	   *c;
+	PGconn	   *c = scratch_connect(s, "postgres", 30);
 	PGresult   *res;
 
-	snprintf(port, sizeof(port), "%d", s->port);
-	vals[0] = s->sockdir;
-	vals[1] = port;
-	vals[2] = s->user;
-	vals[3] = "postgres";
-	vals[4] = s->options;	/* undo the backup's ALTER DATABASE/ROLE ... SET */
-	vals[5] = NULL;
-	c = PQconnectdbParams(keys, vals, 0);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK)
 	{
 		err_set(err, PGARK_ERR_DB, 0, "the restored server does not accept connections: %s",
@@ -771,9 +750,12 @@ drill_main(prog *p)
 		return prog_fail(p, &err);
 	}
 	cancel = prog_catch_signals();
-	/* the drill's libpq connections go to the scratch instance only: no
-	 * PGHOSTADDR, PGSERVICE, PGSSLMODE ... of ours may redirect or break
-	 * them (the repository is not reached through libpq) */
+	/* the drill's libpq connections (scratch_connect) give every parameter
+	 * that routes them, but libpq still reads PGSERVICE (a service that is
+	 * not defined fails every connection, even with all parameters given):
+	 * none of our PG* variables may reach them (the repository is not
+	 * reached through libpq; the programs scratch_run starts never get
+	 * them) */
 	{
 		extern char **environ;
 
