@@ -96,6 +96,7 @@ typedef struct pgark_config
 	char		check_free_warn[32], check_free_crit[32];	/* "10%" or a size ("5G"); "0" off */
 	int64_t		check_verify_max_age;	/* seconds: the last repo-verify result */
 	int64_t		check_drill_max_age;	/* seconds: the last restore drill; 0 = none required */
+	int64_t		check_dump_max_age; /* seconds: each database's newest dump; 0 = not checked */
 	/* [alert] (alert.c) */
 	char		alert_webhook[2048];	/* http(s) URL for a JSON POST; "" off */
 	char		alert_email[1024];	/* recipients, comma-separated; "" off */
