@@ -5,7 +5,10 @@
 # alerts, and leaves no scratch directory and no process behind.
 # Under s3 (through t/s3/fault-proxy.js): the backup's packs failing while
 # they are restored, the WAL failing while the scratch instance replays it,
-# and the WAL so slow that [restore] drill_timeout (1 s) expires.
+# the WAL failing once (the drill's own fetch of it then works), the store
+# not answering, and the WAL so slow that [restore] drill_timeout (1 s)
+# expires; and, the backup's failure after all, a WAL segment that arrives
+# corrupt on every read is recorded.
 # Under local: pg_amcheck missing from the server binaries ([postgres]
 # bindir), and a [restore] scratch_user role the backup's cluster does not
 # have. One source cluster, one small backup.
@@ -135,6 +138,14 @@ if ($backend eq 's3')
 		qr/restore drill of backup \S+: not recorded \(a problem of the repository's store or of this host, not of the backup\): replay stopped when wal-fetch could not fetch [0-9A-F]{24}: .*HTTP 503/, $rec);
 	ok((grep { $_->{fault} && $_->{path} =~ m{/wal/} } $proxy->log), '... the proxy failed WAL reads');
 
+	# the WAL failing twice (wal-fetch's two attempts), then fetching
+	# again: the drill's own fetch of it succeeds
+	$proxy->clear;
+	$proxy->fault(match => { method => 'GET', path => '/wal/[0-9A-F]{16}/' }, action => '503', count => 2);
+	$r = drill(conf_with(repo => $proxy->repo_settings(%fast)));
+	not_the_backups('the WAL failing (503) once during replay', $r,
+		qr/not recorded \(a problem of the repository's store or of this host, not of the backup\): replay stopped when wal-fetch could not fetch [0-9A-F]{24}, which fetches now/, $rec);
+
 	# the store dead: the connection dropped for every request
 	$proxy->clear;
 	$proxy->fault(match => {}, action => 'drop', count => -1);
@@ -147,6 +158,17 @@ if ($backend eq 's3')
 	$proxy->fault(match => { method => 'GET', path => '/wal/[0-9A-F]{16}/' }, action => 'stall', stall_ms => 1500, count => -1);
 	$r = drill(conf_with(repo => $proxy->repo_settings(%fast, timeout => 3), restore => { drill_timeout => '1s' }));
 	not_the_backups('[restore] drill_timeout = 1s expiring (slow WAL)', $r, qr/not recorded \(not a problem of the backup\): .*did not reach its recovery target within 1 s/, $rec);
+
+	# a WAL segment that arrives corrupt (a bit flipped on the way, every
+	# time): that is the backup's failure, recorded
+	$proxy->clear;
+	$proxy->fault(match => { method => 'GET', path => '/wal/[0-9A-F]{16}/' }, action => 'corrupt', count => -1);
+	$r = drill(conf_with(repo => $proxy->repo_settings(%fast)));
+	is($r->{rc}, 1, 'a WAL segment corrupt on every read: the drill fails (exit 1)') or diag show($r);
+	is($r->{json}{status}, 'failed', '... status failed');
+	like($r->{json}{detail} // '', qr/the backup did not restore: .*could not restore file/, '... saying replay stopped');
+	isnt(repo_read_object($env, 'status/drill'), $rec, '... recorded');
+	nothing_left('a WAL segment corrupt');
 	$proxy->clear;
 }
 else
