@@ -10,7 +10,8 @@
 # expires; and, the backup's failure after all, a WAL segment that arrives
 # corrupt on every read is recorded.
 # Under local: pg_amcheck missing from the server binaries ([postgres]
-# bindir), and a [restore] scratch_user role the backup's cluster does not
+# bindir), drill_timeout = 1s expiring (a bindir whose postgres starts 3 s
+# late), and a [restore] scratch_user role the backup's cluster does not
 # have. One source cluster, one small backup.
 use strict;
 use warnings;
@@ -188,6 +189,24 @@ else
 	ok(!-e "$bin/pg_amcheck" && -x "$bin/postgres", "$bin: the server's binaries without pg_amcheck");
 	$r = drill(conf_with(postgres => { %{ $env->{sections}{postgres} }, bindir => $bin }));
 	not_the_backups('pg_amcheck missing', $r, qr/pg_amcheck could not be run \(exit 127: not found\)/, $rec);
+
+	# [restore] drill_timeout = 1s expiring: a bindir whose postgres
+	# starts the server 3 s late
+	my $slow = "$dir/bin-slow";
+	mkdir $slow or die "mkdir $slow: $!";
+	opendir($d, $real) or die "$real: $!";
+	for my $f (grep { !/^\./ && $_ ne 'postgres' } readdir $d)
+	{
+		symlink("$real/$f", "$slow/$f") or die "symlink $slow/$f: $!";
+	}
+	closedir $d;
+	open(my $w, '>', "$slow/postgres") or die "$slow/postgres: $!";
+	print $w "#!/bin/sh\n[ \"\$1\" = --version ] || sleep 3\nexec '$real/postgres' \"\$@\"\n";
+	close $w;
+	chmod 0755, "$slow/postgres";
+	$r = drill(conf_with(postgres => { bindir => $slow }, restore => { drill_timeout => '1s' }));
+	not_the_backups('[restore] drill_timeout = 1s expiring (a slow server start)', $r,
+		qr/not recorded \(not a problem of the backup\): .*did not reach its recovery target within 1 s/, $rec);
 
 	# a scratch_user the backup's cluster has not
 	$r = drill(conf_with(restore => { scratch_user => 'pgark_nosuch_role' }));
