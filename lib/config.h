@@ -61,7 +61,7 @@ typedef struct pgark_config
 	/* [postgres] */
 	char		pgdata[PATH_MAX];
 	char		conninfo[1024];
-	char		bindir[PATH_MAX];	/* pg_dump's directory; "" = /usr/lib/postgresql/<server major>/bin */
+	char		bindir[PATH_MAX];	/* pg_dump's directory, and a drill's server's; "" = /usr/lib/postgresql/<major>/bin */
 
 	/* [archive] */
 	char		spool[PATH_MAX];	/* "": no look-ahead, no prefetch */
