@@ -98,6 +98,7 @@ static const opt_def options[] = {
 	OPT("check", "free_crit", OPT_STRING, check_free_crit),
 	OPT("check", "verify_max_age", OPT_DURATION, check_verify_max_age),
 	OPT("check", "drill_max_age", OPT_DURATION, check_drill_max_age),
+	OPT("check", "dump_max_age", OPT_DURATION, check_dump_max_age),
 	OPT("alert", "webhook", OPT_STRING, alert_webhook),
 	OPT("alert", "email", OPT_STRING, alert_email),
 	OPT("alert", "smtp_url", OPT_STRING, alert_smtp_url),

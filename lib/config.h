@@ -61,7 +61,7 @@ typedef struct pgark_config
 	/* [postgres] */
 	char		pgdata[PATH_MAX];
 	char		conninfo[1024];
-	char		bindir[PATH_MAX];	/* pg_dump's directory; "" = /usr/lib/postgresql/<server major>/bin */
+	char		bindir[PATH_MAX];	/* pg_dump's directory, and a drill's server's; "" = /usr/lib/postgresql/<major>/bin */
 
 	/* [archive] */
 	char		spool[PATH_MAX];	/* "": no look-ahead, no prefetch */
@@ -96,6 +96,7 @@ typedef struct pgark_config
 	char		check_free_warn[32], check_free_crit[32];	/* "10%" or a size ("5G"); "0" off */
 	int64_t		check_verify_max_age;	/* seconds: the last repo-verify result */
 	int64_t		check_drill_max_age;	/* seconds: the last restore drill; 0 = none required */
+	int64_t		check_dump_max_age; /* seconds: each database's newest dump; 0 = not checked */
 	/* [alert] (alert.c) */
 	char		alert_webhook[2048];	/* http(s) URL for a JSON POST; "" off */
 	char		alert_email[1024];	/* recipients, comma-separated; "" off */

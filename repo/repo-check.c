@@ -13,6 +13,7 @@
  *   archiver    pg_stat_archiver: failures, WAL waiting ([check] archive_lag_*)
  *   verify      the result recorded by the last repo-verify ([check] verify_max_age)
  *   drill       the last restore drill (repo-verify --restore-drill; [check] drill_max_age)
+ *   dumps       the age of each database's newest logical dump ([check] dump_max_age)
  *
  * Thresholds and why: README "Health checks: repo-check".
  */
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "dump.h"
 #include "inventory.h"
 #include "pg.h"
 #include "prog.h"
@@ -75,6 +77,16 @@ static size_t nchecks;
 static double m_backup_age = -1, m_archive_lag = -1, m_wal_age = -1, m_free = -1, m_key_age = -1,
 			m_verify_age = -1, m_verify_ok = -1, m_pending = -1, m_drill_age = -1, m_drill_ok = -1,
 			m_drill_rto = -1;
+
+/* the newest dump of each database that has one (the Prometheus gauges) */
+#define MAX_DUMP_DBS 4096
+typedef struct dump_age
+{
+	char		db[DUMP_NAME_MAX + 1];
+	double		age;
+} dump_age;
+static dump_age *m_dumps;
+static size_t m_ndumps;
 
 static int
 opt(prog *p, int c, const char *arg)
@@ -680,6 +692,88 @@ check_drill(repo *r, const pgark_config *cfg, int64_t now)
 	age_state(c, m_drill_age, cfg->check_drill_max_age, 0, "[check] drill_max_age", "", what);
 }
 
+/* ---- logical dumps: the newest complete one of each database (names and
+ * store times only, nothing read); the globals are not a database */
+
+static void
+check_dumps(repo *r, const pgark_config *cfg, int64_t now)
+{
+	check	   *c = add_check("dumps");
+	dump_list	l = {0};
+	pgark_err	err;
+	char		list[1000] = "", stale[600] = "", a[48], t[48];
+	size_t		nstale = 0;
+	double		oldest = -1;
+
+	err_clear(&err);
+	if (dump_list_read(r, 0, &l, &err) != 0)
+	{
+		set_state(c, ST_UNKNOWN, "not checked: %s", err.msg);
+		return;
+	}
+	if (l.n > 0 && (m_dumps = calloc(l.n < MAX_DUMP_DBS ? l.n : MAX_DUMP_DBS, sizeof(*m_dumps))) == NULL)
+	{
+		dump_list_free(&l);
+		set_state(c, ST_UNKNOWN, "not checked: out of memory");
+		return;
+	}
+	for (size_t i = 0; i < l.n && m_ndumps < MAX_DUMP_DBS; i++)
+	{
+		const dump_entry *e = NULL;
+		dump_age   *d;
+		size_t		j;
+
+		if (strcmp(l.e[i].dir, DUMP_GLOBALS_DIR) == 0 || (i + 1 < l.n && strcmp(l.e[i + 1].dir, l.e[i].dir) == 0))
+			continue;			/* not the last entry of its directory */
+		/* the directory's entries, oldest first: its newest complete one */
+		for (j = i + 1; j-- > 0 && strcmp(l.e[j].dir, l.e[i].dir) == 0;)
+			if (l.e[j].has_meta && l.e[j].has_data)
+			{
+				e = &l.e[j];
+				break;
+			}
+		if (e == NULL)
+			continue;
+		d = &m_dumps[m_ndumps++];
+		if (dump_name_decode(e->dir, d->db, sizeof(d->db)) != 0)
+			snprintf(d->db, sizeof(d->db), "%.*s", (int) sizeof(d->db) - 1, e->dir);
+		d->age = e->mtime > 0 && now > e->mtime ? (double) (now - e->mtime) : 0;
+		if (d->age > oldest)
+			oldest = d->age;
+		human_age(d->age, a, sizeof(a));
+		if (cfg->check_dump_max_age > 0 && d->age > (double) cfg->check_dump_max_age)
+		{
+			size_t		n = strlen(stale);
+
+			nstale++;
+			if (n + 80 < sizeof(stale))
+				snprintf(stale + n, sizeof(stale) - n, "%s%s %s ago", n ? ", " : "", d->db, a);
+		}
+		else
+		{
+			size_t		n = strlen(list);
+
+			if (n + 80 < sizeof(list))
+				snprintf(list + n, sizeof(list) - n, "%s%s %s ago", n ? ", " : "", d->db, a);
+		}
+	}
+	dump_list_free(&l);
+	c->unit = "s";
+	c->value = oldest;
+	c->warn = cfg->check_dump_max_age > 0 ? (double) cfg->check_dump_max_age : -1;
+	human_age((double) cfg->check_dump_max_age, t, sizeof(t));
+	if (m_ndumps == 0)
+		set_state(c, ST_OK, "no logical dump in the repository (none required: [check] dump_max_age applies to "
+				  "the databases that have dumps)");
+	else if (nstale > 0)
+		set_state(c, ST_WARNING, "the newest dump of %zu database%s older than [check] dump_max_age = %s: %s%s%s",
+				  nstale, nstale == 1 ? " is" : "s are", t, stale, list[0] ? "; the others: " : "", list);
+	else
+		set_state(c, ST_OK, "newest dump of each database: %s%s%s%s", list, cfg->check_dump_max_age > 0 ?
+				  " (within [check] dump_max_age = " : "", cfg->check_dump_max_age > 0 ? t : "",
+				  cfg->check_dump_max_age > 0 ? ")" : "");
+}
+
 /* ---- output */
 
 static void
@@ -804,6 +898,30 @@ write_prometheus(const char *path, cstate worst, pgark_err *err)
 	prom_metric(f, "pgark_last_drill_ok", "1 if the last restore drill passed, else 0.", m_drill_ok);
 	prom_metric(f, "pgark_last_drill_rto_seconds", "The last restore drill's recovery time (restore + replay).",
 				m_drill_rto);
+	if (m_ndumps > 0)
+		fprintf(f, "# HELP pgark_last_dump_age_seconds Seconds since the newest logical dump of the database "
+				"was stored.\n# TYPE pgark_last_dump_age_seconds gauge\n");
+	for (size_t i = 0; i < m_ndumps; i++)
+	{
+		char		lbl[4 * DUMP_NAME_MAX + 1];
+		size_t		o = 0;
+
+		/* a label value: backslash, double quote and newline escaped */
+		for (const char *q = m_dumps[i].db; *q && o + 3 < sizeof(lbl); q++)
+		{
+			if (*q == '\\' || *q == '"')
+				lbl[o++] = '\\';
+			if (*q == '\n')
+			{
+				lbl[o++] = '\\';
+				lbl[o++] = 'n';
+				continue;
+			}
+			lbl[o++] = *q;
+		}
+		lbl[o] = '\0';
+		fprintf(f, "pgark_last_dump_age_seconds{database=\"%s\"} %.0f\n", lbl, m_dumps[i].age);
+	}
 	fprintf(f, "# HELP pgark_check_timestamp_seconds When repo-check ran.\n"
 			"# TYPE pgark_check_timestamp_seconds gauge\npgark_check_timestamp_seconds %lld\n",
 			(long long) time(NULL));
@@ -840,7 +958,8 @@ main(int argc, char **argv)
 		.help = "Check the health of the backups: the newest backup's age, archiving (failures,\n"
 		"lag, the newest segment stored), the repository (reachable, writable, free\n"
 		"space), the key (present, mode, opening the data key; its age against\n"
-		"[crypto] rotate_after), the last repo-verify result and the last restore drill.\n"
+		"[crypto] rotate_after), the last repo-verify result, the last restore drill and\n"
+		"the age of each database's newest logical dump.\n"
 		"Thresholds: [check].\n"
 		"Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the Nagios convention).\n"
 		"\nOptions:\n"
@@ -895,11 +1014,13 @@ main(int argc, char **argv)
 	{
 		check_verify(r, &p.cfg, now);
 		check_drill(r, &p.cfg, now);
+		check_dumps(r, &p.cfg, now);
 	}
 	else
 	{
 		set_state(add_check("verify"), ST_UNKNOWN, "not checked: the repository cannot be opened");
 		set_state(add_check("drill"), ST_UNKNOWN, "not checked: the repository cannot be opened");
+		set_state(add_check("dumps"), ST_UNKNOWN, "not checked: the repository cannot be opened");
 	}
 	repo_close(r);
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -33,6 +34,7 @@
 #include "util.h"
 #include "verify.h"
 #include "wal.h"
+#include "walarchive.h"
 
 static const char *opt_backup, *opt_scratch_dir, *opt_progress;
 static int	opt_all, opt_wal, opt_json, opt_drill;
@@ -285,6 +287,58 @@ drill_host_problem(const char *msg)
 	return 0;
 }
 
+/*
+ * The scratch server stopped because its restore_command (our wal-fetch)
+ * failed on a WAL file with EXIT_FETCH_FATAL, which is anything but "not in
+ * the repository": the file corrupt or of another cluster (the archive's
+ * fault, so the backup's verdict), or the store unreachable, timed out, no
+ * space here (not the backup's). Which one is asked again here, by fetching
+ * that file from the repository into a temporary directory: 1 = not the
+ * backup's (err replaced, saying why), 0 = the backup's or not such a
+ * failure (err kept).
+ */
+static int
+drill_fetch_not_backups(repo *r, pgark_err *err)
+{
+	static const char needle[] = "could not restore file \"";
+	const char *p = strstr(err->msg, needle), *q;
+	char		name[64], code[64], tdir[PATH_MAX], dest[PATH_MAX + 80];
+	const char *tmp = getenv("TMPDIR");
+	walname		wn;
+	wal_fetch_result res;
+	pgark_err	e;
+	int			rc;
+
+	if (p == NULL)
+		return 0;
+	p += sizeof(needle) - 1;
+	if ((q = strchr(p, '"')) == NULL || (size_t) (q - p) >= sizeof(name))
+		return 0;
+	snprintf(name, sizeof(name), "%.*s", (int) (q - p), p);
+	snprintf(code, sizeof(code), "exited with exit code %d", EXIT_FETCH_FATAL);
+	err_clear(&e);
+	if (strstr(q, code) == NULL || walname_parse(name, &wn, &e) != 0)
+		return 0;
+	if ((size_t) snprintf(tdir, sizeof(tdir), "%s/pgark-drill-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp") >=
+		sizeof(tdir) || mkdtemp(tdir) == NULL)
+		return 0;
+	snprintf(dest, sizeof(dest), "%s/%s", tdir, name);
+	rc = wal_fetch_file(r, &wn, dest, &res, &e);
+	(void) unlink(dest);
+	(void) rmdir(tdir);
+	if (rc == 0)
+	{
+		err_set(err, PGARK_ERR_TRANSIENT, 0, "not recorded (a problem of the repository's store or of this host, "
+				"not of the backup): replay stopped when wal-fetch could not fetch %s, which fetches now", name);
+		return 1;
+	}
+	if (drill_blames_backup(e.kind) && !drill_host_problem(e.msg))
+		return 0;
+	err_set(err, e.kind, e.sys_errno, "not recorded (a problem of the repository's store or of this host, not of "
+			"the backup): replay stopped when wal-fetch could not fetch %s: %s", name, e.msg);
+	return 1;
+}
+
 #define DRILL_MAX_DBS 4096
 
 typedef struct drill
@@ -322,29 +376,19 @@ detail_add(char *d, size_t len, const char *what)
 		snprintf(d + used, len - used, "%s%s", used ? "; " : "", what);
 }
 
-/* one query in database db: 0, or -1 with the server's message in msg */
+/* one query in database db (scratch_connect: s->user, s->options, every
+ * routing parameter given): 0, or -1 with the server's message in msg */
 static int
 drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t outlen, char *msg,
 			size_t msglen)
 {
-	const char *keys[] = {"host", "port", "user", "dbname", "connect_timeout", "options", NULL};
-	char		port[16];
-	const char *vals[7];
 	PGconn	   *c;
 	PGresult   *res;
 	int			rc = -1;
 
-	snprintf(port, sizeof(port), "%d", s->port);
-	vals[0] = s->sockdir;
-	vals[1] = port;
-	vals[2] = s->user;
-	vals[3] = db;
-	vals[4] = "30";
-	vals[5] = s->options;	/* undo the backup's ALTER DATABASE/ROLE ... SET */
-	vals[6] = NULL;
 	if (out && outlen)
 		out[0] = '\0';
-	c = PQconnectdbParams(keys, vals, 0);
+	c = scratch_connect(s, db, 30);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK)
 	{
 		snprintf(msg, msglen, "%s", c ? PQerrorMessage(c) : "out of memory");
@@ -375,20 +419,9 @@ drill_query(const scratch *s, const char *db, const char *sql, char *out, size_t
 static int
 drill_databases(scratch *s, drill *d, pgark_err *err)
 {
-	const char *keys[] = {"host", "port", "user", "dbname", "options", NULL};
-	char		port[16];
-	const char *vals[6];
-	PGconn	   *c;
+	PGconn	   *c = scratch_connect(s, "postgres", 30);
 	PGresult   *res;
 
-	snprintf(port, sizeof(port), "%d", s->port);
-	vals[0] = s->sockdir;
-	vals[1] = port;
-	vals[2] = s->user;
-	vals[3] = "postgres";
-	vals[4] = s->options;	/* undo the backup's ALTER DATABASE/ROLE ... SET */
-	vals[5] = NULL;
-	c = PQconnectdbParams(keys, vals, 0);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK)
 	{
 		err_set(err, PGARK_ERR_DB, 0, "the restored server does not accept connections: %s",
@@ -717,9 +750,12 @@ drill_main(prog *p)
 		return prog_fail(p, &err);
 	}
 	cancel = prog_catch_signals();
-	/* the drill's libpq connections go to the scratch instance only: no
-	 * PGHOSTADDR, PGSERVICE, PGSSLMODE ... of ours may redirect or break
-	 * them (the repository is not reached through libpq) */
+	/* the drill's libpq connections (scratch_connect) give every parameter
+	 * that routes them, but libpq still reads PGSERVICE (a service that is
+	 * not defined fails every connection, even with all parameters given):
+	 * none of our PG* variables may reach them (the repository is not
+	 * reached through libpq; the programs scratch_run starts never get
+	 * them) */
 	{
 		extern char **environ;
 
@@ -743,6 +779,8 @@ drill_main(prog *p)
 	so.ro.target = TARGET_NONE;	/* the end of the archive */
 	so.ro.restore_command = rcmd;
 	so.cancel = cancel;
+	/* [postgres] bindir, if set: else the backup's version's (scratch.h) */
+	so.bindir = p->cfg.bindir[0] ? p->cfg.bindir : NULL;
 	so.wait_timeout = p->cfg.drill_timeout > INT_MAX ? INT_MAX : (int) p->cfg.drill_timeout;
 	prog_progress_init(&pp, "restore drill", opt_progress);
 	so.progress = pp.enabled ? prog_progress_cb : NULL;
@@ -758,6 +796,10 @@ drill_main(prog *p)
 			;
 		else if (drill_blames_backup(err.kind) && drill_host_problem(err.msg))
 			err_prefix(&err, "not recorded (a problem of this host, not of the backup)");
+		else if (drill_blames_backup(err.kind) && drill_fetch_not_backups(r, &err))
+			;
+		else if (!drill_blames_backup(err.kind))
+			err_prefix(&err, "not recorded (not a problem of the backup)");
 		else if (drill_blames_backup(err.kind))
 		{
 			snprintf(d.detail, sizeof(d.detail), "the backup did not restore: %.480s", err.msg);

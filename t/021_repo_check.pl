@@ -7,7 +7,10 @@
 # file readable by others (CRITICAL, naming the mode); the last verify found
 # damage (CRITICAL); archiving failing (CRITICAL); no conninfo (skipped);
 # free space (local); the repository unreachable (CRITICAL); the server down
-# (CRITICAL); a bad configuration and a bad option (3 UNKNOWN).
+# (CRITICAL); a bad configuration and a bad option (3 UNKNOWN). Logical
+# dumps: none (OK, also with dump_max_age set), the newest dump's age per
+# database (message, Prometheus gauge), WARNING past [check] dump_max_age
+# naming the database, a bad dump_max_age refused.
 use strict;
 use warnings;
 
@@ -65,7 +68,7 @@ $r = check($conf, '--prometheus', $prom);
 is($r->{rc}, 0, 'healthy: exit 0') or diag show($r);
 is($r->{json}{status}, 'OK', '... status OK');
 my @names = map { $_->{name} } @{ $r->{json}{checks} };
-my @expect = qw(repository key key_age archiver backup wal verify drill);
+my @expect = qw(repository key key_age archiver backup wal verify drill dumps);
 push @expect, 'free_space' if backend_is_local();
 is_deeply([ sort @names ], [ sort @expect ], '... the checks: ' . join(' ', @names));
 is_deeply([ grep { $_->{status} ne 'OK' } @{ $r->{json}{checks} } ], [], '... every one OK');
@@ -105,6 +108,45 @@ ok(!repo_list_objects($env, 'check/'), '... no probe object left');
 	like($t->{stdout}, qr/\APGARK OK - \d+ checks ok \|.*backup=\d+s;93600;180000/, '... Nagios first line with perfdata');
 	like($t->{stdout}, qr/^OK +backup +newest usable backup/m, '... a line per check');
 }
+
+# --- logical dumps: the newest one's age per database
+$r = check(variant('dumpage0', { check => { dump_max_age => '1s' } }));
+is($r->{by}{dumps}{status}, 'OK', 'no dump, dump_max_age 1s: dumps OK') or diag explain $r->{by}{dumps};
+like($r->{by}{dumps}{message}, qr/no logical dump in the repository/, '... saying there is none');
+{
+	my $bad = variant('dumpagebad', { check => { dump_max_age => 'often' } });
+	my $b = run_pgark('repo-check', '--config', $bad);
+	is($b->{rc}, 3, '[check] dump_max_age = often: UNKNOWN (exit 3)') or diag show($b);
+	like($b->{stderr}, qr/dump_max_age/, '... naming the setting');
+}
+$node->safe_psql('postgres', 'CREATE DATABASE dumped');
+for my $db (qw(dumped postgres))
+{
+	my $d = run_pgark('dump-push', '--config', $env->{conf}, '--db', $db);
+	is($d->{rc}, 0, "dump-push --db $db") or diag show($d);
+}
+{
+	my $dprom = "$promdir/dumps.prom";
+	$r = check($conf, '--prometheus', $dprom);
+	is($r->{by}{dumps}{status}, 'OK', 'dumps of two databases: dumps OK') or diag explain $r->{by}{dumps};
+	like($r->{by}{dumps}{message}, qr/newest dump of each database: dumped \d+s ago, postgres \d+s ago$/,
+		'... each database\'s newest dump and its age');
+	ok(defined $r->{by}{dumps}{value} && $r->{by}{dumps}{value} < 600, '... the value: the oldest of them (' . ($r->{by}{dumps}{value} // 'none') . ')');
+	my %val = map { /^pgark_last_dump_age_seconds\{database="(\w+)"\} (\d+)$/ ? ($1 => $2) : () } split /\n/, slurp_file($dprom);
+	is_deeply([ sort keys %val ], [qw(dumped postgres)], '... Prometheus: pgark_last_dump_age_seconds{database=...} for each');
+}
+sleep 3;
+my $d2 = run_pgark('dump-push', '--config', $env->{conf}, '--db', 'postgres');
+is($d2->{rc}, 0, 'a newer dump of postgres') or diag show($d2);
+$r = check(variant('dumpage1', { check => { dump_max_age => '2s' } }));
+is($r->{rc}, 1, 'the newest dump of one database older than dump_max_age: exit 1') or diag show($r);
+is($r->{by}{dumps}{status}, 'WARNING', '... dumps WARNING');
+like($r->{by}{dumps}{message}, qr/the newest dump of 1 database is older than \[check\] dump_max_age = 2s: dumped \d+s ago; the others: postgres \d+s ago/,
+	'... naming the database and the setting; not the one dumped since');
+is($r->{by}{dumps}{warn}, 2, '... the threshold');
+$r = check(variant('dumpage2', { check => { dump_max_age => '1d' } }));
+is($r->{by}{dumps}{status}, 'OK', 'within dump_max_age 1d: OK');
+like($r->{by}{dumps}{message}, qr/\(within \[check\] dump_max_age = 1d 0h\)/, '... saying so');
 
 # --- an old backup
 sleep 2;
