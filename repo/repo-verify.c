@@ -1105,7 +1105,7 @@ main(int argc, char **argv)
 				problem = e->problem;
 			else if (dump_read(r, &e->meta, NULL, NULL, &err) != 0)
 			{
-				if (err.kind != PGARK_ERR_CORRUPT && err.kind != PGARK_ERR_MISMATCH && err.kind != PGARK_ERR_KEY)
+				if (!dump_err_is_damage(&err))
 				{
 					if (opt_json)
 						printf("]");
