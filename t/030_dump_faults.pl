@@ -106,6 +106,30 @@ if ($local)
 		'... and records it');
 	repo_remove_object($env, "dumps/small/$id2/$_") for ('meta', 'data');
 
+	note 'status/verify: a damaged list too long for the record ends with +N';
+	{
+		my $rec = "pgark-status 1\nkind verify\ntime 2026-11-27T02:30:00Z\nresult damaged\n"
+		  . "checked backups=0 scope=all wal=present dumps=40\nproblems 40\ndetail dump dumps/x/1: damaged\n"
+		  . "damaged dumps/gone/20200101T000000Z-abcd +39\n";
+		my $seal = run_cmd({ stdin => $rec }, PgarkTest::_store_tool_bin(), $conf, 'seal', 'status/verify');
+		is($seal->{rc}, 0, 'a record of 40 damaged dumps, 39 of them beyond the list') or diag(show($seal));
+		$r = run_pgark('repo-check', '--config', $conf);
+		like($r->{stdout}, qr/and 39 more damaged items than status\/verify lists/, 'repo-check says there are more')
+		  or diag(show($r));
+		$r = run_pgark('repo-verify', '--config', $conf);
+		is($r->{rc}, 0, 'repo-verify of the newest dumps: no damage found') or diag(show($r));
+		my $st = store_tool($env, 'unseal', 'status/verify')->{stdout};
+		like($st, qr/^damaged \+39$/m, '... the +39 carried over (the gone dump dropped)') or diag($st);
+		like($st, qr/^result damaged$/m, '... still damaged');
+		like($st, qr/^detail not checked since it was found damaged: and 39 more not listed$/m, '... described')
+		  or diag($st);
+		$r = run_pgark('repo-verify', '--config', $conf, '--all');
+		is($r->{rc}, 0, 'repo-verify --all: every dump checked') or diag(show($r));
+		$st = store_tool($env, 'unseal', 'status/verify')->{stdout};
+		like($st, qr/^result ok$/m, '... then the unknown ones are over') or diag($st);
+		unlike($st, qr/^damaged/m, '... no damaged list');
+	}
+
 	note 'a full filesystem';
 	$node->safe_psql('postgres', 'CREATE DATABASE fill');
 	$node->safe_psql('fill', q{CREATE TABLE t AS SELECT g, md5(g::text) || md5((g * 7)::text) AS a
