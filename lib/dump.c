@@ -439,8 +439,14 @@ copy_cut(char *dst, size_t len, const char *src)
 	dst[n] = '\0';
 }
 
-static void
-read_meta(repo *r, dump_entry *e)
+/*
+ * Read e's meta. -1 (err set) when the failure says nothing of the dump
+ * (the store unreachable, the master key): the caller's run stops. A meta
+ * gone since the listing is a dump removed meanwhile (repo-expire): no
+ * longer a dump, not a damaged one.
+ */
+static int
+read_meta(repo *r, dump_entry *e, pgark_err *errout)
 {
 	char		name[512], *text = NULL;
 	size_t		len;
@@ -451,8 +457,18 @@ read_meta(repo *r, dump_entry *e)
 	snprintf(name, sizeof(name), "%s%s/%s/meta", DUMP_PREFIX, e->dir, e->id);
 	if (repo_get_object(r, name, DUMP_META_MAX, &text, &len, &err) != 0)
 	{
+		if (err.kind == PGARK_ERR_NOTFOUND)
+		{
+			e->has_meta = 0;
+			return 0;
+		}
+		if (err_says_nothing_of_object(&err))
+		{
+			*errout = err;
+			return err_prefix(errout, "reading %s", name);
+		}
 		copy_cut(e->problem, sizeof(e->problem), err.msg);
-		return;
+		return 0;
 	}
 	if (dump_meta_parse(text, len, &e->meta, &err) != 0)
 	{
@@ -469,6 +485,7 @@ read_meta(repo *r, dump_entry *e)
 	else
 		e->meta_ok = 1;
 	free(text);
+	return 0;
 }
 
 int
@@ -488,8 +505,11 @@ dump_list_read(repo *r, int want_meta, dump_list *out, pgark_err *err)
 	if (want_meta)
 	{
 		for (size_t i = 0; i < out->n; i++)
-			if (out->e[i].has_meta)
-				read_meta(r, &out->e[i]);
+			if (out->e[i].has_meta && read_meta(r, &out->e[i], err) != 0)
+			{
+				dump_list_free(out);
+				return -1;
+			}
 		if (out->n > 1)
 			qsort(out->e, out->n, sizeof(*out->e), entry_cmp_time);
 	}
@@ -1038,6 +1058,75 @@ check_head(const uint8_t *head, size_t len, const char *db, const char *prog, pg
 	return 0;
 }
 
+/*
+ * A no-overwrite put found its object there. A dump's objects have names
+ * no other run uses, so it is our own put whose success was lost and whose
+ * retry met it (S3: 412): if it holds exactly what we wrote (size and
+ * SHA-256 of the stored bytes; buf, DUMP_BUF bytes, for reading), fine;
+ * otherwise CONFLICT, and it is left as it is.
+ */
+static int
+stored_is_ours(repo *r, const char *name, const obj_summary *sum, uint8_t *buf, pgark_err *err)
+{
+	store_reader *sr;
+	sha256_ctx *h;
+	uint8_t		sha[SHA256_LEN];
+	uint64_t	n = 0;
+	int			rc = -1;
+
+	err_clear(err);
+	if ((h = sha256_new(err)) == NULL)
+		return -1;
+	if ((sr = store_get(r->st, name, 0, 0, err)) == NULL)
+	{
+		sha256_free(h);
+		return err_prefix(err, "it was there already; comparing it");
+	}
+	for (;;)
+	{
+		size_t		got;
+
+		if (store_read(sr, buf, DUMP_BUF, &got, err) != 0)
+		{
+			err_prefix(err, "it was there already; comparing it");
+			goto done;
+		}
+		if (got == 0)
+			break;
+		sha256_update(h, buf, got);
+		n += got;
+	}
+	sha256_final(h, sha);
+	if (n != sum->stored_len || memcmp(sha, sum->sha256, SHA256_LEN) != 0)
+		err_set(err, PGARK_ERR_CONFLICT, 0, "object %s already exists in %s with other content (not "
+				"overwritten)", name, r->st->where);
+	else
+		rc = 0;
+done:
+	store_reader_close(sr);
+	sha256_free(h);
+	return rc;
+}
+
+/* The same for the meta: sealed anew by each put, so compared by its plaintext. */
+static int
+meta_is_ours(repo *r, const char *name, const char *text, size_t len, pgark_err *err)
+{
+	char	   *have = NULL;
+	size_t		hl;
+	int			same;
+
+	err_clear(err);
+	if (repo_get_object(r, name, DUMP_META_MAX, &have, &hl, err) != 0)
+		return err_prefix(err, "it was there already; comparing it");
+	same = hl == len && memcmp(have, text, len) == 0;
+	free(have);
+	if (!same)
+		return err_set(err, PGARK_ERR_CONFLICT, 0, "object %s already exists in %s with other content (not "
+					   "overwritten)", name, r->st->where);
+	return 0;
+}
+
 int
 dump_push(repo *r, const dump_source *src, int server_version, const char *db, dump_kind kind,
 		  const char *id, dump_meta *m, pgark_err *err)
@@ -1166,8 +1255,11 @@ dump_push(repo *r, const dump_source *src, int server_version, const char *db, d
 	if (store_put_commit(sw, STORE_NO_OVERWRITE, err) != 0)
 	{
 		sw = NULL;
-		err_prefix(err, "storing %s", data);
-		goto done;
+		if (err->kind != PGARK_ERR_EXISTS || stored_is_ours(r, data, &sum, buf, err) != 0)
+		{
+			err_prefix(err, "storing %s", data);
+			goto done;
+		}
 	}
 	sw = NULL;
 	m->end_time = (int64_t) time(NULL);
@@ -1178,7 +1270,8 @@ dump_push(repo *r, const dump_source *src, int server_version, const char *db, d
 		goto done;
 	}
 	/* the commit point: the dump exists from here on */
-	if (repo_put_object(r, meta, text, (size_t) n, STORE_NO_OVERWRITE, err) != 0)
+	if (repo_put_object(r, meta, text, (size_t) n, STORE_NO_OVERWRITE, err) != 0 &&
+		(err->kind != PGARK_ERR_EXISTS || meta_is_ours(r, meta, text, (size_t) n, err) != 0))
 	{
 		err_prefix(err, "storing %s", meta);
 		goto done;
@@ -1217,6 +1310,34 @@ hashing_read(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
 	return 0;
 }
 
+/*
+ * name (a dump's data) is not there: damage if its meta still is; if the
+ * meta went too, the dump was removed meanwhile (repo-expire), which says
+ * nothing of it: NOTFOUND. A failure to look says nothing either.
+ */
+static void
+data_missing(repo *r, const char *name, pgark_err *err)
+{
+	char		meta[512];
+	size_t		n = strlen(name) - strlen("data");
+	store_stat	st;
+	pgark_err	e2;
+
+	snprintf(meta, sizeof(meta), "%.*smeta", (int) n, name);
+	err_clear(&e2);
+	if (store_head(r->st, meta, &st, &e2) == 0)
+		err_set(err, PGARK_ERR_CORRUPT, 0, "object %s in %s is missing (its metadata exists)", name,
+				r->st->where);
+	else if (e2.kind == PGARK_ERR_NOTFOUND)
+		err_set(err, PGARK_ERR_NOTFOUND, ENOENT, "dump %.*s in %s was removed while being read "
+				"(by repo-expire?)", (int) (n - 1), name, r->st->where);
+	else
+	{
+		*err = e2;
+		err_prefix(err, "object %s is missing; looking for its metadata", name);
+	}
+}
+
 int
 dump_read(repo *r, const dump_meta *m, obj_sink_fn sink, void *sink_arg, pgark_err *err)
 {
@@ -1237,8 +1358,7 @@ dump_read(repo *r, const dump_meta *m, obj_sink_fn sink, void *sink_arg, pgark_e
 	if ((hs.sr = store_get(r->st, name, 0, 0, err)) == NULL)
 	{
 		if (err->kind == PGARK_ERR_NOTFOUND)
-			err_set(err, PGARK_ERR_CORRUPT, 0, "object %s in %s is missing (its metadata exists)", name,
-					r->st->where);
+			data_missing(r, name, err);
 		goto done;
 	}
 	if ((or = repo_object_reader(r, hashing_read, &hs, err)) == NULL)
@@ -1276,16 +1396,25 @@ dump_read(repo *r, const dump_meta *m, obj_sink_fn sink, void *sink_arg, pgark_e
 	rc = 0;
 	goto done;
 bad:
-	if (err->kind == PGARK_ERR_CORRUPT || err->kind == PGARK_ERR_MISMATCH)
+	if (err->kind == PGARK_ERR_NOTFOUND)
+		data_missing(r, name, err);		/* gone midway (a GET per range) */
+	else if (err->kind == PGARK_ERR_CORRUPT || err->kind == PGARK_ERR_MISMATCH)
 		err_prefix(err, "object %s in %s is damaged", name, r->st->where);
 	else
-		err_prefix(err, "object %s", name);
+		err_prefix(err, "reading object %s", name);
 done:
 	obj_reader_free(or);
 	store_reader_close(hs.sr);
 	sha256_free(hs.h);
 	free(buf);
 	return rc;
+}
+
+int
+dump_err_is_damage(const pgark_err *err)
+{
+	return err->kind == PGARK_ERR_CORRUPT || err->kind == PGARK_ERR_MISMATCH ||
+		(err->kind == PGARK_ERR_KEY && !err_says_nothing_of_object(err));
 }
 
 int

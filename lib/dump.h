@@ -78,7 +78,11 @@ typedef struct dump_list
 	size_t		n;
 } dump_list;
 
-/* List dumps/ and read every meta (read_meta = 0: names only). */
+/* List dumps/ and read every meta (read_meta = 0: names only). A meta
+ * that cannot be read for a reason that says nothing of it (the store
+ * unreachable, err_says_nothing_of_object) fails the listing; one removed
+ * since the listing (repo-expire) leaves has_meta 0; any other failure is
+ * the dump's problem (meta_ok 0, problem). */
 int			dump_list_read(repo *r, int read_meta, dump_list *out, pgark_err *err);
 void		dump_list_free(dump_list *l);
 
@@ -137,9 +141,16 @@ int			dump_push(repo *r, const dump_source *src, int server_version, const char 
  * Every frame authenticates, and at the end the plaintext and stored sizes
  * and the SHA-256 of the stored bytes must equal the meta's; else CORRUPT
  * naming the object. Bytes already handed to sink cannot be taken back: a
- * caller must fail loudly.
+ * caller must fail loudly. A failure that says nothing of the dump keeps
+ * its kind: the store unreachable (TRANSIENT), the master key (KEY), or
+ * the dump removed meanwhile, meta and data (NOTFOUND); data missing under
+ * an existing meta is CORRUPT. dump_err_is_damage tells them apart.
  */
 int			dump_read(repo *r, const dump_meta *m, obj_sink_fn sink, void *sink_arg, pgark_err *err);
+
+/* Does err (of dump_read, without a sink's errors) say the dump is
+ * damaged: CORRUPT, MISMATCH, or a data key the repository lacks? */
+int			dump_err_is_damage(const pgark_err *err);
 
 /*
  * The database name in the header of a pg_dump custom-format archive (its

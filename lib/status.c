@@ -1,5 +1,6 @@
 #include "status.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,4 +206,97 @@ done:
 	obj_reader_free(or);
 	store_reader_close(sr);
 	return rc;
+}
+
+/* ---- the damaged list: ids, then "+N" when N more did not fit ---- */
+
+/* the length of the ids part of list (before " +N"), and N */
+static size_t
+damaged_split(const char *list, int64_t *more)
+{
+	size_t		len = strlen(list);
+	const char *last = strrchr(list, ' ');
+	const char *tok = last ? last + 1 : list;
+	char	   *end;
+	long long	n;
+
+	*more = 0;
+	if (tok[0] != '+' || !(tok[1] >= '1' && tok[1] <= '9'))
+		return len;
+	n = strtoll(tok + 1, &end, 10);
+	if (*end != '\0' || n <= 0)
+		return len;
+	*more = (int64_t) n;
+	return last ? (size_t) (last - list) : 0;
+}
+
+static void
+damaged_join(char *list, size_t len, size_t ids, int64_t more)
+{
+	list[ids] = '\0';
+	if (more > 0)
+		snprintf(list + ids, len - ids, "%s+%" PRId64, ids ? " " : "", more);
+}
+
+int
+status_damaged_has(const char *list, const char *id)
+{
+	int64_t		more;
+	size_t		ids = damaged_split(list, &more), n = strlen(id);
+
+	for (const char *p = list; (p = strstr(p, id)) != NULL && p + n <= list + ids; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+int64_t
+status_damaged_more(const char *list)
+{
+	int64_t		more;
+
+	(void) damaged_split(list, &more);
+	return more;
+}
+
+void
+status_damaged_add(char *list, size_t len, const char *id)
+{
+	int64_t		more;
+	size_t		ids, n = strlen(id);
+
+	if (n == 0 || status_damaged_has(list, id))
+		return;
+	ids = damaged_split(list, &more);
+	/* room kept for the token: " +" and 19 digits */
+	if (len > STATUS_DAMAGED_RESERVE && ids + (ids ? 1 : 0) + n < len - STATUS_DAMAGED_RESERVE)
+	{
+		snprintf(list + ids, len - ids, "%s%s", ids ? " " : "", id);
+		ids += (ids ? 1 : 0) + n;
+	}
+	else
+		more++;
+	damaged_join(list, len, ids, more);
+}
+
+void
+status_damaged_add_more(char *list, size_t len, int64_t n)
+{
+	int64_t		more;
+	size_t		ids = damaged_split(list, &more);
+
+	if (n > 0)
+		damaged_join(list, len, ids, more + n);
+}
+
+void
+status_damaged_describe(const char *list, char *out, size_t len)
+{
+	int64_t		more;
+	size_t		ids = damaged_split(list, &more);
+
+	if (more > 0)
+		snprintf(out, len, "%.*s%sand %" PRId64 " more not listed", (int) ids, list, ids ? " " : "", more);
+	else
+		snprintf(out, len, "%s", list);
 }

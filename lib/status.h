@@ -22,7 +22,8 @@ typedef struct status_rec
 	char		checked[128];	/* what was checked, e.g. "backups=1 wal=present" */
 	int64_t		problems;		/* problems found */
 	char		detail[512];	/* the first problem, or why incomplete; "" */
-	char		damaged[1024];	/* ids found damaged and not checked sound since, space-separated */
+	char		damaged[1024];	/* ids found damaged and not checked sound since, space-separated;
+								 * "+N" last when N more did not fit (status_damaged_*) */
 	/* "drill" (repo-verify --restore-drill); written only when backup[0] */
 	char		backup[64];		/* the backup restored */
 	double		restore_seconds;	/* files restored */
@@ -39,5 +40,20 @@ int			status_read(repo *r, const char *kind, status_rec *rec, pgark_err *err);
 /* Text form and its parser (exposed for tests). */
 int			status_format(const char *kind, const status_rec *rec, char *out, size_t len);
 int			status_parse(const char *text, size_t len, const char *kind, status_rec *rec, pgark_err *err);
+
+/*
+ * The damaged list (FORMAT.md section 7): ids separated by one space and,
+ * when some did not fit, a last token "+N" (N of them). Never silent: an id
+ * that does not fit (STATUS_DAMAGED_RESERVE bytes are kept for the token)
+ * is counted in N. _has: is id listed; _more: N (0 without the token);
+ * _add_more: N += n (ids carried over but unknown); _describe: the list
+ * for people, "a b and N more not listed".
+ */
+#define STATUS_DAMAGED_RESERVE 24
+int			status_damaged_has(const char *list, const char *id);
+int64_t		status_damaged_more(const char *list);
+void		status_damaged_add(char *list, size_t len, const char *id);
+void		status_damaged_add_more(char *list, size_t len, int64_t n);
+void		status_damaged_describe(const char *list, char *out, size_t len);
 
 #endif

@@ -28,7 +28,10 @@
  * bytes (with If-None-Match, a retry after a lost success answers 412 and the
  * caller compares contents); UploadPart (same part number, same bytes);
  * CompleteMultipartUpload (NoSuchUpload on a retry means our first attempt
- * completed it: checked with HEAD).
+ * completed it: checked with HEAD; on a first attempt too, since libcurl
+ * resends a request by itself when a reused connection closes before any
+ * answer: then a no-overwrite commit whose object is there with our size
+ * gets PGARK_ERR_EXISTS, for the caller to compare, as after a 412).
  */
 #include "store.h"
 
@@ -149,6 +152,7 @@ typedef struct s3_req
 	uint8_t    *sink;
 	size_t		sinkcap;
 	const char *what;			/* "GET wal/…" for messages */
+	int			attempts;		/* set by s3_request: how many were sent */
 } s3_req;
 
 typedef struct s3_resp
@@ -654,8 +658,11 @@ s3_request(s3_store *s, s3_req *rq, s3_resp *rs, pgark_err *err)
 {
 	for (int attempt = 0;; attempt++)
 	{
-		attempt_result ar = s3_attempt(s, rq, rs, err);
+		attempt_result ar;
 		int			retry = 0;
+
+		rq->attempts = attempt + 1;
+		ar = s3_attempt(s, rq, rs, err);
 
 		if (ar == ATTEMPT_OK)
 		{
@@ -899,21 +906,34 @@ mpu_complete(s3_store *s, s3_writer *w, int flags, pgark_err *err)
 		if (s3_request(s, &rq, &rs, err) != 0)
 		{
 			/*
-			 * NoSuchUpload after an earlier attempt of ours: that attempt
-			 * completed the upload and its answer was lost. The object is
-			 * then ours if it is there with our size.
+			 * NoSuchUpload after an earlier attempt of ours (a retry here,
+			 * or one inside s3_request after a dropped connection): that
+			 * attempt completed the upload and its answer was lost. The
+			 * object is then ours if it is there with our size. On what
+			 * looks like a first attempt it may still be so: libcurl itself
+			 * sends a request again, unseen, when a reused connection
+			 * closes before any answer. Then, if the object is there, a
+			 * no-overwrite caller is told EXISTS and compares the content
+			 * (dump-push, wal-push do), as after a 412.
 			 */
-			if (attempt > 0 && strstr(err->msg, "NoSuchUpload") != NULL)
+			if (strstr(err->msg, "NoSuchUpload") != NULL)
 			{
 				store_stat	hs;
 				pgark_err	herr;
+				int			retried = attempt > 0 || rq.attempts > 1;
 
 				err_clear(&herr);
 				if (s3_head_conn(s, w->conn, w->name, &hs, &herr) == 0 && hs.size == w->total)
 				{
-					err_clear(err);
 					w->upload_id[0] = '\0';
-					rc = 0;
+					if (retried || !(flags & STORE_NO_OVERWRITE))
+					{
+						err_clear(err);
+						rc = 0;
+					}
+					else
+						err_set(err, PGARK_ERR_EXISTS, EEXIST, "%s in %s: NoSuchUpload, and the object is "
+								"there (a completion whose answer was lost?)", what, s->base.where);
 				}
 			}
 			break;

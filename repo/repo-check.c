@@ -606,8 +606,15 @@ check_verify(repo *r, const pgark_config *cfg, int64_t now)
 	human_age(m_verify_age, a, sizeof(a));
 	if (strcmp(rec.result, "damaged") == 0)
 	{
-		set_state(c, ST_CRITICAL, "the last repo-verify (%s, %s ago; %s) found %" PRId64 " problem%s: %s",
-				  when, a, rec.checked, rec.problems, rec.problems == 1 ? "" : "s", rec.detail);
+		int64_t		more = status_damaged_more(rec.damaged);
+		char		tail[96] = "";
+
+		/* the record lists as many damaged ids as fit, then "+N" */
+		if (more > 0)
+			snprintf(tail, sizeof(tail), "; and %" PRId64 " more damaged item%s than status/verify lists", more,
+					 more == 1 ? "" : "s");
+		set_state(c, ST_CRITICAL, "the last repo-verify (%s, %s ago; %s) found %" PRId64 " problem%s: %s%s",
+				  when, a, rec.checked, rec.problems, rec.problems == 1 ? "" : "s", rec.detail, tail);
 		return;
 	}
 	if (strcmp(rec.result, "ok") != 0)
@@ -679,11 +686,14 @@ check_drill(repo *r, const pgark_config *cfg, int64_t now)
 	}
 	if (rec.damaged[0])
 	{
+		char		list[sizeof(rec.damaged) + 64];
+
 		/* a pass of an older backup clears no failure of a newer one */
 		m_drill_ok = 0;
+		status_damaged_describe(rec.damaged, list, sizeof(list));
 		set_state(c, ST_CRITICAL, "the restore drill of backup %.200s failed, and no drill of it or of a newer "
 				  "backup has passed since (the last one, %s, %s ago, passed for backup %s, an older one)",
-				  rec.damaged, when, a, rec.backup);
+				  list, when, a, rec.backup);
 		return;
 	}
 	snprintf(what, sizeof(what), "the last restore drill passed (backup %s, RTO %.0fs: restore %.0fs + "

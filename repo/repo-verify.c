@@ -135,28 +135,13 @@ static dump_list dumps;
 static char *dump_checked;
 static int	ndumps_checked;
 
-static int
-id_in(const char *list, const char *id)
-{
-	size_t		n = strlen(id);
-
-	for (const char *p = list; (p = strstr(p, id)) != NULL; p += n)
-		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-			return 1;
-	return 0;
-}
-
+/*
+ * everything: this run checked every backup and every dump (--all, without
+ * --backup, to its end): the previous record's "+N" (damaged ids that did
+ * not fit, unknown) is over; otherwise it is carried, never lost.
+ */
 static void
-id_add(char *list, size_t len, const char *id)
-{
-	size_t		used = strlen(list);
-
-	if (!id_in(list, id) && used + strlen(id) + 2 < len)
-		snprintf(list + used, len - used, "%s%s", used ? " " : "", id);
-}
-
-static void
-carry_damage(repo *r, const repo_inventory *inv, const char *const *checked, size_t nchecked_ids)
+carry_damage(repo *r, const repo_inventory *inv, const char *const *checked, size_t nchecked_ids, int everything)
 {
 	status_rec	prev;
 	pgark_err	err;
@@ -166,6 +151,8 @@ carry_damage(repo *r, const repo_inventory *inv, const char *const *checked, siz
 	err_clear(&err);
 	if (status_read(r, "verify", &prev, &err) != 0)
 		return;
+	if (!everything)
+		status_damaged_add_more(damaged_all, sizeof(damaged_all), status_damaged_more(prev.damaged));
 	snprintf(buf, sizeof(buf), "%s", prev.damaged);
 	for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save))
 	{
@@ -187,7 +174,7 @@ carry_damage(repo *r, const repo_inventory *inv, const char *const *checked, siz
 			}
 		}
 		if (exists && !rechecked)
-			id_add(damaged_all, sizeof(damaged_all), id);
+			status_damaged_add(damaged_all, sizeof(damaged_all), id);
 	}
 }
 
@@ -621,17 +608,23 @@ drill_carry_failed(repo *r, const repo_inventory *inv, drill *d)
 	err_clear(&err);
 	if (status_read(r, "drill", &prev, &err) == 0)
 	{
+		int64_t		more = status_damaged_more(prev.damaged);
+
+		/* ids that did not fit, unknown: cleared only by a pass of the newest backup */
+		status_damaged_add_more(d->failed_if_failed, sizeof(d->failed_if_failed), more);
+		if (me + 1 < inv->nbackups)
+			status_damaged_add_more(d->failed_if_ok, sizeof(d->failed_if_ok), more);
 		snprintf(buf, sizeof(buf), "%s %s", prev.damaged, strcmp(prev.result, "ok") != 0 ? prev.backup : "");
 		for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save))
 			for (size_t i = 0; i < inv->nbackups; i++)
 				if (strcmp(inv->backups[i].id, id) == 0 && i != me)
 				{
-					id_add(d->failed_if_failed, sizeof(d->failed_if_failed), id);
+					status_damaged_add(d->failed_if_failed, sizeof(d->failed_if_failed), id);
 					if (i > me)
-						id_add(d->failed_if_ok, sizeof(d->failed_if_ok), id);
+						status_damaged_add(d->failed_if_ok, sizeof(d->failed_if_ok), id);
 				}
 	}
-	id_add(d->failed_if_failed, sizeof(d->failed_if_failed), d->backup);
+	status_damaged_add(d->failed_if_failed, sizeof(d->failed_if_failed), d->backup);
 }
 
 static void
@@ -1069,7 +1062,7 @@ main(int argc, char **argv)
 			problems_free(&bp);
 			problems_free(&wp);
 			prog_audit(&p, "verify", b->id, err_kind_name(err.kind), err.msg, 0, 0);
-			carry_damage(r, &inv, checked_ids, (size_t) nchecked);
+			carry_damage(r, &inv, checked_ids, (size_t) nchecked, 0);
 			record(r, damaged_all[0] ? "damaged" : "incomplete", nchecked, nproblems, err.msg);
 			free(checked_ids);
 			/* (b lives in inv: the message first) */
@@ -1110,7 +1103,7 @@ main(int argc, char **argv)
 		if (bc.problems || wc.problems)
 		{
 			ndamaged++;
-			id_add(damaged_now, sizeof(damaged_now), b->id);
+			status_damaged_add(damaged_now, sizeof(damaged_now), b->id);
 		}
 		checked_ids[nchecked] = b->id;
 		failed |= bc.problems || wc.problems;
@@ -1147,7 +1140,7 @@ main(int argc, char **argv)
 				problem = e->problem;
 			else if (dump_read(r, &e->meta, NULL, NULL, &err) != 0)
 			{
-				if (err.kind != PGARK_ERR_CORRUPT && err.kind != PGARK_ERR_MISMATCH && err.kind != PGARK_ERR_KEY)
+				if (!dump_err_is_damage(&err))
 				{
 					if (opt_json)
 						printf("]");
@@ -1175,7 +1168,7 @@ main(int argc, char **argv)
 				bad++;
 				failed = 1;
 				nproblems++;
-				id_add(damaged_now, sizeof(damaged_now), name);
+				status_damaged_add(damaged_now, sizeof(damaged_now), name);
 				if (first_problem[0] == '\0')
 					snprintf(first_problem, sizeof(first_problem), "dump %.150s: %.500s", name, problem);
 			}
@@ -1183,10 +1176,14 @@ main(int argc, char **argv)
 		if (!opt_json)
 			printf("dumps: %d checked (%s), %d damaged\n", ndumps_checked, opt_all ? "all" : "the newest of each database and kind", bad);
 	}
-	carry_damage(r, &inv, checked_ids, (size_t) nchecked);
+	carry_damage(r, &inv, checked_ids, (size_t) nchecked, opt_all && !opt_backup);
 	if (!failed && damaged_all[0])
-		snprintf(first_problem, sizeof(first_problem), "not checked since it was found damaged: backup %.600s",
-				 damaged_all);
+	{
+		char		list[sizeof(damaged_all) + 64];
+
+		status_damaged_describe(damaged_all, list, sizeof(list));
+		snprintf(first_problem, sizeof(first_problem), "not checked since it was found damaged: %.600s", list);
+	}
 	record(r, failed || damaged_all[0] ? "damaged" : "ok", nchecked, nproblems, first_problem);
 	if (opt_json)
 		printf("],\"status\":\"%s\"}\n", failed ? "damaged" : "ok");
@@ -1221,7 +1218,7 @@ incomplete:
 	if (opt_json)
 		printf("}\n");
 	prog_audit(&p, "verify", "dumps/", err_kind_name(err.kind), err.msg, 0, 0);
-	carry_damage(r, &inv, checked_ids, (size_t) nchecked);
+	carry_damage(r, &inv, checked_ids, (size_t) nchecked, 0);
 	record(r, damaged_all[0] ? "damaged" : "incomplete", nchecked, nproblems, err.msg);
 	free(checked_ids);
 	free(dump_checked);

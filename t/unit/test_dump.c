@@ -3,8 +3,9 @@
  * section 8): database names encoded reversibly into store names (every
  * byte, each name one encoding only, the result a valid store name), bad
  * encodings refused; the metadata round trip, and every malformed
- * metadata refused.
+ * metadata refused; which read errors are the dump's damage.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -207,6 +208,34 @@ main(void)
 		hl = archive_head(h, 14, "shop");
 		h[10] = 3;
 		is_int(dump_archive_dbname(h, hl, db, sizeof(db)), -1, "a tar archive is not custom format");
+	}
+	/* damage is the dump's own; the store, the master key, a dump removed
+	 * meanwhile say nothing of it (repo-verify records no damage) */
+	{
+		static const struct
+		{
+			pgark_errkind kind;
+			int			sys_errno;
+			int			damage;
+			const char *what;
+		}			c[] = {
+			{PGARK_ERR_CORRUPT, 0, 1, "a frame or hash that does not match"},
+			{PGARK_ERR_MISMATCH, 0, 1, "a mismatch"},
+			{PGARK_ERR_KEY, ENOENT, 1, "a data key the repository lacks"},
+			{PGARK_ERR_KEY, 0, 0, "the master key"},
+			{PGARK_ERR_TRANSIENT, 0, 0, "a store error after the retries, a timeout"},
+			{PGARK_ERR_NOTFOUND, ENOENT, 0, "the dump removed meanwhile"},
+			{PGARK_ERR_INTERNAL, 0, 0, "out of memory"},
+			{PGARK_ERR_IO, 0, 0, "a local I/O error"},
+		};
+
+		for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		{
+			pgark_err	e;
+
+			err_set(&e, c[i].kind, c[i].sys_errno, "x");
+			is_int(dump_err_is_damage(&e), c[i].damage, "%s: %s", c[i].what, c[i].damage ? "damage" : "not damage");
+		}
 	}
 	return done_testing();
 }

@@ -2,8 +2,10 @@
  * test_status.c — status records (FORMAT.md section 7): a drill record's
  * text form byte for byte, its round trip, a verify record without the
  * drill keys, unknown keys ignored, and a record of another kind or
- * without its required keys refused.
+ * without its required keys refused; the damaged list: ids while they
+ * fit, then "+N" counting every one that did not, carried and described.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "status.h"
@@ -65,6 +67,67 @@ main(void)
 		like(err.msg, "status/drill records \"verify\"", "... saying so");
 		is_int(status_parse(partial, strlen(partial), "drill", &back, &err), -1, "no time: refused");
 		like(err.msg, "incomplete", "... incomplete");
+	}
+	{
+		char		list[sizeof(rec.damaged)], id[64], desc[sizeof(list) + 64], want[sizeof(list)];
+		size_t		fit = 0;
+		int			i;
+
+		list[0] = '\0';
+		status_damaged_add(list, sizeof(list), "20261127T020000Z-abcd");
+		status_damaged_add(list, sizeof(list), "dumps/shop/20261127T020000Z-abcd");
+		status_damaged_add(list, sizeof(list), "20261127T020000Z-abcd");
+		is_str(list, "20261127T020000Z-abcd dumps/shop/20261127T020000Z-abcd", "two ids, the repeated one once");
+		is_int(status_damaged_more(list), 0, "... no +N");
+		ok(status_damaged_has(list, "dumps/shop/20261127T020000Z-abcd") && !status_damaged_has(list, "dumps/shop"),
+		   "... a whole id found, a part of one not");
+		/* 100 ids of 29 bytes: about 33 fit in 1023 bytes */
+		list[0] = '\0';
+		for (i = 0; i < 100; i++)
+		{
+			snprintf(id, sizeof(id), "dumps/db/20261127T0200%02dZ-abcd", i);
+			status_damaged_add(list, sizeof(list), id);
+			if (status_damaged_more(list) == 0)
+				fit = (size_t) i + 1;
+		}
+		ok(fit > 30 && fit < 40, "100 ids of 29 bytes: %zu listed", fit);
+		is_int(status_damaged_more(list), 100 - (long long) fit, "... and the token counts the others");
+		ok(strlen(list) < sizeof(list) - 1, "... within the record's field (%zu bytes)", strlen(list));
+		snprintf(want, sizeof(want), " +%d", 100 - (int) fit);
+		ok(strlen(list) > strlen(want) && strcmp(list + strlen(list) - strlen(want), want) == 0,
+		   "... the list ends with \"%s\"", want);
+		status_damaged_add(list, sizeof(list), "dumps/db/20261127T020000Z-abcd");
+		is_int(status_damaged_more(list), 100 - (long long) fit, "a listed id added again: not counted");
+		ok(!status_damaged_has(list, "+67") && !status_damaged_has(list, want + 1), "the token is not an id");
+		status_damaged_add_more(list, sizeof(list), 5);
+		is_int(status_damaged_more(list), 105 - (long long) fit, "+5 carried over");
+		status_damaged_describe(list, desc, sizeof(desc));
+		snprintf(want, sizeof(want), "and %d more not listed", 105 - (int) fit);
+		like(desc, want, "described for people: \"%s\"", want);
+		ok(strstr(desc, "+") == NULL, "... without the raw token");
+
+		/* the record round trip keeps it */
+		memset(&rec, 0, sizeof(rec));
+		rec.time = 1795746600;
+		strcpy(rec.result, "damaged");
+		snprintf(rec.damaged, sizeof(rec.damaged), "%s", list);
+		n = status_format("verify", &rec, text, sizeof(text));
+		ok(n > 0, "a record with a full list formatted");
+		is_int(status_parse(text, (size_t) n, "verify", &back, &err), 0, "... parsed");
+		is_str(back.damaged, list, "... the list and its token whole");
+
+		/* only the token: every id dropped (none fits a tiny list) */
+		{
+			char		tiny[STATUS_DAMAGED_RESERVE + 8] = "";
+
+			status_damaged_add(tiny, sizeof(tiny), "20261127T020000Z-abcd");
+			status_damaged_add(tiny, sizeof(tiny), "20261127T020001Z-abcd");
+			is_str(tiny, "+2", "nothing fits: \"+2\" alone");
+			status_damaged_describe(tiny, desc, sizeof(desc));
+			is_str(desc, "and 2 more not listed", "... described");
+		}
+		is_int(status_damaged_more("20261127T020000Z-abcd +x"), 0, "\"+x\" is no token");
+		is_int(status_damaged_more("+07"), 0, "nor is a leading zero");
 	}
 	return done_testing();
 }
