@@ -370,7 +370,7 @@ mf_writer_commit(mf_writer *w, repo *r, const mf_head *h, pgark_err *err)
 	if (put_text(ow, err, "end %" PRIu64 " %" PRIu64 "\n", w->nentries, w->nchunks) != 0 ||
 		obj_writer_finish(ow, NULL, err) != 0)
 		goto done;
-	rc = store_put_commit(sw, STORE_NO_OVERWRITE, err);
+	rc = store_put_commit(sw, STORE_NO_OVERWRITE | STORE_OWN_NAME, err);
 	sw = NULL;
 done:
 	obj_writer_free(ow);

@@ -173,7 +173,7 @@ write_index(pack_writer *pw, pgark_err *err)
 		goto done;
 	/* in the background where the store can: the caller drains the store
 	 * before it commits a manifest that refers to the pack */
-	rc = store_put_commit_async(sw, STORE_NO_OVERWRITE, err);
+	rc = store_put_commit_async(sw, STORE_NO_OVERWRITE | STORE_OWN_NAME, err);
 	sw = NULL;
 done:
 	obj_writer_free(ow);
@@ -191,7 +191,7 @@ pack_flush(pack_writer *pw, pgark_err *err)
 	if (wbuf_flush(pw, err) != 0)
 		return err_prefix(err, "storing a pack");
 	pw->sw = NULL;
-	if (store_put_commit_async(sw, STORE_NO_OVERWRITE, err) != 0)
+	if (store_put_commit_async(sw, STORE_NO_OVERWRITE | STORE_OWN_NAME, err) != 0)
 		return err_prefix(err, "storing a pack");
 	if (write_index(pw, err) != 0)
 		return err_prefix(err, "storing a pack index");

@@ -35,6 +35,15 @@
 #include "err.h"
 
 #define STORE_NO_OVERWRITE 0x01
+/*
+ * With STORE_NO_OVERWRITE: the name is this writer's alone (a random or
+ * per-run name, as a pack's or a manifest's), so an object found there after
+ * a completion whose answer was lost is the writer's own when it has the
+ * size written. Without it, a commit that finds an object there fails with
+ * PGARK_ERR_EXISTS and the caller compares the content (a WAL segment's name
+ * is shared by every archiver that may push it).
+ */
+#define STORE_OWN_NAME 0x02
 
 typedef struct store store;
 typedef struct store_writer store_writer;

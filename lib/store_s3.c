@@ -906,34 +906,42 @@ mpu_complete(s3_store *s, s3_writer *w, int flags, pgark_err *err)
 		if (s3_request(s, &rq, &rs, err) != 0)
 		{
 			/*
-			 * NoSuchUpload after an earlier attempt of ours (a retry here,
-			 * or one inside s3_request after a dropped connection): that
-			 * attempt completed the upload and its answer was lost. The
-			 * object is then ours if it is there with our size. On what
-			 * looks like a first attempt it may still be so: libcurl itself
-			 * sends a request again, unseen, when a reused connection
-			 * closes before any answer. Then, if the object is there, a
-			 * no-overwrite caller is told EXISTS and compares the content
-			 * (dump-push, wal-push do), as after a 412.
+			 * NoSuchUpload with the object there: an attempt of ours (a
+			 * retry here, one inside s3_request after a dropped connection,
+			 * or one libcurl itself sent again, unseen, when a reused
+			 * connection closed before any answer) may have completed the
+			 * upload and its answer been lost. Or another writer completed
+			 * the same name (a 409 ConditionalRequestConflict, retried,
+			 * ends so), and the upload is gone. A size proves nothing
+			 * then: a no-overwrite commit is told EXISTS and its caller
+			 * compares the content (wal-push, dump-push do), as after a
+			 * 412, unless the name is the caller's alone (STORE_OWN_NAME).
+			 * An overwriting commit takes the object for its own after a
+			 * retry only.
 			 */
 			if (strstr(err->msg, "NoSuchUpload") != NULL)
 			{
 				store_stat	hs;
 				pgark_err	herr;
-				int			retried = attempt > 0 || rq.attempts > 1;
+				int			ours;
 
 				err_clear(&herr);
 				if (s3_head_conn(s, w->conn, w->name, &hs, &herr) == 0 && hs.size == w->total)
 				{
 					w->upload_id[0] = '\0';
-					if (retried || !(flags & STORE_NO_OVERWRITE))
+					if (flags & STORE_NO_OVERWRITE)
+						ours = (flags & STORE_OWN_NAME) != 0;
+					else
+						ours = attempt > 0 || rq.attempts > 1;
+					if (ours)
 					{
 						err_clear(err);
 						rc = 0;
 					}
-					else
+					else if (flags & STORE_NO_OVERWRITE)
 						err_set(err, PGARK_ERR_EXISTS, EEXIST, "%s in %s: NoSuchUpload, and the object is "
-								"there (a completion whose answer was lost?)", what, s->base.where);
+								"there (a completion whose answer was lost, or another writer's)", what,
+								s->base.where);
 				}
 			}
 			break;

@@ -320,6 +320,36 @@ note 'wal-push as a multipart upload (16 MiB stored, 5 MiB parts)';
 		fault => { match => { method => 'PUT', path => wal_path_re($big[4]), query => 'partNumber=' },
 			action => '503', count => 2 });
 	check_uploads_finished('multipart wal-push, parts failing twice', $log);
+
+	# Another writer (a split-brain archiving the same segment) completed the
+	# same name: the completion is answered 409 ConditionalRequestConflict,
+	# retried, then NoSuchUpload. The object there has our size (the one
+	# stored before, a byte changed in its middle) but other content: it must
+	# be compared, never taken for ours by its size.
+	my $x = $big[0];    # stored by now
+	my $xobj = wal_object_name($x);
+	my $other = repo_read_object($env, $xobj);
+	my $mid = int(length($other) / 2);
+	substr($other, $mid, 1) = chr(ord(substr($other, $mid, 1)) ^ 0x01);
+	repo_write_object($env, $xobj, $other);
+	$proxy->clear;
+	$proxy->fault(match => { method => 'HEAD', path => wal_path_re($x) }, action => 'error', status => 404,
+		code => 'NoSuchKey');
+	$proxy->fault(%{ $complete->($x, action => 'error', status => 409, code => 'ConditionalRequestConflict') });
+	$proxy->fault(%{ $complete->($x, action => 'error', status => 404, code => 'NoSuchUpload') });
+	my $r2 = run_pgark('wal-push', '--config', $pconf_mp, "$segdir/$x");
+	my @log2 = $proxy->log;
+	$proxy->clear;
+	is($r2->{rc}, 1, "another writer's object of our size after 409 + NoSuchUpload: wal-push exit 1")
+	  or diag show($r2) . "\nproxy log:\n" . FaultProxy::describe(@log2);
+	like($r2->{stderr}, qr/DIFFERENT|other content|damaged/i, '... naming the conflict')
+	  or diag show($r2) . "\nproxy log:\n" . FaultProxy::describe(@log2);
+	is(repo_read_object($env, $xobj), $other, '... and the object there is left as it was');
+	repo_remove_object($env, $xobj);
+	$r2 = run_pgark('wal-push', '--config', $pconf_mp, "$segdir/$x");
+	my ($frc, $bytes) = fetch_direct($x);
+	ok($r2->{rc} == 0 && $frc == 0 && $bytes eq slurp_bytes("$segdir/$x"),
+		'... and once the stray object is gone, wal-push stores it byte-exact') or diag show($r2);
 }
 
 # Every multipart upload seen in the log (by its uploadId) was completed on
