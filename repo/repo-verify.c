@@ -151,8 +151,11 @@ carry_damage(repo *r, const repo_inventory *inv, const char *const *checked, siz
 	err_clear(&err);
 	if (status_read(r, "verify", &prev, &err) != 0)
 		return;
-	if (!everything)
-		status_damaged_add_more(damaged_all, sizeof(damaged_all), status_damaged_more(prev.damaged));
+	/* the previous run's unlisted items are most likely this run's own
+	 * again: the larger count, not the sum (which grew run after run) */
+	if (!everything && status_damaged_more(prev.damaged) > status_damaged_more(damaged_all))
+		status_damaged_add_more(damaged_all, sizeof(damaged_all),
+								status_damaged_more(prev.damaged) - status_damaged_more(damaged_all));
 	snprintf(buf, sizeof(buf), "%s", prev.damaged);
 	for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save))
 	{
