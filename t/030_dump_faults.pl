@@ -131,6 +131,35 @@ if ($local)
 		unlike($st, qr/^damaged/m, '... no damaged list');
 	}
 
+	note 'status/verify: a list that overflows run after run keeps its +N';
+	{
+		my $meta = repo_read_object($env, "dumps/small/$small_id/meta");
+		my $data = repo_read_object($env, "dumps/small/$small_id/data");
+		my $mid = int(length($data) / 2);
+		substr($data, $mid, 1) = chr(ord(substr($data, $mid, 1)) ^ 0x01);
+		my @dirs = map { sprintf('overflow%02d', $_) } 1 .. 45;
+		for my $d (@dirs)
+		{
+			repo_write_object($env, "dumps/$d/$small_id/meta", $meta);
+			repo_write_object($env, "dumps/$d/$small_id/data", $data);
+		}
+		my @n;
+		for my $run (1, 2)
+		{
+			$r = run_pgark('repo-verify', '--config', $conf);
+			is($r->{rc}, 1, "45 damaged dumps, repo-verify run $run: exit 1") or diag(show($r));
+			my $st = store_tool($env, 'unseal', 'status/verify')->{stdout};
+			push @n, $st =~ /^damaged .* \+(\d+)$/m ? $1 : -1;
+		}
+		cmp_ok($n[0], '>', 0, "the list overflows (+$n[0])");
+		is($n[1], $n[0], '... and a second run keeps that count rather than adding it again');
+		for my $d (@dirs)
+		{
+			repo_remove_object($env, "dumps/$d/$small_id/$_") for ('meta', 'data');
+		}
+		is(run_pgark('repo-verify', '--config', $conf, '--all')->{rc}, 0, '... until they are gone');
+	}
+
 	note 'a full filesystem';
 	$node->safe_psql('postgres', 'CREATE DATABASE fill');
 	$node->safe_psql('fill', q{CREATE TABLE t AS SELECT g, md5(g::text) || md5((g * 7)::text) AS a
