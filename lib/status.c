@@ -295,8 +295,11 @@ status_damaged_describe(const char *list, char *out, size_t len)
 	int64_t		more;
 	size_t		ids = damaged_split(list, &more);
 
-	if (more > 0)
-		snprintf(out, len, "%.*s%sand %" PRId64 " more not listed", (int) ids, list, ids ? " " : "", more);
+	/* the count first: a message that cuts the list short keeps it */
+	if (more > 0 && ids > 0)
+		snprintf(out, len, "%" PRId64 " more not listed, besides %.*s", more, (int) ids, list);
+	else if (more > 0)
+		snprintf(out, len, "%" PRId64 " more not listed", more);
 	else
 		snprintf(out, len, "%s", list);
 }

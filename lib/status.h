@@ -47,7 +47,7 @@ int			status_parse(const char *text, size_t len, const char *kind, status_rec *r
  * that does not fit (STATUS_DAMAGED_RESERVE bytes are kept for the token)
  * is counted in N. _has: is id listed; _more: N (0 without the token);
  * _add_more: N += n (ids carried over but unknown); _describe: the list
- * for people, "a b and N more not listed".
+ * for people, "N more not listed, besides a b" (the count first).
  */
 #define STATUS_DAMAGED_RESERVE 24
 int			status_damaged_has(const char *list, const char *id);
