@@ -13,6 +13,7 @@
  * status/drill.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <libpq-fe.h>
 
@@ -413,6 +415,54 @@ drill_fetch_not_backups(repo *r, volatile sig_atomic_t *cancel, pgark_err *err)
 	return 1;
 }
 
+/*
+ * The major version of <bindir>/postgres (its --version), or -1 if it
+ * cannot be run or says none. (lib/scratch.c finds it the same way for the
+ * binaries it starts; asked here first so that a [postgres] bindir of
+ * another version, a newer one for dump-push's pg_dump, is passed over.)
+ */
+static int
+drill_bindir_major(const char *bindir)
+{
+	char		path[PATH_MAX], out[256];
+	const char *v;
+	int			pfd[2], status;
+	pid_t		pid;
+	ssize_t		n;
+
+	if ((size_t) snprintf(path, sizeof(path), "%s/postgres", bindir) >= sizeof(path) ||
+		access(path, X_OK) != 0 || pipe2(pfd, O_CLOEXEC) != 0)
+		return -1;
+	if ((pid = fork()) < 0)
+	{
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0)
+	{
+		int			nul = open("/dev/null", O_RDWR);
+
+		dup2(pfd[1], 1);
+		if (nul >= 0)
+		{
+			dup2(nul, 0);
+			dup2(nul, 2);
+		}
+		execl(path, path, "--version", (char *) NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	n = read_full(pfd[0], out, sizeof(out) - 1);
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	out[n > 0 ? n : 0] = '\0';
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || (v = strstr(out, "(PostgreSQL) ")) == NULL)
+		return -1;
+	return atoi(v + 13);
+}
+
 #define DRILL_MAX_DBS 4096
 
 typedef struct drill
@@ -781,7 +831,7 @@ drill_main(prog *p)
 	volatile sig_atomic_t *cancel;
 	prog_progress pp;
 	double		t0;
-	int			ok, nb;
+	int			ok, nb, backup_major = 0, bindir_major = 0;
 	uint32_t	seg_size;
 	problems	wal_problems = {0};
 
@@ -859,8 +909,37 @@ drill_main(prog *p)
 	so.ro.target = TARGET_NONE;	/* the end of the archive */
 	so.ro.restore_command = rcmd;
 	so.cancel = cancel;
-	/* [postgres] bindir, if set: else the backup's version's (scratch.h) */
-	so.bindir = p->cfg.bindir[0] ? p->cfg.bindir : NULL;
+	/* [postgres] bindir, if its server is of the backup's major version
+	 * (it may be a newer one, for dump-push's pg_dump): else the backup's
+	 * version's where they are installed (scratch.h) */
+	so.bindir = NULL;
+	if (p->cfg.bindir[0])
+	{
+		mf_head		h;
+		mf_reader  *rd;
+		pgark_err	e;
+
+		memset(&h, 0, sizeof(h));
+		err_clear(&e);
+		if ((rd = mf_open(r, d.backup, &h, &e)) == NULL)
+			so.bindir = p->cfg.bindir;	/* scratch_start says why */
+		else
+		{
+			mf_close(rd);
+			backup_major = h.pg_version;
+			mf_head_free(&h);
+			if ((bindir_major = drill_bindir_major(p->cfg.bindir)) == backup_major)
+				so.bindir = p->cfg.bindir;
+			else if (bindir_major < 0)
+				log_warning("[postgres] bindir: %s/postgres cannot be run; the drill looks for the server "
+							"binaries of PostgreSQL %d (the backup's version) elsewhere", p->cfg.bindir,
+							backup_major);
+			else
+				log_warning("[postgres] bindir: %s/postgres is of PostgreSQL %d, the backup of PostgreSQL %d; "
+							"the drill looks for PostgreSQL %d's server binaries elsewhere", p->cfg.bindir,
+							bindir_major, backup_major, backup_major);
+		}
+	}
 	so.wait_timeout = p->cfg.drill_timeout > INT_MAX ? INT_MAX : (int) p->cfg.drill_timeout;
 	prog_progress_init(&pp, "restore drill", opt_progress);
 	so.progress = pp.enabled ? prog_progress_cb : NULL;
@@ -875,7 +954,17 @@ drill_main(prog *p)
 		if (drill_cancelled(cancel, &err))
 			;
 		else if (!drill_blames_backup(err.kind))
+		{
+			if (err.kind == PGARK_ERR_CONFIG && p->cfg.bindir[0] && so.bindir == NULL)
+			{
+				if (bindir_major < 0)
+					err_prefix(&err, "[postgres] bindir %s/postgres cannot be run", p->cfg.bindir);
+				else
+					err_prefix(&err, "[postgres] bindir %s/postgres is of PostgreSQL %d", p->cfg.bindir,
+							   bindir_major);
+			}
 			err_prefix(&err, "not recorded (not a problem of the backup)");
+		}
 		/* wal-fetch failing: the file fetched again decides, first */
 		else if ((nb = drill_fetch_not_backups(r, cancel, &err)) > 0)
 			;

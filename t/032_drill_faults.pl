@@ -13,8 +13,8 @@
 # ("Permission denied" on its audit log) fill the server's log.
 # Under local: pg_amcheck missing from the server binaries ([postgres]
 # bindir), drill_timeout = 1s expiring (a bindir whose postgres starts 3 s
-# late), and a [restore] scratch_user role the backup's cluster does not
-# have. One source cluster, one small backup.
+# late), a [restore] scratch_user role the backup's cluster does not
+# have, and a [postgres] bindir of a newer major version passed over. One source cluster, one small backup.
 use strict;
 use warnings;
 
@@ -245,6 +245,22 @@ else
 	$r = drill(conf_with(restore => { scratch_user => 'pgark_nosuch_role' }));
 	not_the_backups('[restore] scratch_user a role that does not exist', $r,
 		qr/has no role "pgark_nosuch_role" to connect as \(a problem of this host's setup/, $rec);
+
+	# [postgres] bindir of a newer major version (for dump-push's
+	# pg_dump): passed over with a warning naming both versions, the
+	# backup's version's binaries found where they are installed
+	my $newer = "$dir/bin-16";
+	mkdir $newer or die "mkdir $newer: $!";
+	open($w, '>', "$newer/postgres") or die "$newer/postgres: $!";
+	print $w "#!/bin/sh\n[ \"\$1\" = --version ] && echo 'postgres (PostgreSQL) 16.4' && exit 0\nexit 1\n";
+	close $w;
+	chmod 0755, "$newer/postgres";
+	$r = drill(conf_with(postgres => { %{ $env->{sections}{postgres} }, bindir => $newer }));
+	is($r->{rc}, 0, '[postgres] bindir of PostgreSQL 16: the drill passes with the backup\'s version\'s binaries')
+	  or diag show($r);
+	like($r->{stderr}, qr{\[postgres\] bindir: \Q$newer\E/postgres is of PostgreSQL 16, the backup of PostgreSQL 15},
+		'... warning, naming both versions') or diag show($r);
+	$rec = repo_read_object($env, 'status/drill');
 }
 
 # and the next healthy drill is recorded again
