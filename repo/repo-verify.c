@@ -345,9 +345,9 @@ drill_fetch_error(const char *msg, char *out, size_t outlen)
  * failed on a WAL file with EXIT_FETCH_FATAL, which is anything but "not in
  * the repository": the file corrupt or of another cluster (the archive's
  * fault, so the backup's verdict), or the store unreachable, timed out, no
- * space here (not the backup's). Which one is asked again here, by fetching
- * that file from the repository into a temporary directory, before anything
- * else of the message is looked at. Only the file found damaged (corrupt, of
+ * space here (not the backup's). Which one is asked again here, by reading
+ * that file from the repository and verifying it as wal-fetch does (nothing
+ * written), before anything else of the message is looked at. Only the file found damaged (corrupt, of
  * another cluster, a bad name) is the backup's: a file not in the repository
  * is one PostgreSQL asks for although it normally is not there (the next
  * timeline's history, the segment after the archive's last), on which the
@@ -362,10 +362,8 @@ drill_fetch_not_backups(repo *r, volatile sig_atomic_t *cancel, pgark_err *err)
 	static const char not_ours[] = "not recorded (a problem of the repository's store or of this host, not of "
 		"the backup)";
 	const char *p = strstr(err->msg, needle), *q;
-	char		name[64], code[64], tdir[PATH_MAX], dest[PATH_MAX + 80], said[400];
-	const char *tmp = getenv("TMPDIR");
+	char		name[64], code[64], said[400];
 	walname		wn;
-	wal_fetch_result res;
 	pgark_err	e;
 	int			rc;
 
@@ -380,20 +378,7 @@ drill_fetch_not_backups(repo *r, volatile sig_atomic_t *cancel, pgark_err *err)
 	if (strstr(q, code) == NULL || walname_parse(name, &wn, &e) != 0)
 		return -1;
 	drill_fetch_error(err->msg, said, sizeof(said));
-	if ((size_t) snprintf(tdir, sizeof(tdir), "%s/pgark-drill-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp") >=
-		sizeof(tdir) || mkdtemp(tdir) == NULL)
-	{
-		int			en = errno;
-
-		err_set(err, PGARK_ERR_IO, en, "%s: replay stopped when wal-fetch could not fetch %s%s%s, and no "
-				"directory could be made to fetch it again in (%s): %s", not_ours, name, said[0] ? ": " : "",
-				said, tmp && tmp[0] == '/' ? tmp : "/tmp", strerror(en));
-		return 1;
-	}
-	snprintf(dest, sizeof(dest), "%s/%s", tdir, name);
-	rc = wal_fetch_file(r, &wn, dest, &res, &e);
-	(void) unlink(dest);
-	(void) rmdir(tdir);
+	rc = wal_verify_object(r, &wn, cancel, &e);
 	if (drill_cancelled(cancel, err))
 		return 1;
 	if (rc == 0)
