@@ -306,6 +306,20 @@ wal_object_open(repo *r, const walname *wn, const char *object, store_reader **s
 	return or;
 }
 
+/* the first WAL_LONG_HEADER_LEN bytes of what is read, gathered in hdr:
+ * the new count */
+static size_t
+wal_hdr_take(uint8_t *hdr, size_t have, const uint8_t *buf, size_t got)
+{
+	size_t		n;
+
+	if (have >= WAL_LONG_HEADER_LEN)
+		return have;
+	n = WAL_LONG_HEADER_LEN - have < got ? WAL_LONG_HEADER_LEN - have : got;
+	memcpy(hdr + have, buf, n);
+	return have + n;
+}
+
 /* After the whole object was read (the reader verified every frame and
  * the trailer): the WAL itself, for a segment its size and first page */
 static int
@@ -352,13 +366,7 @@ wal_verify_object(repo *r, const walname *wn, const volatile sig_atomic_t *cance
 			goto bad_object;
 		if (got == 0)
 			break;
-		if (hdr_have < sizeof(hdr))
-		{
-			size_t		n = sizeof(hdr) - hdr_have < got ? sizeof(hdr) - hdr_have : got;
-
-			memcpy(hdr + hdr_have, buf, n);
-			hdr_have += n;
-		}
+		hdr_have = wal_hdr_take(hdr, hdr_have, buf, got);
 		total += got;
 	}
 	if (wal_object_check(r, wn, total, hdr, hdr_have, err) != 0)
@@ -443,13 +451,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 			goto bad_object;
 		if (got == 0)
 			break;
-		if (hdr_have < sizeof(hdr))
-		{
-			size_t		n = sizeof(hdr) - hdr_have < got ? sizeof(hdr) - hdr_have : got;
-
-			memcpy(hdr + hdr_have, buf, n);
-			hdr_have += n;
-		}
+		hdr_have = wal_hdr_take(hdr, hdr_have, buf, got);
 		if (write_full(fd, buf, got) != 0)
 		{
 			err_sys(err, PGARK_ERR_IO, "could not write the file fetched for %s", dest);
