@@ -445,8 +445,8 @@ copy_cut(char *dst, size_t len, const char *src)
  * gone since the listing is a dump removed meanwhile (repo-expire): no
  * longer a dump, not a damaged one.
  */
-static int
-read_meta(repo *r, dump_entry *e, pgark_err *errout)
+int
+dump_entry_read_meta(repo *r, dump_entry *e, pgark_err *errout)
 {
 	char		name[512], *text = NULL;
 	size_t		len;
@@ -505,7 +505,7 @@ dump_list_read(repo *r, int want_meta, dump_list *out, pgark_err *err)
 	if (want_meta)
 	{
 		for (size_t i = 0; i < out->n; i++)
-			if (out->e[i].has_meta && read_meta(r, &out->e[i], err) != 0)
+			if (out->e[i].has_meta && dump_entry_read_meta(r, &out->e[i], err) != 0)
 			{
 				dump_list_free(out);
 				return -1;

@@ -86,6 +86,11 @@ typedef struct dump_list
 int			dump_list_read(repo *r, int read_meta, dump_list *out, pgark_err *err);
 void		dump_list_free(dump_list *l);
 
+/* Read the meta of one entry of a listing made without them, as
+ * dump_list_read does: -1 (err set) only when the failure says nothing of
+ * the dump; else 0 with meta_ok, problem, or has_meta 0 (removed since). */
+int			dump_entry_read_meta(repo *r, dump_entry *e, pgark_err *err);
+
 /* The newest complete dump of a directory and kind (kind < 0: any), or
  * with id the one of that id; NULL if none. */
 const dump_entry *dump_list_find(const dump_list *l, const char *dir, int kind, const char *id);

@@ -268,6 +268,120 @@ done:
 	return rc;
 }
 
+/* why a WAL object read failed, prefixed with its name (and "is damaged"
+ * when it is) */
+static void
+wal_object_err(repo *r, const char *object, pgark_err *err)
+{
+	if (err->kind == PGARK_ERR_CORRUPT || err->kind == PGARK_ERR_MISMATCH)
+		err_prefix(err, "archived object %s in %s is damaged", object, r->st->where);
+	else
+		err_prefix(err, "archived object %s", object);
+}
+
+/* The reader of wn's object (in *sr its store reader, closed by the caller),
+ * its header's length checked for a segment; NULL with err set (NOTFOUND
+ * as the store says it, unprefixed). */
+static obj_reader *
+wal_object_open(repo *r, const walname *wn, const char *object, store_reader **sr, pgark_err *err)
+{
+	obj_reader *or;
+
+	if ((*sr = store_get(r->st, object, 0, 0, err)) == NULL)
+		return NULL;
+	if ((or = repo_object_reader(r, store_read_source, *sr, err)) == NULL)
+	{
+		wal_object_err(r, object, err);
+		return NULL;
+	}
+	if ((wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL) &&
+		obj_reader_header(or)->plain_len != r->meta.wal_seg_size)
+	{
+		err_set(err, PGARK_ERR_CORRUPT, 0, "header says %llu bytes, not the segment size %u",
+				(unsigned long long) obj_reader_header(or)->plain_len, r->meta.wal_seg_size);
+		wal_object_err(r, object, err);
+		obj_reader_free(or);
+		return NULL;
+	}
+	return or;
+}
+
+/* the first WAL_LONG_HEADER_LEN bytes of what is read, gathered in hdr:
+ * the new count */
+static size_t
+wal_hdr_take(uint8_t *hdr, size_t have, const uint8_t *buf, size_t got)
+{
+	size_t		n;
+
+	if (have >= WAL_LONG_HEADER_LEN)
+		return have;
+	n = WAL_LONG_HEADER_LEN - have < got ? WAL_LONG_HEADER_LEN - have : got;
+	memcpy(hdr + have, buf, n);
+	return have + n;
+}
+
+/* After the whole object was read (the reader verified every frame and
+ * the trailer): the WAL itself, for a segment its size and first page */
+static int
+wal_object_check(repo *r, const walname *wn, uint64_t total, const uint8_t *hdr, size_t hdr_have,
+				 pgark_err *err)
+{
+	if (wn->kind != WAL_SEGMENT && wn->kind != WAL_PARTIAL)
+		return 0;
+	if (total != r->meta.wal_seg_size)
+		return err_set(err, PGARK_ERR_CORRUPT, 0, "%llu bytes, not the segment size %u",
+					   (unsigned long long) total, r->meta.wal_seg_size);
+	return wal_check_segment(wn, hdr, hdr_have, r->meta.sysid, r->meta.wal_seg_size, err);
+}
+
+int
+wal_verify_object(repo *r, const walname *wn, const volatile sig_atomic_t *cancel, pgark_err *err)
+{
+	store_reader *sr = NULL;
+	obj_reader *or;
+	uint8_t    *buf = NULL, hdr[WAL_LONG_HEADER_LEN];
+	char		object[128];
+	size_t		hdr_have = 0;
+	uint64_t	total = 0;
+	int			rc = -1;
+
+	walname_object(wn, object, sizeof(object));
+	if ((or = wal_object_open(r, wn, object, &sr, err)) == NULL)
+		goto done;
+	if ((buf = malloc(IO_CHUNK)) == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		goto done;
+	}
+	for (;;)
+	{
+		size_t		got;
+
+		if (cancel != NULL && *cancel)
+		{
+			err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted");
+			goto done;
+		}
+		if (obj_reader_read(or, buf, IO_CHUNK, &got, err) != 0)
+			goto bad_object;
+		if (got == 0)
+			break;
+		hdr_have = wal_hdr_take(hdr, hdr_have, buf, got);
+		total += got;
+	}
+	if (wal_object_check(r, wn, total, hdr, hdr_have, err) != 0)
+		goto bad_object;
+	rc = 0;
+	goto done;
+bad_object:
+	wal_object_err(r, object, err);
+done:
+	free(buf);
+	obj_reader_free(or);
+	store_reader_close(sr);
+	return rc;
+}
+
 int
 wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *res, pgark_err *err)
 {
@@ -276,7 +390,6 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	uint8_t    *buf = NULL;
 	char		dir[PATH_MAX], tmp[PATH_MAX];
 	int			fd = -1;
-	int			segment_like = (wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL);
 	uint8_t		hdr[WAL_LONG_HEADER_LEN];
 	size_t		hdr_have = 0;
 	uint64_t	total = 0;
@@ -288,16 +401,8 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	memset(res, 0, sizeof(*res));
 	walname_object(wn, res->object, sizeof(res->object));
 
-	if ((sr = store_get(r->st, res->object, 0, 0, err)) == NULL)
+	if ((or = wal_object_open(r, wn, res->object, &sr, err)) == NULL)
 		goto done;				/* NOTFOUND passes through */
-	if ((or = repo_object_reader(r, store_read_source, sr, err)) == NULL)
-		goto bad_object;
-	if (segment_like && obj_reader_header(or)->plain_len != r->meta.wal_seg_size)
-	{
-		err_set(err, PGARK_ERR_CORRUPT, 0, "header says %llu bytes, not the segment size %u",
-				(unsigned long long) obj_reader_header(or)->plain_len, r->meta.wal_seg_size);
-		goto bad_object;
-	}
 
 	path_dirname(dest, dir, sizeof(dir));
 	if ((size_t) snprintf(tmp, sizeof(tmp), "%s/.%s.pgark-%d.tmp", dir, path_basename(dest),
@@ -346,13 +451,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 			goto bad_object;
 		if (got == 0)
 			break;
-		if (hdr_have < sizeof(hdr))
-		{
-			size_t		n = sizeof(hdr) - hdr_have < got ? sizeof(hdr) - hdr_have : got;
-
-			memcpy(hdr + hdr_have, buf, n);
-			hdr_have += n;
-		}
+		hdr_have = wal_hdr_take(hdr, hdr_have, buf, got);
 		if (write_full(fd, buf, got) != 0)
 		{
 			err_sys(err, PGARK_ERR_IO, "could not write the file fetched for %s", dest);
@@ -361,17 +460,8 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		total += got;
 	}
 	/* the reader has verified every frame and the trailer; now the WAL itself */
-	if (segment_like)
-	{
-		if (total != r->meta.wal_seg_size)
-		{
-			err_set(err, PGARK_ERR_CORRUPT, 0, "%llu bytes, not the segment size %u",
-					(unsigned long long) total, r->meta.wal_seg_size);
-			goto bad_object;
-		}
-		if (wal_check_segment(wn, hdr, hdr_have, r->meta.sysid, r->meta.wal_seg_size, err) != 0)
-			goto bad_object;
-	}
+	if (wal_object_check(r, wn, total, hdr, hdr_have, err) != 0)
+		goto bad_object;
 	if (unnamed)
 	{
 		char		self[64];
@@ -415,10 +505,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	rc = 0;
 	goto done;
 bad_object:
-	if (err->kind == PGARK_ERR_CORRUPT || err->kind == PGARK_ERR_MISMATCH)
-		err_prefix(err, "archived object %s in %s is damaged", res->object, r->st->where);
-	else
-		err_prefix(err, "archived object %s", res->object);
+	wal_object_err(r, res->object, err);
 done:
 	if (fd >= 0)
 		close(fd);

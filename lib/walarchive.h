@@ -5,6 +5,7 @@
 #ifndef PGARK_WALARCHIVE_H
 #define PGARK_WALARCHIVE_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -66,6 +67,14 @@ typedef struct wal_fetch_result
  */
 int			wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *res,
 						   pgark_err *err);
+
+/*
+ * Read wn's object to its end and verify it as wal_fetch_file does, writing
+ * nothing: 0, or -1 with err (NOTFOUND if the repository lacks it, CORRUPT
+ * or MISMATCH if it is damaged, "interrupted" when *cancel is set).
+ */
+int			wal_verify_object(repo *r, const walname *wn, const volatile sig_atomic_t *cancel,
+							  pgark_err *err);
 
 /*
  * Fetch a small WAL file (a .history) into memory: *out (malloc'd,

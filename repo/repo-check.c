@@ -633,18 +633,28 @@ check_verify(repo *r, const pgark_config *cfg, int64_t now)
 
 /* ---- the last restore drill */
 
-/* "taken <age> ago" from a backup id YYYYMMDDTHHMMSSZ-xxxx; "" if not one */
+/* the time of an id YYYYMMDDTHHMMSSZ-xxxx (a backup's, a dump's): 0, or -1
+ * if not one */
+static int
+id_time(const char *id, int64_t *t)
+{
+	char		iso[32];
+
+	if (strlen(id) < 16 || id[8] != 'T' || id[15] != 'Z')
+		return -1;
+	snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", id, id + 4, id + 6, id + 9, id + 11, id + 13);
+	return iso8601_parse(iso, t);
+}
+
+/* "taken <age> ago" from a backup id; "" if not one */
 static void
 backup_taken(const char *id, int64_t now, char *out, size_t len)
 {
-	char		iso[32], a[48];
+	char		a[48];
 	int64_t		t;
 
 	out[0] = '\0';
-	if (strlen(id) < 16 || id[8] != 'T' || id[15] != 'Z')
-		return;
-	snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", id, id + 4, id + 6, id + 9, id + 11, id + 13);
-	if (iso8601_parse(iso, &t) != 0)
+	if (id_time(id, &t) != 0)
 		return;
 	human_age((double) (now > t ? now - t : 0), a, sizeof(a));
 	snprintf(out, len, "taken %s ago", a);
@@ -702,8 +712,25 @@ check_drill(repo *r, const pgark_config *cfg, int64_t now)
 	age_state(c, m_drill_age, cfg->check_drill_max_age, 0, "[check] drill_max_age", "", what);
 }
 
-/* ---- logical dumps: the newest complete one of each database (names and
- * store times only, nothing read); the globals are not a database */
+/* ---- logical dumps: the newest complete full dump of each database (a
+ * --schema-only one holds no data: a nightly one must not hide the full
+ * ones failing) and the newest globals; the listing's store times, and the
+ * meta of a database's newest dumps until a full one (DUMP_META_READS at
+ * most: one read each when the newest is full) */
+
+#define DUMP_META_READS 32
+
+/* when e was stored: the listing's time, else (a store that gives none) its
+ * id's */
+static double
+dump_entry_age(const dump_entry *e, int64_t now)
+{
+	int64_t		t = e->mtime;
+
+	if (t <= 0 && id_time(e->id, &t) != 0)
+		return 0;
+	return now > t ? (double) (now - t) : 0;
+}
 
 static void
 check_dumps(repo *r, const pgark_config *cfg, int64_t now)
@@ -711,8 +738,8 @@ check_dumps(repo *r, const pgark_config *cfg, int64_t now)
 	check	   *c = add_check("dumps");
 	dump_list	l = {0};
 	pgark_err	err;
-	char		list[1000] = "", stale[600] = "", a[48], t[48];
-	size_t		nstale = 0;
+	char		list[1000] = "", stale[600] = "", a[48], t[48], what[DUMP_NAME_MAX + 200];
+	size_t		nstale = 0, nmore = 0, ndirs = 0;
 	double		oldest = -1;
 
 	err_clear(&err);
@@ -727,59 +754,117 @@ check_dumps(repo *r, const pgark_config *cfg, int64_t now)
 		set_state(c, ST_UNKNOWN, "not checked: out of memory");
 		return;
 	}
-	for (size_t i = 0; i < l.n && m_ndumps < MAX_DUMP_DBS; i++)
+	for (size_t i = 0; i < l.n; i++)
 	{
-		const dump_entry *e = NULL;
+		const dump_entry *full = NULL, *schema = NULL, *last = NULL;
+		int			globals = strcmp(l.e[i].dir, DUMP_GLOBALS_DIR) == 0, reads = 0, bounded = 0;
 		dump_age   *d;
-		size_t		j;
+		char	   *out;
+		size_t		j, n, outlen;
 
-		if (strcmp(l.e[i].dir, DUMP_GLOBALS_DIR) == 0 || (i + 1 < l.n && strcmp(l.e[i + 1].dir, l.e[i].dir) == 0))
+		if (i + 1 < l.n && strcmp(l.e[i + 1].dir, l.e[i].dir) == 0)
 			continue;			/* not the last entry of its directory */
-		/* the directory's entries, oldest first: its newest complete one */
+		/* the directory's entries, oldest first: its newest complete full
+		 * one (the globals: its newest complete one) */
 		for (j = i + 1; j-- > 0 && strcmp(l.e[j].dir, l.e[i].dir) == 0;)
-			if (l.e[j].has_meta && l.e[j].has_data)
+		{
+			dump_entry *e = &l.e[j];
+
+			if (!e->has_meta || !e->has_data)
+				continue;
+			if (globals)
 			{
-				e = &l.e[j];
+				full = e;
 				break;
 			}
-		if (e == NULL)
+			if (reads++ == DUMP_META_READS)
+			{
+				bounded = 1;
+				break;
+			}
+			if (dump_entry_read_meta(r, e, &err) != 0)
+			{
+				dump_list_free(&l);
+				set_state(c, ST_UNKNOWN, "not checked: %s", err.msg);
+				return;
+			}
+			if (!e->has_meta || !e->meta_ok)
+				continue;		/* removed meanwhile, or damaged (repo-verify's) */
+			last = e;
+			if (e->meta.kind == DUMP_FULL)
+			{
+				full = e;
+				break;
+			}
+			if (schema == NULL && e->meta.kind == DUMP_SCHEMA)
+				schema = e;
+		}
+		if (full == NULL && last == NULL)
+			continue;			/* no complete dump */
+		if (m_ndumps == MAX_DUMP_DBS)
+		{
+			nmore++;
 			continue;
+		}
+		ndirs++;
 		d = &m_dumps[m_ndumps++];
-		if (dump_name_decode(e->dir, d->db, sizeof(d->db)) != 0)
-			snprintf(d->db, sizeof(d->db), "%.*s", (int) sizeof(d->db) - 1, e->dir);
-		d->age = e->mtime > 0 && now > e->mtime ? (double) (now - e->mtime) : 0;
+		if (globals || dump_name_decode(l.e[i].dir, d->db, sizeof(d->db)) != 0)
+			snprintf(d->db, sizeof(d->db), "%.*s", (int) sizeof(d->db) - 1, l.e[i].dir);
+		/* no full dump: at least as old as the oldest one looked at */
+		d->age = dump_entry_age(full ? full : last, now);
 		if (d->age > oldest)
 			oldest = d->age;
 		human_age(d->age, a, sizeof(a));
-		if (cfg->check_dump_max_age > 0 && d->age > (double) cfg->check_dump_max_age)
+		if (full)
+			n = (size_t) snprintf(what, sizeof(what), "%s %s ago", d->db, a);
+		else if (bounded)
+			n = (size_t) snprintf(what, sizeof(what), "%s: no full dump in its newest %d, schema-only (the "
+								  "oldest %s ago)", d->db, DUMP_META_READS, a);
+		else
+			n = (size_t) snprintf(what, sizeof(what), "%s: no full dump, only schema-only ones (the oldest %s "
+								  "ago)", d->db, a);
+		if (full && schema && n < sizeof(what))
 		{
-			size_t		n = strlen(stale);
-
+			human_age(dump_entry_age(schema, now), t, sizeof(t));
+			snprintf(what + n, sizeof(what) - n, " (schema-only %s ago)", t);
+		}
+		if (cfg->check_dump_max_age > 0 && (d->age > (double) cfg->check_dump_max_age || !full))
+		{
 			nstale++;
-			if (n + 80 < sizeof(stale))
-				snprintf(stale + n, sizeof(stale) - n, "%s%s %s ago", n ? ", " : "", d->db, a);
+			out = stale;
+			outlen = sizeof(stale);
 		}
 		else
 		{
-			size_t		n = strlen(list);
-
-			if (n + 80 < sizeof(list))
-				snprintf(list + n, sizeof(list) - n, "%s%s %s ago", n ? ", " : "", d->db, a);
+			out = list;
+			outlen = sizeof(list);
 		}
+		n = strlen(out);
+		if (n + strlen(what) + 8 < outlen)
+			snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", what);
+		else if (n + 4 < outlen && strcmp(out + n - 3, "...") != 0)
+			snprintf(out + n, outlen - n, "...");
 	}
 	dump_list_free(&l);
 	c->unit = "s";
 	c->value = oldest;
 	c->warn = cfg->check_dump_max_age > 0 ? (double) cfg->check_dump_max_age : -1;
 	human_age((double) cfg->check_dump_max_age, t, sizeof(t));
-	if (m_ndumps == 0)
+	if (nmore > 0)
+	{
+		size_t		n = strlen(list);
+
+		if (n + 48 < sizeof(list))
+			snprintf(list + n, sizeof(list) - n, "%sand %zu more (not checked)", n ? ", " : "", nmore);
+	}
+	if (ndirs == 0)
 		set_state(c, ST_OK, "no logical dump in the repository (none required: [check] dump_max_age applies to "
 				  "the databases that have dumps)");
 	else if (nstale > 0)
-		set_state(c, ST_WARNING, "the newest dump of %zu database%s older than [check] dump_max_age = %s: %s%s%s",
-				  nstale, nstale == 1 ? " is" : "s are", t, stale, list[0] ? "; the others: " : "", list);
+		set_state(c, ST_WARNING, "the newest full dump of %zu database%s older than [check] dump_max_age = %s: "
+				  "%s%s%s", nstale, nstale == 1 ? " is" : "s are", t, stale, list[0] ? "; the others: " : "", list);
 	else
-		set_state(c, ST_OK, "newest dump of each database: %s%s%s%s", list, cfg->check_dump_max_age > 0 ?
+		set_state(c, ST_OK, "newest full dump of each database: %s%s%s%s", list, cfg->check_dump_max_age > 0 ?
 				  " (within [check] dump_max_age = " : "", cfg->check_dump_max_age > 0 ? t : "",
 				  cfg->check_dump_max_age > 0 ? ")" : "");
 }
@@ -909,7 +994,7 @@ write_prometheus(const char *path, cstate worst, pgark_err *err)
 	prom_metric(f, "pgark_last_drill_rto_seconds", "The last restore drill's recovery time (restore + replay).",
 				m_drill_rto);
 	if (m_ndumps > 0)
-		fprintf(f, "# HELP pgark_last_dump_age_seconds Seconds since the newest logical dump of the database "
+		fprintf(f, "# HELP pgark_last_dump_age_seconds Seconds since the newest full logical dump of the database "
 				"was stored.\n# TYPE pgark_last_dump_age_seconds gauge\n");
 	for (size_t i = 0; i < m_ndumps; i++)
 	{

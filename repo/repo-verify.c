@@ -13,6 +13,7 @@
  * status/drill.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <libpq-fe.h>
 
@@ -250,31 +252,95 @@ drill_cancelled(volatile sig_atomic_t *cancel, pgark_err *err)
 	return 1;
 }
 
-/*
- * A failure of this host, not of the backup (README, "What is recorded"):
- * the server could not get its resources (disk space, memory, shared
- * memory, huge pages, sockets, files, the lock file), was killed by SIGKILL
- * (the OOM killer), found no role to connect as, or a program or the
- * amcheck extension is missing here. Such a drill records nothing. A
- * recovery FATAL about a missing or corrupt WAL record, or a database
- * refusing queries for another reason, stays the backup's.
- */
+/* the words of a failure of this host (drill_host_problem) in s */
 static int
-drill_host_problem(const char *msg)
+drill_host_words(const char *s)
 {
 	static const char *const host[] = {
 		"No space left on device", "Disk quota exceeded", "out of memory", "Cannot allocate memory",
 		"could not create shared memory segment", "could not map anonymous shared memory", "huge pages",
 		"could not create semaphores", "could not create lock file", "could not create any", "could not bind",
 		"Too many open files", "too many open files", "Permission denied", "stopped (signal 9)",
-		"to connect as", "could not load library", "extension \"amcheck\" is not available",
-		"could not open extension control file", "command not found",
+		"terminated by signal", "to connect as", "could not load library",
+		"extension \"amcheck\" is not available", "could not open extension control file", "command not found",
 	};
 
 	for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++)
-		if (strstr(msg, host[i]) != NULL)
+		if (strstr(s, host[i]) != NULL)
 			return 1;
 	return 0;
+}
+
+/* Is l (a line of the scratch server's log tail, its prefix removed) the
+ * server's own message, rather than what a program it ran (wal-fetch, the
+ * shell) wrote to its stderr? */
+static int
+drill_server_line(const char *l)
+{
+	static const char *const level[] = {"LOG:", "FATAL:", "PANIC:", "ERROR:", "WARNING:", "DETAIL:", "HINT:",
+		"CONTEXT:", "STATEMENT:"};
+
+	for (size_t i = 0; i < sizeof(level) / sizeof(level[0]); i++)
+		if (strncmp(l, level[i], strlen(level[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A failure of this host, not of the backup (README, "What is recorded"):
+ * the server could not get its resources (disk space, memory, shared
+ * memory, huge pages, sockets, files, the lock file), was killed by SIGKILL
+ * (the OOM killer) or its restore_command by a signal, found no role to
+ * connect as, or a program or the amcheck extension is missing here. Such a
+ * drill records nothing. A recovery FATAL about a missing or corrupt WAL
+ * record, or a database refusing queries for another reason, stays the
+ * backup's. Of the server's log tail ("... log ends: line|line") only the
+ * server's own lines count: wal-fetch's warnings there (its audit log or
+ * alert failing, "Permission denied") say nothing of why replay stopped.
+ */
+static int
+drill_host_problem(const char *msg)
+{
+	static const char ends[] = "log ends: ";
+	char		buf[sizeof(((pgark_err *) 0)->msg)];
+	const char *t = strstr(msg, ends), *l;
+	size_t		o;
+
+	if (t == NULL)
+		return drill_host_words(msg);
+	t += sizeof(ends) - 1;
+	o = (size_t) (t - msg) < sizeof(buf) - 1 ? (size_t) (t - msg) : sizeof(buf) - 1;
+	memcpy(buf, msg, o);
+	buf[o] = '\0';
+	for (l = t; *l; l += strcspn(l, "|"), l += *l == '|')
+	{
+		size_t		n = strcspn(l, "|");
+
+		if (drill_server_line(l) && o + n + 2 < sizeof(buf))
+		{
+			buf[o++] = '|';
+			memcpy(buf + o, l, n);
+			o += n;
+			buf[o] = '\0';
+		}
+	}
+	return drill_host_words(buf);
+}
+
+/* wal-fetch's own error in the server's log tail of msg ("wal-fetch:
+ * ERROR: ..." up to the next line), into out; "" if none */
+static void
+drill_fetch_error(const char *msg, char *out, size_t outlen)
+{
+	static const char tag[] = "wal-fetch: ERROR: ";
+	const char *p = strstr(msg, tag);
+
+	out[0] = '\0';
+	if (p != NULL)
+	{
+		p += sizeof(tag) - 1;
+		snprintf(out, outlen, "%.*s", (int) strcspn(p, "|"), p);
+	}
 }
 
 /*
@@ -282,51 +348,107 @@ drill_host_problem(const char *msg)
  * failed on a WAL file with EXIT_FETCH_FATAL, which is anything but "not in
  * the repository": the file corrupt or of another cluster (the archive's
  * fault, so the backup's verdict), or the store unreachable, timed out, no
- * space here (not the backup's). Which one is asked again here, by fetching
- * that file from the repository into a temporary directory: 1 = not the
- * backup's (err replaced, saying why), 0 = the backup's or not such a
- * failure (err kept).
+ * space here (not the backup's). Which one is asked again here, by reading
+ * that file from the repository and verifying it as wal-fetch does (nothing
+ * written), before anything else of the message is looked at. Only the file found damaged (corrupt, of
+ * another cluster, a bad name) is the backup's: a file not in the repository
+ * is one PostgreSQL asks for although it normally is not there (the next
+ * timeline's history, the segment after the archive's last), on which the
+ * store failed; a real gap makes wal-fetch exit 1, not EXIT_FETCH_FATAL, and
+ * is the WAL reach check's. 1 = not the backup's (err replaced, saying why),
+ * 0 = the backup's (err kept), -1 = not such a failure (err kept).
  */
 static int
-drill_fetch_not_backups(repo *r, pgark_err *err)
+drill_fetch_not_backups(repo *r, volatile sig_atomic_t *cancel, pgark_err *err)
 {
 	static const char needle[] = "could not restore file \"";
+	static const char not_ours[] = "not recorded (a problem of the repository's store or of this host, not of "
+		"the backup)";
 	const char *p = strstr(err->msg, needle), *q;
-	char		name[64], code[64], tdir[PATH_MAX], dest[PATH_MAX + 80];
-	const char *tmp = getenv("TMPDIR");
+	char		name[64], code[64], said[400];
 	walname		wn;
-	wal_fetch_result res;
 	pgark_err	e;
 	int			rc;
 
 	if (p == NULL)
-		return 0;
+		return -1;
 	p += sizeof(needle) - 1;
 	if ((q = strchr(p, '"')) == NULL || (size_t) (q - p) >= sizeof(name))
-		return 0;
+		return -1;
 	snprintf(name, sizeof(name), "%.*s", (int) (q - p), p);
 	snprintf(code, sizeof(code), "exited with exit code %d", EXIT_FETCH_FATAL);
 	err_clear(&e);
 	if (strstr(q, code) == NULL || walname_parse(name, &wn, &e) != 0)
-		return 0;
-	if ((size_t) snprintf(tdir, sizeof(tdir), "%s/pgark-drill-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp") >=
-		sizeof(tdir) || mkdtemp(tdir) == NULL)
-		return 0;
-	snprintf(dest, sizeof(dest), "%s/%s", tdir, name);
-	rc = wal_fetch_file(r, &wn, dest, &res, &e);
-	(void) unlink(dest);
-	(void) rmdir(tdir);
+		return -1;
+	drill_fetch_error(err->msg, said, sizeof(said));
+	rc = wal_verify_object(r, &wn, cancel, &e);
+	if (drill_cancelled(cancel, err))
+		return 1;
 	if (rc == 0)
 	{
-		err_set(err, PGARK_ERR_TRANSIENT, 0, "not recorded (a problem of the repository's store or of this host, "
-				"not of the backup): replay stopped when wal-fetch could not fetch %s, which fetches now", name);
+		err_set(err, PGARK_ERR_TRANSIENT, 0, "%s: replay stopped when wal-fetch could not fetch %s, which "
+				"fetches now%s%.400s%s", not_ours, name, said[0] ? " (wal-fetch said: " : "", said,
+				said[0] ? ")" : "");
 		return 1;
 	}
-	if (drill_blames_backup(e.kind) && !drill_host_problem(e.msg))
+	if (e.kind == PGARK_ERR_CORRUPT || e.kind == PGARK_ERR_MISMATCH || e.kind == PGARK_ERR_BADNAME)
 		return 0;
-	err_set(err, e.kind, e.sys_errno, "not recorded (a problem of the repository's store or of this host, not of "
-			"the backup): replay stopped when wal-fetch could not fetch %s: %s", name, e.msg);
+	if (e.kind == PGARK_ERR_NOTFOUND)
+		err_set(err, PGARK_ERR_TRANSIENT, 0, "%s: replay stopped when wal-fetch could not fetch %s%s%.400s, a "
+				"file that is not in the repository (PostgreSQL asks for some that normally are not there): "
+				"the store failed on it", not_ours, name, said[0] ? ": " : "", said);
+	else
+		err_set(err, e.kind, e.sys_errno, "%s: replay stopped when wal-fetch could not fetch %s: %s", not_ours,
+				name, e.msg);
 	return 1;
+}
+
+/*
+ * The major version of <bindir>/postgres (its --version), or -1 if it
+ * cannot be run or says none. (lib/scratch.c finds it the same way for the
+ * binaries it starts; asked here first so that a [postgres] bindir of
+ * another version, a newer one for dump-push's pg_dump, is passed over.)
+ */
+static int
+drill_bindir_major(const char *bindir)
+{
+	char		path[PATH_MAX], out[256];
+	const char *v;
+	int			pfd[2], status;
+	pid_t		pid;
+	ssize_t		n;
+
+	if ((size_t) snprintf(path, sizeof(path), "%s/postgres", bindir) >= sizeof(path) ||
+		access(path, X_OK) != 0 || pipe2(pfd, O_CLOEXEC) != 0)
+		return -1;
+	if ((pid = fork()) < 0)
+	{
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0)
+	{
+		int			nul = open("/dev/null", O_RDWR);
+
+		dup2(pfd[1], 1);
+		if (nul >= 0)
+		{
+			dup2(nul, 0);
+			dup2(nul, 2);
+		}
+		execl(path, path, "--version", (char *) NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	n = read_full(pfd[0], out, sizeof(out) - 1);
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	out[n > 0 ? n : 0] = '\0';
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || (v = strstr(out, "(PostgreSQL) ")) == NULL)
+		return -1;
+	return atoi(v + 13);
 }
 
 #define DRILL_MAX_DBS 4096
@@ -697,7 +819,7 @@ drill_main(prog *p)
 	volatile sig_atomic_t *cancel;
 	prog_progress pp;
 	double		t0;
-	int			ok;
+	int			ok, nb, backup_major = 0, bindir_major = 0;
 	uint32_t	seg_size;
 	problems	wal_problems = {0};
 
@@ -775,8 +897,37 @@ drill_main(prog *p)
 	so.ro.target = TARGET_NONE;	/* the end of the archive */
 	so.ro.restore_command = rcmd;
 	so.cancel = cancel;
-	/* [postgres] bindir, if set: else the backup's version's (scratch.h) */
-	so.bindir = p->cfg.bindir[0] ? p->cfg.bindir : NULL;
+	/* [postgres] bindir, if its server is of the backup's major version
+	 * (it may be a newer one, for dump-push's pg_dump): else the backup's
+	 * version's where they are installed (scratch.h) */
+	so.bindir = NULL;
+	if (p->cfg.bindir[0])
+	{
+		mf_head		h;
+		mf_reader  *rd;
+		pgark_err	e;
+
+		memset(&h, 0, sizeof(h));
+		err_clear(&e);
+		if ((rd = mf_open(r, d.backup, &h, &e)) == NULL)
+			so.bindir = p->cfg.bindir;	/* scratch_start says why */
+		else
+		{
+			mf_close(rd);
+			backup_major = h.pg_version;
+			mf_head_free(&h);
+			if ((bindir_major = drill_bindir_major(p->cfg.bindir)) == backup_major)
+				so.bindir = p->cfg.bindir;
+			else if (bindir_major < 0)
+				log_warning("[postgres] bindir: %s/postgres cannot be run; the drill looks for the server "
+							"binaries of PostgreSQL %d (the backup's version) elsewhere", p->cfg.bindir,
+							backup_major);
+			else
+				log_warning("[postgres] bindir: %s/postgres is of PostgreSQL %d, the backup of PostgreSQL %d; "
+							"the drill looks for PostgreSQL %d's server binaries elsewhere", p->cfg.bindir,
+							bindir_major, backup_major, backup_major);
+		}
+	}
 	so.wait_timeout = p->cfg.drill_timeout > INT_MAX ? INT_MAX : (int) p->cfg.drill_timeout;
 	prog_progress_init(&pp, "restore drill", opt_progress);
 	so.progress = pp.enabled ? prog_progress_cb : NULL;
@@ -790,13 +941,24 @@ drill_main(prog *p)
 		problems_free(&wal_problems);
 		if (drill_cancelled(cancel, &err))
 			;
-		else if (drill_blames_backup(err.kind) && drill_host_problem(err.msg))
-			err_prefix(&err, "not recorded (a problem of this host, not of the backup)");
-		else if (drill_blames_backup(err.kind) && drill_fetch_not_backups(r, &err))
-			;
 		else if (!drill_blames_backup(err.kind))
+		{
+			if (err.kind == PGARK_ERR_CONFIG && p->cfg.bindir[0] && so.bindir == NULL)
+			{
+				if (bindir_major < 0)
+					err_prefix(&err, "[postgres] bindir %s/postgres cannot be run", p->cfg.bindir);
+				else
+					err_prefix(&err, "[postgres] bindir %s/postgres is of PostgreSQL %d", p->cfg.bindir,
+							   bindir_major);
+			}
 			err_prefix(&err, "not recorded (not a problem of the backup)");
-		else if (drill_blames_backup(err.kind))
+		}
+		/* wal-fetch failing: the file fetched again decides, first */
+		else if ((nb = drill_fetch_not_backups(r, cancel, &err)) > 0)
+			;
+		else if (nb < 0 && drill_host_problem(err.msg))
+			err_prefix(&err, "not recorded (a problem of this host, not of the backup)");
+		else
 		{
 			snprintf(d.detail, sizeof(d.detail), "the backup did not restore: %.480s", err.msg);
 			d.rto = (now_ms() - t0) / 1000.0;

@@ -8,9 +8,11 @@
 # damage (CRITICAL); archiving failing (CRITICAL); no conninfo (skipped);
 # free space (local); the repository unreachable (CRITICAL); the server down
 # (CRITICAL); a bad configuration and a bad option (3 UNKNOWN). Logical
-# dumps: none (OK, also with dump_max_age set), the newest dump's age per
-# database (message, Prometheus gauge), WARNING past [check] dump_max_age
-# naming the database, a bad dump_max_age refused.
+# dumps: none (OK, also with dump_max_age set), the newest full dump's age
+# per database (message, Prometheus gauge), WARNING past [check]
+# dump_max_age naming the database (a newer --schema-only dump, or data
+# without meta, does not count), the globals' age as pg.globals, a bad
+# dump_max_age refused.
 use strict;
 use warnings;
 
@@ -129,21 +131,45 @@ for my $db (qw(dumped postgres))
 	my $dprom = "$promdir/dumps.prom";
 	$r = check($conf, '--prometheus', $dprom);
 	is($r->{by}{dumps}{status}, 'OK', 'dumps of two databases: dumps OK') or diag explain $r->{by}{dumps};
-	like($r->{by}{dumps}{message}, qr/newest dump of each database: dumped \d+s ago, postgres \d+s ago$/,
+	like($r->{by}{dumps}{message}, qr/newest full dump of each database: dumped \d+s ago, postgres \d+s ago$/,
 		'... each database\'s newest dump and its age');
 	ok(defined $r->{by}{dumps}{value} && $r->{by}{dumps}{value} < 600, '... the value: the oldest of them (' . ($r->{by}{dumps}{value} // 'none') . ')');
 	my %val = map { /^pgark_last_dump_age_seconds\{database="(\w+)"\} (\d+)$/ ? ($1 => $2) : () } split /\n/, slurp_file($dprom);
 	is_deeply([ sort keys %val ], [qw(dumped postgres)], '... Prometheus: pgark_last_dump_age_seconds{database=...} for each');
 }
-sleep 3;
+# a margin: postgres's new dump must be well within dump_max_age when
+# checked, dumped's well past it
+sleep 6;
 my $d2 = run_pgark('dump-push', '--config', $env->{conf}, '--db', 'postgres');
 is($d2->{rc}, 0, 'a newer dump of postgres') or diag show($d2);
-$r = check(variant('dumpage1', { check => { dump_max_age => '2s' } }));
+$r = check(variant('dumpage1', { check => { dump_max_age => '4s' } }));
 is($r->{rc}, 1, 'the newest dump of one database older than dump_max_age: exit 1') or diag show($r);
 is($r->{by}{dumps}{status}, 'WARNING', '... dumps WARNING');
-like($r->{by}{dumps}{message}, qr/the newest dump of 1 database is older than \[check\] dump_max_age = 2s: dumped \d+s ago; the others: postgres \d+s ago/,
+like($r->{by}{dumps}{message}, qr/the newest full dump of 1 database is older than \[check\] dump_max_age = 4s: dumped \d+s ago; the others: postgres \d+s ago/,
 	'... naming the database and the setting; not the one dumped since');
-is($r->{by}{dumps}{warn}, 2, '... the threshold');
+is($r->{by}{dumps}{warn}, 4, '... the threshold');
+# a --schema-only dump of dumped since, and the data of a dump-push that
+# died before its meta: neither is a full dump, dumped stays stale
+{
+	my $s = run_pgark('dump-push', '--config', $env->{conf}, '--db', 'dumped', '--schema-only');
+	is($s->{rc}, 0, 'a --schema-only dump of dumped') or diag show($s);
+	my @t = gmtime(time);
+	my $id = sprintf('%04d%02d%02dT%02d%02d%02dZ-dead', $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0]);
+	repo_write_object($env, "dumps/dumped/$id/data", 'not a dump');
+	$r = check(variant('dumpage3', { check => { dump_max_age => '4s' } }));
+	is($r->{by}{dumps}{status}, 'WARNING', '... dumps still WARNING') or diag explain $r->{by}{dumps};
+	like($r->{by}{dumps}{message}, qr/older than \[check\] dump_max_age = 4s: dumped (\d+)s ago \(schema-only \d+s ago\)/,
+		'... the full dump\'s age counts; the schema-only one named beside it');
+	ok($r->{by}{dumps}{message} =~ /dumped (\d+)s ago/ && $1 >= 6, "... dumped's age is its full dump's ($1 s)");
+	repo_remove_object($env, "dumps/dumped/$id/data");
+}
+# the globals' newest dump is reported too, as pg.globals
+{
+	my $g = run_pgark('dump-push', '--config', $env->{conf}, '--globals');
+	is($g->{rc}, 0, 'dump-push --globals') or diag show($g);
+	$r = check($conf);
+	like($r->{by}{dumps}{message}, qr/pg\.globals \d+s ago/, '... its age reported as pg.globals') or diag explain $r->{by}{dumps};
+}
 $r = check(variant('dumpage2', { check => { dump_max_age => '1d' } }));
 is($r->{by}{dumps}{status}, 'OK', 'within dump_max_age 1d: OK');
 like($r->{by}{dumps}{message}, qr/\(within \[check\] dump_max_age = 1d 0h\)/, '... saying so');

@@ -5,14 +5,16 @@
 # alerts, and leaves no scratch directory and no process behind.
 # Under s3 (through t/s3/fault-proxy.js): the backup's packs failing while
 # they are restored, the WAL failing while the scratch instance replays it,
-# the WAL failing once (the drill's own fetch of it then works), the store
-# not answering, and the WAL so slow that [restore] drill_timeout (1 s)
+# the WAL failing once (the drill's own fetch of it then works), a history
+# file that is not in the repository failing (a 503 on PostgreSQL's probe for
+# the next timeline), the store not answering, and the WAL so slow that [restore] drill_timeout (1 s)
 # expires; and, the backup's failure after all, a WAL segment that arrives
-# corrupt on every read is recorded.
+# corrupt on every read is recorded, also when wal-fetch's own warnings
+# ("Permission denied" on its audit log) fill the server's log.
 # Under local: pg_amcheck missing from the server binaries ([postgres]
 # bindir), drill_timeout = 1s expiring (a bindir whose postgres starts 3 s
-# late), and a [restore] scratch_user role the backup's cluster does not
-# have. One source cluster, one small backup.
+# late), a [restore] scratch_user role the backup's cluster does not
+# have, and a [postgres] bindir of a newer major version passed over. One source cluster, one small backup.
 use strict;
 use warnings;
 
@@ -160,6 +162,17 @@ if ($backend eq 's3')
 	$r = drill(conf_with(repo => $proxy->repo_settings(%fast, timeout => 3), restore => { drill_timeout => '1s' }));
 	not_the_backups('[restore] drill_timeout = 1s expiring (slow WAL)', $r, qr/not recorded \(not a problem of the backup\): .*did not reach its recovery target within 1 s/, $rec);
 
+	# a file PostgreSQL asks for that is normally not there (the next
+	# timeline's history at the start) failing with 503 twice: wal-fetch
+	# gives up (exit 200), the drill's own fetch finds it not in the
+	# repository: the store's hiccup, not the backup's
+	$proxy->clear;
+	$proxy->fault(match => { method => 'GET', path => '/wal/history/' }, action => '503', count => 2);
+	$r = drill(conf_with(repo => $proxy->repo_settings(%fast)));
+	not_the_backups('a history file that is not there failing (503) during replay', $r,
+		qr/not recorded \(a problem of the repository's store or of this host, not of the backup\): replay stopped when wal-fetch could not fetch [0-9A-F]{8}\.history.*a file that is not in the repository/, $rec);
+	ok((grep { $_->{fault} && $_->{path} =~ m{/wal/history/} } $proxy->log), '... the proxy failed a history read');
+
 	# a WAL segment that arrives corrupt (a bit flipped on the way, every
 	# time): that is the backup's failure, recorded
 	$proxy->clear;
@@ -172,6 +185,24 @@ if ($backend eq 's3')
 		'... saying replay stopped on the damaged WAL');
 	isnt(repo_read_object($env, 'status/drill'), $rec, '... recorded');
 	nothing_left('a WAL segment corrupt');
+
+	# the same with wal-fetch's audit log in a directory it may not write
+	# to: its own warnings in the server's log ("Permission denied") are
+	# not why replay stopped, the damaged segment is: recorded
+	my $failed_rec = repo_read_object($env, 'status/drill');
+	my $ro = "$dir/audit-ro";
+	mkdir $ro or die "mkdir $ro: $!";
+	chmod 0500, $ro;
+	$proxy->clear;
+	$proxy->fault(match => { method => 'GET', path => '/wal/[0-9A-F]{16}/' }, action => 'corrupt', count => -1);
+	$r = drill(conf_with(repo => $proxy->repo_settings(%fast),
+		log => { %{ $env->{sections}{log} // {} }, audit => "$ro/audit.log" }));
+	is($r->{rc}, 1, 'a WAL segment corrupt, wal-fetch warning "Permission denied" on its audit log: the drill fails (exit 1)')
+	  or diag show($r);
+	is($r->{json}{status}, 'failed', '... status failed');
+	unlike($r->{stderr}, qr/a problem of this host/, '... not taken for a problem of this host');
+	isnt(repo_read_object($env, 'status/drill'), $failed_rec, '... recorded');
+	nothing_left('a WAL segment corrupt, the audit log not writable');
 	$proxy->clear;
 }
 else
@@ -214,6 +245,22 @@ else
 	$r = drill(conf_with(restore => { scratch_user => 'pgark_nosuch_role' }));
 	not_the_backups('[restore] scratch_user a role that does not exist', $r,
 		qr/has no role "pgark_nosuch_role" to connect as \(a problem of this host's setup/, $rec);
+
+	# [postgres] bindir of a newer major version (for dump-push's
+	# pg_dump): passed over with a warning naming both versions, the
+	# backup's version's binaries found where they are installed
+	my $newer = "$dir/bin-16";
+	mkdir $newer or die "mkdir $newer: $!";
+	open($w, '>', "$newer/postgres") or die "$newer/postgres: $!";
+	print $w "#!/bin/sh\n[ \"\$1\" = --version ] && echo 'postgres (PostgreSQL) 16.4' && exit 0\nexit 1\n";
+	close $w;
+	chmod 0755, "$newer/postgres";
+	$r = drill(conf_with(postgres => { %{ $env->{sections}{postgres} }, bindir => $newer }));
+	is($r->{rc}, 0, '[postgres] bindir of PostgreSQL 16: the drill passes with the backup\'s version\'s binaries')
+	  or diag show($r);
+	like($r->{stderr}, qr{\[postgres\] bindir: \Q$newer\E/postgres is of PostgreSQL 16, the backup of PostgreSQL 15},
+		'... warning, naming both versions') or diag show($r);
+	$rec = repo_read_object($env, 'status/drill');
 }
 
 # and the next healthy drill is recorded again
