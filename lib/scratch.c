@@ -179,15 +179,20 @@ log_noise(const char *l)
 {
 	static const char *const noise[] = {"terminating any other active server processes",
 		"shutting down due to startup process failure", "aborting startup due to startup process failure",
-		"database system is shut down", "startup process (PID ",
+		"database system is shut down",
 		/* our own connection attempts while it starts */
 		"the database system is starting up", "the database system is in recovery mode",
-		"the database system is not yet accepting connections", NULL};
+		"the database system is not yet accepting connections", "the database system is not accepting connections",
+		NULL};
+
+	const char *p;
 
 	for (int i = 0; noise[i]; i++)
 		if (strstr(l, noise[i]) != NULL)
 			return 1;
-	return 0;
+	/* "startup process (PID n) exited with exit code 1" follows its own
+	 * message; "... was terminated by signal 9: Killed" is the cause */
+	return (p = strstr(l, "startup process (PID ")) != NULL && strstr(p, ") exited with exit code ") != NULL;
 }
 
 /* The last lines of the server log, on one line ("|" between lines),
@@ -196,13 +201,15 @@ log_noise(const char *l)
 static void
 log_tail(const char *logfile, char *out, size_t outlen)
 {
-	char		buf[4096];
+	/* enough for the cause behind a few seconds of refused connections */
+	char		buf[65536];
 	const char *line[128];
 	int			fd = open(logfile, O_RDONLY | O_CLOEXEC);
 	off_t		end;
 	ssize_t		n;
 	size_t		o = 0, nlines = 0, first, total = 0;
 	char	   *p;
+	int			noise = 0;
 
 	out[0] = '\0';
 	if (fd < 0 || outlen == 0)
@@ -221,9 +228,11 @@ log_tail(const char *logfile, char *out, size_t outlen)
 	close(fd);
 	buf[n] = '\0';
 	p = buf;
-	/* begin at a whole line */
-	if (end > (off_t) n && (p = strchr(buf, '\n')) != NULL)
+	/* begin at a whole line (if there is a line end to begin after) */
+	if (end > (off_t) n && (p = strchr(buf, '\n')) != NULL && p[1] != '\0')
 		p++;
+	else
+		p = buf;
 	while (p && *p)
 	{
 		char	   *nl = strchr(p, '\n'), *q;
@@ -233,8 +242,12 @@ log_tail(const char *logfile, char *out, size_t outlen)
 		/* the prefix: a time, then "[pid] " */
 		if (*p >= '0' && *p <= '9' && (q = strstr(p, "] ")) != NULL && q - p < 48)
 			p = q + 2;
-		if (*p && !log_noise(p))
+		/* a left out line's DETAIL too */
+		if (*p && (log_noise(p) || (noise && strncmp(p, "DETAIL:  ", 9) == 0)))
+			noise = 1;
+		else if (*p)
 		{
+			noise = 0;
 			if (nlines == sizeof(line) / sizeof(line[0]))
 			{
 				memmove(line, line + 1, sizeof(line) - sizeof(line[0]));
@@ -260,6 +273,12 @@ log_tail(const char *logfile, char *out, size_t outlen)
 			out[o++] = *c;
 	}
 	out[o] = '\0';
+}
+
+void
+scratch_log_tail(const char *logfile, char *out, size_t outlen)
+{
+	log_tail(logfile, out, outlen);
 }
 
 /* Run path with one argument, its stdout (the first len-1 bytes) into out. */

@@ -162,6 +162,13 @@ int			scratch_exec(const char *path, char *const argv[], const char *const env[]
 						 volatile sig_atomic_t *cancel, pgark_err *err);
 
 /*
+ * For tests. scratch_log_tail: the last lines of a scratch server's log on
+ * one line ("|" between), without the lines that never say why it stopped
+ * and without their "<time> [<pid>] " prefix; "" if it cannot be read.
+ */
+void		scratch_log_tail(const char *logfile, char *out, size_t outlen);
+
+/*
  * Remove the scratch directories in <parent>/pgark-scratch-<uid> whose lock
  * is free (stopping a server left running in one: only if <dir>/data is a
  * real directory of ours and the postmaster.pid's process is ours and works
