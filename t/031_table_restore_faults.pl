@@ -243,7 +243,7 @@ ls -A "$MNT/pgark-scratch-$(id -u)" >"$OUT/ls"
 	ok($oid, "the backup has tablespace $oid");
 	ok($m =~ s/^tablespace_map (\d+)\n(.*?)\n(?=body\n)/tablespace_map 0\n\n/ms, 'its tablespace_map removed');
 	# the tool itself: input over its 1 MiB buffer is refused, not cut
-	my $s = store_tool($env, 'seal', $name, { stdin => $m . ("\n" x (1 << 20)) });
+	my $s = store_tool($env, 'seal', $name, { stdin => $m . ("\n" x ((1 << 20) + 1 - length $m)) });
 	isnt($s->{rc}, 0, 'store-tool seal: over 1 MiB of input refused') or diag show($s);
 	like($s->{stderr}, qr/over 1 MiB/, '... saying so') or diag show($s);
 	is(repo_read_object($env, $name), $saved, '... the object unchanged');
