@@ -36,7 +36,9 @@ my $priv = "$scratch_parent/pgark-scratch-$>";
 my $tsdir = PostgreSQL::Test::Utils::tempdir_short() . '/ts';
 make_path($tsdir);
 
-my ($node, $env) = backup_cluster('trf',
+# prepared transactions allowed: one is open when the bootstrap superuser is
+# asked for (a single-user backend needs a slot for it as the server does)
+my ($node, $env) = backup_cluster('trf', conf => 'max_prepared_transactions = 5',
 	env => { extra => { restore => { scratch_dir => $scratch_parent } } });
 my $conf = $env->{conf};
 $node->start;
@@ -327,12 +329,18 @@ my $secret = 'Pw0rdXyzzySecret';
 # --- no role named after the OS user, "postgres" not a superuser: the
 # bootstrap superuser; then no role named after either: the bootstrap
 # superuser too, its name asked of a single-user backend.
-# The bootstrap superuser is renamed in the live cluster, replayed from WAL.
+# The bootstrap superuser is renamed in the live cluster, replayed from WAL,
+# to a name holding ':"' (what ended the single-user backend's answer); a
+# prepared transaction is open at the target (the single-user backend
+# needs max_prepared_transactions as the server does).
 {
+	my $boot = 'pgark:"boot';
+	$node->safe_psql('postgres', q{CREATE TABLE px (i int); BEGIN; INSERT INTO px VALUES (1);
+PREPARE TRANSACTION 'pgark_px'});
 	$node->safe_psql('postgres', 'CREATE ROLE pgark_tmp_su SUPERUSER LOGIN');
-	$node->safe_psql('postgres', qq{ALTER ROLE "$osuser" RENAME TO pgark_boot},
+	$node->safe_psql('postgres', qq{ALTER ROLE "$osuser" RENAME TO "pgark:""boot"},
 		extra_params => [ '-U', 'pgark_tmp_su' ]);
-	$ENV{PGUSER} = 'pgark_boot';
+	$ENV{PGUSER} = $boot;
 	$node->safe_psql('postgres', 'DROP ROLE pgark_tmp_su; CREATE ROLE postgres LOGIN');
 	$last = switch_wal($node);
 	ok(wait_for_archive($node, $last), "role changes archived up to $last");
@@ -354,6 +362,9 @@ my $secret = 'Pw0rdXyzzySecret';
 	$l = run_cmd('pg_restore', '-f', '-', '--data-only', "$env->{dir}/norole.dump");
 	like($l->{stdout}, qr/^1000\tlive only$/m, '... the dump holds the rows');
 	nothing_left('no role of ours to connect as');
+	is($node->safe_psql('postgres', 'SELECT gid FROM pg_prepared_xacts'), 'pgark_px',
+		'... the prepared transaction was open at the target');
+	$node->safe_psql('postgres', q{ROLLBACK PREPARED 'pgark_px'});
 }
 
 $node->stop;

@@ -68,6 +68,26 @@ main(void)
 	is_int(sh("exit 0", &cancel, &err), -1, "cancel set (the child ended first all the same): -1");
 	like(err.msg, "interrupted", "... interrupted");
 
+	/* the single-user backend's answer: the name's length decides */
+	{
+		char		name[64];
+
+		is_int(scratch_single_answer("backend> \t 1: ?column? = \"pgark:7:we:\"ird\"\t(typeid = 25)\n",
+									 name, sizeof(name)), 0, "a name holding ':\"': read");
+		is_str(name, "we:\"ird", "... whole");
+		is_int(scratch_single_answer(" 1: ?column? = \"pgark:6:a:\"b:\"\"\t(typeid = 25)", name, sizeof(name)), 0,
+			   "a name ending in ':\"': read");
+		is_str(name, "a:\"b:\"", "... whole");
+		is_int(scratch_single_answer(" 1: ?column? = \"pgark:3:a\nb\"", name, sizeof(name)), 0, "a newline in it");
+		is_str(name, "a\nb", "... kept");
+		is_int(scratch_single_answer(" 1: ?column? = \"pgark:9:short\"", name, sizeof(name)), -1,
+			   "a length past the output: -1");
+		is_int(scratch_single_answer(" 1: ?column? = \"pgark:x:y\"", name, sizeof(name)), -1, "no length: -1");
+		is_int(scratch_single_answer("FATAL:  something", name, sizeof(name)), -1, "no answer: -1");
+		is_int(scratch_single_answer(" = \"pgark:70:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+									 name, sizeof(name)), -1, "a name longer than the buffer: -1");
+	}
+
 	/* the log tail */
 	{
 		char		path[] = "/tmp/pgark-test-scratch-log-XXXXXX", tail[800];
