@@ -185,7 +185,7 @@ my $tr = pgark_bin('table-restore');
 
 SKIP:
 {
-	skip 'cannot mount a tmpfs in a user namespace that maps us to ourselves', 18 unless $can_tmpfs;
+	skip 'cannot mount a tmpfs in a user namespace that maps us to ourselves', 20 unless $can_tmpfs;
 
 	# --- --output on a full filesystem
 	my $mnt = "$tmp/full";
@@ -242,6 +242,9 @@ ls -A "$MNT/pgark-scratch-$(id -u)" >"$OUT/ls"
 			'... the dead server reported with the cause from its log') or diag $stderr;
 		unlike($stderr, qr/database system is shut down|starting up|startup process \(PID \d+\) exited with exit code/,
 			'... the lines that do not say why left out of it') or diag $stderr;
+		# its start is in the tail: the external PID file is written
+		like($stderr, qr/its log ends: LOG:  listening on Unix socket/, '... from the server\'s start on');
+		unlike($stderr, qr/external PID file/, '... where it wrote its external PID file') or diag $stderr;
 		is(eval { slurp_bytes("$out/ls") } // 'none', '', '... the scratch directory removed');
 		ok(!-e "$out/t.dump", '... no dump');
 		nothing_left("scratch fills up ($who)", $mnt);
