@@ -281,6 +281,20 @@ ls -A "$MNT/pgark-scratch-$(id -u)" >"$OUT/ls"
 	repo_write_object($env, $name, $saved);
 }
 
+# $p is $anc or one of its descendants
+sub descends_from
+{
+	my ($p, $anc) = @_;
+	for (1 .. 64)
+	{
+		return 1 if $p == $anc;
+		my $st = eval { slurp_bytes("/proc/$p/stat") } // return 0;
+		($p) = $st =~ /\) \S (\d+)/ or return 0;
+		return 0 if $p <= 1;
+	}
+	return 0;
+}
+
 # --- a password in an --into URI: blanked in our argv, never in a child's,
 # in a message or in the audit log
 my $secret = 'Pw0rdXyzzySecret';
@@ -299,6 +313,9 @@ my $secret = 'Pw0rdXyzzySecret';
 		opendir(my $d, '/proc') or last;
 		for my $p (grep { /^\d+$/ } readdir $d)
 		{
+			# ours and our descendants' only (another run of this test
+			# may be on the machine)
+			next unless descends_from($p, $pid);
 			my $c = eval { slurp_bytes("/proc/$p/cmdline") } // next;
 			# ours shows it until we blank it (before any child starts)
 			if ($p == $pid)
