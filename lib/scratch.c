@@ -156,6 +156,26 @@ wait_child(pid_t pid, int ms, int *status)
 	}
 }
 
+/* wait_child, ending early (-1, the child left running) when the cancel
+ * flag is set */
+static int
+wait_child_cancel(pid_t pid, int ms, int *status, volatile sig_atomic_t *cancel)
+{
+	double		t0 = now_ms();
+
+	for (;;)
+	{
+		int			left = ms - (int) (now_ms() - t0);
+
+		if (cancelled(cancel))
+			return -1;
+		if (wait_child(pid, left < 100 ? (left > 0 ? left : 0) : 100, status))
+			return 1;
+		if (left <= 100)
+			return 0;
+	}
+}
+
 /* Wait up to ms for a process that is not our child to end. */
 static int
 wait_gone(pid_t pid, int ms)
@@ -179,15 +199,20 @@ log_noise(const char *l)
 {
 	static const char *const noise[] = {"terminating any other active server processes",
 		"shutting down due to startup process failure", "aborting startup due to startup process failure",
-		"database system is shut down", "startup process (PID ",
+		"database system is shut down",
 		/* our own connection attempts while it starts */
 		"the database system is starting up", "the database system is in recovery mode",
-		"the database system is not yet accepting connections", NULL};
+		"the database system is not yet accepting connections", "the database system is not accepting connections",
+		NULL};
+
+	const char *p;
 
 	for (int i = 0; noise[i]; i++)
 		if (strstr(l, noise[i]) != NULL)
 			return 1;
-	return 0;
+	/* "startup process (PID n) exited with exit code 1" follows its own
+	 * message; "... was terminated by signal 9: Killed" is the cause */
+	return (p = strstr(l, "startup process (PID ")) != NULL && strstr(p, ") exited with exit code ") != NULL;
 }
 
 /* The last lines of the server log, on one line ("|" between lines),
@@ -196,13 +221,15 @@ log_noise(const char *l)
 static void
 log_tail(const char *logfile, char *out, size_t outlen)
 {
-	char		buf[4096];
+	/* enough for the cause behind a few seconds of refused connections */
+	char		buf[65536];
 	const char *line[128];
 	int			fd = open(logfile, O_RDONLY | O_CLOEXEC);
 	off_t		end;
 	ssize_t		n;
 	size_t		o = 0, nlines = 0, first, total = 0;
 	char	   *p;
+	int			noise = 0;
 
 	out[0] = '\0';
 	if (fd < 0 || outlen == 0)
@@ -221,9 +248,11 @@ log_tail(const char *logfile, char *out, size_t outlen)
 	close(fd);
 	buf[n] = '\0';
 	p = buf;
-	/* begin at a whole line */
-	if (end > (off_t) n && (p = strchr(buf, '\n')) != NULL)
+	/* begin at a whole line (if there is a line end to begin after) */
+	if (end > (off_t) n && (p = strchr(buf, '\n')) != NULL && p[1] != '\0')
 		p++;
+	else
+		p = buf;
 	while (p && *p)
 	{
 		char	   *nl = strchr(p, '\n'), *q;
@@ -233,8 +262,12 @@ log_tail(const char *logfile, char *out, size_t outlen)
 		/* the prefix: a time, then "[pid] " */
 		if (*p >= '0' && *p <= '9' && (q = strstr(p, "] ")) != NULL && q - p < 48)
 			p = q + 2;
-		if (*p && !log_noise(p))
+		/* a left out line's DETAIL too */
+		if (*p && (log_noise(p) || (noise && strncmp(p, "DETAIL:  ", 9) == 0)))
+			noise = 1;
+		else if (*p)
 		{
+			noise = 0;
 			if (nlines == sizeof(line) / sizeof(line[0]))
 			{
 				memmove(line, line + 1, sizeof(line) - sizeof(line[0]));
@@ -260,6 +293,12 @@ log_tail(const char *logfile, char *out, size_t outlen)
 			out[o++] = *c;
 	}
 	out[o] = '\0';
+}
+
+void
+scratch_log_tail(const char *logfile, char *out, size_t outlen)
+{
+	log_tail(logfile, out, outlen);
 }
 
 /* Run path with one argument, its stdout (the first len-1 bytes) into out. */
@@ -664,27 +703,29 @@ control_settings(const scratch *s, int *prepared, int *locks)
 		*locks = atoi(v + 27);
 }
 
-static int
-start_server(scratch *s, pgark_err *err)
-{
-	char		postgres[PATH_MAX + 16];
-	char		set[40][PATH_MAX + 64];
-	const char *argv[80];
-	int			n = 0, k = 0, logfd;
-	pid_t		pid, parent;
+/* The settings a scratch server runs with, the postmaster's and a
+ * single-user backend's alike (only the socket's are the postmaster's
+ * alone): "-c" and "name=value" pairs appended to argv at *n, their text
+ * in set. */
+#define SERVER_NSET 40
+typedef char server_set[PATH_MAX + 64];
 
-#define SET(...) do { snprintf(set[k], sizeof(set[k]), __VA_ARGS__); argv[n++] = "-c"; argv[n++] = set[k++]; } while (0)
-	snprintf(postgres, sizeof(postgres), "%s/postgres", s->bindir);
-	argv[n++] = postgres;
-	argv[n++] = "-D";
-	argv[n++] = s->pgdata;
+static void
+server_settings(const scratch *s, int single, server_set *set, const char **argv, int *n)
+{
+	int			k = 0, prepared, locks;
+
+#define SET(...) do { snprintf(set[k], sizeof(set[k]), __VA_ARGS__); argv[(*n)++] = "-c"; argv[(*n)++] = set[k++]; } while (0)
 	SET("config_file=%s/postgresql.conf", s->dir);
 	SET("hba_file=%s/pg_hba.conf", s->dir);
 	SET("ident_file=%s/pg_ident.conf", s->dir);
-	SET("listen_addresses=");
-	SET("port=%d", s->port);
-	SET("unix_socket_directories=%s", s->sockdir);
-	SET("unix_socket_permissions=0700");
+	if (!single)
+	{
+		SET("listen_addresses=");
+		SET("port=%d", s->port);
+		SET("unix_socket_directories=%s", s->sockdir);
+		SET("unix_socket_permissions=0700");
+	}
 	SET("archive_mode=off");
 	SET("archive_command=");
 	SET("archive_library=");
@@ -702,32 +743,39 @@ start_server(scratch *s, pgark_err *err)
 	SET("fsync=off");
 	SET("autovacuum=off");
 	SET("max_wal_senders=0");
-	SET("external_pid_file=");
+	/* not empty: PostgreSQL would log that it cannot write "" */
+	SET("external_pid_file=%s/postmaster.ext.pid", s->dir);
 	SET("recovery_min_apply_delay=0");
 	SET("huge_pages=off");
-	{
-		int			prepared, locks;
-
-		control_settings(s, &prepared, &locks);
-		SET("max_prepared_transactions=%d", prepared);
-		SET("max_locks_per_transaction=%d", locks);
-	}
-	argv[n++] = "-c";
-	argv[n++] = "ssl=off";
-	argv[n++] = "-c";
-	argv[n++] = "logging_collector=off";
-	argv[n++] = "-c";
-	argv[n++] = "log_destination=stderr";
-	argv[n++] = "-c";
-	argv[n++] = "log_line_prefix=%m [%p] ";	/* log_tail's */
-	argv[n++] = "-c";
-	argv[n++] = "lc_messages=C";	/* the messages log_tail and redo_done_lsn read */
-	argv[n++] = "-c";
-	argv[n++] = "cluster_name=pgark-scratch";
-	argv[n++] = "-c";
-	argv[n++] = "jit=off";
-	argv[n] = NULL;
+	/* a prepared transaction of the backup needs a slot in either */
+	control_settings(s, &prepared, &locks);
+	SET("max_prepared_transactions=%d", prepared);
+	SET("max_locks_per_transaction=%d", locks);
+	SET("ssl=off");
+	SET("logging_collector=off");
+	SET("log_destination=stderr");
+	SET("log_line_prefix=%%m [%%p] ");	/* log_tail's */
+	SET("lc_messages=C");		/* the messages log_tail and redo_done_lsn read */
+	SET("cluster_name=pgark-scratch");
+	SET("jit=off");
 #undef SET
+}
+
+static int
+start_server(scratch *s, pgark_err *err)
+{
+	char		postgres[PATH_MAX + 16];
+	server_set	set[SERVER_NSET];
+	const char *argv[2 * SERVER_NSET + 8];
+	int			n = 0, logfd;
+	pid_t		pid, parent;
+
+	snprintf(postgres, sizeof(postgres), "%s/postgres", s->bindir);
+	argv[n++] = postgres;
+	argv[n++] = "-D";
+	argv[n++] = s->pgdata;
+	server_settings(s, 0, set, argv, &n);
+	argv[n] = NULL;
 
 	if ((logfd = open(s->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
 		return err_sys(err, PGARK_ERR_IO, "could not create %s", s->logfile);
@@ -872,25 +920,71 @@ redo_done_lsn(scratch *s)
  * the server started again. Only after promotion (hot_standby is off, so a
  * connection is refused for its role only once recovery has ended).
  */
-static int
-bootstrap_name(scratch *s, char *name, size_t len, pgark_err *err)
+/*
+ * The single-user backend's answer to bootstrap_name's query, in out (as
+ * "<n> = \"pgark:<octets>:<name>\"\t(typeid ..."): the name, its length
+ * given so that any byte of it (':', '"', a newline) is read as it is.
+ * 0, or -1 if out has no such answer or the name does not fit in len.
+ */
+int
+scratch_single_answer(const char *out, char *name, size_t len)
 {
-	static const char query[] = "SELECT 'pgark:' || rolname || ':' FROM pg_catalog.pg_authid WHERE oid = 10\n";
-	char		postgres[PATH_MAX + 16], cfg[PATH_MAX + 64], in[PATH_MAX + 16], out[PATH_MAX + 16];
+	const char *b = strstr(out, "= \"pgark:");
+	char	   *e;
+	unsigned long n;
+
+	if (b == NULL || b[9] < '0' || b[9] > '9')
+		return -1;
+	errno = 0;
+	n = strtoul(b + 9, &e, 10);
+	if (errno != 0 || *e != ':' || n == 0 || n >= len || strnlen(e + 1, n) < n)
+		return -1;
+	memcpy(name, e + 1, n);
+	name[n] = '\0';
+	return 0;
+}
+
+/*
+ * The name of the backup's bootstrap superuser (oid 10), when no role we
+ * know of exists to ask with: the server is stopped (fast), a single-user
+ * backend asked (it runs as the bootstrap superuser whatever its name), and
+ * the server started again. Only after promotion (hot_standby is off, so a
+ * connection is refused for its role only once recovery has ended). ms: how
+ * long each wait may take.
+ */
+static int
+bootstrap_name(scratch *s, char *name, size_t len, int ms, pgark_err *err)
+{
+	static const char query[] = "SELECT 'pgark:' || octet_length(rolname::text) || ':' || rolname::text "
+		"FROM pg_catalog.pg_authid WHERE oid = 10\n";
+	char		postgres[PATH_MAX + 16], in[PATH_MAX + 16], out[PATH_MAX + 16];
 	char		buf[8192];
-	const char *argv[24];
-	int			n = 0, status, ifd = -1, ofd = -1, logfd = -1;
+	server_set	set[SERVER_NSET];
+	const char *argv[2 * SERVER_NSET + 8];
+	int			n = 0, status, ifd = -1, ofd = -1, logfd = -1, w;
 	ssize_t		got;
 	pid_t		pid, parent = getpid();
-	char	   *b, *e;
 
 	(void) kill(s->postmaster, SIGINT);	/* fast shutdown */
-	if (!wait_child(s->postmaster, 60000, &status))
+	if ((w = wait_child_cancel(s->postmaster, ms, &status, s->cancel)) < 0)
+		return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while the scratch instance in %s stopped "
+					   "(to ask a single-user backend for the bootstrap superuser's name)", s->dir);
+	if (w == 0)
 		return err_set(err, PGARK_ERR_INTERNAL, ETIMEDOUT, "scratch instance in %s: the server did not stop "
-					   "within 60 s (to ask a single-user backend for the bootstrap superuser's name)", s->dir);
+					   "within %d s (to ask a single-user backend for the bootstrap superuser's name)", s->dir,
+					   ms / 1000);
 	s->postmaster = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	{
+		char		tail[600];
+
+		log_tail(s->logfile, tail, sizeof(tail));
+		return err_set(err, PGARK_ERR_DB, 0, "scratch instance in %s: the server's fast shutdown (to ask a "
+					   "single-user backend for the bootstrap superuser's name) ended with %s %d; its log "
+					   "ends: %s", s->dir, WIFSIGNALED(status) ? "signal" : "exit",
+					   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), tail);
+	}
 	snprintf(postgres, sizeof(postgres), "%s/postgres", s->bindir);
-	snprintf(cfg, sizeof(cfg), "config_file=%s/postgresql.conf", s->dir);
 	snprintf(in, sizeof(in), "%s/single.in", s->dir);
 	snprintf(out, sizeof(out), "%s/single.out", s->dir);
 	if ((ifd = open(in, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
@@ -905,20 +999,7 @@ bootstrap_name(scratch *s, char *name, size_t len, pgark_err *err)
 	argv[n++] = "--single";
 	argv[n++] = "-D";
 	argv[n++] = s->pgdata;
-	argv[n++] = "-c";
-	argv[n++] = cfg;
-	argv[n++] = "-c";
-	argv[n++] = "lc_messages=C";
-	argv[n++] = "-c";
-	argv[n++] = "shared_preload_libraries=";
-	argv[n++] = "-c";
-	argv[n++] = "session_preload_libraries=";
-	argv[n++] = "-c";
-	argv[n++] = "local_preload_libraries=";
-	argv[n++] = "-c";
-	argv[n++] = "archive_mode=off";
-	argv[n++] = "-c";
-	argv[n++] = "jit=off";
+	server_settings(s, 1, set, argv, &n);
 	argv[n++] = "template1";
 	argv[n] = NULL;
 	if ((pid = fork()) < 0)
@@ -940,18 +1021,21 @@ bootstrap_name(scratch *s, char *name, size_t len, pgark_err *err)
 		execv(postgres, (char *const *) argv);
 		_exit(127);
 	}
-	if (!wait_child(pid, 60000, &status))
+	if ((w = wait_child_cancel(pid, ms, &status, s->cancel)) <= 0)
 	{
 		(void) kill(pid, SIGKILL);
 		(void) waitpid(pid, &status, 0);
-		err_set(err, PGARK_ERR_INTERNAL, ETIMEDOUT, "scratch instance in %s: the single-user backend (asked for "
-				"the bootstrap superuser's name) did not end within 60 s", s->dir);
+		if (w < 0)
+			err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while a single-user backend of the scratch "
+					"instance in %s was asked for the bootstrap superuser's name", s->dir);
+		else
+			err_set(err, PGARK_ERR_INTERNAL, ETIMEDOUT, "scratch instance in %s: the single-user backend (asked "
+					"for the bootstrap superuser's name) did not end within %d s", s->dir, ms / 1000);
 		goto done;
 	}
 	got = pread(ofd, buf, sizeof(buf) - 1, 0);
 	buf[got > 0 ? got : 0] = '\0';
-	if ((b = strstr(buf, "= \"pgark:")) == NULL || (e = strstr(b + 9, ":\"")) == NULL || e == b + 9 ||
-		(size_t) (e - (b + 9)) >= len)
+	if (scratch_single_answer(buf, name, len) != 0)
 	{
 		char		tail[600];
 
@@ -961,13 +1045,14 @@ bootstrap_name(scratch *s, char *name, size_t len, pgark_err *err)
 				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
 		goto done;
 	}
-	memcpy(name, b + 9, (size_t) (e - (b + 9)));
-	name[e - (b + 9)] = '\0';
 	close(ifd);
 	close(ofd);
 	close(logfd);
 	(void) unlink(in);
 	(void) unlink(out);
+	if (cancelled(s->cancel))
+		return err_set(err, PGARK_ERR_INTERNAL, EINTR, "interrupted while the scratch instance in %s was asked "
+					   "for the bootstrap superuser's name", s->dir);
 	return start_server(s, err);
 
 done:
@@ -1101,7 +1186,10 @@ wait_ready(scratch *s, int timeout, pgark_err *err)
 
 				PQfinish(c);
 				asked_bootstrap = 1;
-				if (bootstrap_name(s, name, sizeof(name), err) != 0)
+				double		left = timeout > 0 ? timeout * 1000.0 - (now_ms() - t0) : 60000.0;
+
+				if (bootstrap_name(s, name, sizeof(name), left > 60000.0 ? 60000 : left < 1000.0 ? 1000 : (int) left,
+								   err) != 0)
 					return -1;
 				snprintf(s->user, sizeof(s->user), "%s", name);
 				set_conninfo(s);
@@ -1113,10 +1201,15 @@ wait_ready(scratch *s, int timeout, pgark_err *err)
 				/* it accepts connections, but has neither role: not the
 				 * backup's fault (PGARK_ERR_CONFIG, which a drill does not
 				 * record) */
-				err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance in %s: the backup's cluster has no role %s%s%s "
-						"to connect as (a problem of this host's setup, not of the backup): %s", s->dir,
-						s->user_given ? "\"" : "named after this OS user or \"postgres\"",
-						s->user_given ? s->user : "", s->user_given ? "\"" : "", PQerrorMessage(c));
+				if (asked_bootstrap)
+					err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance in %s: the backup's bootstrap superuser "
+							"\"%s\" (named by a single-user backend) cannot connect (a problem of this host's "
+							"setup, not of the backup): %s", s->dir, s->user, PQerrorMessage(c));
+				else
+					err_set(err, PGARK_ERR_CONFIG, 0, "scratch instance in %s: the backup's cluster has no role "
+							"%s%s%s to connect as (a problem of this host's setup, not of the backup): %s", s->dir,
+							s->user_given ? "\"" : "named after this OS user or \"postgres\"",
+							s->user_given ? s->user : "", s->user_given ? "\"" : "", PQerrorMessage(c));
 				PQfinish(c);
 				return -1;
 			}

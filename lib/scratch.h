@@ -162,6 +162,17 @@ int			scratch_exec(const char *path, char *const argv[], const char *const env[]
 						 volatile sig_atomic_t *cancel, pgark_err *err);
 
 /*
+ * For tests. scratch_single_answer: the bootstrap superuser's name from a
+ * single-user backend's output to scratch.c's query (its length given, so
+ * any byte of it is read whole); 0, or -1 if there is none or it does not
+ * fit in len. scratch_log_tail: the last lines of a scratch server's log on
+ * one line ("|" between), without the lines that never say why it stopped
+ * and without their "<time> [<pid>] " prefix; "" if it cannot be read.
+ */
+int			scratch_single_answer(const char *out, char *name, size_t len);
+void		scratch_log_tail(const char *logfile, char *out, size_t outlen);
+
+/*
  * Remove the scratch directories in <parent>/pgark-scratch-<uid> whose lock
  * is free (stopping a server left running in one: only if <dir>/data is a
  * real directory of ours and the postmaster.pid's process is ours and works

@@ -965,7 +965,11 @@ main(int argc, char **argv)
 		(void) unlink(tmpout);
 		tmpout[0] = '\0';
 		if (fsync_dir(dir, &err) != 0)
+		{
+			err_prefix(&err, "%s exists, complete, but its directory entry may not be durable (a crash now "
+					   "may lose it)", opt_output);
 			goto fail;
+		}
 	}
 	else
 	{
@@ -987,7 +991,12 @@ main(int argc, char **argv)
 		}
 		if (dump_tables(s, fromdb, fd, dumpfile, &err) != 0)
 			goto fail;
-		close(fd);
+		if (close(fd) != 0)
+		{
+			fd = -1;
+			err_sys(&err, PGARK_ERR_IO, "could not write the dump to %s", dumpfile);
+			goto fail;
+		}
 		fd = -1;
 		/* the SQL of the dump (pg_restore converts; it connects nowhere) */
 		rargv[n++] = (char *) (uintptr_t) "pg_restore";

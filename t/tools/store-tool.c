@@ -314,10 +314,17 @@ cmd_sealed(const char *config, const char *cmd, const char *name)
 		return fail(&err);
 	if (strcmp(cmd, "seal") == 0)
 	{
-		if ((buf = malloc(1 << 20)) == NULL)
+		/* one byte more than it takes: more input is an error, not cut */
+		if ((buf = malloc((1 << 20) + 1)) == NULL)
 			return EXIT_OTHER;
-		len = fread(buf, 1, 1 << 20, stdin);
-		if (repo_put_object(r, name, buf, len, 0, &err) != 0)
+		len = fread(buf, 1, (1 << 20) + 1, stdin);
+		if (ferror(stdin) || len > (1 << 20))
+		{
+			fprintf(stderr, "store-tool: seal %s: %s\n", name,
+					ferror(stdin) ? "could not read standard input" : "standard input is over 1 MiB (not sealed)");
+			rc = EXIT_OTHER;
+		}
+		else if (repo_put_object(r, name, buf, len, 0, &err) != 0)
 			rc = fail(&err);
 	}
 	else

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -65,5 +67,64 @@ main(void)
 	cancel = 1;
 	is_int(sh("exit 0", &cancel, &err), -1, "cancel set (the child ended first all the same): -1");
 	like(err.msg, "interrupted", "... interrupted");
+
+	/* the single-user backend's answer: the name's length decides */
+	{
+		char		name[64];
+
+		is_int(scratch_single_answer("backend> \t 1: ?column? = \"pgark:7:we:\"ird\"\t(typeid = 25)\n",
+									 name, sizeof(name)), 0, "a name holding ':\"': read");
+		is_str(name, "we:\"ird", "... whole");
+		is_int(scratch_single_answer(" 1: ?column? = \"pgark:6:a:\"b:\"\"\t(typeid = 25)", name, sizeof(name)), 0,
+			   "a name ending in ':\"': read");
+		is_str(name, "a:\"b:\"", "... whole");
+		is_int(scratch_single_answer(" 1: ?column? = \"pgark:3:a\nb\"", name, sizeof(name)), 0, "a newline in it");
+		is_str(name, "a\nb", "... kept");
+		is_int(scratch_single_answer(" 1: ?column? = \"pgark:9:short\"", name, sizeof(name)), -1,
+			   "a length past the output: -1");
+		is_int(scratch_single_answer(" 1: ?column? = \"pgark:x:y\"", name, sizeof(name)), -1, "no length: -1");
+		is_int(scratch_single_answer("FATAL:  something", name, sizeof(name)), -1, "no answer: -1");
+		is_int(scratch_single_answer(" = \"pgark:70:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+									 name, sizeof(name)), -1, "a name longer than the buffer: -1");
+	}
+
+	/* the log tail */
+	{
+		char		path[] = "/tmp/pgark-test-scratch-log-XXXXXX", tail[800];
+		int			lfd = mkstemp(path);
+		FILE	   *f = lfd >= 0 ? fdopen(lfd, "w") : NULL;
+
+		if (!ok(f != NULL, "a log file"))
+			return done_testing();
+		fprintf(f, "2026-01-01 00:00:00.000 UTC [10] LOG:  startup process (PID 11) was terminated by signal 9: "
+				"Killed\n");
+		fprintf(f, "2026-01-01 00:00:00.000 UTC [10] LOG:  startup process (PID 11) exited with exit code 1\n");
+		fprintf(f, "2026-01-01 00:00:00.000 UTC [10] LOG:  database system is shut down\n");
+		fclose(f);
+		scratch_log_tail(path, tail, sizeof(tail));
+		like(tail, "startup process (PID 11) was terminated by signal 9: Killed", "the startup process killed: kept");
+		unlike(tail, "exited with exit code", "its exit code: left out");
+		unlike(tail, "shut down", "the shutdown: left out");
+
+		/* the cause, then ~30 KiB of refused connections */
+		f = fopen(path, "w");
+		fprintf(f, "2026-01-01 00:00:00.000 UTC [10] FATAL:  the real cause\n");
+		for (int i = 0; i < 300; i++)
+			fprintf(f, "2026-01-01 00:00:00.000 UTC [%d] FATAL:  the database system is not yet accepting "
+					"connections\n2026-01-01 00:00:00.000 UTC [%d] DETAIL:  Consistent recovery state has not "
+					"been yet reached.\n", 100 + i, 100 + i);
+		fclose(f);
+		scratch_log_tail(path, tail, sizeof(tail));
+		like(tail, "the real cause", "the cause behind 30 KiB of refused connections: kept");
+
+		/* a last line of 70 KiB without a line end */
+		f = fopen(path, "w");
+		for (int i = 0; i < 70000; i++)
+			fputc('x', f);
+		fclose(f);
+		scratch_log_tail(path, tail, sizeof(tail));
+		like(tail, "xxxxxxxx", "a line longer than what is read, without a line end: not empty");
+		unlink(path);
+	}
 	return done_testing();
 }
