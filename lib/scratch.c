@@ -346,9 +346,8 @@ capture(const char *path, const char *arg, int search, char *out, size_t len)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/* Major version of <bindir>/postgres, or -1. */
-static int
-bindir_major(const char *bindir)
+int
+scratch_bindir_major(const char *bindir)
 {
 	char		path[PATH_MAX], out[256];
 	const char *v;
@@ -368,7 +367,7 @@ find_bindir(const char *given, int major, char *out, size_t outlen, pgark_err *e
 
 	if (given && given[0])
 	{
-		if ((m = bindir_major(given)) != major)
+		if ((m = scratch_bindir_major(given)) != major)
 			return err_set(err, PGARK_ERR_CONFIG, 0, "%s/postgres %s, the backup is of PostgreSQL %d", given,
 						   m < 0 ? "cannot be run" : "is of another major version", major);
 		snprintf(out, outlen, "%s", given);
@@ -379,7 +378,7 @@ find_bindir(const char *given, int major, char *out, size_t outlen, pgark_err *e
 	if (capture("pg_config", "--bindir", 1, cand[n], PATH_MAX) == 0)
 		n++;
 	for (int i = 0; i < n; i++)
-		if (bindir_major(cand[i]) == major && join(out, outlen, cand[i], "") == 0)
+		if (scratch_bindir_major(cand[i]) == major && join(out, outlen, cand[i], "") == 0)
 			return 0;
 	return err_set(err, PGARK_ERR_CONFIG, 0,
 				   "no server binaries of PostgreSQL %d (the backup's version) in /usr/lib/postgresql/%d/bin, "
@@ -1069,7 +1068,7 @@ static int
 wait_ready(scratch *s, int timeout, pgark_err *err)
 {
 	double		t0 = now_ms();
-	char		tail[800];
+	char		tail[760];		/* with the text around it, within a message */
 	int			asked_bootstrap = 0;
 
 	for (;;)
@@ -1085,16 +1084,18 @@ wait_ready(scratch *s, int timeout, pgark_err *err)
 		{
 			s->postmaster = 0;
 			log_tail(s->logfile, tail, sizeof(tail));
+			/* the path cut short: the log's last line (its FATAL, which the
+			 * restore drill reads) must fit in the message */
 			return err_set(err, PGARK_ERR_DB, 0,
-						   "the scratch server (%s/postgres) stopped (%s %d) before recovery reached its target; "
-						   "its log ends: %s", s->bindir, WIFSIGNALED(status) ? "signal" : "exit",
+						   "the scratch server (%.120s/postgres) stopped (%s %d) before recovery reached its "
+						   "target; its log ends: %s", s->bindir, WIFSIGNALED(status) ? "signal" : "exit",
 						   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), tail);
 		}
 		if (timeout > 0 && now_ms() - t0 > timeout * 1000.0)
 		{
 			log_tail(s->logfile, tail, sizeof(tail));
 			return err_set(err, PGARK_ERR_TRANSIENT, ETIMEDOUT,
-						   "the scratch instance in %s did not reach its recovery target within %d s; "
+						   "the scratch instance in %.120s did not reach its recovery target within %d s; "
 						   "its log ends: %s", s->dir, timeout, tail);
 		}
 		if (PQping(s->conninfo) == PQPING_OK)

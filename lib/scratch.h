@@ -183,4 +183,8 @@ void		scratch_log_tail(const char *logfile, char *out, size_t outlen);
  */
 int			scratch_sweep(const char *parent, pgark_err *err);
 
+/* The major version of <bindir>/postgres (its --version), or -1 when it
+ * cannot be run or says no version. */
+int			scratch_bindir_major(const char *bindir);
+
 #endif

@@ -403,54 +403,6 @@ drill_fetch_not_backups(repo *r, volatile sig_atomic_t *cancel, pgark_err *err)
 	return 1;
 }
 
-/*
- * The major version of <bindir>/postgres (its --version), or -1 if it
- * cannot be run or says none. (lib/scratch.c finds it the same way for the
- * binaries it starts; asked here first so that a [postgres] bindir of
- * another version, a newer one for dump-push's pg_dump, is passed over.)
- */
-static int
-drill_bindir_major(const char *bindir)
-{
-	char		path[PATH_MAX], out[256];
-	const char *v;
-	int			pfd[2], status;
-	pid_t		pid;
-	ssize_t		n;
-
-	if ((size_t) snprintf(path, sizeof(path), "%s/postgres", bindir) >= sizeof(path) ||
-		access(path, X_OK) != 0 || pipe2(pfd, O_CLOEXEC) != 0)
-		return -1;
-	if ((pid = fork()) < 0)
-	{
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (pid == 0)
-	{
-		int			nul = open("/dev/null", O_RDWR);
-
-		dup2(pfd[1], 1);
-		if (nul >= 0)
-		{
-			dup2(nul, 0);
-			dup2(nul, 2);
-		}
-		execl(path, path, "--version", (char *) NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	n = read_full(pfd[0], out, sizeof(out) - 1);
-	close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	out[n > 0 ? n : 0] = '\0';
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || (v = strstr(out, "(PostgreSQL) ")) == NULL)
-		return -1;
-	return atoi(v + 13);
-}
-
 #define DRILL_MAX_DBS 4096
 
 typedef struct drill
@@ -916,7 +868,7 @@ drill_main(prog *p)
 			mf_close(rd);
 			backup_major = h.pg_version;
 			mf_head_free(&h);
-			if ((bindir_major = drill_bindir_major(p->cfg.bindir)) == backup_major)
+			if ((bindir_major = scratch_bindir_major(p->cfg.bindir)) == backup_major)
 				so.bindir = p->cfg.bindir;
 			else if (bindir_major < 0)
 				log_warning("[postgres] bindir: %s/postgres cannot be run; the drill looks for the server "
