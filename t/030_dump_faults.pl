@@ -83,9 +83,12 @@ if ($local)
 	is_deeply([ leftovers($out) ], [], '... no output file');
 
 	# a second repository with the same master key but its own data key:
-	# its dump copied into ours names a data key ours does not hold
+	# its dump copied into ours names a data key ours does not hold. It must
+	# be the newest there: ids are in order within one repository only, so
+	# the other's must start in a later second than ours
 	my $env2 = new_env(name => 'df2', key => $env->{key}, pgdata => $node->data_dir,
 		extra => { postgres => { conninfo => $node->connstr('postgres') } });
+	sleep 1;
 	$r = push_dump($env2->{conf}, '--db', 'small');
 	is($r->{rc}, 0, 'a dump in a second repository') or diag(show($r));
 	my $id2 = $r->{id} // 'none';
