@@ -110,6 +110,20 @@ if ($local)
 		'... and records it');
 	repo_remove_object($env, "dumps/small/$id2/$_") for ('meta', 'data');
 
+	note 'names that are no dump';
+	for my $bad ([ '--id', '../../pgark.repo' ], [ '--id', "$small_id/../$small_id" ], [ '--db', '../small' ],
+		[ '--db', 'small/../small' ])
+	{
+		my $o = "$tmp/badname";
+		make_path($o);
+		my @args = $bad->[0] eq '--id' ? ('--db', 'small', @$bad) : @$bad;
+		$r = run_pgark('dump-fetch', '--config', $conf, @args, '--output', "$o/x.dump");
+		isnt($r->{rc}, 0, "dump-fetch @$bad: refused") or diag(show($r));
+		like($r->{stderr}, qr/no .*dump of|cannot be encoded|not a/i, '... saying there is no such dump')
+		  or diag(show($r));
+		is_deeply([ leftovers($o) ], [], '... no output file');
+	}
+
 	note 'status/verify: a damaged list too long for the record ends with +N';
 	{
 		my $rec = "pgark-status 1\nkind verify\ntime 2026-11-27T02:30:00Z\nresult damaged\n"
