@@ -164,12 +164,21 @@ struct obj_writer
 	xxh64_state xx;
 	sha256_ctx *sha;
 	int			failed;
-	/* obj_writer_use_workers: whole frames sealed nslots at a time */
+	/*
+	 * obj_writer_use_workers: whole frames sealed nslots at a time into one
+	 * of two sets of slots; a batch's frames are emitted while the next
+	 * batch is sealed (or before any other frame, or at finish)
+	 */
 	workers    *wk;
 	int			nslots;
-	struct seal_slot *slots;
+	struct seal_slot *slots;	/* 2 x nslots */
+	int			set;			/* the set the next batch seals into */
+	size_t		npend;			/* frames of the other set awaiting emission */
 	const uint8_t *batch;		/* the batch's plaintext */
+	size_t		nbatch;			/* its whole frames */
 	uint64_t	batch_frame0;	/* frame number of its first frame */
+	obj_side_fn side;			/* run once beside the first batch of a write */
+	void	   *side_arg;
 };
 
 /* One frame sealed on a worker: its own cipher context and output buffer. */
@@ -226,11 +235,27 @@ seal_frame(obj_crypt *c, const obj_params *p, uint64_t frame_no, uint8_t flags, 
 	return 0;
 }
 
+/* Emit the frames of the last batch, if any are still waiting (in order). */
+static int
+writer_emit_pending(obj_writer *w, pgark_err *err)
+{
+	seal_slot  *set = w->slots + (w->set ^ 1) * w->nslots;
+	size_t		n = w->npend;
+
+	w->npend = 0;
+	for (size_t i = 0; i < n; i++)
+		if (writer_emit(w, set[i].frame, set[i].len, err) != 0)
+			return -1;
+	return 0;
+}
+
 static int
 writer_frame(obj_writer *w, uint8_t flags, const uint8_t *data, size_t len, pgark_err *err)
 {
 	size_t		flen;
 
+	if (writer_emit_pending(w, err) != 0)
+		return -1;
 	if (seal_frame(&w->c, &w->p, w->frame_no, flags, data, len, w->frame, &flen, err) != 0)
 		return -1;
 	if (writer_emit(w, w->frame, flen, err) != 0)
@@ -239,30 +264,48 @@ writer_frame(obj_writer *w, uint8_t flags, const uint8_t *data, size_t len, pgar
 	return 0;
 }
 
+/*
+ * Item i of a batch: with a side function, item 0 runs it (only in the first
+ * batch of a write); the next item adds the batch to the XXH64 and emits the
+ * previous batch's frames; the rest seal one frame each. The serial work
+ * (reading the next input, hashing, writing out) so overlaps the sealing.
+ */
 static int
-seal_slot_fn(void *arg, size_t i, pgark_err *err)
+batch_item_fn(void *arg, size_t i, pgark_err *err)
 {
 	obj_writer *w = arg;
-	seal_slot  *sl = &w->slots[i];
+	seal_slot  *sl;
 
+	if (w->side != NULL)
+	{
+		if (i == 0)
+			return w->side(w->side_arg, err);
+		i--;
+	}
+	if (i == 0)
+	{
+		xxh64_update(&w->xx, w->batch, w->nbatch * w->p.frame_size);
+		return writer_emit_pending(w, err);
+	}
+	i--;
+	sl = &w->slots[(size_t) w->set * (size_t) w->nslots + i];
 	return seal_frame(&sl->c, &w->p, w->batch_frame0 + i, 0, w->batch + i * w->p.frame_size,
 					  w->p.frame_size, sl->frame, &sl->len, err);
 }
 
-/* Seal n whole frames at p on the workers, then emit them in order. */
+/* Seal n whole frames at p on the workers; they are emitted later, in order. */
 static int
 writer_batch(obj_writer *w, const uint8_t *p, size_t n, pgark_err *err)
 {
 	w->batch = p;
+	w->nbatch = n;
 	w->batch_frame0 = w->frame_no;
-	if (workers_for(w->wk, n, seal_slot_fn, w, err) != 0)
+	if (workers_for(w->wk, n + 1 + (w->side != NULL), batch_item_fn, w, err) != 0)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-	{
-		if (writer_emit(w, w->slots[i].frame, w->slots[i].len, err) != 0)
-			return -1;
-		w->frame_no++;
-	}
+	w->side = NULL;
+	w->frame_no += n;
+	w->npend = n;
+	w->set ^= 1;
 	return 0;
 }
 
@@ -274,10 +317,10 @@ obj_writer_use_workers(obj_writer *w, workers *wk, pgark_err *err)
 	if (wk == NULL || workers_count(wk) < 2 || w->slots != NULL)
 		return 0;
 	n = 2 * workers_count(wk);
-	if ((w->slots = calloc((size_t) n, sizeof(*w->slots))) == NULL)
+	if ((w->slots = calloc(2 * (size_t) n, sizeof(*w->slots))) == NULL)
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 	w->nslots = n;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < 2 * n; i++)
 	{
 		/* the same object key (same header, data key and salt) per slot */
 		if (crypt_init(&w->slots[i].c, w->c.header, w->p.cipher, w->p.dek, w->c.header + 40, err) != 0)
@@ -356,6 +399,13 @@ fail:
 int
 obj_writer_write(obj_writer *w, const void *buf, size_t len, pgark_err *err)
 {
+	return obj_writer_write_side(w, buf, len, NULL, NULL, err);
+}
+
+int
+obj_writer_write_side(obj_writer *w, const void *buf, size_t len, obj_side_fn side, void *side_arg,
+					  pgark_err *err)
+{
 	const uint8_t *p = buf;
 
 	if (w->failed)
@@ -367,9 +417,11 @@ obj_writer_write(obj_writer *w, const void *buf, size_t len, pgark_err *err)
 					   "more data than announced (%llu bytes): the file grew while being stored",
 					   (unsigned long long) w->p.plain_len);
 	}
-	xxh64_update(&w->xx, p, len);
 	w->total += len;
-	/* runs of whole frames on the workers, nslots at a time */
+	/* runs of whole frames on the workers, nslots at a time (they add
+	 * themselves to the XXH64, in order) */
+	w->side = side;
+	w->side_arg = side_arg;
 	while (w->wk != NULL && w->plain_used == 0 && len >= 2 * (size_t) w->p.frame_size)
 	{
 		size_t		n = len / w->p.frame_size;
@@ -381,6 +433,14 @@ obj_writer_write(obj_writer *w, const void *buf, size_t len, pgark_err *err)
 		p += n * w->p.frame_size;
 		len -= n * w->p.frame_size;
 	}
+	/* no batch ran it: on this thread, now */
+	if (w->side != NULL)
+	{
+		w->side = NULL;
+		if (side(side_arg, err) != 0)
+			goto fail;
+	}
+	xxh64_update(&w->xx, p, len);
 	while (len > 0)
 	{
 		size_t		n = w->p.frame_size - w->plain_used;
@@ -466,7 +526,7 @@ obj_writer_free(obj_writer *w)
 		secure_zero(w->plain, w->p.frame_size);
 	free(w->plain);
 	free(w->frame);
-	for (int i = 0; i < w->nslots; i++)
+	for (int i = 0; i < 2 * w->nslots; i++)
 	{
 		crypt_free(&w->slots[i].c);
 		free(w->slots[i].frame);

@@ -109,11 +109,25 @@ obj_writer *obj_writer_new(const obj_params *p, obj_sink_fn sink, void *sink_arg
 int			obj_writer_write(obj_writer *w, const void *buf, size_t len, pgark_err *err);
 
 /*
+ * obj_writer_write, and side(side_arg) run once meanwhile: on a worker beside
+ * the sealing when the write is sealed on workers (see below), else on this
+ * thread before the write's data is sealed. Lets a caller read its next input
+ * while this one is sealed. side must not touch buf or the writer; its
+ * failure fails the write (and the writer) with side's error.
+ */
+typedef int (*obj_side_fn) (void *arg, pgark_err *err);
+int			obj_writer_write_side(obj_writer *w, const void *buf, size_t len, obj_side_fn side,
+								  void *side_arg, pgark_err *err);
+
+/*
  * Seal whole frames on wk's threads from now on: a write of at least two
  * whole frames (with nothing buffered before it) is sealed up to 2 x
- * workers_count(wk) frames at a time, then emitted in order. The bytes are
- * exactly those of the sequential writer. Memory: that many more frames.
- * wk must outlive the writer; NULL or a single worker: no change.
+ * workers_count(wk) frames at a time; a batch's frames go to the sink (in
+ * order) while the next batch is sealed, or before any later frame (the
+ * trailer's included) — so the sink is called from the workers' threads too,
+ * never two calls at once. The bytes are exactly those of the sequential
+ * writer. Memory: 2 x that many more frames. wk must outlive the writer;
+ * NULL or a single worker: no change.
  */
 struct workers;
 int			obj_writer_use_workers(obj_writer *w, struct workers *wk, pgark_err *err);

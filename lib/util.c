@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -256,4 +258,21 @@ iso8601_parse(const char *s, int64_t *out)
 		return -1;
 	*out = (int64_t) timegm(&tm);
 	return 0;
+}
+
+#define HUGE_PAGE (2u << 20)
+
+void *
+alloc_bulk(size_t n)
+{
+	void	   *p;
+
+	if (n < HUGE_PAGE)
+		return malloc(n);
+	if (posix_memalign(&p, HUGE_PAGE, n) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void) madvise(p, n, MADV_HUGEPAGE);	/* only a hint: without it, 4 KiB pages */
+#endif
+	return p;
 }

@@ -103,4 +103,12 @@ int			iso8601_parse(const char *s, int64_t *out);
 /* Overwrite memory that held secrets; not optimised away. */
 void		secure_zero(void *p, size_t n);
 
+/*
+ * A buffer of n bytes for bulk data (NULL when out of memory; free() it):
+ * from n >= 2 MiB on, aligned to and backed by transparent huge pages where
+ * the kernel offers them (madvise mode), so that filling it fresh costs a
+ * page fault per 2 MiB instead of one per 4 KiB.
+ */
+void	   *alloc_bulk(size_t n);
+
 #endif

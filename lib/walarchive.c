@@ -81,6 +81,29 @@ done:
 	return rc;
 }
 
+/* The next piece of a WAL file being pushed, read beside the sealing of the
+ * previous one (obj_writer_write_side). */
+typedef struct wal_read_ahead
+{
+	int			fd;
+	const char *path;
+	uint8_t    *buf;			/* where the next piece goes */
+	size_t		cap;
+	size_t		got;			/* its length: 0 at the end of the file */
+} wal_read_ahead;
+
+static int
+read_next(void *arg, pgark_err *err)
+{
+	wal_read_ahead *ra = arg;
+	ssize_t		n = read_full(ra->fd, ra->buf, ra->cap);
+
+	if (n < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not read WAL file %s", ra->path);
+	ra->got = (size_t) n;
+	return 0;
+}
+
 int
 wal_push_threads(const pgark_config *cfg)
 {
@@ -204,9 +227,10 @@ wal_push_file_wk(repo *r, const char *path, const walname *wn, workers *wk, wal_
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	/* with workers, read as many whole frames at once as they seal at once */
 	if (wk != NULL && workers_count(wk) > 1)
-		chunk = 2 * (size_t) workers_count(wk) *
+		chunk = (size_t) workers_count(wk) *
 			(params.frame_size ? params.frame_size : OBJ_DEFAULT_FRAME_SIZE);
-	if ((buf = malloc(chunk)) == NULL)
+	/* two buffers: the next one is read while the workers seal this one */
+	if ((buf = alloc_bulk(2 * chunk)) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
@@ -217,19 +241,20 @@ wal_push_file_wk(repo *r, const char *path, const walname *wn, workers *wk, wal_
 		goto done;
 	if (chunk > IO_CHUNK && obj_writer_use_workers(ow, wk, err) != 0)
 		goto done;
-	for (;;)
 	{
-		ssize_t		n = read_full(fd, buf, chunk);
+		wal_read_ahead ra = {fd, path, buf, chunk, 0};
 
-		if (n < 0)
+		if (read_next(&ra, err) != 0)
+			goto done;
+		while (ra.got > 0)
 		{
-			err_sys(err, PGARK_ERR_IO, "could not read WAL file %s", path);
-			goto done;
+			const uint8_t *cur = ra.buf;
+			size_t		n = ra.got;
+
+			ra.buf = (cur == buf) ? buf + chunk : buf;
+			if (obj_writer_write_side(ow, cur, n, read_next, &ra, err) != 0)
+				goto done;
 		}
-		if (n == 0)
-			break;
-		if (obj_writer_write(ow, buf, (size_t) n, err) != 0)
-			goto done;
 	}
 	if (fstat(fd, &sb2) != 0 || sb2.st_size != sb.st_size)
 	{

@@ -3,8 +3,19 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/*
+ * How long a helper that has finished its part of a loop polls for the next
+ * one before it sleeps. Loops often follow each other within a millisecond
+ * (a WAL segment is sealed in batches of a few frames); a helper that went
+ * to sleep is then woken on the caller's CPU as often as not and waits for
+ * it, so the two threads take turns on one core while the other idles.
+ */
+#define SPIN_NS 300000L
 
 struct workers
 {
@@ -15,8 +26,8 @@ struct workers
 	pthread_cond_t cv_go;
 	pthread_cond_t cv_done;
 	/* the current loop */
-	unsigned long gen;			/* bumped for every loop */
-	int			stop;
+	atomic_ulong gen;			/* bumped for every loop (under mu) */
+	atomic_int	stop;
 	workers_fn	fn;
 	void	   *arg;
 	size_t		total;
@@ -62,6 +73,43 @@ run_items(workers *w)
 	}
 }
 
+static void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static long
+elapsed_ns(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec);
+}
+
+/* Poll up to SPIN_NS for a loop newer than seen (or stop), without the lock. */
+static void
+spin_for_work(workers *w, unsigned long seen)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 1;; i++)
+	{
+		if (atomic_load_explicit(&w->gen, memory_order_relaxed) != seen ||
+			atomic_load_explicit(&w->stop, memory_order_relaxed))
+			return;
+		cpu_relax();
+		if (i % 64 == 0 && elapsed_ns(&t0) > SPIN_NS)
+			return;
+	}
+}
+
 static void *
 helper(void *arg)
 {
@@ -70,6 +118,7 @@ helper(void *arg)
 
 	for (;;)
 	{
+		spin_for_work(w, seen);
 		pthread_mutex_lock(&w->mu);
 		while (w->gen == seen && !w->stop)
 			pthread_cond_wait(&w->cv_go, &w->mu);

@@ -910,6 +910,8 @@ test_reader_misc(void)
 
 /* ------------------------------------------------------------------ parallel sealing */
 
+static int	count_side(void *arg, pgark_err *err);
+
 /*
  * obj_writer_use_workers: the same bytes as the sequential writer (same salt),
  * whatever the thread count, write sizes and tail; and they read back.
@@ -923,7 +925,7 @@ test_parallel(void)
 	uint8_t		salt[OBJ_SALT_LEN];
 	size_t		maxn = 61 * 4096 + 5;
 	uint8_t    *plain = malloc(maxn);
-	int			bad = 0, cases = 0, batched = 0;
+	int			bad = 0, cases = 0, batched = 0, side_wrong = 0;
 
 	if (plain == NULL)
 		bail_out("out of memory");
@@ -961,8 +963,17 @@ test_parallel(void)
 					{
 						size_t		k = n - off < wc ? n - off : wc;
 
-						if (obj_writer_write(w, plain + off, k, &err) != 0)
+						int			sides = 0;
+
+						/* every other write reads "its next input" beside the sealing */
+						if ((off / wc) % 2 ? obj_writer_write(w, plain + off, k, &err) != 0
+							: obj_writer_write_side(w, plain + off, k, count_side, &sides, &err) != 0)
 							break;
+						if ((off / wc) % 2 == 0 && sides != 1)
+						{
+							side_wrong++;
+							diag("side function ran %d times in a write of %zu bytes", sides, k);
+						}
 						if (k >= 2 * frame)
 							batched++;
 						off += k;
@@ -994,6 +1005,120 @@ test_parallel(void)
 	}
 	ok(bad == 0, "frames sealed on 2 and 3 threads: byte-identical to the sequential writer, and read back (%d cases)", cases);
 	ok(batched > 0, "... of which %d writes were of at least two whole frames (the parallel path)", batched);
+	ok(side_wrong == 0, "obj_writer_write_side runs its side function exactly once per write, batched or not");
+	free(plain);
+}
+
+static int
+count_side(void *arg, pgark_err *err)
+{
+	(void) err;
+	(*(int *) arg)++;
+	return 0;
+}
+
+static int
+failing_side(void *arg, pgark_err *err)
+{
+	(void) arg;
+	return err_set(err, PGARK_ERR_IO, 0, "side failed");
+}
+
+/* a sink that fails once it has taken limit bytes */
+typedef struct limited_sink
+{
+	membuf		out;
+	size_t		limit;
+} limited_sink;
+
+static int
+limited_sink_fn(void *arg, const void *buf, size_t len, pgark_err *err)
+{
+	limited_sink *ls = arg;
+
+	if (ls->out.len + len > ls->limit)
+		return err_set(err, PGARK_ERR_NOSPACE, 0, "sink full");
+	return mem_sink(&ls->out, buf, len, err);
+}
+
+/*
+ * With workers, a batch's frames reach the sink during the next write or at
+ * finish: a sink failure there still fails the writer (never a finished
+ * object with frames missing), and so does the side function's.
+ */
+static void
+test_parallel_failures(void)
+{
+	const uint32_t frame = 4096;
+	const size_t n = 40 * 4096;
+	uint8_t    *plain = malloc(n);
+	pgark_err	err;
+	workers    *wk = workers_new(2, &err);
+	int			sink_caught = 0, sink_cases = 0;
+
+	if (plain == NULL || wk == NULL)
+		bail_out("out of memory");
+	{
+		uint64_t	x = 88172645463325252ull;
+
+		for (size_t i = 0; i < n; i++)	/* xorshift: incompressible, frames of known size */
+		{
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			plain[i] = (uint8_t) (x >> 24);
+		}
+	}
+
+	{
+		obj_params	p = params(OBJ_CIPHER_AES256GCM, frame, n);
+		membuf		out = {0};
+		obj_writer *w = obj_writer_new(&p, mem_sink, &out, &err);
+		int			rc;
+
+		if (w == NULL || obj_writer_use_workers(w, wk, &err) != 0)
+			bail_out("writer: %s", err.msg);
+		rc = obj_writer_write_side(w, plain, 8 * frame, failing_side, NULL, &err);
+		ok(rc != 0 && err.kind == PGARK_ERR_IO && strstr(err.msg, "side failed") != NULL,
+		   "a failing side function fails the write with its own error (%s)", err.msg);
+		ok(obj_writer_write(w, plain, frame, &err) != 0 && obj_writer_finish(w, NULL, &err) != 0,
+		   "... and the writer refuses further writes and finish");
+		obj_writer_free(w);
+		membuf_free(&out);
+	}
+
+	/* the sink fails at every possible point: the error always surfaces */
+	for (size_t limit = 100; limit < n; limit += 9 * 1024)
+	{
+		obj_params	p = params(OBJ_CIPHER_AES256GCM, frame, n);
+		limited_sink ls = {{0}, limit};
+		obj_writer *w = obj_writer_new(&p, limited_sink_fn, &ls, &err);
+		int			rc = 0;
+
+		if (w == NULL)
+		{
+			/* the header alone did not fit */
+			sink_cases++;
+			sink_caught++;
+			continue;
+		}
+		if (obj_writer_use_workers(w, wk, &err) != 0)
+			bail_out("writer: %s", err.msg);
+		for (size_t off = 0; off < n && rc == 0; off += 10 * frame)
+			rc = obj_writer_write(w, plain + off, 10 * frame, &err);
+		if (rc == 0)
+			rc = obj_writer_finish(w, NULL, &err);
+		sink_cases++;
+		if (rc != 0 && err.kind == PGARK_ERR_NOSPACE)
+			sink_caught++;
+		else
+			diag("sink limit %zu: rc %d, %s", limit, rc, rc ? err.msg : "finished");
+		obj_writer_free(w);
+		membuf_free(&ls.out);
+	}
+	ok(sink_cases > 5 && sink_caught == sink_cases,
+	   "a sink failing in a deferred emission fails the write or finish (%d of %d)", sink_caught, sink_cases);
+	workers_free(wk);
 	free(plain);
 }
 
@@ -1013,5 +1138,6 @@ main(void)
 			damage_suite(c ? OBJ_CIPHER_NONE : OBJ_CIPHER_AES256GCM, known);
 	test_reader_misc();
 	test_parallel();
+	test_parallel_failures();
 	return done_testing();
 }
