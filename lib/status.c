@@ -230,6 +230,14 @@ damaged_split(const char *list, int64_t *more)
 	return last ? (size_t) (last - list) : 0;
 }
 
+/* a + b for counts (both >= 0), at most INT64_MAX: a crafted or corrupt
+ * record's "+N" can be anything up to that */
+static int64_t
+count_add(int64_t a, int64_t b)
+{
+	return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
 static void
 damaged_join(char *list, size_t len, size_t ids, int64_t more)
 {
@@ -275,7 +283,7 @@ status_damaged_add(char *list, size_t len, const char *id)
 		ids += (ids ? 1 : 0) + n;
 	}
 	else
-		more++;
+		more = count_add(more, 1);
 	damaged_join(list, len, ids, more);
 }
 
@@ -286,7 +294,7 @@ status_damaged_add_more(char *list, size_t len, int64_t n)
 	size_t		ids = damaged_split(list, &more);
 
 	if (n > 0)
-		damaged_join(list, len, ids, more + n);
+		damaged_join(list, len, ids, count_add(more, n));
 }
 
 void

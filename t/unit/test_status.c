@@ -128,6 +128,27 @@ main(void)
 		}
 		is_int(status_damaged_more("20261127T020000Z-abcd +x"), 0, "\"+x\" is no token");
 		is_int(status_damaged_more("+07"), 0, "nor is a leading zero");
+
+		/* a crafted or corrupt record's count: saturates, never overflows
+		 * (UBSan in SANITIZE=1 builds catches a signed overflow here) */
+		{
+			char		big[STATUS_DAMAGED_RESERVE + 64] = "a +9223372036854775807";
+
+			status_damaged_add(big, sizeof(big), "20261127T020000Z-abcd");
+			is_int(status_damaged_more(big), INT64_MAX, "\"+INT64_MAX\" plus one more id: stays INT64_MAX");
+			status_damaged_add_more(big, sizeof(big), 1000);
+			is_int(status_damaged_more(big), INT64_MAX, "... plus 1000 carried over: the same");
+			snprintf(big, sizeof(big), "+99999999999999999999999");
+			is_int(status_damaged_more(big), INT64_MAX, "a count past INT64_MAX reads as INT64_MAX");
+			status_damaged_add(big, sizeof(big), "20261127T020000Z-abcd");
+			is_int(status_damaged_more(big), INT64_MAX, "... and stays there when an id is added");
+		}
+		{
+			char		tiny[STATUS_DAMAGED_RESERVE + 8] = "+9223372036854775807";
+
+			status_damaged_add(tiny, sizeof(tiny), "20261127T020000Z-abcd");
+			is_str(tiny, "+9223372036854775807", "an id that does not fit, counted onto INT64_MAX: the same");
+		}
 	}
 	return done_testing();
 }
