@@ -16,6 +16,7 @@
 #include "pack.h"
 #include "repo.h"
 #include "testutil.h"
+#include "util.h"
 #include "workers.h"
 
 static char dir[PATH_MAX - 64];
@@ -271,6 +272,32 @@ test_chunk_lines(void)
 	snprintf(line + 2, sizeof(line) - 2, "%s 1 2 3", hex);
 	line[10] = 'g';
 	is_int(mf_parse_chunk_line(line, id, &pn, &off, &len), -1, "a chunk line with a non-hex id refused");
+	/* hex_decode: every byte value in each place of the id, against the definition */
+	{
+		int			wrong = 0;
+
+		for (int c = 0; c < 256; c++)
+			for (int at = 0; at < 2; at++)
+			{
+				char		h[2 * CHUNK_ID_LEN + 1];
+				int			v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+					: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+				int			rc;
+
+				memcpy(h, hex, sizeof(h));
+				h[2 * 5 + at] = (char) c;
+				rc = c == 0 ? -2 : hex_decode(h, id, CHUNK_ID_LEN);
+				if (c == 0)
+					continue;	/* the string ends there: a short id */
+				if (v < 0 ? rc != -1 : rc != 0 || id[5] != (at ? (0x55 & 0xf0) | v : (v << 4) | 0x05) ||
+					id[4] != 0x44 || id[6] != 0x66)
+					wrong++;
+			}
+		memcpy(line, hex, 2 * CHUNK_ID_LEN + 1);
+		line[2 * CHUNK_ID_LEN - 1] = '\0';
+		ok(wrong == 0 && hex_decode(line, id, CHUNK_ID_LEN) == -1,
+		   "hex_decode: 0-9, a-f, A-F decode in either digit of a byte, any other byte and a short string fail");
+	}
 }
 
 static void
