@@ -37,6 +37,8 @@ struct gcm_ctx
 	uint8_t		key[AES256_KEY_LEN];
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
+	int			enc_stale;		/* gcm_rekey since enc was keyed */
+	int			dec_stale;
 };
 
 static int
@@ -75,23 +77,46 @@ gcm_new(const uint8_t key[AES256_KEY_LEN], pgark_err *err)
 	return g;
 }
 
-/* The context of one direction, keyed on first use. */
+void
+gcm_rekey(gcm_ctx *g, const uint8_t key[AES256_KEY_LEN])
+{
+	memcpy(g->key, key, AES256_KEY_LEN);
+	g->enc_stale = g->enc != NULL;
+	g->dec_stale = g->dec != NULL;
+}
+
+/* The context of one direction, keyed on first use (re-keyed in place after
+ * gcm_rekey: no new context, no algorithm lookup). */
 static EVP_CIPHER_CTX *
 gcm_dir(gcm_ctx *g, int enc, pgark_err *err)
 {
 	EVP_CIPHER_CTX **c = enc ? &g->enc : &g->dec;
+	int		   *stale = enc ? &g->enc_stale : &g->dec_stale;
 
-	if (*c != NULL)
+	if (*c != NULL && !*stale)
 		return *c;
-	if ((*c = EVP_CIPHER_CTX_new()) == NULL ||
-		(enc ? EVP_EncryptInit_ex2(*c, alg_gcm, g->key, NULL, NULL)
-		 : EVP_DecryptInit_ex2(*c, alg_gcm, g->key, NULL, NULL)) != 1)
+	if (*c != NULL)
 	{
-		ossl_fail(err, "AES-256-GCM init");
+		if ((enc ? EVP_EncryptInit_ex2(*c, NULL, g->key, NULL, NULL)
+			 : EVP_DecryptInit_ex2(*c, NULL, g->key, NULL, NULL)) == 1)
+		{
+			*stale = 0;
+			return *c;
+		}
 		EVP_CIPHER_CTX_free(*c);
 		*c = NULL;
 	}
-	return *c;
+	else if ((*c = EVP_CIPHER_CTX_new()) != NULL &&
+			 (enc ? EVP_EncryptInit_ex2(*c, alg_gcm, g->key, NULL, NULL)
+			  : EVP_DecryptInit_ex2(*c, alg_gcm, g->key, NULL, NULL)) == 1)
+	{
+		*stale = 0;
+		return *c;
+	}
+	ossl_fail(err, "AES-256-GCM init");
+	EVP_CIPHER_CTX_free(*c);
+	*c = NULL;
+	return NULL;
 }
 
 void

@@ -22,6 +22,9 @@ typedef struct gcm_ctx gcm_ctx;
 
 gcm_ctx    *gcm_new(const uint8_t key[AES256_KEY_LEN], pgark_err *err);
 void		gcm_free(gcm_ctx *g);
+/* The same context for another key (the old one's key schedule is
+ * overwritten when the new key is first used). */
+void		gcm_rekey(gcm_ctx *g, const uint8_t key[AES256_KEY_LEN]);
 /* Encrypt in -> out (same length, may alias), tag written to tag. */
 int			gcm_seal(gcm_ctx *g, const uint8_t nonce[GCM_NONCE_LEN],
 					 const uint8_t *aad, size_t aadlen,

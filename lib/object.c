@@ -33,14 +33,17 @@ crypt_init(obj_crypt *c, const uint8_t header[OBJ_HEADER_LEN], obj_cipher cipher
 
 	memcpy(c->header, header, OBJ_HEADER_LEN);
 	c->cipher = cipher;
-	c->gcm = NULL;
 	if (cipher == OBJ_CIPHER_NONE)
-		return 0;
+		return 0;				/* a context from an earlier object is kept */
 	if (hkdf_sha256(salt, OBJ_SALT_LEN, dek->key, AES256_KEY_LEN,
 					(const uint8_t *) HKDF_INFO, strlen(HKDF_INFO),
 					okey, sizeof(okey), err) != 0)
 		return -1;
-	c->gcm = gcm_new(okey, err);
+	/* c zeroed, or an obj_decoder's, re-keyed for its next object */
+	if (c->gcm != NULL)
+		gcm_rekey(c->gcm, okey);
+	else
+		c->gcm = gcm_new(okey, err);
 	secure_zero(okey, sizeof(okey));
 	return c->gcm ? 0 : -1;
 }
@@ -92,24 +95,28 @@ crypt_seal(obj_crypt *c, uint64_t frame_no, uint8_t *frame, size_t len, pgark_er
 	return gcm_seal(c->gcm, nonce, aad, AAD_LEN, payload, len, payload, payload + len, err);
 }
 
+/* Open one frame: fh its header, payload (len bytes) and tag at in, the
+ * plaintext to out (len bytes; may be in). */
 static int
-crypt_open(obj_crypt *c, uint64_t frame_no, uint8_t *frame, size_t len, pgark_err *err)
+crypt_open(obj_crypt *c, uint64_t frame_no, const uint8_t *fh, const uint8_t *in, size_t len,
+		   uint8_t *out, pgark_err *err)
 {
 	uint8_t		aad[AAD_LEN];
 	uint8_t		nonce[GCM_NONCE_LEN];
-	uint8_t    *payload = frame + OBJ_FRAME_HDR_LEN;
 
-	make_aad(c, frame_no, frame, aad, nonce);
+	make_aad(c, frame_no, fh, aad, nonce);
 	if (c->cipher == OBJ_CIPHER_NONE)
 	{
 		uint8_t		tag[GCM_TAG_LEN];
 
-		none_tag(aad, payload, len, tag);
-		if (CRYPTO_memcmp(tag, payload + len, GCM_TAG_LEN) != 0)
+		none_tag(aad, in, len, tag);
+		if (CRYPTO_memcmp(tag, in + len, GCM_TAG_LEN) != 0)
 			return err_set(err, PGARK_ERR_CORRUPT, 0, "checksum mismatch");
+		if (out != in && len > 0)
+			memcpy(out, in, len);
 		return 0;
 	}
-	return gcm_open(c->gcm, nonce, aad, AAD_LEN, payload, len, payload, payload + len, err);
+	return gcm_open(c->gcm, nonce, aad, AAD_LEN, in, len, out, in + len, err);
 }
 
 static void
@@ -538,22 +545,164 @@ obj_writer_free(obj_writer *w)
 
 /* ---------------------------------------------------------------- reader */
 
+/*
+ * The checks of one object's frames, in order: every check a reader does is
+ * here, shared by obj_reader (bytes pulled from a source) and obj_decoder
+ * (a whole object in memory). The callers only move bytes.
+ */
+typedef struct frame_check
+{
+	obj_header	h;
+	obj_crypt	c;
+	uint64_t	frame_no;
+	uint64_t	total;
+	size_t		last_data_len;
+	xxh64_state xx;
+} frame_check;
+
+static int
+check_corrupt(const frame_check *f, pgark_err *err, const char *what)
+{
+	return err_set(err, PGARK_ERR_CORRUPT, 0, "%s (frame %llu)", what, (unsigned long long) f->frame_no);
+}
+
+/* The header: got bytes of it at hb (the object may be shorter); then its
+ * data key looked up and the object key derived. */
+static int
+check_begin(frame_check *f, const uint8_t *hb, size_t got, obj_key_fn keys, void *keys_arg, pgark_err *err)
+{
+	const obj_dek *dek = NULL;
+
+	if (got < OBJ_HEADER_LEN)
+		return err_set(err, PGARK_ERR_CORRUPT, 0, "object truncated: %zu bytes, shorter than its header", got);
+	if (obj_header_parse(hb, &f->h, err) != 0)
+		return -1;
+	if (f->h.cipher == OBJ_CIPHER_AES256GCM)
+	{
+		if (keys == NULL)
+			return err_set(err, PGARK_ERR_KEY, 0, "object is encrypted but no key is configured");
+		if ((dek = keys(keys_arg, f->h.dek_id, err)) == NULL)
+			return -1;
+	}
+	if (crypt_init(&f->c, hb, f->h.cipher, dek, f->h.salt, err) != 0)
+		return -1;
+	f->frame_no = 0;
+	f->total = 0;
+	f->last_data_len = f->h.frame_size;
+	xxh64_init(&f->xx, 0);
+	return 0;
+}
+
+/* A frame header, got bytes of it at fh: its payload length and flags. */
+static int
+check_frame_header(const frame_check *f, const uint8_t *fh, size_t got, uint32_t *plen, uint8_t *flags,
+				   pgark_err *err)
+{
+	if (got == 0)
+		return check_corrupt(f, err, "object truncated: it ends without its trailer");
+	if (got < OBJ_FRAME_HDR_LEN)
+		return check_corrupt(f, err, "object truncated inside a frame header");
+	*plen = get_be32(fh);
+	*flags = fh[4];
+	if (*plen > f->h.frame_size)
+		return check_corrupt(f, err, "frame longer than the frame size");
+	if ((*flags & ~(OBJ_FRAME_LAST | OBJ_FRAME_LZ4)) != 0 || fh[5] || fh[6] || fh[7])
+		return check_corrupt(f, err, "unknown frame flags");
+	return 0;
+}
+
+/*
+ * The rest of the frame whose header fh passed: got bytes of payload and tag
+ * at in. A compressed frame or the trailer is opened into work (plen bytes;
+ * may be in), a stored frame straight into out; a data frame's plaintext ends
+ * in out (room for frame_size bytes), *out_len bytes. The trailer sets *last
+ * once it agrees with the frames (the caller then checks that nothing
+ * follows, with check_end).
+ */
+static int
+check_frame_body(frame_check *f, const uint8_t *fh, uint32_t plen, uint8_t flags, const uint8_t *in,
+				 size_t got, uint8_t *work, uint8_t *out, size_t *out_len, int *last, pgark_err *err)
+{
+	uint8_t    *dec = (flags & (OBJ_FRAME_LAST | OBJ_FRAME_LZ4)) ? work : out;
+	size_t		n;
+
+	*last = 0;
+	if (got < (size_t) plen + GCM_TAG_LEN)
+		return check_corrupt(f, err, "object truncated inside a frame");
+	if (crypt_open(&f->c, f->frame_no, fh, in, plen, dec, err) != 0)
+	{
+		if (err && err->kind == PGARK_ERR_CORRUPT)
+			return check_corrupt(f, err, f->h.cipher == OBJ_CIPHER_NONE
+								 ? "frame checksum mismatch: object damaged"
+								 : "frame failed authentication: object damaged, or encrypted with another key");
+		return -1;
+	}
+
+	if (flags & OBJ_FRAME_LAST)
+	{
+		uint64_t	total, frames, xx;
+
+		if (plen != OBJ_TRAILER_LEN || (flags & OBJ_FRAME_LZ4))
+			return check_corrupt(f, err, "malformed trailer");
+		total = get_be64(dec);
+		frames = get_be64(dec + 8);
+		xx = get_be64(dec + 16);
+		if (get_be64(dec + 24) != 0)
+			return check_corrupt(f, err, "malformed trailer");
+		if (total != f->total || frames != f->frame_no)
+			return check_corrupt(f, err, "trailer disagrees with the frames read");
+		if (f->h.plain_len != OBJ_LEN_UNKNOWN && f->h.plain_len != total)
+			return check_corrupt(f, err, "trailer disagrees with the header's length");
+		if (xx != xxh64_digest(&f->xx))
+			return check_corrupt(f, err, "plaintext checksum (XXH64) mismatch");
+		*out_len = 0;
+		*last = 1;
+		return 0;
+	}
+
+	if (f->last_data_len != f->h.frame_size)
+		return check_corrupt(f, err, "a short data frame is followed by another");
+	if (flags & OBJ_FRAME_LZ4)
+	{
+		int			got_lz4 = LZ4_decompress_safe((const char *) dec, (char *) out,
+												  (int) plen, (int) f->h.frame_size);
+
+		if (got_lz4 <= 0)
+			return check_corrupt(f, err, "lz4 data does not decompress");
+		n = (size_t) got_lz4;
+	}
+	else
+		n = plen;
+	if (n == 0)
+		return check_corrupt(f, err, "empty data frame");
+	if (f->h.plain_len != OBJ_LEN_UNKNOWN && f->total + n > f->h.plain_len)
+		return check_corrupt(f, err, "more data than the header announces");
+	f->last_data_len = n;
+	f->total += n;
+	xxh64_update(&f->xx, out, n);
+	f->frame_no++;
+	*out_len = n;
+	return 0;
+}
+
+/* After the trailer: extra bytes follow it (0 or more). */
+static int
+check_end(const frame_check *f, size_t extra, pgark_err *err)
+{
+	return extra != 0 ? check_corrupt(f, err, "bytes after the trailer") : 0;
+}
+
 struct obj_reader
 {
 	obj_source_fn src;
 	void	   *src_arg;
-	obj_header	h;
-	obj_crypt	c;
+	frame_check f;
 	uint8_t    *frame;			/* 8 + frame_size + 16 */
 	uint8_t    *plain;			/* frame_size */
 	size_t		plain_len;
 	size_t		plain_off;
-	uint64_t	frame_no;
-	uint64_t	total;
-	size_t		last_data_len;
 	int			done;
 	int			failed;
-	xxh64_state xx;
 	sha256_ctx *sha;
 	obj_summary sum;
 };
@@ -586,7 +735,6 @@ obj_reader_new(obj_source_fn src, void *src_arg, obj_key_fn keys, void *keys_arg
 	obj_reader *r = calloc(1, sizeof(*r));
 	uint8_t		hb[OBJ_HEADER_LEN];
 	size_t		got;
-	const obj_dek *dek = NULL;
 
 	if (r == NULL)
 	{
@@ -599,45 +747,19 @@ obj_reader_new(obj_source_fn src, void *src_arg, obj_key_fn keys, void *keys_arg
 		goto fail;
 	if (src_exact(r, hb, OBJ_HEADER_LEN, &got, err) != 0)
 		goto fail;
-	if (got < OBJ_HEADER_LEN)
-	{
-		err_set(err, PGARK_ERR_CORRUPT, 0, "object truncated: %zu bytes, shorter than its header", got);
+	if (check_begin(&r->f, hb, got, keys, keys_arg, err) != 0)
 		goto fail;
-	}
-	if (obj_header_parse(hb, &r->h, err) != 0)
-		goto fail;
-	if (r->h.cipher == OBJ_CIPHER_AES256GCM)
-	{
-		if (keys == NULL)
-		{
-			err_set(err, PGARK_ERR_KEY, 0, "object is encrypted but no key is configured");
-			goto fail;
-		}
-		if ((dek = keys(keys_arg, r->h.dek_id, err)) == NULL)
-			goto fail;
-	}
-	if (crypt_init(&r->c, hb, r->h.cipher, dek, r->h.salt, err) != 0)
-		goto fail;
-	r->frame = malloc(OBJ_FRAME_HDR_LEN + (size_t) r->h.frame_size + GCM_TAG_LEN);
-	r->plain = malloc(r->h.frame_size);
+	r->frame = malloc(OBJ_FRAME_HDR_LEN + (size_t) r->f.h.frame_size + GCM_TAG_LEN);
+	r->plain = malloc(r->f.h.frame_size);
 	if (r->frame == NULL || r->plain == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto fail;
 	}
-	r->last_data_len = r->h.frame_size;
-	xxh64_init(&r->xx, 0);
 	return r;
 fail:
 	obj_reader_free(r);
 	return NULL;
-}
-
-static int
-corrupt(obj_reader *r, pgark_err *err, const char *what)
-{
-	r->failed = 1;
-	return err_set(err, PGARK_ERR_CORRUPT, 0, "%s (frame %llu)", what, (unsigned long long) r->frame_no);
 }
 
 /* Read, authenticate and decode the next frame into r->plain. */
@@ -649,90 +771,35 @@ reader_next_frame(obj_reader *r, pgark_err *err)
 	size_t		got;
 	uint32_t	plen;
 	uint8_t		flags;
+	int			last;
 
 	if (src_exact(r, fh, OBJ_FRAME_HDR_LEN, &got, err) != 0)
 		return -1;
-	if (got == 0)
-		return corrupt(r, err, "object truncated: it ends without its trailer");
-	if (got < OBJ_FRAME_HDR_LEN)
-		return corrupt(r, err, "object truncated inside a frame header");
-	plen = get_be32(fh);
-	flags = fh[4];
-	if (plen > r->h.frame_size)
-		return corrupt(r, err, "frame longer than the frame size");
-	if ((flags & ~(OBJ_FRAME_LAST | OBJ_FRAME_LZ4)) != 0 || fh[5] || fh[6] || fh[7])
-		return corrupt(r, err, "unknown frame flags");
+	if (check_frame_header(&r->f, fh, got, &plen, &flags, err) != 0)
+		goto failed;
 	if (src_exact(r, payload, (size_t) plen + GCM_TAG_LEN, &got, err) != 0)
 		return -1;
-	if (got < (size_t) plen + GCM_TAG_LEN)
-		return corrupt(r, err, "object truncated inside a frame");
-	if (crypt_open(&r->c, r->frame_no, r->frame, plen, err) != 0)
-	{
-		if (err && err->kind == PGARK_ERR_CORRUPT)
-			return corrupt(r, err, r->h.cipher == OBJ_CIPHER_NONE
-						   ? "frame checksum mismatch: object damaged"
-						   : "frame failed authentication: object damaged, or encrypted with another key");
-		r->failed = 1;
-		return -1;
-	}
-
-	if (flags & OBJ_FRAME_LAST)
+	if (check_frame_body(&r->f, fh, plen, flags, payload, got, payload, r->plain, &r->plain_len, &last, err) != 0)
+		goto failed;
+	r->plain_off = 0;
+	if (last)
 	{
 		uint8_t		extra;
-		uint64_t	total, frames, xx;
 
-		if (plen != OBJ_TRAILER_LEN || (flags & OBJ_FRAME_LZ4))
-			return corrupt(r, err, "malformed trailer");
-		total = get_be64(payload);
-		frames = get_be64(payload + 8);
-		xx = get_be64(payload + 16);
-		if (get_be64(payload + 24) != 0)
-			return corrupt(r, err, "malformed trailer");
-		if (total != r->total || frames != r->frame_no)
-			return corrupt(r, err, "trailer disagrees with the frames read");
-		if (r->h.plain_len != OBJ_LEN_UNKNOWN && r->h.plain_len != total)
-			return corrupt(r, err, "trailer disagrees with the header's length");
-		if (xx != xxh64_digest(&r->xx))
-			return corrupt(r, err, "plaintext checksum (XXH64) mismatch");
 		if (src_exact(r, &extra, 1, &got, err) != 0)
 			return -1;
-		if (got != 0)
-			return corrupt(r, err, "bytes after the trailer");
-		r->sum.plain_len = total;
-		r->sum.frames = frames;
-		r->sum.xxh64 = xx;
+		if (check_end(&r->f, got, err) != 0)
+			goto failed;
+		r->sum.plain_len = r->f.total;
+		r->sum.frames = r->f.frame_no;
+		r->sum.xxh64 = xxh64_digest(&r->f.xx);
 		sha256_final(r->sha, r->sum.sha256);
 		r->done = 1;
-		r->plain_len = r->plain_off = 0;
-		return 0;
 	}
-
-	if (r->last_data_len != r->h.frame_size)
-		return corrupt(r, err, "a short data frame is followed by another");
-	if (flags & OBJ_FRAME_LZ4)
-	{
-		int			n = LZ4_decompress_safe((const char *) payload, (char *) r->plain,
-											(int) plen, (int) r->h.frame_size);
-
-		if (n <= 0)
-			return corrupt(r, err, "lz4 data does not decompress");
-		r->plain_len = (size_t) n;
-	}
-	else
-	{
-		memcpy(r->plain, payload, plen);
-		r->plain_len = plen;
-	}
-	if (r->plain_len == 0)
-		return corrupt(r, err, "empty data frame");
-	if (r->h.plain_len != OBJ_LEN_UNKNOWN && r->total + r->plain_len > r->h.plain_len)
-		return corrupt(r, err, "more data than the header announces");
-	r->last_data_len = r->plain_len;
-	r->plain_off = 0;
-	r->total += r->plain_len;
-	xxh64_update(&r->xx, r->plain, r->plain_len);
-	r->frame_no++;
 	return 0;
+failed:
+	r->failed = 1;
+	return -1;
 }
 
 int
@@ -767,7 +834,7 @@ obj_reader_read(obj_reader *r, void *buf, size_t len, size_t *got, pgark_err *er
 const obj_header *
 obj_reader_header(const obj_reader *r)
 {
-	return &r->h;
+	return &r->f.h;
 }
 
 const obj_summary *
@@ -781,13 +848,139 @@ obj_reader_free(obj_reader *r)
 {
 	if (r == NULL)
 		return;
-	crypt_free(&r->c);
+	crypt_free(&r->f.c);
 	if (r->plain)
-		secure_zero(r->plain, r->h.frame_size);
+		secure_zero(r->plain, r->f.h.frame_size);
 	if (r->frame)
-		secure_zero(r->frame, OBJ_FRAME_HDR_LEN + (size_t) r->h.frame_size + GCM_TAG_LEN);
+		secure_zero(r->frame, OBJ_FRAME_HDR_LEN + (size_t) r->f.h.frame_size + GCM_TAG_LEN);
 	free(r->plain);
 	free(r->frame);
 	sha256_free(r->sha);
 	free(r);
+}
+
+/* ---------------------------------------------------------------- decoder */
+
+struct obj_decoder
+{
+	obj_key_fn	keys;
+	void	   *keys_arg;
+	frame_check f;
+	const uint8_t *obj;			/* the object of obj_decode_open */
+	size_t		len;
+	int			opened;
+	uint8_t    *work;			/* compressed payloads and trailers, opened */
+	size_t		work_cap;
+	uint8_t    *plain;			/* a frame that may not fit the caller's buffer */
+	size_t		plain_cap;
+};
+
+obj_decoder *
+obj_decoder_new(obj_key_fn keys, void *keys_arg, pgark_err *err)
+{
+	obj_decoder *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	d->keys = keys;
+	d->keys_arg = keys_arg;
+	return d;
+}
+
+/* *buf of at least need bytes (its old contents zeroed and dropped). */
+static int
+decoder_room(uint8_t **buf, size_t *cap, size_t need, pgark_err *err)
+{
+	uint8_t    *n;
+
+	if (*cap >= need)
+		return 0;
+	if ((n = malloc(need)) == NULL)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+	secure_zero(*buf, *cap);
+	free(*buf);
+	*buf = n;
+	*cap = need;
+	return 0;
+}
+
+const obj_header *
+obj_decode_open(obj_decoder *d, const uint8_t *obj, size_t len, pgark_err *err)
+{
+	d->opened = 0;
+	if (check_begin(&d->f, obj, len, d->keys, d->keys_arg, err) != 0 ||
+		decoder_room(&d->work, &d->work_cap, d->f.h.frame_size, err) != 0)
+		return NULL;
+	d->obj = obj;
+	d->len = len;
+	d->opened = 1;
+	return &d->f.h;
+}
+
+int
+obj_decode_read(obj_decoder *d, uint8_t *out, size_t cap, size_t *got, pgark_err *err)
+{
+	size_t		pos = OBJ_HEADER_LEN;
+	size_t		have = 0;
+
+	*got = 0;
+	if (!d->opened)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "obj_decode_read without a successful obj_decode_open");
+	d->opened = 0;				/* one read per open */
+	for (;;)
+	{
+		const uint8_t *fh = d->obj + pos;
+		size_t		left = d->len - pos;
+		uint32_t	plen;
+		uint8_t		flags;
+		uint8_t    *dst;
+		size_t		n, body;
+		int			last;
+
+		if (check_frame_header(&d->f, fh, left < OBJ_FRAME_HDR_LEN ? left : OBJ_FRAME_HDR_LEN,
+							   &plen, &flags, err) != 0)
+			return -1;
+		pos += OBJ_FRAME_HDR_LEN;
+		left -= OBJ_FRAME_HDR_LEN;
+		body = left < (size_t) plen + GCM_TAG_LEN ? left : (size_t) plen + GCM_TAG_LEN;
+		/* straight into the caller's buffer when a whole frame fits */
+		if (cap - have >= d->f.h.frame_size)
+			dst = out + have;
+		else if (decoder_room(&d->plain, &d->plain_cap, d->f.h.frame_size, err) != 0)
+			return -1;
+		else
+			dst = d->plain;
+		if (check_frame_body(&d->f, fh, plen, flags, d->obj + pos, body, d->work, dst, &n, &last, err) != 0)
+			return -1;
+		pos += body;
+		if (last)
+			break;
+		if (dst == d->plain)
+		{
+			if (n > cap - have)
+				return err_set(err, PGARK_ERR_CORRUPT, 0, "object holds more than the %zu bytes expected", cap);
+			memcpy(out + have, dst, n);
+		}
+		have += n;
+	}
+	if (check_end(&d->f, d->len - pos, err) != 0)
+		return -1;
+	*got = have;
+	return 0;
+}
+
+void
+obj_decoder_free(obj_decoder *d)
+{
+	if (d == NULL)
+		return;
+	crypt_free(&d->f.c);
+	secure_zero(d->work, d->work_cap);
+	secure_zero(d->plain, d->plain_cap);
+	free(d->work);
+	free(d->plain);
+	free(d);
 }

@@ -149,4 +149,24 @@ const obj_header *obj_reader_header(const obj_reader *r);
 const obj_summary *obj_reader_summary(const obj_reader *r);
 void		obj_reader_free(obj_reader *r);
 
+/*
+ * Whole objects held in memory (the chunks of a pack), decoded with the
+ * reader's checks, one after the other on the same state: the cipher context
+ * is re-keyed rather than rebuilt, buffers are kept (zeroed at free), the
+ * plaintext goes straight into the caller's buffer and the SHA-256 of the
+ * stored bytes (obj_summary) is not computed. Not thread-safe: one per thread.
+ *
+ * obj_decode_open parses obj's header and looks up its data key (NULL with
+ * err as obj_reader_new); obj[0..len) must stay valid until obj_decode_read,
+ * which verifies the whole object and puts its plaintext in out: *got bytes.
+ * Damage: -1 with kind CORRUPT, as obj_reader_read; so is more plaintext than
+ * cap bytes.
+ */
+typedef struct obj_decoder obj_decoder;
+
+obj_decoder *obj_decoder_new(obj_key_fn keys, void *keys_arg, pgark_err *err);
+const obj_header *obj_decode_open(obj_decoder *d, const uint8_t *obj, size_t len, pgark_err *err);
+int			obj_decode_read(obj_decoder *d, uint8_t *out, size_t cap, size_t *got, pgark_err *err);
+void		obj_decoder_free(obj_decoder *d);
+
 #endif

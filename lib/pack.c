@@ -392,6 +392,9 @@ struct chunk_reader
 		uint8_t		key[32];
 	}			keys[CHUNK_KEYS];
 	int			nkeys;
+	/* decoders not in use (under kmu): one per decoding thread at most */
+	struct chunk_dec *decs[WORKERS_MAX + 1];
+	int			ndecs;
 	uint8_t    *buf;			/* a run that spans blocks, assembled */
 	size_t		cap;
 	uint8_t    *span;			/* a fetch of several blocks */
@@ -1032,25 +1035,65 @@ chunk_key_of(chunk_reader *cr, const obj_header *h, uint8_t key[32], pgark_err *
 	return rc;
 }
 
-typedef struct mem_source
+/*
+ * What one decoding thread keeps from chunk to chunk: its decoder, and the
+ * chunk id key of the data key of the last chunk (chunks of a backup share
+ * one: no lookup under kmu per chunk).
+ */
+typedef struct chunk_dec
 {
-	const uint8_t *p;
-	size_t		left;
-} mem_source;
+	obj_decoder *od;
+	int			have_key;
+	uint8_t		dek_id[OBJ_DEK_ID_LEN];
+	uint8_t		key[32];
+} chunk_dec;
 
-static int
-source_mem(void *arg, void *buf, size_t len, size_t *got, pgark_err *err)
+static void
+chunk_dec_free(chunk_dec *cd)
 {
-	mem_source *m = arg;
+	if (cd == NULL)
+		return;
+	obj_decoder_free(cd->od);
+	secure_zero(cd, sizeof(*cd));
+	free(cd);
+}
 
-	(void) err;
-	if (len > m->left)
-		len = m->left;
-	memcpy(buf, m->p, len);
-	m->p += len;
-	m->left -= len;
-	*got = len;
-	return 0;
+/* A decoder for this thread: one put back by another, or a new one. */
+static chunk_dec *
+decoder_get(chunk_reader *cr, pgark_err *err)
+{
+	chunk_dec  *cd = NULL;
+
+	pthread_mutex_lock(&cr->kmu);
+	if (cr->ndecs > 0)
+		cd = cr->decs[--cr->ndecs];
+	pthread_mutex_unlock(&cr->kmu);
+	if (cd != NULL)
+		return cd;
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	if ((cd->od = repo_object_decoder(cr->r, err)) == NULL)
+	{
+		free(cd);
+		return NULL;
+	}
+	return cd;
+}
+
+static void
+decoder_put(chunk_reader *cr, chunk_dec *cd)
+{
+	pthread_mutex_lock(&cr->kmu);
+	if (cr->ndecs < (int) (sizeof(cr->decs) / sizeof(cr->decs[0])))
+	{
+		cr->decs[cr->ndecs++] = cd;
+		cd = NULL;
+	}
+	pthread_mutex_unlock(&cr->kmu);
+	chunk_dec_free(cd);
 }
 
 typedef struct decode_ctx
@@ -1069,59 +1112,33 @@ typedef struct decode_ctx
 
 /* Chunk i of a run: decrypt, decompress, check its length and id. */
 static int
-decode_one(void *arg, size_t i, pgark_err *err)
+decode_chunk(decode_ctx *d, chunk_dec *cd, size_t i, pgark_err *err)
 {
-	decode_ctx *d = arg;
-	mem_source	ms = {d->run + d->offs[i], d->refs[i].len};
-	obj_reader *or = repo_object_reader(d->cr->r, source_mem, &ms, err);
+	const obj_header *h = repo_decode_open(d->cr->r, cd->od, d->run + d->offs[i], d->refs[i].len, err);
 	uint8_t    *dst = d->out + i * PACK_CHUNK_SIZE;
-	size_t		have = 0, got;
-	uint8_t		id[CHUNK_ID_LEN], key[32];
-	int			failed = 0;
+	size_t		have;
+	uint8_t		id[CHUNK_ID_LEN];
 
-	if (or == NULL)
+	if (h == NULL)
 		goto damaged;
-	if (chunk_key_of(d->cr, obj_reader_header(or), key, err) != 0)
+	/* the chunk id key: the same as the last chunk's, or looked up */
+	if (!cd->have_key || memcmp(cd->dek_id, h->dek_id, OBJ_DEK_ID_LEN) != 0)
 	{
-		obj_reader_free(or);
-		return -1;				/* a key problem, not damage */
+		cd->have_key = 0;
+		if (chunk_key_of(d->cr, h, cd->key, err) != 0)
+			return -1;			/* a key problem, not damage */
+		memcpy(cd->dek_id, h->dek_id, OBJ_DEK_ID_LEN);
+		cd->have_key = 1;
 	}
-	for (;;)
-	{
-		uint8_t		extra;
-
-		/* a chunk is never larger than PACK_CHUNK_SIZE: past that, one
-		 * more byte only tells that the object is too long */
-		if (have < PACK_CHUNK_SIZE)
-		{
-			if (obj_reader_read(or, dst + have, PACK_CHUNK_SIZE - have, &got, err) != 0)
-			{
-				failed = 1;
-				break;
-			}
-		}
-		else if (obj_reader_read(or, &extra, 1, &got, err) != 0)
-		{
-			failed = 1;
-			break;
-		}
-		if (got == 0)
-			break;
-		have += got;
-		if (have > PACK_CHUNK_SIZE)
-			break;
-	}
-	obj_reader_free(or);
-	if (failed)
+	/* a chunk is never larger than PACK_CHUNK_SIZE: more is damage */
+	if (obj_decode_read(cd->od, dst, PACK_CHUNK_SIZE, &have, err) != 0)
 		goto damaged;
 	if (have != d->plain_lens[i])
 	{
 		err_set(err, PGARK_ERR_CORRUPT, 0, "chunk holds %zu bytes, the manifest says %u", have, d->plain_lens[i]);
 		goto damaged;
 	}
-	failed = chunk_id(key, dst, have, id, err);
-	secure_zero(key, sizeof(key));
-	if (failed)
+	if (chunk_id(cd->key, dst, have, id, err) != 0)
 		return -1;
 	if (CRYPTO_memcmp(id, d->refs[i].id, CHUNK_ID_LEN) != 0)
 	{
@@ -1130,8 +1147,21 @@ decode_one(void *arg, size_t i, pgark_err *err)
 	}
 	return 0;
 damaged:
-	secure_zero(key, sizeof(key));
 	return err_prefix(err, "pack %s, chunk at offset %llu", d->name, (unsigned long long) d->refs[i].offset);
+}
+
+static int
+decode_one(void *arg, size_t i, pgark_err *err)
+{
+	decode_ctx *d = arg;
+	chunk_dec  *cd = decoder_get(d->cr, err);
+	int			rc;
+
+	if (cd == NULL)
+		return -1;
+	rc = decode_chunk(d, cd, i, err);
+	decoder_put(d->cr, cd);
+	return rc;
 }
 
 /* Group g of a run: its chunks decoded, then handed to the sink. */
@@ -1142,16 +1172,23 @@ decode_group(void *arg, size_t g, pgark_err *err)
 	size_t		first = g * CHUNK_GROUP;
 	size_t		end = first + CHUNK_GROUP < (size_t) d->n ? first + CHUNK_GROUP : (size_t) d->n;
 	size_t		bytes = 0;
+	chunk_dec  *cd = decoder_get(d->cr, err);
+	int			rc = 0;
 
-	for (size_t i = first; i < end; i++)
+	if (cd == NULL)
+		return -1;
+	for (size_t i = first; i < end && rc == 0; i++)
 	{
-		if (decode_one(d, i, err) != 0)
-			return -1;
+		if ((rc = decode_chunk(d, cd, i, err)) != 0)
+			break;
 		/* only a run's last chunk may be short: the group is contiguous */
 		if (i + 1 < end && d->plain_lens[i] != PACK_CHUNK_SIZE)
-			return err_set(err, PGARK_ERR_INTERNAL, 0, "a short chunk inside a run");
+			rc = err_set(err, PGARK_ERR_INTERNAL, 0, "a short chunk inside a run");
 		bytes += d->plain_lens[i];
 	}
+	decoder_put(d->cr, cd);
+	if (rc != 0)
+		return -1;
 	return d->sink(d->sink_arg, first, d->out + first * PACK_CHUNK_SIZE, bytes, err);
 }
 
@@ -1228,6 +1265,8 @@ chunk_reader_free(chunk_reader *cr)
 	ra_stop(cr);
 	secure_zero(cr->key, sizeof(cr->key));
 	secure_zero(cr->keys, sizeof(cr->keys));
+	for (int i = 0; i < cr->ndecs; i++)
+		chunk_dec_free(cr->decs[i]);
 	pthread_mutex_destroy(&cr->kmu);
 	for (int i = 0; i < CACHE_BLOCKS; i++)
 		free(cr->blocks[i].data);

@@ -260,21 +260,45 @@ repo_close(repo *r)
 	free(r);
 }
 
+/* An object's cipher must be the repository's (see repo_object_reader). */
+static int
+check_cipher(repo *r, const obj_header *h, pgark_err *err)
+{
+	if (h->cipher == r->meta.cipher)
+		return 0;
+	return err_set(err, PGARK_ERR_CORRUPT, 0,
+				   "object is %s but the repository is %s: refusing it (replaced or forged)",
+				   r->meta.cipher == OBJ_CIPHER_NONE ? "encrypted" : "NOT encrypted",
+				   r->meta.cipher == OBJ_CIPHER_NONE ? "not" : "encrypted");
+}
+
 obj_reader *
 repo_object_reader(repo *r, obj_source_fn src, void *src_arg, pgark_err *err)
 {
 	obj_reader *or = obj_reader_new(src, src_arg, keyring_lookup, r->kr, err);
 
-	if (or != NULL && obj_reader_header(or)->cipher != r->meta.cipher)
+	if (or != NULL && check_cipher(r, obj_reader_header(or), err) != 0)
 	{
 		obj_reader_free(or);
-		err_set(err, PGARK_ERR_CORRUPT, 0,
-				"object is %s but the repository is %s: refusing it (replaced or forged)",
-				r->meta.cipher == OBJ_CIPHER_NONE ? "encrypted" : "NOT encrypted",
-				r->meta.cipher == OBJ_CIPHER_NONE ? "not" : "encrypted");
 		return NULL;
 	}
 	return or;
+}
+
+obj_decoder *
+repo_object_decoder(repo *r, pgark_err *err)
+{
+	return obj_decoder_new(keyring_lookup, r->kr, err);
+}
+
+const obj_header *
+repo_decode_open(repo *r, obj_decoder *d, const uint8_t *obj, size_t len, pgark_err *err)
+{
+	const obj_header *h = obj_decode_open(d, obj, len, err);
+
+	if (h != NULL && check_cipher(r, h, err) != 0)
+		return NULL;
+	return h;
 }
 
 int

@@ -58,6 +58,10 @@ void		repo_close(repo *r);
  * write to the storage could forge one without any key).
  */
 obj_reader *repo_object_reader(repo *r, obj_source_fn src, void *src_arg, pgark_err *err);
+/* The same for objects held in memory: a decoder with the repository's keys
+ * (one per thread), and obj_decode_open with the cipher check. */
+obj_decoder *repo_object_decoder(repo *r, pgark_err *err);
+const obj_header *repo_decode_open(repo *r, obj_decoder *d, const uint8_t *obj, size_t len, pgark_err *err);
 
 /* Parameters for writing a new object with the repository's cipher and key. */
 int			repo_object_params(repo *r, uint64_t plain_len, obj_params *p, pgark_err *err);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,22 +373,68 @@ remember_path(restore_ctx *c, const char *path, pgark_err *err)
 }
 
 /* Chunk references come from the manifest reader, or from fixed (a copy). */
+#define RUN_GROUPS ((RUN_CHUNKS + CHUNK_GROUP - 1) / CHUNK_GROUP)
+
+/*
+ * chunk_read_run_to's sink: the groups of a run into the file. One thread
+ * writes at a time: a group that is ready while another thread writes is
+ * queued for that writer, and its thread goes back to decoding. (Two
+ * pwrites into one file contend for its inode lock, and the kernel spins
+ * for it: up to a tenth of a restore's CPU time.)
+ */
 typedef struct file_sink
 {
 	int			fd;
 	uint64_t	off;			/* of the run's first chunk in the file */
 	const char *path;
+	pthread_mutex_t mu;
+	int			writing;
+	size_t		head, tail;		/* q[head..tail): groups to write */
+	struct
+	{
+		size_t		i;
+		const uint8_t *data;
+		size_t		len;
+	}			q[RUN_GROUPS];
 } file_sink;
 
-/* chunk_read_run_to's sink: a group of decoded chunks into the file */
 static int
 sink_file(void *arg, size_t i, const uint8_t *data, size_t len, pgark_err *err)
 {
 	file_sink  *fs = arg;
+	int			rc = 0;
 
-	if (pwrite_full(fs->fd, data, len, (off_t) (fs->off + i * PACK_CHUNK_SIZE)) != 0)
-		return err_sys(err, PGARK_ERR_IO, "could not write %s", fs->path);
-	return 0;
+	pthread_mutex_lock(&fs->mu);
+	if (fs->tail == RUN_GROUPS)
+	{
+		pthread_mutex_unlock(&fs->mu);
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "more groups in a run than %d", RUN_GROUPS);
+	}
+	fs->q[fs->tail].i = i;
+	fs->q[fs->tail].data = data;
+	fs->q[fs->tail].len = len;
+	fs->tail++;
+	if (fs->writing)
+	{
+		pthread_mutex_unlock(&fs->mu);
+		return 0;				/* the writer writes it before it returns */
+	}
+	fs->writing = 1;
+	while (fs->head < fs->tail)
+	{
+		size_t		gi = fs->q[fs->head].i;
+		const uint8_t *gdata = fs->q[fs->head].data;
+		size_t		glen = fs->q[fs->head].len;
+
+		fs->head++;
+		pthread_mutex_unlock(&fs->mu);
+		if (rc == 0 && pwrite_full(fs->fd, gdata, glen, (off_t) (fs->off + gi * PACK_CHUNK_SIZE)) != 0)
+			rc = err_sys(err, PGARK_ERR_IO, "could not write %s", fs->path);
+		pthread_mutex_lock(&fs->mu);
+	}
+	fs->writing = 0;
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
 }
 
 static int
@@ -487,10 +534,19 @@ restore_file(restore_ctx *c, const mf_entry *e, mf_reader *rd, const chunk_ref *
 			/* the run's chunks lie back to back in the file and in c->run
 			 * (only a file's last chunk is short, and it ends its run):
 			 * the decoding threads write each group of them as it is ready */
-			file_sink	fs = {fd, first * PACK_CHUNK_SIZE, e->path};
+			file_sink	fs;
 			size_t		bytes = (size_t) (n - 1) * PACK_CHUNK_SIZE + lens[n - 1];
+			int			failed;
 
-			if (chunk_read_run_to(c->cr, &c->win[first - wbase], lens, (int) n, c->run, sink_file, &fs, err) != 0)
+			fs.fd = fd;
+			fs.off = first * PACK_CHUNK_SIZE;
+			fs.path = e->path;
+			fs.writing = 0;
+			fs.head = fs.tail = 0;
+			pthread_mutex_init(&fs.mu, NULL);
+			failed = chunk_read_run_to(c->cr, &c->win[first - wbase], lens, (int) n, c->run, sink_file, &fs, err);
+			pthread_mutex_destroy(&fs.mu);
+			if (failed)
 				goto done;
 			/* start writing the run out now, so the syncfs at the end
 			 * waits for little (a hint: failures surface there) */

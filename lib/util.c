@@ -25,25 +25,21 @@ hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* One more than the value of each hex digit, 0 for any other byte (a table:
+ * the chunk lines of a restore's manifest are 64 hex digits per 8 KiB). */
+static const unsigned char hexval1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 int
 hex_decode(const char *in, uint8_t *out, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 	{
-		int			hi = hexval(in[2 * i]);
-		int			lo = hi < 0 ? -1 : hexval(in[2 * i + 1]);
+		int			hi = hexval1[(unsigned char) in[2 * i]] - 1;
+		int			lo = hi < 0 ? -1 : hexval1[(unsigned char) in[2 * i + 1]] - 1;
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -209,6 +209,61 @@ test_gcm(void)
 	gcm_free(NULL);
 }
 
+/*
+ * gcm_rekey: a context re-keyed (used or not yet, in either direction) seals
+ * and opens exactly as a new context for the new key, and nothing of the old
+ * key stays in use.
+ */
+static void
+test_gcm_rekey(void)
+{
+	const gcm_vector *t = &gcm_vectors[sizeof(gcm_vectors) / sizeof(gcm_vectors[0]) - 1];
+	uint8_t		k1[32], k2[32], iv[12], aad[128], pt[128];
+	uint8_t		c1[128], c2[128], t1[16], t2[16], out[128], tag[16], back[128];
+	size_t		aadlen, ptlen;
+	pgark_err	err;
+	gcm_ctx    *g1, *g2, *g;
+
+	unhex(t->key, k1, sizeof(k1));
+	unhex(t->iv, iv, sizeof(iv));
+	aadlen = unhex(t->aad, aad, sizeof(aad));
+	ptlen = unhex(t->pt, pt, sizeof(pt));
+	memcpy(k2, k1, sizeof(k2));
+	k2[0] ^= 0x5a;
+	if ((g1 = gcm_new(k1, &err)) == NULL || (g2 = gcm_new(k2, &err)) == NULL ||
+		gcm_seal(g1, iv, aad, aadlen, pt, ptlen, c1, t1, &err) != 0 ||
+		gcm_seal(g2, iv, aad, aadlen, pt, ptlen, c2, t2, &err) != 0)
+		bail_out("gcm: %s", err.msg);
+	ok(memcmp(t1, t2, 16) != 0, "rekey: two keys give two tags");
+
+	/* keyed in both directions, then re-keyed */
+	g = gcm_new(k1, &err);
+	ok(gcm_seal(g, iv, aad, aadlen, pt, ptlen, out, tag, &err) == 0 &&
+	   gcm_open(g, iv, aad, aadlen, c1, ptlen, back, t1, &err) == 0, "rekey: a context used with key 1 both ways");
+	gcm_rekey(g, k2);
+	ok(gcm_seal(g, iv, aad, aadlen, pt, ptlen, out, tag, &err) == 0 &&
+	   memcmp(out, c2, ptlen) == 0 && memcmp(tag, t2, 16) == 0, "... re-keyed to key 2, seals as key 2");
+	ok(gcm_open(g, iv, aad, aadlen, c2, ptlen, back, t2, &err) == 0 && memcmp(back, pt, ptlen) == 0,
+	   "... opens what key 2 sealed");
+	ok(gcm_open_fails(g, iv, aad, aadlen, c1, ptlen, t1), "... and no longer what key 1 sealed");
+	gcm_rekey(g, k1);
+	ok(gcm_open(g, iv, aad, aadlen, c1, ptlen, back, t1, &err) == 0 &&
+	   gcm_open_fails(g, iv, aad, aadlen, c2, ptlen, t2), "... back to key 1: key 1 opens, key 2 fails");
+	gcm_free(g);
+
+	/* re-keyed before any use, and twice in a row */
+	g = gcm_new(k1, &err);
+	gcm_rekey(g, k2);
+	ok(gcm_open(g, iv, aad, aadlen, c2, ptlen, back, t2, &err) == 0, "rekey before first use: the new key");
+	gcm_rekey(g, k1);
+	gcm_rekey(g, k2);
+	ok(gcm_open(g, iv, aad, aadlen, c2, ptlen, back, t2, &err) == 0 &&
+	   gcm_open_fails(g, iv, aad, aadlen, c1, ptlen, t1), "rekey twice: the last key");
+	gcm_free(g);
+	gcm_free(g1);
+	gcm_free(g2);
+}
+
 /* ------------------------------------------------------------------ HKDF-SHA256 */
 
 static void
@@ -514,6 +569,7 @@ int
 main(void)
 {
 	test_gcm();
+	test_gcm_rekey();
 	test_hkdf();
 	test_sha256();
 	test_hmac();

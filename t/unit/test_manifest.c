@@ -16,6 +16,7 @@
 #include "pack.h"
 #include "repo.h"
 #include "testutil.h"
+#include "util.h"
 #include "workers.h"
 
 static char dir[PATH_MAX - 64];
@@ -271,6 +272,32 @@ test_chunk_lines(void)
 	snprintf(line + 2, sizeof(line) - 2, "%s 1 2 3", hex);
 	line[10] = 'g';
 	is_int(mf_parse_chunk_line(line, id, &pn, &off, &len), -1, "a chunk line with a non-hex id refused");
+	/* hex_decode: every byte value in each place of the id, against the definition */
+	{
+		int			wrong = 0;
+
+		for (int c = 0; c < 256; c++)
+			for (int at = 0; at < 2; at++)
+			{
+				char		h[2 * CHUNK_ID_LEN + 1];
+				int			v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+					: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+				int			rc;
+
+				memcpy(h, hex, sizeof(h));
+				h[2 * 5 + at] = (char) c;
+				rc = c == 0 ? -2 : hex_decode(h, id, CHUNK_ID_LEN);
+				if (c == 0)
+					continue;	/* the string ends there: a short id */
+				if (v < 0 ? rc != -1 : rc != 0 || id[5] != (at ? (0x55 & 0xf0) | v : (v << 4) | 0x05) ||
+					id[4] != 0x44 || id[6] != 0x66)
+					wrong++;
+			}
+		memcpy(line, hex, 2 * CHUNK_ID_LEN + 1);
+		line[2 * CHUNK_ID_LEN - 1] = '\0';
+		ok(wrong == 0 && hex_decode(line, id, CHUNK_ID_LEN) == -1,
+		   "hex_decode: 0-9, a-f, A-F decode in either digit of a byte, any other byte and a short string fail");
+	}
 }
 
 static void
@@ -517,6 +544,169 @@ test_run_to_sink(void)
 	repo_close(r);
 }
 
+/* xor x into byte off of the pack file that holds ref */
+static void
+flip_pack_byte(const chunk_ref *ref, uint64_t off, uint8_t x)
+{
+	char		name[128], path[PATH_MAX + 200];
+	FILE	   *f;
+	int			c;
+
+	pack_object_name(ref->pack, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s", cfg.repo_path, name);
+	if ((f = fopen(path, "r+")) == NULL || fseek(f, (long) off, SEEK_SET) != 0 || (c = fgetc(f)) == EOF ||
+		fseek(f, (long) off, SEEK_SET) != 0 || fputc(c ^ x, f) == EOF || fclose(f) != 0)
+		bail_out("cannot flip a byte of %s", path);
+}
+
+/*
+ * Damaged chunks as the restore decodes them (in memory, decoders reused
+ * across chunks and threads): every kind of damage is refused as CORRUPT,
+ * naming the pack and the chunk, and the intact chunks around it still read.
+ */
+static void
+test_chunk_damage(const char *cipher, int threads)
+{
+	repo	   *r = open_repo(cipher);
+	pgark_err	err;
+	pack_writer *pw;
+	uint8_t		key[32], data[4 * PACK_CHUNK_SIZE], out[4 * PACK_CHUNK_SIZE];
+	chunk_ref	refs[4], bad;
+	uint32_t	lens[4];
+	chunk_reader *cr;
+	workers    *wk = NULL;
+	int			nbad = 0, cases = 0;
+
+	note("chunk damage, cipher %s, %d decoding threads", cipher, threads);
+	err_clear(&err);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t) (i % 3 == 0 ? i * 2654435761u >> 11 : i / 100);
+	if (chunk_key(r, key, &err) != 0 || (pw = pack_writer_new(r, 0, &err)) == NULL)
+		bail_out("chunk key / pack writer: %s", err.msg);
+	for (int i = 0; i < 4; i++)
+	{
+		uint8_t		id[CHUNK_ID_LEN];
+
+		lens[i] = i < 3 ? PACK_CHUNK_SIZE : 3000;
+		if (chunk_id(key, data + i * PACK_CHUNK_SIZE, lens[i], id, &err) != 0 ||
+			pack_add(pw, id, data + i * PACK_CHUNK_SIZE, lens[i], &refs[i], &err) != 0)
+			bail_out("pack_add: %s", err.msg);
+	}
+	if (pack_flush(pw, &err) != 0)
+		bail_out("pack_flush: %s", err.msg);
+	pack_writer_free(pw);
+	if (threads > 1 && (wk = workers_new(threads, &err)) == NULL)
+		bail_out("workers_new: %s", err.msg);
+
+	/* each byte of chunk 1's object flipped (header, frame header, payload, tag, trailer) */
+	for (uint32_t b = 0; b < refs[1].len; b += (b < 100 || b + 60 > refs[1].len) ? 1 : 97)
+	{
+		flip_pack_byte(&refs[1], refs[1].offset + b, 0x10);
+		cr = chunk_reader_new(r, &err);
+		chunk_reader_set_workers(cr, wk);
+		err_clear(&err);
+		/* (a flipped data key id: a key the repository does not have) */
+		if (chunk_read_run(cr, refs, lens, 4, out, &err) != -1 ||
+			(err.kind != PGARK_ERR_CORRUPT &&
+			 !(err.kind == PGARK_ERR_KEY && strcmp(cipher, "none") != 0 && b >= 24 && b < 24 + OBJ_DEK_ID_LEN)) ||
+			strstr(err.msg, "chunk at offset") == NULL)
+		{
+			if (nbad++ < 5)
+				diag("byte %u of chunk 1 flipped: %s (%s)", b, err_kind_name(err.kind), err.msg);
+		}
+		else if (chunk_read_run(cr, &refs[2], &lens[2], 2, out, &err) != 0 ||
+				 memcmp(out, data + 2 * PACK_CHUNK_SIZE, PACK_CHUNK_SIZE + 3000) != 0)
+		{
+			if (nbad++ < 5)
+				diag("byte %u of chunk 1 flipped: chunks 2 and 3 no longer read (%s)", b, err.msg);
+		}
+		cases++;
+		chunk_reader_free(cr);
+		flip_pack_byte(&refs[1], refs[1].offset + b, 0x10);
+	}
+	ok(nbad == 0, "[%s, %d threads] each of %d flipped bytes of a chunk fails its run as CORRUPT "
+	   "(KEY in its data key id), the next chunks still read", cipher, threads, cases);
+
+	cr = chunk_reader_new(r, &err);
+	chunk_reader_set_workers(cr, wk);
+	if (!is_int(chunk_read_run(cr, refs, lens, 4, out, &err), 0, "[%s] the intact run reads", cipher))
+		diag("%s", err.msg);
+	ok(memcmp(out, data, 3 * PACK_CHUNK_SIZE + 3000) == 0, "... exactly");
+
+	/* the object cut short, or running into the next one; another length; another id */
+	{
+		struct
+		{
+			const char *what;
+			int			dlen;
+			int			dplain;
+			int			did;
+		}			cuts[] = {
+			{"one byte short (truncated trailer)", -1, 0, 0},
+			{"cut inside a frame", -(int) (refs[1].len / 2), 0, 0},
+			{"cut to its header", -(int) (refs[1].len - 80), 0, 0},
+			{"one byte of the next chunk after it (extra bytes)", 1, 0, 0},
+			{"the manifest's length one less", 0, -1, 0},
+			{"another chunk id", 0, 0, 1},
+		};
+
+		for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++)
+		{
+			uint32_t	l = lens[1] + (uint32_t) cuts[c].dplain;
+
+			bad = refs[1];
+			bad.len = (uint32_t) ((int) bad.len + cuts[c].dlen);
+			bad.id[5] ^= (uint8_t) cuts[c].did;
+			err_clear(&err);
+			ok(chunk_read_run(cr, &bad, &l, 1, out, &err) == -1 && err.kind == PGARK_ERR_CORRUPT,
+			   "[%s] chunk %s: CORRUPT (%s)", cipher, cuts[c].what, err.msg);
+		}
+	}
+	chunk_reader_free(cr);
+	workers_free(wk);
+	repo_close(r);
+}
+
+/* A pack of one cipher read by a repository of the other: refused (no key, or a forged "none"). */
+static void
+test_chunk_cipher(void)
+{
+	pgark_err	err;
+	repo	   *ra = open_repo("aes-256-gcm");
+	char		apath[PATH_MAX];
+	repo	   *rn;
+	pack_writer *pw;
+	uint8_t		key[32], data[PACK_CHUNK_SIZE], out[PACK_CHUNK_SIZE], id[CHUNK_ID_LEN];
+	chunk_ref	ref;
+	uint32_t	len = PACK_CHUNK_SIZE;
+	chunk_reader *cr;
+	char		name[128], from[PATH_MAX + 200], to[PATH_MAX + 200], cmd[4 * PATH_MAX + 1000];
+
+	snprintf(apath, sizeof(apath), "%s", cfg.repo_path);
+	rn = open_repo("none");
+	memset(data, 'n', sizeof(data));
+	if (chunk_key(rn, key, &err) != 0 || chunk_id(key, data, len, id, &err) != 0 ||
+		(pw = pack_writer_new(rn, 0, &err)) == NULL || pack_add(pw, id, data, len, &ref, &err) != 0 ||
+		pack_flush(pw, &err) != 0)
+		bail_out("none pack: %s", err.msg);
+	pack_writer_free(pw);
+	/* the unencrypted pack planted in the encrypted repository */
+	pack_object_name(ref.pack, name, sizeof(name));
+	snprintf(from, sizeof(from), "%s/%s", cfg.repo_path, name);
+	snprintf(to, sizeof(to), "%s/%s", apath, name);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\" && cp '%s' '%s'", to, from, to);
+	if (system(cmd) != 0)
+		bail_out("cannot copy the pack: %s", cmd);
+	cr = chunk_reader_new(ra, &err);
+	err_clear(&err);
+	ok(chunk_read_run(cr, &ref, &len, 1, out, &err) == -1 && err.kind == PGARK_ERR_CORRUPT,
+	   "an unencrypted chunk in an encrypted repository is refused as CORRUPT");
+	like(err.msg, "NOT encrypted", "... saying it is not encrypted (%s)", err.msg);
+	chunk_reader_free(cr);
+	repo_close(rn);
+	repo_close(ra);
+}
+
 int
 main(void)
 {
@@ -528,6 +718,10 @@ main(void)
 	test_chunk_lines();
 	test_run_to_sink();
 	test_chunk_cache();
+	test_chunk_damage("aes-256-gcm", 1);
+	test_chunk_damage("aes-256-gcm", 2);
+	test_chunk_damage("none", 2);
+	test_chunk_cipher();
 	rm_rf(dir);
 	return done_testing();
 }

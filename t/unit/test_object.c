@@ -86,7 +86,7 @@ done:
 	return rc;
 }
 
-typedef struct read_result
+struct read_result
 {
 	int			rc;				/* 0: end of object reported; -1: failed */
 	int			failed_in_new;
@@ -95,12 +95,46 @@ typedef struct read_result
 	obj_header	hdr;
 	int			have_sum;
 	pgark_err	err;
-} read_result;
+};
+
+/*
+ * obj_decoder, the in-memory twin of the reader, is fed every object the
+ * reader is (read_object): it must end the same way — the same plaintext, or
+ * the same error kind and message. One decoder per key function and argument,
+ * reused from object to object (good and damaged, AES and none, any frame size).
+ */
+static int	twin_cases, twin_bad;
+
+static obj_decoder *
+decoder_for(obj_key_fn keys, void *keys_arg)
+{
+	static struct
+	{
+		obj_key_fn	keys;
+		void	   *arg;
+		obj_decoder *d;
+	}			tab[8];
+	static int	n;
+	pgark_err	err;
+
+	for (int i = 0; i < n; i++)
+		if (tab[i].keys == keys && tab[i].arg == keys_arg)
+			return tab[i].d;
+	if (n == 8 || (tab[n].d = obj_decoder_new(keys, keys_arg, &err)) == NULL)
+		bail_out("obj_decoder_new");
+	tab[n].keys = keys;
+	tab[n].arg = keys_arg;
+	return tab[n++].d;
+}
+
+typedef struct read_result read_result;
+static void decode_twin(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg,
+						const read_result *rr, size_t slack);
 
 /*
  * Read the object obj[0..len) with source pieces of src_chunk (0: as much as
  * asked) into a buffer of rchunk bytes, until the reader reports the end or
- * fails.
+ * fails; then decode it with an obj_decoder as well (decode_twin).
  */
 static void
 read_object(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg,
@@ -147,6 +181,42 @@ read_object(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg,
 	}
 	obj_reader_free(r);
 	free(buf);
+	/*
+	 * Room for what the reader returned, plus what its failing call may have
+	 * dropped (less than rchunk), or a little more.
+	 */
+	decode_twin(obj, len, keys, keys_arg, res, (res->rc == 0 ? 0 : rchunk) + (len + rchunk) % 3 * 5);
+}
+
+static void
+decode_twin(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg, const read_result *rr,
+			size_t slack)
+{
+	obj_decoder *d = decoder_for(keys, keys_arg);
+	size_t		cap = rr->plain.len + slack;
+	uint8_t    *out = malloc(cap ? cap : 1);
+	size_t		got = 12345;
+	pgark_err	err;
+	const obj_header *h;
+	int			rc = -1, good;
+
+	if (out == NULL)
+		bail_out("out of memory");
+	err_clear(&err);
+	h = obj_decode_open(d, obj, len, &err);
+	if (h != NULL)
+		rc = obj_decode_read(d, out, cap, &got, &err);
+	if (rc == 0)
+		good = rr->rc == 0 && got == rr->plain.len && (got == 0 || memcmp(out, rr->plain.buf, got) == 0) &&
+			memcmp(h, &rr->hdr, sizeof(*h)) == 0;
+	else
+		good = rr->rc == -1 && (h == NULL) == (rr->failed_in_new != 0) && err.kind == rr->err.kind &&
+			strcmp(err.msg, rr->err.msg) == 0;
+	twin_cases++;
+	if (!good && twin_bad++ < 10)
+		diag("obj_decoder and obj_reader disagree on a %zu-byte object: decoder %d (%s: %s), reader %d (%s: %s)",
+			 len, rc, err_kind_name(err.kind), err.msg, rr->rc, err_kind_name(rr->err.kind), rr->err.msg);
+	free(out);
 }
 
 static uint64_t
@@ -908,6 +978,68 @@ test_reader_misc(void)
 	membuf_free(&obj);
 }
 
+/* The decoder's own edges: a buffer too small, a read without an open, reuse after failures. */
+static void
+test_decoder_misc(void)
+{
+	uint8_t		plain[3 * SMALL_FRAME + 20];
+	obj_params	p = params(OBJ_CIPHER_AES256GCM, SMALL_FRAME, sizeof(plain));
+	membuf		obj = {0};
+	obj_summary sum;
+	pgark_err	err;
+	obj_decoder *d;
+	uint8_t		out[sizeof(plain) + SMALL_FRAME];
+	size_t		got;
+
+	fill_text(plain, sizeof(plain), 3);
+	if (write_object(&p, plain, sizeof(plain), 0, &obj, &sum, &err) != 0)
+		bail_out("write: %s", err.msg);
+	if ((d = obj_decoder_new(lookup_one, &test_dek, &err)) == NULL)
+		bail_out("obj_decoder_new: %s", err.msg);
+
+	err_clear(&err);
+	is_int(obj_decode_read(d, out, sizeof(out), &got, &err), -1, "obj_decode_read before any open fails");
+	is_kind(err, PGARK_ERR_INTERNAL, "... as INTERNAL");
+
+	for (size_t cap = sizeof(plain) - SMALL_FRAME - 1; cap <= sizeof(plain) + SMALL_FRAME; cap++)
+	{
+		int			rc;
+
+		err_clear(&err);
+		got = 12345;
+		rc = obj_decode_open(d, obj.buf, obj.len, &err) == NULL ? -1 : obj_decode_read(d, out, cap, &got, &err);
+		if (cap < sizeof(plain) ? rc != -1 || err.kind != PGARK_ERR_CORRUPT
+			: rc != 0 || got != sizeof(plain) || memcmp(out, plain, got) != 0)
+		{
+			ok(0, "a buffer of %zu bytes for %zu of plaintext: rc %d (%s)", cap, sizeof(plain), rc, err.msg);
+			break;
+		}
+		if (cap == sizeof(plain) - 1)
+			like(err.msg, "more than the", "one byte short of the plaintext: CORRUPT, saying so");
+		if (cap == sizeof(plain) + SMALL_FRAME)
+			ok(1, "buffers of %zu..%zu bytes: refused while smaller than the plaintext (%zu), exact from there",
+				 sizeof(plain) - SMALL_FRAME - 1, cap, sizeof(plain));
+	}
+	err_clear(&err);
+	is_int(obj_decode_read(d, out, sizeof(out), &got, &err), -1, "a second read of the same open fails");
+
+	/* the same object again after damaged ones, on the same decoder */
+	for (int round = 0; round < 3; round++)
+	{
+		obj.buf[obj.len - 1 - (size_t) round * 30] ^= 4;
+		ok(obj_decode_open(d, obj.buf, obj.len, &err) != NULL &&
+		   obj_decode_read(d, out, sizeof(out), &got, &err) == -1 && err.kind == PGARK_ERR_CORRUPT,
+		   "damaged copy %d refused", round);
+		obj.buf[obj.len - 1 - (size_t) round * 30] ^= 4;
+		ok(obj_decode_open(d, obj.buf, obj.len, &err) != NULL &&
+		   obj_decode_read(d, out, sizeof(out), &got, &err) == 0 && got == sizeof(plain) &&
+		   memcmp(out, plain, got) == 0, "... and the intact object decodes on the same decoder after it");
+	}
+	obj_decoder_free(d);
+	obj_decoder_free(NULL);
+	membuf_free(&obj);
+}
+
 /* ------------------------------------------------------------------ parallel sealing */
 
 static int	count_side(void *arg, pgark_err *err);
@@ -1137,7 +1269,10 @@ main(void)
 		for (int known = 1; known >= 0; known--)
 			damage_suite(c ? OBJ_CIPHER_NONE : OBJ_CIPHER_AES256GCM, known);
 	test_reader_misc();
+	test_decoder_misc();
 	test_parallel();
 	test_parallel_failures();
+	ok(twin_bad == 0, "obj_decoder ended as obj_reader on each of the %d objects read above "
+	   "(same plaintext, or same error kind and message)", twin_cases);
 	return done_testing();
 }
