@@ -300,6 +300,7 @@ pgark_archive_file(const char *file, const char *path)
 	{
 		cache.wk = workers_new(wal_push_threads(&cache.cfg), &err);
 		err_clear(&err);		/* none: the same work on this thread */
+		workers_set_spin(cache.wk, WAL_PUSH_SPIN_US);
 	}
 	if (wal_push_file_wk(cache.r, path, &wn, cache.wk, &res, &err) != 0)
 	{

@@ -122,6 +122,7 @@ wal_push_one(repo *r, const char *path, const walname *wn, wal_push_result *res,
 	{
 		wk = workers_new(wal_push_threads(r->cfg), err);
 		err_clear(err);			/* no threads: the same work on this one */
+		workers_set_spin(wk, WAL_PUSH_SPIN_US);
 	}
 	rc = wal_push_file_wk(r, path, wn, wk, res, err);
 	workers_free(wk);

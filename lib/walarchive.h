@@ -49,8 +49,10 @@ int			wal_push_file_wk(repo *r, const char *path, const walname *wn, workers *wk
  */
 int			wal_push_one(repo *r, const char *path, const walname *wn, wal_push_result *res,
 						 pgark_err *err);
-/* The thread count wal_push_one uses (for a caller that keeps a pool). */
+/* The thread count wal_push_one uses (for a caller that keeps a pool), and
+ * how long they poll between a segment's batches (workers_set_spin). */
 int			wal_push_threads(const pgark_config *cfg);
+#define WAL_PUSH_SPIN_US 300
 
 typedef struct wal_fetch_result
 {

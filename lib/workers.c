@@ -8,14 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-/*
- * How long a helper that has finished its part of a loop polls for the next
- * one before it sleeps. Loops often follow each other within a millisecond
- * (a WAL segment is sealed in batches of a few frames); a helper that went
- * to sleep is then woken on the caller's CPU as often as not and waits for
- * it, so the two threads take turns on one core while the other idles.
- */
-#define SPIN_NS 300000L
 
 struct workers
 {
@@ -28,6 +20,7 @@ struct workers
 	/* the current loop */
 	atomic_ulong gen;			/* bumped for every loop (under mu) */
 	atomic_int	stop;
+	atomic_long spin_ns;		/* workers_set_spin */
 	workers_fn	fn;
 	void	   *arg;
 	size_t		total;
@@ -92,12 +85,14 @@ elapsed_ns(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec);
 }
 
-/* Poll up to SPIN_NS for a loop newer than seen (or stop), without the lock. */
+/* Poll up to spin_ns for a loop newer than seen (or stop), without the lock. */
 static void
 spin_for_work(workers *w, unsigned long seen)
 {
 	struct timespec t0;
 
+	if (atomic_load_explicit(&w->spin_ns, memory_order_relaxed) <= 0)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned i = 1;; i++)
 	{
@@ -105,7 +100,7 @@ spin_for_work(workers *w, unsigned long seen)
 			atomic_load_explicit(&w->stop, memory_order_relaxed))
 			return;
 		cpu_relax();
-		if (i % 64 == 0 && elapsed_ns(&t0) > SPIN_NS)
+		if (i % 64 == 0 && elapsed_ns(&t0) > atomic_load_explicit(&w->spin_ns, memory_order_relaxed))
 			return;
 	}
 }
@@ -174,6 +169,13 @@ workers_new(int n, pgark_err *err)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	return w;
+}
+
+void
+workers_set_spin(workers *w, long us)
+{
+	if (w != NULL)
+		atomic_store(&w->spin_ns, us > 0 ? us * 1000 : 0);
 }
 
 int

@@ -10,6 +10,7 @@
 
 #include "tap.h"
 #include "testutil.h"
+#include "util.h"
 #include "workers.h"
 
 #define N 10000
@@ -113,7 +114,25 @@ main(void)
 	like(err.msg, "item 5000 failed", "... with the lowest failing index's error");
 	reset(N);
 	is_int(workers_for(w, N, item, &l, &err), 0, "the next loop runs normally");
-	workers_free(w);
+
+	/* helpers that poll between loops: loops back to back, and ones that
+	 * come after the poll has given up, run every index exactly once */
+	workers_set_spin(w, 2000);
+	bad = 0;
+	for (int round = 0; round < 200 && !bad; round++)
+	{
+		reset(64);
+		if (round % 50 == 49)
+			sleep_ms(5);		/* past the poll: the helpers sleep, and are woken */
+		if (workers_for(w, 64, item, &l, &err) != 0)
+			bad = -1;
+		for (size_t i = 0; i < 64 && !bad; i++)
+			if (atomic_load(&l.hits[i]) != 1)
+				bad = 1;
+	}
+	is_int(bad, 0, "with workers_set_spin: 200 loops of 64 items, each index exactly once");
+	workers_free(w);			/* stops helpers that are polling */
+	ok(1, "... and workers_free stops helpers that are polling");
 
 	w = workers_new(1, &err);
 	reset(N);
