@@ -165,6 +165,7 @@ struct obj_writer
 	uint8_t    *plain;			/* frame_size */
 	size_t		plain_used;
 	uint8_t    *frame;			/* 8 + frame_size + 16 */
+	size_t		frame_used;		/* the most of frame ever written: zeroed at free */
 	uint64_t	frame_no;
 	uint64_t	total;
 	uint64_t	stored;
@@ -194,6 +195,7 @@ typedef struct seal_slot
 	obj_crypt	c;
 	uint8_t    *frame;			/* 8 + frame_size + 16 */
 	size_t		len;			/* bytes of frame to emit */
+	size_t		used;			/* the most of frame ever written: zeroed at free */
 } seal_slot;
 
 static int
@@ -236,19 +238,20 @@ seal_frame(obj_crypt *c, const obj_params *p, uint64_t frame_no, uint8_t flags, 
 	put_be32(fh, (uint32_t) plen);
 	fh[4] = flags;
 	fh[5] = fh[6] = fh[7] = 0;
-	if (crypt_seal(c, frame_no, frame, plen, err) != 0)
-		return -1;
-	*out_len = OBJ_FRAME_HDR_LEN + plen + GCM_TAG_LEN;
-	return 0;
+	*out_len = OBJ_FRAME_HDR_LEN + plen + GCM_TAG_LEN;	/* also what was written, on failure */
+	return crypt_seal(c, frame_no, frame, plen, err);
 }
 
 /* Emit the frames of the last batch, if any are still waiting (in order). */
 static int
 writer_emit_pending(obj_writer *w, pgark_err *err)
 {
-	seal_slot  *set = w->slots + (w->set ^ 1) * w->nslots;
+	seal_slot  *set;
 	size_t		n = w->npend;
 
+	if (n == 0)
+		return 0;				/* (and w->slots may be NULL) */
+	set = w->slots + (w->set ^ 1) * w->nslots;
 	w->npend = 0;
 	for (size_t i = 0; i < n; i++)
 		if (writer_emit(w, set[i].frame, set[i].len, err) != 0)
@@ -261,9 +264,14 @@ writer_frame(obj_writer *w, uint8_t flags, const uint8_t *data, size_t len, pgar
 {
 	size_t		flen;
 
+	int			rc;
+
 	if (writer_emit_pending(w, err) != 0)
 		return -1;
-	if (seal_frame(&w->c, &w->p, w->frame_no, flags, data, len, w->frame, &flen, err) != 0)
+	rc = seal_frame(&w->c, &w->p, w->frame_no, flags, data, len, w->frame, &flen, err);
+	if (flen > w->frame_used)
+		w->frame_used = flen;
+	if (rc != 0)
 		return -1;
 	if (writer_emit(w, w->frame, flen, err) != 0)
 		return -1;
@@ -282,6 +290,7 @@ batch_item_fn(void *arg, size_t i, pgark_err *err)
 {
 	obj_writer *w = arg;
 	seal_slot  *sl;
+	int			rc;
 
 	if (w->side != NULL)
 	{
@@ -296,8 +305,11 @@ batch_item_fn(void *arg, size_t i, pgark_err *err)
 	}
 	i--;
 	sl = &w->slots[(size_t) w->set * (size_t) w->nslots + i];
-	return seal_frame(&sl->c, &w->p, w->batch_frame0 + i, 0, w->batch + i * w->p.frame_size,
-					  w->p.frame_size, sl->frame, &sl->len, err);
+	rc = seal_frame(&sl->c, &w->p, w->batch_frame0 + i, 0, w->batch + i * w->p.frame_size,
+					w->p.frame_size, sl->frame, &sl->len, err);
+	if (sl->len > sl->used)
+		sl->used = sl->len;
+	return rc;
 }
 
 /* Seal n whole frames at p on the workers; they are emitted later, in order. */
@@ -323,7 +335,7 @@ obj_writer_use_workers(obj_writer *w, workers *wk, pgark_err *err)
 
 	if (wk == NULL || workers_count(wk) < 2 || w->slots != NULL)
 		return 0;
-	n = 2 * workers_count(wk);
+	n = workers_count(wk);
 	if ((w->slots = calloc(2 * (size_t) n, sizeof(*w->slots))) == NULL)
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 	w->nslots = n;
@@ -532,10 +544,15 @@ obj_writer_free(obj_writer *w)
 	if (w->plain)
 		secure_zero(w->plain, w->p.frame_size);
 	free(w->plain);
+	/* sealed frames; plaintext with cipher none, or after a failed seal */
+	if (w->frame)
+		secure_zero(w->frame, w->frame_used);
 	free(w->frame);
 	for (int i = 0; i < 2 * w->nslots; i++)
 	{
 		crypt_free(&w->slots[i].c);
+		if (w->slots[i].frame)
+			secure_zero(w->slots[i].frame, w->slots[i].used);
 		free(w->slots[i].frame);
 	}
 	free(w->slots);
@@ -942,7 +959,7 @@ obj_decode_read(obj_decoder *d, uint8_t *out, size_t cap, size_t *got, pgark_err
 
 		if (check_frame_header(&d->f, fh, left < OBJ_FRAME_HDR_LEN ? left : OBJ_FRAME_HDR_LEN,
 							   &plen, &flags, err) != 0)
-			return -1;
+			goto fail;
 		pos += OBJ_FRAME_HDR_LEN;
 		left -= OBJ_FRAME_HDR_LEN;
 		body = left < (size_t) plen + GCM_TAG_LEN ? left : (size_t) plen + GCM_TAG_LEN;
@@ -950,26 +967,40 @@ obj_decode_read(obj_decoder *d, uint8_t *out, size_t cap, size_t *got, pgark_err
 		if (cap - have >= d->f.h.frame_size)
 			dst = out + have;
 		else if (decoder_room(&d->plain, &d->plain_cap, d->f.h.frame_size, err) != 0)
-			return -1;
+			goto fail;
 		else
 			dst = d->plain;
 		if (check_frame_body(&d->f, fh, plen, flags, d->obj + pos, body, d->work, dst, &n, &last, err) != 0)
-			return -1;
+			goto fail;
 		pos += body;
 		if (last)
 			break;
 		if (dst == d->plain)
 		{
 			if (n > cap - have)
-				return err_set(err, PGARK_ERR_CORRUPT, 0, "object holds more than the %zu bytes expected", cap);
+			{
+				err_set(err, PGARK_ERR_CORRUPT, 0, "object holds more than the %zu bytes expected", cap);
+				goto fail;
+			}
 			memcpy(out + have, dst, n);
 		}
 		have += n;
 	}
 	if (check_end(&d->f, d->len - pos, err) != 0)
-		return -1;
+		goto fail;
 	*got = have;
 	return 0;
+fail:
+	/* frames opened into out before one failed: never leave plaintext
+	 * that did not authenticate, or that belongs to a damaged object */
+	secure_zero(out, cap - have > d->f.h.frame_size ? have + d->f.h.frame_size : cap);
+	return -1;
+}
+
+void
+obj_decode_forget(obj_decoder *d)
+{
+	d->opened = 0;
 }
 
 void

@@ -121,7 +121,7 @@ int			obj_writer_write_side(obj_writer *w, const void *buf, size_t len, obj_side
 
 /*
  * Seal whole frames on wk's threads from now on: a write of at least two
- * whole frames (with nothing buffered before it) is sealed up to 2 x
+ * whole frames (with nothing buffered before it) is sealed up to
  * workers_count(wk) frames at a time; a batch's frames go to the sink (in
  * order) while the next batch is sealed, or before any later frame (the
  * trailer's included) — so the sink is called from the workers' threads too,
@@ -160,13 +160,16 @@ void		obj_reader_free(obj_reader *r);
  * err as obj_reader_new); obj[0..len) must stay valid until obj_decode_read,
  * which verifies the whole object and puts its plaintext in out: *got bytes.
  * Damage: -1 with kind CORRUPT, as obj_reader_read; so is more plaintext than
- * cap bytes.
+ * cap bytes. After a failure out holds none of the object's plaintext.
  */
 typedef struct obj_decoder obj_decoder;
 
 obj_decoder *obj_decoder_new(obj_key_fn keys, void *keys_arg, pgark_err *err);
 const obj_header *obj_decode_open(obj_decoder *d, const uint8_t *obj, size_t len, pgark_err *err);
 int			obj_decode_read(obj_decoder *d, uint8_t *out, size_t cap, size_t *got, pgark_err *err);
+/* Refuse the object of the last obj_decode_open (a caller's own check failed):
+ * obj_decode_read fails until the next open. */
+void		obj_decode_forget(obj_decoder *d);
 void		obj_decoder_free(obj_decoder *d);
 
 #endif

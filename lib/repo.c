@@ -297,7 +297,10 @@ repo_decode_open(repo *r, obj_decoder *d, const uint8_t *obj, size_t len, pgark_
 	const obj_header *h = obj_decode_open(d, obj, len, err);
 
 	if (h != NULL && check_cipher(r, h, err) != 0)
+	{
+		obj_decode_forget(d);	/* never read what was refused */
 		return NULL;
+	}
 	return h;
 }
 

@@ -1035,6 +1035,27 @@ test_decoder_misc(void)
 		   obj_decode_read(d, out, sizeof(out), &got, &err) == 0 && got == sizeof(plain) &&
 		   memcmp(out, plain, got) == 0, "... and the intact object decodes on the same decoder after it");
 	}
+
+	/* a damaged trailer: the three data frames were opened into out before
+	 * the trailer failed; none of their plaintext may stay there */
+	{
+		int			left = 0;
+
+		memset(out, 0, sizeof(out));
+		obj.buf[obj.len - 1] ^= 4;
+		ok(obj_decode_open(d, obj.buf, obj.len, &err) != NULL &&
+		   obj_decode_read(d, out, sizeof(out), &got, &err) == -1, "a damaged trailer fails the read");
+		obj.buf[obj.len - 1] ^= 4;
+		for (size_t i = 0; i < sizeof(out); i++)
+			left += out[i] != 0;
+		is_int(left, 0, "... and the frames opened before it are gone from the caller's buffer");
+	}
+
+	/* a caller's check refused the object after the open: no read */
+	ok(obj_decode_open(d, obj.buf, obj.len, &err) != NULL, "open");
+	obj_decode_forget(d);
+	err_clear(&err);
+	is_int(obj_decode_read(d, out, sizeof(out), &got, &err), -1, "obj_decode_forget: the read that follows fails");
 	obj_decoder_free(d);
 	obj_decoder_free(NULL);
 	membuf_free(&obj);
