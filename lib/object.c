@@ -496,34 +496,7 @@ struct obj_reader
 	xxh64_state xx;
 	sha256_ctx *sha;
 	obj_summary sum;
-	/* obj_reader_use_workers: frames read ahead, opened on the workers */
-	const obj_dek *dek;
-	workers    *wk;
-	int			nslots;
-	struct open_slot *slots;
-	int			bn;				/* slots read in this batch */
-	int			bnext;			/* the next of them to accept */
-	size_t		slot_plain_hw;	/* most bytes any slot's plain buffer held */
 };
-
-/* frames read ahead per worker: 1 (2 frames at a time on 2 threads) cost
- * less CPU for a WAL segment than 2 (more buffers to fault in and free) */
-#define READER_SLOTS_PER_WORKER 1
-
-/* One frame read ahead and opened on a worker, with its own cipher context. */
-typedef struct open_slot
-{
-	obj_crypt	c;
-	uint8_t    *frame;			/* 8 + frame_size + 16 */
-	uint8_t    *plain;			/* frame_size */
-	uint32_t	plen;
-	size_t		plain_len;
-	size_t		frame_hw;		/* most bytes frame held */
-	int			opened;			/* frame_open's result */
-	int			read_failed;	/* reader_read_frame failed: err says why */
-	int			failed_flag;	/* r->failed as that failure left it */
-	pgark_err	err;
-} open_slot;
 
 /* Read exactly n bytes; *short_read set if the source ended first. */
 static int
@@ -594,7 +567,6 @@ obj_reader_new(obj_source_fn src, void *src_arg, obj_key_fn keys, void *keys_arg
 		goto fail;
 	}
 	r->last_data_len = r->h.frame_size;
-	r->dek = dek;
 	xxh64_init(&r->xx, 0);
 	return r;
 fail:
@@ -609,13 +581,12 @@ corrupt(obj_reader *r, pgark_err *err, const char *what)
 	return err_set(err, PGARK_ERR_CORRUPT, 0, "%s (frame %llu)", what, (unsigned long long) r->frame_no);
 }
 
-/* Read the next frame's bytes into frame (8 + frame_size + 16): its header
- * checked, *plen its payload length. */
+/* Read, authenticate and decode the next frame into r->plain. */
 static int
-reader_read_frame(obj_reader *r, uint8_t *frame, uint32_t *plen_out, pgark_err *err)
+reader_next_frame(obj_reader *r, pgark_err *err)
 {
-	uint8_t    *fh = frame;
-	uint8_t    *payload = frame + OBJ_FRAME_HDR_LEN;
+	uint8_t    *fh = r->frame;
+	uint8_t    *payload = r->frame + OBJ_FRAME_HDR_LEN;
 	size_t		got;
 	uint32_t	plen;
 	uint8_t		flags;
@@ -636,67 +607,12 @@ reader_read_frame(obj_reader *r, uint8_t *frame, uint32_t *plen_out, pgark_err *
 		return -1;
 	if (got < (size_t) plen + GCM_TAG_LEN)
 		return corrupt(r, err, "object truncated inside a frame");
-	*plen_out = plen;
-	return 0;
-}
-
-#define OPEN_AUTH_FAILED 1		/* frame_open: crypt_open said CORRUPT */
-#define OPEN_LZ4_FAILED 2		/* frame_open: the lz4 data does not decompress */
-
-/*
- * Authenticate frame frame_no (read by reader_read_frame) and, for a data
- * frame, decode its payload into plain (*plain_len bytes; 0 for the
- * trailer). 0, OPEN_AUTH_FAILED, OPEN_LZ4_FAILED, or -1 with err set (any
- * other failure). Uses only c, h and the buffers: frames can be opened on
- * several threads, each with its own c; reader_accept judges the result.
- */
-static int
-frame_open(obj_crypt *c, const obj_header *h, uint64_t frame_no, uint8_t *frame, uint32_t plen,
-		   uint8_t *plain, size_t *plain_len, pgark_err *err)
-{
-	uint8_t    *payload = frame + OBJ_FRAME_HDR_LEN;
-	uint8_t		flags = frame[4];
-
-	*plain_len = 0;
-	if (crypt_open(c, frame_no, frame, plen, err) != 0)
-		return err && err->kind == PGARK_ERR_CORRUPT ? OPEN_AUTH_FAILED : -1;
-	if (flags & OBJ_FRAME_LAST)
-		return 0;
-	if (flags & OBJ_FRAME_LZ4)
+	if (crypt_open(&r->c, r->frame_no, r->frame, plen, err) != 0)
 	{
-		int			n = LZ4_decompress_safe((const char *) payload, (char *) plain,
-											(int) plen, (int) h->frame_size);
-
-		if (n <= 0)
-			return OPEN_LZ4_FAILED;
-		*plain_len = (size_t) n;
-	}
-	else
-	{
-		memcpy(plain, payload, plen);
-		*plain_len = plen;
-	}
-	return 0;
-}
-
-/*
- * Take frame r->frame_no, opened by frame_open (result opened; a data
- * frame's plaintext in r->plain, r->plain_len bytes): every check of the
- * frame in the object, the trailer's against all that was read.
- */
-static int
-reader_accept(obj_reader *r, const uint8_t *frame, uint32_t plen, int opened, pgark_err *err)
-{
-	const uint8_t *payload = frame + OBJ_FRAME_HDR_LEN;
-	uint8_t		flags = frame[4];
-	size_t		got;
-
-	if (opened == OPEN_AUTH_FAILED)
-		return corrupt(r, err, r->h.cipher == OBJ_CIPHER_NONE
-					   ? "frame checksum mismatch: object damaged"
-					   : "frame failed authentication: object damaged, or encrypted with another key");
-	if (opened < 0)
-	{
+		if (err && err->kind == PGARK_ERR_CORRUPT)
+			return corrupt(r, err, r->h.cipher == OBJ_CIPHER_NONE
+						   ? "frame checksum mismatch: object damaged"
+						   : "frame failed authentication: object damaged, or encrypted with another key");
 		r->failed = 1;
 		return -1;
 	}
@@ -735,8 +651,20 @@ reader_accept(obj_reader *r, const uint8_t *frame, uint32_t plen, int opened, pg
 
 	if (r->last_data_len != r->h.frame_size)
 		return corrupt(r, err, "a short data frame is followed by another");
-	if (opened == OPEN_LZ4_FAILED)
-		return corrupt(r, err, "lz4 data does not decompress");
+	if (flags & OBJ_FRAME_LZ4)
+	{
+		int			n = LZ4_decompress_safe((const char *) payload, (char *) r->plain,
+											(int) plen, (int) r->h.frame_size);
+
+		if (n <= 0)
+			return corrupt(r, err, "lz4 data does not decompress");
+		r->plain_len = (size_t) n;
+	}
+	else
+	{
+		memcpy(r->plain, payload, plen);
+		r->plain_len = plen;
+	}
 	if (r->plain_len == 0)
 		return corrupt(r, err, "empty data frame");
 	if (r->h.plain_len != OBJ_LEN_UNKNOWN && r->total + r->plain_len > r->h.plain_len)
@@ -746,137 +674,6 @@ reader_accept(obj_reader *r, const uint8_t *frame, uint32_t plen, int opened, pg
 	r->total += r->plain_len;
 	xxh64_update(&r->xx, r->plain, r->plain_len);
 	r->frame_no++;
-	return 0;
-}
-
-/* Read, authenticate and decode the next frame into r->plain. */
-static int
-reader_next_frame(obj_reader *r, pgark_err *err)
-{
-	uint32_t	plen;
-	int			opened;
-
-	if (reader_read_frame(r, r->frame, &plen, err) != 0)
-		return -1;
-	opened = frame_open(&r->c, &r->h, r->frame_no, r->frame, plen, r->plain, &r->plain_len, err);
-	return reader_accept(r, r->frame, plen, opened, err);
-}
-
-static int
-open_slot_fn(void *arg, size_t i, pgark_err *err)
-{
-	obj_reader *r = arg;
-	open_slot  *sl = &r->slots[i];
-
-	(void) err;					/* the result is the slot's, judged in order */
-	sl->opened = frame_open(&sl->c, &r->h, r->frame_no + i, sl->frame, sl->plen, sl->plain, &sl->plain_len,
-							&sl->err);
-	return 0;
-}
-
-/*
- * With workers: read up to nslots frames (up to the trailer, or the first
- * that cannot be read), open them all at once on the workers, then accept
- * them one by one, in order, exactly as reader_next_frame does: the same
- * checks, the same errors for the same frame, none before the frames ahead
- * of it were taken.
- */
-static int
-reader_next_batched(obj_reader *r, pgark_err *err)
-{
-	open_slot  *sl;
-	uint8_t    *t;
-
-	if (r->bnext == r->bn)
-	{
-		uint64_t	first = r->frame_no;
-		int			nopen;
-
-		r->bn = r->bnext = 0;
-		while (r->bn < r->nslots)
-		{
-			sl = &r->slots[r->bn++];
-			sl->read_failed = 0;
-			err_clear(&sl->err);
-			r->frame_no = first + (uint64_t) (r->bn - 1);	/* for its error message */
-			if (reader_read_frame(r, sl->frame, &sl->plen, &sl->err) != 0)
-			{
-				sl->read_failed = 1;
-				sl->failed_flag = r->failed;
-				sl->frame_hw = OBJ_FRAME_HDR_LEN + (size_t) r->h.frame_size + GCM_TAG_LEN;
-				break;
-			}
-			if (sl->frame_hw < OBJ_FRAME_HDR_LEN + (size_t) sl->plen + GCM_TAG_LEN)
-				sl->frame_hw = OBJ_FRAME_HDR_LEN + (size_t) sl->plen + GCM_TAG_LEN;
-			if (sl->frame[4] & OBJ_FRAME_LAST)
-				break;
-		}
-		r->frame_no = first;
-		r->failed = 0;			/* until that frame's turn */
-		nopen = r->bn - (r->slots[r->bn - 1].read_failed ? 1 : 0);
-		if (workers_for(r->wk, (size_t) nopen, open_slot_fn, r, err) != 0)
-		{
-			r->failed = 1;
-			r->slot_plain_hw = r->h.frame_size;
-			return -1;
-		}
-		for (int i = 0; i < nopen; i++)
-			if (r->slots[i].opened != 0)	/* lz4 may have filled it before it failed */
-				r->slot_plain_hw = r->h.frame_size;
-			else if (r->slots[i].plain_len > r->slot_plain_hw)
-				r->slot_plain_hw = r->slots[i].plain_len;
-	}
-	sl = &r->slots[r->bnext++];
-	if (sl->read_failed || sl->opened < 0)
-	{
-		if (err)
-			*err = sl->err;
-		if (sl->read_failed)
-		{
-			r->failed = sl->failed_flag;
-			return -1;
-		}
-	}
-	/* its plaintext becomes the reader's: the buffers trade places */
-	t = r->plain;
-	r->plain = sl->plain;
-	sl->plain = t;
-	r->plain_len = sl->plain_len;
-	return reader_accept(r, sl->frame, sl->plen, sl->opened, err);
-}
-
-int
-obj_reader_use_workers(obj_reader *r, workers *wk, pgark_err *err)
-{
-	int			n;
-
-	if (wk == NULL || workers_count(wk) < 2 || r->slots != NULL)
-		return 0;
-	n = READER_SLOTS_PER_WORKER * workers_count(wk);
-	if ((r->slots = calloc((size_t) n, sizeof(*r->slots))) == NULL)
-		return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-	r->nslots = n;
-	for (int i = 0; i < n; i++)
-	{
-		open_slot  *sl = &r->slots[i];
-
-		/* the same object key (same header, data key and salt) per slot */
-		if (crypt_init(&sl->c, r->c.header, r->h.cipher, r->dek, r->h.salt, err) != 0)
-			return -1;
-		sl->frame = malloc(OBJ_FRAME_HDR_LEN + (size_t) r->h.frame_size + GCM_TAG_LEN);
-		sl->plain = malloc(r->h.frame_size);
-		if (sl->frame == NULL || sl->plain == NULL)
-			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-	}
-	if (r->sum.stored_len == OBJ_HEADER_LEN)
-	{
-		/* no frame read yet: r->frame, never touched, is not needed */
-		free(r->frame);
-		r->frame = NULL;
-	}
-	else
-		r->slot_plain_hw = r->h.frame_size;	/* r->plain joins the slots' */
-	r->wk = wk;
 	return 0;
 }
 
@@ -894,7 +691,7 @@ obj_reader_read(obj_reader *r, void *buf, size_t len, size_t *got, pgark_err *er
 
 		if (r->plain_off == r->plain_len)
 		{
-			if ((r->wk != NULL ? reader_next_batched(r, err) : reader_next_frame(r, err)) != 0)
+			if (reader_next_frame(r, err) != 0)
 				return -1;
 			continue;
 		}
@@ -941,20 +738,6 @@ obj_reader_free(obj_reader *r)
 		secure_zero(r->frame, OBJ_FRAME_HDR_LEN + (size_t) r->h.frame_size + GCM_TAG_LEN);
 	free(r->plain);
 	free(r->frame);
-	for (int i = 0; i < r->nslots; i++)
-	{
-		open_slot  *sl = &r->slots[i];
-
-		crypt_free(&sl->c);
-		/* only what they held: zeroing faults in the pages never used */
-		if (sl->plain)
-			secure_zero(sl->plain, r->slot_plain_hw);
-		if (sl->frame)
-			secure_zero(sl->frame, sl->frame_hw);
-		free(sl->plain);
-		free(sl->frame);
-	}
-	free(r->slots);
 	sha256_free(r->sha);
 	free(r);
 }

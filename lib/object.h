@@ -130,15 +130,6 @@ obj_reader *obj_reader_new(obj_source_fn src, void *src_arg, obj_key_fn keys, vo
  * was read and verified (trailer, length, frame count, XXH64, no trailing
  * bytes). Any damage: -1 with kind CORRUPT (or KEY if the data key is unknown). */
 int			obj_reader_read(obj_reader *r, void *buf, size_t len, size_t *got, pgark_err *err);
-/*
- * Open frames on wk's threads from now on: up to workers_count(wk) frames
- * are read ahead, authenticated and decompressed at once, then taken
- * in order with every check of the sequential reader (the same plaintext,
- * the same error for the same frame). Memory: that many more frames and
- * plaintext buffers. wk, and the data key the key callback gave, must
- * outlive the reader; NULL or a single worker: no change.
- */
-int			obj_reader_use_workers(obj_reader *r, struct workers *wk, pgark_err *err);
 /* Do not compute the SHA-256 of the stored bytes (the summary's sha256 stays
  * all zero): for callers that do not use it. Every check is still made (the
  * frames are authenticated, the plaintext has its XXH64). */

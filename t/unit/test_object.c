@@ -99,8 +99,6 @@ typedef struct read_result
 
 /* read_object skips the SHA-256 of the stored bytes (obj_reader_skip_stored_sha256) */
 static int	skip_stored_sha256;
-/* read_object opens frames on these workers (obj_reader_use_workers) */
-static workers *read_workers;
 
 /*
  * Read the object obj[0..len) with source pieces of src_chunk (0: as much as
@@ -130,8 +128,6 @@ read_object(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg,
 	res->hdr = *obj_reader_header(r);
 	if (skip_stored_sha256)
 		obj_reader_skip_stored_sha256(r);
-	if (read_workers != NULL && obj_reader_use_workers(r, read_workers, &res->err) != 0)
-		bail_out("obj_reader_use_workers: %s", res->err.msg);
 	for (;;)
 	{
 		size_t		got = 12345;
@@ -448,26 +444,6 @@ expect_fail(damage_ctx *dc, const uint8_t *obj, size_t len, const char *what, si
 	read_object(obj, len, dc->keys, dc->keys_arg, pos % 7, 1 + pos % 97, &rr);
 	good = rr.rc == -1 &&
 		(rr.err.kind == PGARK_ERR_CORRUPT || (dc->allow_key && rr.err.kind == PGARK_ERR_KEY));
-	if (read_workers != NULL)
-	{
-		/* frames opened on workers: what the sequential reader does, to
-		 * the message and the plaintext returned before it */
-		workers    *wk = read_workers;
-		read_result sq;
-
-		read_workers = NULL;
-		read_object(obj, len, dc->keys, dc->keys_arg, pos % 7, 1 + pos % 97, &sq);
-		read_workers = wk;
-		if (sq.rc != rr.rc || sq.err.kind != rr.err.kind || strcmp(sq.err.msg, rr.err.msg) != 0 ||
-			sq.plain.len != rr.plain.len)
-		{
-			if (dc->bad < 10)
-				diag("%s at %zu: with workers \"%s\" after %zu bytes, sequentially \"%s\" after %zu", what, pos,
-					 rr.err.msg, rr.plain.len, sq.err.msg, sq.plain.len);
-			good = 0;
-		}
-		membuf_free(&sq.plain);
-	}
 	if (good && dc->check_prefix &&
 		(rr.plain.len > dc->plain_n || (rr.plain.len > 0 && memcmp(rr.plain.buf, dc->plain, rr.plain.len) != 0)))
 	{
@@ -886,81 +862,6 @@ test_skip_stored_sha256(void)
 	membuf_free(&obj);
 }
 
-/*
- * obj_reader_use_workers: round trips, and the whole damage suite, with
- * frames opened on 2 and 3 threads (expect_fail compares every case with
- * the sequential reader: the same error message, the same plaintext first).
- */
-static void
-test_reader_workers(void)
-{
-	static const size_t sizes[] = {0, 1, SMALL_FRAME, 3 * SMALL_FRAME + 5};
-	uint8_t		data[3 * SMALL_FRAME + 5];
-	uint8_t    *big;
-	size_t		bign = 13 * 4096 + 99;
-
-	fill_text(data, sizeof(data), 11);
-	for (int nthreads = 2; nthreads <= 3; nthreads++)
-	{
-		pgark_err	err;
-
-		if ((read_workers = workers_new(nthreads, &err)) == NULL)
-			bail_out("workers_new: %s", err.msg);
-		ok(workers_count(read_workers) == nthreads, "reader workers: %d threads", nthreads);
-		for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
-			for (int c = 0; c < 2; c++)
-				round_trip("text, frames opened on workers", c ? OBJ_CIPHER_AES256GCM : OBJ_CIPHER_NONE,
-						   OBJ_COMP_LZ4, SMALL_FRAME, data, sizes[si], (int) si % 2, 7, si == 2 ? 0 : 5, 1000);
-		/* more frames than the slots: several batches, raw and lz4 frames */
-		if ((big = malloc(bign)) == NULL)
-			bail_out("out of memory");
-		for (size_t i = 0; i < bign; i++)
-			big[i] = (i / 4096) % 2 ? (uint8_t) (i * 2654435761u >> 13) : (uint8_t) (i % 7);
-		round_trip("mixed, frames opened on workers", OBJ_CIPHER_AES256GCM, OBJ_COMP_LZ4, 4096, big, bign, 1, 0,
-				   0, 3 * 4096 + 1);
-		round_trip("mixed, frames opened on workers", OBJ_CIPHER_NONE, OBJ_COMP_LZ4, 4096, big, bign, 0, 4096, 13,
-				   100);
-		/* workers from the middle of an object on: the plaintext goes on */
-		{
-			obj_params	p = params(OBJ_CIPHER_AES256GCM, 4096, bign);
-			membuf		obj = {0}, out = {0};
-			obj_summary ws;
-			memsrc		src;
-			obj_reader *r;
-			uint8_t		buf[5000];
-			size_t		got = 0;
-			int			rc = -1;
-
-			if (write_object(&p, big, bign, 0, &obj, &ws, &err) != 0)
-				bail_out("cannot write the test object: %s", err.msg);
-			src = (memsrc) {obj.buf, obj.len, 0, 0};
-			if ((r = obj_reader_new(mem_source, &src, lookup_one, &test_dek, &err)) == NULL)
-				bail_out("obj_reader_new: %s", err.msg);
-			if (obj_reader_read(r, buf, sizeof(buf), &got, &err) == 0)
-			{
-				membuf_append(&out, buf, got);
-				if (obj_reader_use_workers(r, read_workers, &err) == 0)
-					while ((rc = obj_reader_read(r, buf, sizeof(buf), &got, &err)) == 0 && got > 0)
-						membuf_append(&out, buf, got);
-			}
-			ok(rc == 0 && obj_reader_summary(r) != NULL && out.len == bign && memcmp(out.buf, big, bign) == 0,
-			   "%d threads: workers from the middle of an object on (after 5000 bytes): the same plaintext",
-			   nthreads);
-			obj_reader_free(r);
-			membuf_free(&obj);
-			membuf_free(&out);
-		}
-		free(big);
-		for (int known = 1; known >= 0; known--)
-		{
-			damage_suite(OBJ_CIPHER_AES256GCM, known);
-			damage_suite(OBJ_CIPHER_NONE, known);
-		}
-		workers_free(read_workers);
-		read_workers = NULL;
-	}
-}
-
 /* A reader that failed stays failed; a header parses without keys. */
 static void
 test_reader_misc(void)
@@ -1156,6 +1057,5 @@ main(void)
 	test_reader_misc();
 	test_skip_stored_sha256();
 	test_parallel();
-	test_reader_workers();
 	return done_testing();
 }
