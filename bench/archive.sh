@@ -26,12 +26,17 @@
 #            | pgbackrest archive-get
 #            (same repository contents as pushed above) | openssl enc -d |
 #            lz4 -d > DEST, with and without sync DEST (neither wal-fetch nor
-#            archive-get fsyncs what it writes: PostgreSQL does not need it)
+#            archive-get fsyncs what it writes: PostgreSQL does not need it).
+#            Each is run as PostgreSQL runs restore_command, /bin/sh -c LINE,
+#            and timed from the shell's spawn to its exit by
+#            bench/restore-time.c (no /usr/bin/time and no date process
+#            inside the interval)
 #   limits   lz4 -1 of one segment (lz4 -b1), openssl speed of aes-256-gcm,
 #            aes-256-cbc and sha256 at 16384-byte blocks, dd of 16 MiB with
 #            conv=fsync
-#   memory   peak RSS (/usr/bin/time -f %M) of every timed wal-push, wal-fetch,
-#            pgbackrest archive-push and archive-get
+#   memory   peak RSS of every timed wal-push, wal-fetch, pgbackrest
+#            archive-push and archive-get (/usr/bin/time -f %M; for the fetch
+#            rows wait4's, of the shell and the command)
 #
 #   sh bench/archive.sh [ROUNDS [SEGMENTS]]   (defaults 5 and 64; `make` first)
 #
@@ -63,6 +68,7 @@ need openssl openssl
 need sha256sum coreutils
 need dd coreutils
 need awk mawk
+need cc gcc
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: install it with  apt-get install -y time" >&2; exit 2; }
 for p in initdb pg_ctl postgres psql pgbench; do
   [ -x "$pgbin/$p" ] || command -v $p >/dev/null 2>&1 ||
@@ -95,6 +101,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+cc -O2 -std=c11 -D_GNU_SOURCE -o "$work/restore-time" "$top/bench/restore-time.c"
 psql_p() { psql -X -q -A -t -h "$work" -p "$port" -d postgres "$@"; }
 pgbr() { pgbackrest --config="$work/pgbackrest.conf" --stanza=bench "$@"; }
 segno() { echo $((0x$(echo "$1" | cut -c9-16) * 256 + 0x$(echo "$1" | cut -c17-24))); }
@@ -144,6 +151,7 @@ rm -f "$W"/archive_status/*
 echo "WAL: pgbench -i -s $scale, then pgbench -c 2 -j 2 for $t s; push and fetch: the last 4 full segments" \
   "($(echo $segs | cut -c1-24) ..., pgbench traffic), burst: the last $nseg ($(echo "$all" | head -n 1) to $(echo "$all" | tail -n 1)), in the page cache"
 echo "rounds: $rounds, interleaved, the order rotating every round and segment; times in ms, process start-up included, sync (untimed) before each"
+echo "timing: push rows: the command under /usr/bin/time, its fork and exec and a date included; fetch rows: as restore_command runs, /bin/sh -c LINE, from spawn to exit (bench/restore-time.c; RSS from wait4)"
 
 # --- repositories ----------------------------------------------------------------
 bench_pgark_conf "$work/pgark.conf" "$work"
@@ -191,8 +199,14 @@ push_pipe() {
     tee "$work/pipe-repo/$1.lz4.enc" | sha256sum >"$work/pipe-repo/$1.sha256"
   sync "$work/pipe-repo/$1.lz4.enc" "$work/pipe-repo"
 }
+# The fetch rows: each a command line that timed_sh runs as PostgreSQL runs
+# restore_command (system(): /bin/sh -c LINE), timed from the spawn of the
+# shell to its exit, the peak RSS from wait4 (no /usr/bin/time, whose own
+# fork and exec, about 1 ms, weighed on the 3-5 ms of a prefetched call).
+# Paths are single-quoted: $work and $top must not contain a single quote.
+case "$work$top" in *"'"*) echo "a single quote in $work or $top: not supported" >&2; exit 2 ;; esac
 fetch_pgark() {
-  /usr/bin/time -f %M -o "$work/rss" "$B/wal-fetch" --config "$work/pgark.conf" "$1" "$work/dest/pgark" 2>>"$work/pgark.log"
+  echo "'$B/wal-fetch' --config '$work/pgark.conf' $1 '$work/dest/pgark' 2>>'$work/pgark.log'"
 }
 prevname() {  # the segment before NAME (16 MiB segments)
   n=$(($(segno "$1") - 1))
@@ -219,23 +233,33 @@ prefetch_prepare() {  # untimed: as recovery does, the segment before NAME fetch
   wait_prefetch
 }
 fetch_pgarkpf() {
-  /usr/bin/time -f %M -o "$work/rss" "$B/wal-fetch" --config "$work/pgark-pf.conf" "$1" "$work/dest/pgarkpf" 2>>"$work/pgark.log"
+  echo "'$B/wal-fetch' --config '$work/pgark-pf.conf' $1 '$work/dest/pgarkpf' 2>>'$work/pgark.log'"
 }
 fetch_pgbr() {
-  /usr/bin/time -f %M -o "$work/rss" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench \
-    archive-get "$1" "$work/dest/pgbr" >>"$work/pgbr.log" 2>&1
+  echo "pgbackrest --config='$work/pgbackrest.conf' --stanza=bench archive-get $1 '$work/dest/pgbr' >>'$work/pgbr.log' 2>&1"
 }
 fetch_pipe() {
-  openssl enc -d -aes-256-cbc -pbkdf2 -pass file:"$work/pipe.pass" <"$work/pipe-repo/$1.lz4.enc" |
-    lz4 -d -q -c >"$work/dest/pipe"
+  echo "openssl enc -d -aes-256-cbc -pbkdf2 -pass file:'$work/pipe.pass' <'$work/pipe-repo/$1.lz4.enc' | lz4 -d -q -c >'$work/dest/pipe'"
 }
-fetch_pipesync() { fetch_pipe "$1"; mv "$work/dest/pipe" "$work/dest/pipesync"; sync "$work/dest/pipesync"; }
+fetch_pipesync() {
+  echo "$(fetch_pipe "$1") && mv '$work/dest/pipe' '$work/dest/pipesync' && sync '$work/dest/pipesync'"
+}
 
 timed() {  # NAME CMD...: appends the microseconds of CMD to t.NAME
   n=$1; shift
   sync
   t0=$(now); "$@"; t1=$(now)
   echo $(((t1 - t0) / 1000)) >>"$work/t.$n"
+}
+# timed_sh NAME LINE: /bin/sh -c LINE (bench/restore-time.c), its
+# microseconds appended to t.NAME, its peak RSS (KiB) written to rss; fails
+# as LINE fails
+timed_sh() {
+  sync
+  "$work/restore-time" "$2" >"$work/rt.out"
+  read -r us kib <"$work/rt.out"
+  echo "$us" >>"$work/t.$1"
+  echo "$kib" >"$work/rss"
 }
 rot() {  # K WORD...: the words rotated left by K
   k=$1; shift
@@ -290,7 +314,7 @@ while [ $i -le "$rounds" ]; do
     for tool in $(rot $((i + j)) pgark pgarkpf pgbr pipe pipesync); do
       rm -f "$work/dest/$tool"
       [ $tool = pgarkpf ] && prefetch_prepare "$s"
-      timed fetch.$tool fetch_$tool "$s"
+      timed_sh fetch.$tool "$(fetch_$tool "$s")"
       case $tool in pgark|pgarkpf|pgbr) cat "$work/rss" >>"$work/rss.fetch.$tool" ;; esac
       [ $tool = pgarkpf ] && wait_prefetch
       cmp -s "$work/dest/$tool" "$W/$s" || { echo "fetch $tool: $s differs from the original" >&2; exit 1; }

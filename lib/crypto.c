@@ -1,3 +1,6 @@
+/* SHA256_Init and co., deprecated in OpenSSL 3 but what sha256_plain needs
+ * (see there); before any OpenSSL header */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "crypto.h"
 
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "util.h"
 
@@ -340,6 +344,20 @@ sha256_once(const void *data, size_t len, uint8_t out[SHA256_LEN])
 		return -1;
 	}
 	return 0;
+}
+
+void
+sha256_plain(const void *data, size_t len, uint8_t out[SHA256_LEN])
+{
+	SHA256_CTX	c;
+
+	/* the low-level functions: no provider, so no library initialisation
+	 * (reading openssl.cnf, fetching algorithms), which EVP_Digest and even
+	 * the one-shot SHA256() start */
+	SHA256_Init(&c);
+	SHA256_Update(&c, data, len);
+	SHA256_Final(out, &c);
+	secure_zero(&c, sizeof(c));
 }
 
 int

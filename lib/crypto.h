@@ -56,6 +56,13 @@ void		sha256_free(sha256_ctx *s);
 /* 0, or -1 if OpenSSL cannot compute it (out is then all zeros: callers
  * that compare must check). */
 int			sha256_once(const void *data, size_t len, uint8_t out[SHA256_LEN]);
+/*
+ * The same digest without OpenSSL's library initialisation (about 1 ms of
+ * start-up: openssl.cnf read, algorithms fetched), for a program that may
+ * need nothing else of OpenSSL, such as wal-fetch serving a prefetched
+ * segment (spool_dir). Bypasses the providers: for names and ids only.
+ */
+void		sha256_plain(const void *data, size_t len, uint8_t out[SHA256_LEN]);
 
 int			random_bytes(uint8_t *out, size_t n, pgark_err *err);
 

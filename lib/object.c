@@ -740,7 +740,8 @@ src_exact(obj_reader *r, uint8_t *buf, size_t n, size_t *got_out, pgark_err *err
 			break;
 		done += got;
 	}
-	sha256_update(r->sha, buf, done);
+	if (r->sha != NULL)
+		sha256_update(r->sha, buf, done);
 	r->sum.stored_len += done;
 	*got_out = done;
 	return 0;
@@ -810,7 +811,8 @@ reader_next_frame(obj_reader *r, pgark_err *err)
 		r->sum.plain_len = r->f.total;
 		r->sum.frames = r->f.frame_no;
 		r->sum.xxh64 = xxh64_digest(&r->f.xx);
-		sha256_final(r->sha, r->sum.sha256);
+		if (r->sha != NULL)
+			sha256_final(r->sha, r->sum.sha256);
 		r->done = 1;
 	}
 	return 0;
@@ -846,6 +848,14 @@ obj_reader_read(obj_reader *r, void *buf, size_t len, size_t *got, pgark_err *er
 	}
 	*got = done;
 	return 0;
+}
+
+void
+obj_reader_skip_stored_sha256(obj_reader *r)
+{
+	sha256_free(r->sha);
+	r->sha = NULL;
+	memset(r->sum.sha256, 0, sizeof(r->sum.sha256));
 }
 
 const obj_header *

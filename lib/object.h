@@ -144,6 +144,10 @@ obj_reader *obj_reader_new(obj_source_fn src, void *src_arg, obj_key_fn keys, vo
  * was read and verified (trailer, length, frame count, XXH64, no trailing
  * bytes). Any damage: -1 with kind CORRUPT (or KEY if the data key is unknown). */
 int			obj_reader_read(obj_reader *r, void *buf, size_t len, size_t *got, pgark_err *err);
+/* Do not compute the SHA-256 of the stored bytes (the summary's sha256 stays
+ * all zero): for callers that do not use it. Every check is still made (the
+ * frames are authenticated, the plaintext has its XXH64). */
+void		obj_reader_skip_stored_sha256(obj_reader *r);
 const obj_header *obj_reader_header(const obj_reader *r);
 /* Valid after the end was reached. */
 const obj_summary *obj_reader_summary(const obj_reader *r);

@@ -320,6 +320,9 @@ wal_object_open(repo *r, const walname *wn, const char *object, store_reader **s
 		wal_object_err(r, object, err);
 		return NULL;
 	}
+	/* nobody here uses the stored bytes' SHA-256 (the frames are
+	 * authenticated, the plaintext has its XXH64): 1.5-2 ms a segment */
+	obj_reader_skip_stored_sha256(or);
 	if ((wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL) &&
 		obj_reader_header(or)->plain_len != r->meta.wal_seg_size)
 	{
@@ -408,12 +411,59 @@ done:
 	return rc;
 }
 
+/* wal_fetch_file's copy: step 0 decodes the next chunk into buf[cur], step
+ * 1 writes the chunk before it (buf[cur ^ 1]) meanwhile */
+typedef struct fetch_pipe
+{
+	obj_reader *or;
+	int			fd;
+	const char *dest;
+	uint8_t    *buf[2];
+	size_t		got[2];
+	int			cur;
+	int			read_failed;	/* the error is the reader's */
+} fetch_pipe;
+
+static int
+fetch_step(void *arg, size_t i, pgark_err *err)
+{
+	fetch_pipe *fp = arg;
+	int			w = fp->cur ^ 1;
+
+	if (i == 0)
+	{
+		if (obj_reader_read(fp->or, fp->buf[fp->cur], IO_CHUNK, &fp->got[fp->cur], err) != 0)
+		{
+			fp->read_failed = 1;
+			return -1;
+		}
+		return 0;
+	}
+	if (write_full(fp->fd, fp->buf[w], fp->got[w]) != 0)
+		return err_sys(err, PGARK_ERR_IO, "could not write the file fetched for %s", fp->dest);
+	return 0;
+}
+
+/* steps 0 .. n-1 of fetch_step, on wk's threads if there are (the reader's
+ * error first when both fail) */
+static int
+fetch_steps(workers *wk, size_t n, fetch_pipe *fp, pgark_err *err)
+{
+	if (wk != NULL)
+		return workers_for(wk, n, fetch_step, fp, err);
+	for (size_t i = 0; i < n; i++)
+		if (fetch_step(fp, i, err) != 0)
+			return -1;
+	return 0;
+}
+
 int
 wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *res, pgark_err *err)
 {
 	store_reader *sr = NULL;
 	obj_reader *or = NULL;
-	uint8_t    *buf = NULL;
+	fetch_pipe	fp = {0};
+	workers    *wk = NULL;
 	char		dir[PATH_MAX], tmp[PATH_MAX];
 	int			fd = -1;
 	uint8_t		hdr[WAL_LONG_HEADER_LEN];
@@ -464,26 +514,36 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		if (fstatat(AT_FDCWD, dir, &dsb, 0) == 0 && (dsb.st_mode & S_IRGRP))
 			(void) fchmod(fd, 0640);
 	}
-	if ((buf = malloc(IO_CHUNK)) == NULL)
+	/* each chunk is decoded while the one before is written, on two
+	 * threads (a thread more: about 3 ms less for a segment) */
+	fp.or = or;
+	fp.fd = fd;
+	fp.dest = dest;
+	fp.buf[0] = malloc(IO_CHUNK);
+	fp.buf[1] = malloc(IO_CHUNK);
+	if (fp.buf[0] == NULL || fp.buf[1] == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
 	}
-	for (;;)
+	if (wal_push_threads(r->cfg) > 1)
 	{
-		size_t		got;
-
-		if (obj_reader_read(or, buf, IO_CHUNK, &got, err) != 0)
-			goto bad_object;
-		if (got == 0)
-			break;
-		hdr_have = wal_hdr_take(hdr, hdr_have, buf, got);
-		if (write_full(fd, buf, got) != 0)
+		wk = workers_new(2, err);
+		err_clear(err);			/* no thread: the same work on this one */
+	}
+	for (int cur = 0, pending = 0;; cur ^= 1, pending = 1)
+	{
+		fp.cur = cur;
+		if (fetch_steps(wk, pending ? 2 : 1, &fp, err) != 0)
 		{
-			err_sys(err, PGARK_ERR_IO, "could not write the file fetched for %s", dest);
+			if (fp.read_failed)
+				goto bad_object;
 			goto done;
 		}
-		total += got;
+		if (fp.got[cur] == 0)
+			break;
+		hdr_have = wal_hdr_take(hdr, hdr_have, fp.buf[cur], fp.got[cur]);
+		total += fp.got[cur];
 	}
 	/* the reader has verified every frame and the trailer; now the WAL itself */
 	if (wal_object_check(r, wn, total, hdr, hdr_have, err) != 0)
@@ -537,7 +597,9 @@ done:
 		close(fd);
 	if (tmp_named)
 		unlink(tmp);
-	free(buf);
+	workers_free(wk);
+	free(fp.buf[0]);
+	free(fp.buf[1]);
 	obj_reader_free(or);
 	store_reader_close(sr);
 	return rc;

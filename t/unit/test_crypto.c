@@ -349,6 +349,17 @@ test_sha256(void)
 	unhex("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1", want, 32);
 	sha256_once(msg448, strlen(msg448), got);
 	is_mem(got, want, 32, "SHA-256 FIPS 180-2 B.2 (448-bit message)");
+	/* sha256_plain (no OpenSSL initialisation): the same digests */
+	memset(got, 0, sizeof(got));
+	sha256_plain(msg448, strlen(msg448), got);
+	is_mem(got, want, 32, "sha256_plain: FIPS 180-2 B.2");
+	unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want, 32);
+	sha256_plain("abc", 3, got);
+	is_mem(got, want, 32, "sha256_plain: FIPS 180-2 B.1 \"abc\"");
+	unhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", want, 32);
+	sha256_plain("", 0, got);
+	is_mem(got, want, 32, "sha256_plain: the empty message");
+	unhex("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1", want, 32);
 
 	err_clear(&err);
 	s = sha256_new(&err);

@@ -131,6 +131,9 @@ typedef struct read_result read_result;
 static void decode_twin(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg,
 						const read_result *rr, size_t slack);
 
+/* read_object skips the SHA-256 of the stored bytes (obj_reader_skip_stored_sha256) */
+static int	skip_stored_sha256;
+
 /*
  * Read the object obj[0..len) with source pieces of src_chunk (0: as much as
  * asked) into a buffer of rchunk bytes, until the reader reports the end or
@@ -157,6 +160,8 @@ read_object(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg,
 		return;
 	}
 	res->hdr = *obj_reader_header(r);
+	if (skip_stored_sha256)
+		obj_reader_skip_stored_sha256(r);
 	for (;;)
 	{
 		size_t		got = 12345;
@@ -889,6 +894,44 @@ damage_suite(obj_cipher cipher, int len_known)
 	membuf_free(&obj);
 }
 
+/*
+ * obj_reader_skip_stored_sha256: the same plaintext and checks, the summary
+ * without the SHA-256 (all zero); every damage still detected.
+ */
+static void
+test_skip_stored_sha256(void)
+{
+	size_t		n = 3 * SMALL_FRAME + 20;
+	uint8_t		plain[3 * SMALL_FRAME + 20];
+	obj_params	p = params(OBJ_CIPHER_AES256GCM, SMALL_FRAME, n);
+	membuf		obj = {0};
+	obj_summary ws;
+	pgark_err	err;
+	read_result rr;
+	uint8_t		zero[SHA256_LEN] = {0};
+
+	fill_text(plain, n, 9);
+	err_clear(&err);
+	if (write_object(&p, plain, n, 0, &obj, &ws, &err) != 0)
+		bail_out("cannot write the test object: %s", err.msg);
+	skip_stored_sha256 = 1;
+	read_object(obj.buf, obj.len, lookup_one, &test_dek, 0, 1000, &rr);
+	ok(rr.rc == 0 && rr.plain.len == n && memcmp(rr.plain.buf, plain, n) == 0,
+	   "stored SHA-256 skipped: the object reads back to a verified end, same plaintext");
+	ok(rr.have_sum && rr.sum.plain_len == n && rr.sum.stored_len == obj.len && rr.sum.xxh64 == ws.xxh64 &&
+	   rr.sum.frames == ws.frames && memcmp(rr.sum.sha256, zero, SHA256_LEN) == 0,
+	   "stored SHA-256 skipped: summary without it (all zero), the rest as the writer's");
+	membuf_free(&rr.plain);
+	/* every flip, truncation, splice ... still detected */
+	for (int known = 1; known >= 0; known--)
+	{
+		damage_suite(OBJ_CIPHER_AES256GCM, known);
+		damage_suite(OBJ_CIPHER_NONE, known);
+	}
+	skip_stored_sha256 = 0;
+	membuf_free(&obj);
+}
+
 /* A reader that failed stays failed; a header parses without keys. */
 static void
 test_reader_misc(void)
@@ -1291,6 +1334,7 @@ main(void)
 			damage_suite(c ? OBJ_CIPHER_NONE : OBJ_CIPHER_AES256GCM, known);
 	test_reader_misc();
 	test_decoder_misc();
+	test_skip_stored_sha256();
 	test_parallel();
 	test_parallel_failures();
 	ok(twin_bad == 0, "obj_decoder ended as obj_reader on each of the %d objects read above "
