@@ -26,17 +26,18 @@
 #            | pgbackrest archive-get
 #            (same repository contents as pushed above) | openssl enc -d |
 #            lz4 -d > DEST, with and without sync DEST (neither wal-fetch nor
-#            archive-get fsyncs what it writes: PostgreSQL does not need it).
-#            Each is run as PostgreSQL runs restore_command, /bin/sh -c LINE,
-#            and timed from the shell's spawn to its exit by
+#            archive-get fsyncs what it writes: PostgreSQL does not need it)
+#   timing   every push and fetch (and every call of a burst) is run as
+#            PostgreSQL runs archive_command and restore_command, /bin/sh -c
+#            LINE, and timed from the shell's spawn to its exit by
 #            bench/restore-time.c (no /usr/bin/time and no date process
 #            inside the interval)
 #   limits   lz4 -1 of one segment (lz4 -b1), openssl speed of aes-256-gcm,
 #            aes-256-cbc and sha256 at 16384-byte blocks, dd of 16 MiB with
 #            conv=fsync
 #   memory   peak RSS of every timed wal-push, wal-fetch, pgbackrest
-#            archive-push and archive-get (/usr/bin/time -f %M; for the fetch
-#            rows wait4's, of the shell and the command)
+#            archive-push and archive-get (wait4's, of the shell and the
+#            command)
 #
 #   sh bench/archive.sh [ROUNDS [SEGMENTS]]   (defaults 5 and 64; `make` first)
 #
@@ -69,7 +70,6 @@ need sha256sum coreutils
 need dd coreutils
 need awk mawk
 need cc gcc
-[ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: install it with  apt-get install -y time" >&2; exit 2; }
 for p in initdb pg_ctl postgres psql pgbench; do
   [ -x "$pgbin/$p" ] || command -v $p >/dev/null 2>&1 ||
     { echo "$p (PostgreSQL 15) is missing: install it with  apt-get install -y postgresql-15 postgresql-client-15" >&2; exit 2; }
@@ -151,7 +151,7 @@ rm -f "$W"/archive_status/*
 echo "WAL: pgbench -i -s $scale, then pgbench -c 2 -j 2 for $t s; push and fetch: the last 4 full segments" \
   "($(echo $segs | cut -c1-24) ..., pgbench traffic), burst: the last $nseg ($(echo "$all" | head -n 1) to $(echo "$all" | tail -n 1)), in the page cache"
 echo "rounds: $rounds, interleaved, the order rotating every round and segment; times in ms, process start-up included, sync (untimed) before each"
-echo "timing: push rows: the command under /usr/bin/time, its fork and exec and a date included; fetch rows: as restore_command runs, /bin/sh -c LINE, from spawn to exit (bench/restore-time.c; RSS from wait4)"
+echo "timing: every call as PostgreSQL makes it, /bin/sh -c LINE, from spawn to exit (bench/restore-time.c; RSS from wait4); the burst: until the last of its calls, made one after the other so, returned"
 
 # --- repositories ----------------------------------------------------------------
 bench_pgark_conf "$work/pgark.conf" "$work"
@@ -187,24 +187,24 @@ sync; t0=$(now); sha256sum "$W/$one" >/dev/null; t1=$(now); shams=$(((t1 - t0) /
 pgbr_obj() { echo "$work/pgbr-repo/archive/bench/15-1/$(echo "$1" | cut -c1-16)/$1"; }
 rm_pgark() { rm -f "$work/repo/wal/$(echo "$1" | cut -c1-16)/$1"; }
 rm_pgbr() { rm -f "$(pgbr_obj "$1")"-*; }
+# Every push and fetch row: a command line that timed_sh runs as PostgreSQL
+# runs archive_command and restore_command (system(): /bin/sh -c LINE), timed
+# from the spawn of the shell to its exit, the peak RSS from wait4 (no
+# /usr/bin/time, whose own fork and exec, about 1 ms, weighed on the 3-5 ms
+# of a prefetched call). Paths are single-quoted: $work and $top must not
+# contain a single quote.
+case "$work$top" in *"'"*) echo "a single quote in $work or $top: not supported" >&2; exit 2 ;; esac
 push_pgark() {
-  /usr/bin/time -f %M -o "$work/rss" "$B/wal-push" --config "$work/pgark.conf" "$W/$1" 2>>"$work/pgark.log"
+  echo "'$B/wal-push' --config '$work/pgark.conf' '$W/$1' 2>>'$work/pgark.log'"
 }
 push_pgbr() {
-  /usr/bin/time -f %M -o "$work/rss" pgbackrest --config="$work/pgbackrest.conf" --stanza=bench \
-    archive-push "$W/$1" >>"$work/pgbr.log" 2>&1
+  echo "pgbackrest --config='$work/pgbackrest.conf' --stanza=bench archive-push '$W/$1' >>'$work/pgbr.log' 2>&1"
 }
 push_pipe() {
-  lz4 -1 -q -c "$W/$1" | openssl enc -aes-256-cbc -pbkdf2 -pass file:"$work/pipe.pass" |
-    tee "$work/pipe-repo/$1.lz4.enc" | sha256sum >"$work/pipe-repo/$1.sha256"
-  sync "$work/pipe-repo/$1.lz4.enc" "$work/pipe-repo"
+  echo "lz4 -1 -q -c '$W/$1' | openssl enc -aes-256-cbc -pbkdf2 -pass file:'$work/pipe.pass' |" \
+    "tee '$work/pipe-repo/$1.lz4.enc' | sha256sum >'$work/pipe-repo/$1.sha256' &&" \
+    "sync '$work/pipe-repo/$1.lz4.enc' '$work/pipe-repo'"
 }
-# The fetch rows: each a command line that timed_sh runs as PostgreSQL runs
-# restore_command (system(): /bin/sh -c LINE), timed from the spawn of the
-# shell to its exit, the peak RSS from wait4 (no /usr/bin/time, whose own
-# fork and exec, about 1 ms, weighed on the 3-5 ms of a prefetched call).
-# Paths are single-quoted: $work and $top must not contain a single quote.
-case "$work$top" in *"'"*) echo "a single quote in $work or $top: not supported" >&2; exit 2 ;; esac
 fetch_pgark() {
   echo "'$B/wal-fetch' --config '$work/pgark.conf' $1 '$work/dest/pgark' 2>>'$work/pgark.log'"
 }
@@ -267,17 +267,19 @@ rot() {  # K WORD...: the words rotated left by K
 }
 for f in rss.push.pgark rss.push.pgbr rss.fetch.pgark rss.fetch.pgbr rss.burst.pgark rss.fetch.pgarkpf; do : >"$work/$f"; done
 
+# the burst: each call as the archiver makes it (/bin/sh -c LINE, through
+# bench/restore-time.c for both tools, which also gives wal-push's RSS)
 burst_pgark() {
   for s in $all; do
-    /usr/bin/time -f %M -o "$work/rss" "$B/wal-push" --config "$work/pgark.conf" "$W/$s" 2>>"$work/pgark.log"
-    cat "$work/rss" >>"$work/rss.burst.pgark"
+    "$work/restore-time" "$(push_pgark "$s")" >"$work/rt.out" || return 1
+    read -r us kib <"$work/rt.out"
+    echo "$kib" >>"$work/rss.burst.pgark"
     mv "$W/archive_status/$s.ready" "$W/archive_status/$s.done"
   done
 }
 burst_pgbr() {
   for s in $all; do
-    pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --archive-async=y \
-      archive-push "$W/$s" >>"$work/pgbr.log" 2>&1
+    "$work/restore-time" "pgbackrest --config='$work/pgbackrest.conf' --stanza=bench --archive-async=y archive-push '$W/$s' >>'$work/pgbr.log' 2>&1" >"$work/rt.out" || return 1
     mv "$W/archive_status/$s.ready" "$W/archive_status/$s.done"
   done
 }
@@ -306,9 +308,9 @@ while [ $i -le "$rounds" ]; do
     say "round $i/$rounds: push and fetch $s"
     for tool in $(rot $((i + j)) pgark pgbr pipe); do
       case $tool in
-        pgark) rm_pgark "$s"; timed push.pgark push_pgark "$s"; cat "$work/rss" >>"$work/rss.push.pgark" ;;
-        pgbr) rm_pgbr "$s"; timed push.pgbr push_pgbr "$s"; cat "$work/rss" >>"$work/rss.push.pgbr" ;;
-        pipe) rm -f "$work/pipe-repo/$s".*; timed push.pipe push_pipe "$s" ;;
+        pgark) rm_pgark "$s"; timed_sh push.pgark "$(push_pgark "$s")"; cat "$work/rss" >>"$work/rss.push.pgark" ;;
+        pgbr) rm_pgbr "$s"; timed_sh push.pgbr "$(push_pgbr "$s")"; cat "$work/rss" >>"$work/rss.push.pgbr" ;;
+        pipe) rm -f "$work/pipe-repo/$s".*; timed_sh push.pipe "$(push_pipe "$s")" ;;
       esac
     done
     for tool in $(rot $((i + j)) pgark pgarkpf pgbr pipe pipesync); do
