@@ -29,7 +29,7 @@ keyring    *keyring_open(const pgark_config *cfg, store *st, pgark_err *err);
 void		keyring_free(keyring *kr);
 
 /* Hex fingerprint of the KEK (33 bytes), safe to show: HMAC-SHA256(KEK, label). */
-const char *keyring_kek_fingerprint(const keyring *kr);
+const char *keyring_kek_fingerprint(keyring *kr);
 
 /* Make a new DEK, store it wrapped as keys/<id>, and return it. */
 const obj_dek *keyring_new_dek(keyring *kr, pgark_err *err);
