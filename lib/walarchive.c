@@ -305,6 +305,25 @@ wal_object_err(repo *r, const char *object, pgark_err *err)
 		err_prefix(err, "archived object %s", object);
 }
 
+/*
+ * Why reading an object that was there when it was opened failed. "Not
+ * found" now means it was removed meanwhile (a later ranged GET of a large
+ * object answered 404), never that the archive lacks the file: told as
+ * wal-fetch's "not found", it would end an archive recovery early, as if the
+ * WAL ended there. A transient fault instead: exit 200 in archive recovery,
+ * a retry on a standby.
+ */
+static void
+wal_object_read_err(repo *r, const char *object, pgark_err *err)
+{
+	if (err->kind == PGARK_ERR_NOTFOUND)
+	{
+		err->kind = PGARK_ERR_TRANSIENT;
+		err_prefix(err, "it was there when its reading began, then no longer (removed meanwhile?)");
+	}
+	wal_object_err(r, object, err);
+}
+
 /* The reader of wn's object (in *sr its store reader, closed by the caller),
  * its header's length checked for a segment; NULL with err set (NOTFOUND
  * as the store says it, unprefixed). */
@@ -403,7 +422,7 @@ wal_verify_object(repo *r, const walname *wn, const volatile sig_atomic_t *cance
 	rc = 0;
 	goto done;
 bad_object:
-	wal_object_err(r, object, err);
+	wal_object_read_err(r, object, err);
 done:
 	free(buf);
 	obj_reader_free(or);
@@ -591,7 +610,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	rc = 0;
 	goto done;
 bad_object:
-	wal_object_err(r, res->object, err);
+	wal_object_read_err(r, res->object, err);
 done:
 	if (fd >= 0)
 		close(fd);

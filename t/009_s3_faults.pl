@@ -453,6 +453,16 @@ sub fetch_case
 		match => { method => 'GET', path => $reb }, action => 'truncate', truncate_at => 4096, skip => 1);
 	fetch_case('second range read 503 once', $fbig, 0, 0,
 		match => { method => 'GET', path => $reb }, action => '503', skip => 1);
+	# the object removed between the two range reads (repo-expire, say): the
+	# second answers 404. Never "not found" (exit 1 would end an archive
+	# recovery as if the WAL ended there): 200, a retry on a standby
+	($r) = fetch_case('object gone at the second range read (404)', $fbig, 200, 0,
+		match => { method => 'GET', path => $reb }, action => 'error', status => 404, code => 'NoSuchKey',
+		skip => 1, count => -1);
+	like($r->{stderr}, qr/removed meanwhile/, '... saying the object went away while it was read') or diag show($r);
+	fetch_case('object gone at the second range read (404), under standby.signal', $fbig, 1, 1,
+		match => { method => 'GET', path => $reb }, action => 'error', status => 404, code => 'NoSuchKey',
+		skip => 1, count => -1);
 
 	# faults that outlast the retries: 200 (recovery stops), or 1 on a standby.
 	# (A dropped connection that was reused from an earlier request is sent
