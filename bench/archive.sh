@@ -195,7 +195,7 @@ rm_pgbr() { rm -f "$(pgbr_obj "$1")"-*; }
 # contain a single quote.
 case "$work$top" in *"'"*) echo "a single quote in $work or $top: not supported" >&2; exit 2 ;; esac
 push_pgark() {
-  echo "'$B/wal-push' --config '$work/pgark.conf' '$W/$1' 2>>'$work/pgark.log'"
+  echo "'$B/wal-push' --config '$work/pgark.conf' '$W/$1' >>'$work/pgark.log' 2>&1"
 }
 push_pgbr() {
   echo "pgbackrest --config='$work/pgbackrest.conf' --stanza=bench archive-push '$W/$1' >>'$work/pgbr.log' 2>&1"
@@ -206,7 +206,7 @@ push_pipe() {
     "sync '$work/pipe-repo/$1.lz4.enc' '$work/pipe-repo'"
 }
 fetch_pgark() {
-  echo "'$B/wal-fetch' --config '$work/pgark.conf' $1 '$work/dest/pgark' 2>>'$work/pgark.log'"
+  echo "'$B/wal-fetch' --config '$work/pgark.conf' $1 '$work/dest/pgark' >>'$work/pgark.log' 2>&1"
 }
 prevname() {  # the segment before NAME (16 MiB segments)
   n=$(($(segno "$1") - 1))
@@ -233,7 +233,7 @@ prefetch_prepare() {  # untimed: as recovery does, the segment before NAME fetch
   wait_prefetch
 }
 fetch_pgarkpf() {
-  echo "'$B/wal-fetch' --config '$work/pgark-pf.conf' $1 '$work/dest/pgarkpf' 2>>'$work/pgark.log'"
+  echo "'$B/wal-fetch' --config '$work/pgark-pf.conf' $1 '$work/dest/pgarkpf' >>'$work/pgark.log' 2>&1"
 }
 fetch_pgbr() {
   echo "pgbackrest --config='$work/pgbackrest.conf' --stanza=bench archive-get $1 '$work/dest/pgbr' >>'$work/pgbr.log' 2>&1"
