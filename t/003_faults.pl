@@ -245,9 +245,28 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 		is($r->{rc}, 200, "$what under standby.signal: still 200 (damage is not transient)");
 		nothing_left_in_dest("$what under standby.signal");
 	}
+	# wal-fetch decodes each 1 MiB while a second thread writes the one
+	# before: frame 1 damaged while the write of chunk 0 fails (a file size
+	# limit of 512 KiB, SIGXFSZ ignored) fails both steps at once. The
+	# reader's verdict is the one reported (the object is damaged: 200 also
+	# under standby.signal), and nothing is left at DEST.
+	my $plen0 = unpack('N', substr($good, 80, 4));
+	my $frame1 = 80 + 8 + $plen0 + 16;
+	my @limited = ('sh', '-c', 'trap "" XFSZ; ulimit -f 1024; exec "$0" "$@"', pgark_bin('wal-fetch'),
+		'--config', $envB->{conf}, $s1, "$dest_dir/$s1");
+	$r = run_cmd(@limited);
+	is($r->{rc}, 200, 'DEST past a 512 KiB file size limit: wal-fetch exits 200');
+	like($r->{stderr}, qr/could not write/, '... saying it could not write DEST') or diag show($r);
+	nothing_left_in_dest('a failed write of DEST');
+	repo_write_object($envB, $obj1, $flip->($good, $frame1 + 8 + 10));
+	$r = run_cmd(@limited);
+	is($r->{rc}, 200, 'frame 1 damaged while the write of chunk 0 fails: wal-fetch exits 200');
+	like($r->{stderr}, qr/is damaged: frame failed authentication.*\(frame 1\)/,
+		'... and reports the damage (the reader\'s error wins)') or diag show($r);
+	nothing_left_in_dest('frame 1 damaged while the write of chunk 0 fails');
 	repo_write_object($envB, $obj1, $good);
 	my @audit = grep { $_->{program} eq 'wal-fetch' && $_->{result} ne 'ok' } read_audit($envB);
-	is(scalar(@audit), 2 * scalar(keys %damage), 'every failed fetch is in the audit log');
+	is(scalar(@audit), 2 * scalar(keys %damage) + 2, 'every failed fetch is in the audit log');
 	$r = fetch_b($s1, "$dest_dir/$s1");
 	is($r->{rc}, 0, 'repaired object fetches again');
 	unlink "$dest_dir/$s1";
