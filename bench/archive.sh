@@ -31,7 +31,9 @@
 #            PostgreSQL runs archive_command and restore_command, /bin/sh -c
 #            LINE, and timed from the shell's spawn to its exit by
 #            bench/restore-time.c (no /usr/bin/time and no date process
-#            inside the interval)
+#            inside the interval); a burst from the first spawn to the
+#            last call's exit, the .ready renamed .done after each call by
+#            restore-time itself, as the archiver does it (no mv process)
 #   limits   lz4 -1 of one segment (lz4 -b1), openssl speed of aes-256-gcm,
 #            aes-256-cbc and sha256 at 16384-byte blocks, dd of 16 MiB with
 #            conv=fsync
@@ -151,7 +153,7 @@ rm -f "$W"/archive_status/*
 echo "WAL: pgbench -i -s $scale, then pgbench -c 2 -j 2 for $t s; push and fetch: the last 4 full segments" \
   "($(echo $segs | cut -c1-24) ..., pgbench traffic), burst: the last $nseg ($(echo "$all" | head -n 1) to $(echo "$all" | tail -n 1)), in the page cache"
 echo "rounds: $rounds, interleaved, the order rotating every round and segment; times in ms, process start-up included, sync (untimed) before each"
-echo "timing: every call as PostgreSQL makes it, /bin/sh -c LINE, from spawn to exit (bench/restore-time.c; RSS from wait4); the burst: until the last of its calls, made one after the other so, returned"
+echo "timing: every call as PostgreSQL makes it, /bin/sh -c LINE, from spawn to exit (bench/restore-time.c; RSS from wait4); the burst: until the last of its calls, made one after the other so, returned (each .ready renamed .done in between, as the archiver does)"
 
 # --- repositories ----------------------------------------------------------------
 bench_pgark_conf "$work/pgark.conf" "$work"
@@ -245,12 +247,6 @@ fetch_pipesync() {
   echo "$(fetch_pipe "$1") && mv '$work/dest/pipe' '$work/dest/pipesync' && sync '$work/dest/pipesync'"
 }
 
-timed() {  # NAME CMD...: appends the microseconds of CMD to t.NAME
-  n=$1; shift
-  sync
-  t0=$(now); "$@"; t1=$(now)
-  echo $(((t1 - t0) / 1000)) >>"$work/t.$n"
-}
 # timed_sh NAME LINE: /bin/sh -c LINE (bench/restore-time.c), its
 # microseconds appended to t.NAME, its peak RSS (KiB) written to rss; fails
 # as LINE fails
@@ -267,21 +263,23 @@ rot() {  # K WORD...: the words rotated left by K
 }
 for f in rss.push.pgark rss.push.pgbr rss.fetch.pgark rss.fetch.pgbr rss.burst.pgark rss.fetch.pgarkpf; do : >"$work/$f"; done
 
-# the burst: each call as the archiver makes it (/bin/sh -c LINE, through
-# bench/restore-time.c for both tools, which also gives wal-push's RSS)
+# the burst: each call as the archiver makes it (/bin/sh -c LINE), one after
+# the other, the .ready renamed .done after each as the archiver does (a
+# rename inside bench/restore-time.c, not an mv process), timed from the
+# first spawn to the last rename; also wal-push's largest RSS
+burst_run() {  # TOOL LINE (%f: the segment's name)
+  sync
+  "$work/restore-time" --archiver "$W/archive_status" "$2" $all >"$work/rt.out" || return 1
+  read -r us kib <"$work/rt.out"
+  echo "$us" >>"$work/t.burst.$1"
+  [ "$1" = pgark ] && echo "$kib" >>"$work/rss.burst.pgark"
+  return 0
+}
 burst_pgark() {
-  for s in $all; do
-    "$work/restore-time" "$(push_pgark "$s")" >"$work/rt.out" || return 1
-    read -r us kib <"$work/rt.out"
-    echo "$kib" >>"$work/rss.burst.pgark"
-    mv "$W/archive_status/$s.ready" "$W/archive_status/$s.done"
-  done
+  burst_run pgark "'$B/wal-push' --config '$work/pgark.conf' '$W/%f' >>'$work/pgark.log' 2>&1"
 }
 burst_pgbr() {
-  for s in $all; do
-    "$work/restore-time" "pgbackrest --config='$work/pgbackrest.conf' --stanza=bench --archive-async=y archive-push '$W/$s' >>'$work/pgbr.log' 2>&1" >"$work/rt.out" || return 1
-    mv "$W/archive_status/$s.ready" "$W/archive_status/$s.done"
-  done
+  burst_run pgbr "pgbackrest --config='$work/pgbackrest.conf' --stanza=bench --archive-async=y archive-push '$W/%f' >>'$work/pgbr.log' 2>&1"
 }
 burst_prepare() {  # untimed: the objects removed, the segments .ready
   wait_async || { echo "pgBackRest's async archive-push did not end" >&2; exit 1; }
@@ -326,7 +324,7 @@ while [ $i -le "$rounds" ]; do
   for tool in $(rot $i pgark pgbr); do
     say "round $i/$rounds: burst of $nseg segments, $tool"
     burst_prepare $tool
-    timed burst.$tool burst_$tool
+    burst_$tool || { echo "burst $tool: a call failed" >&2; exit 1; }
     burst_check $tool
   done
   i=$((i + 1))
