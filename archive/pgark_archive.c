@@ -46,6 +46,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "pushahead.h"
 #include "repo.h"
 #include "store.h"
 #include "util.h"
@@ -88,6 +89,7 @@ static struct
 	store_stat	meta;			/* pgark.repo when opened */
 	int			have_cfg;		/* cfg loaded (for the audit log) */
 	workers    *wk;				/* seal a segment's frames; NULL: one at a time */
+	push_memo  *memo;			/* look-ahead records; NULL: none yet */
 } cache;
 
 static void
@@ -147,6 +149,9 @@ cache_drop(void)
 	cache.r = NULL;
 	workers_free(cache.wk);		/* their number may come from the new config */
 	cache.wk = NULL;
+	/* records of the repository that was open */
+	push_memo_free(cache.memo);
+	cache.memo = NULL;
 	/* it may hold an S3 secret key */
 	secure_zero(&cache.cfg, sizeof(cache.cfg));
 	cache.have_cfg = 0;
@@ -211,11 +216,12 @@ cache_open(pgark_err *err)
 }
 
 static void
-audit(const char *object, const char *result, const char *detail, uint64_t bytes, uint64_t stored, double t0)
+audit_action(const char *action, const char *object, const char *result, const char *detail, uint64_t bytes,
+			 uint64_t stored, double t0)
 {
 	audit_rec	rec = {
 		.program = PROGRAM,
-		.action = "push",
+		.action = action,
 		.object = object,
 		.result = result,
 		.detail = detail,
@@ -230,6 +236,12 @@ audit(const char *object, const char *result, const char *detail, uint64_t bytes
 	err_clear(&err);
 	if (audit_append(cache.cfg.audit, &rec, &err) != 0)
 		ereport(WARNING, (errmsg(PROGRAM ": %s", err.msg)));
+}
+
+static void
+audit(const char *object, const char *result, const char *detail, uint64_t bytes, uint64_t stored, double t0)
+{
+	audit_action("push", object, result, detail, bytes, stored, t0);
 }
 
 /* [alert]: this call's outcome (needs the configuration: a failure to read
@@ -272,6 +284,8 @@ pgark_archive_file(const char *file, const char *path)
 	pgark_err	err;
 	walname		wn;
 	wal_push_result res;
+	int			pushed = 0;
+	int			rc = -1;
 
 	err_clear(&err);
 	memset(&res, 0, sizeof(res));
@@ -302,7 +316,59 @@ pgark_archive_file(const char *file, const char *path)
 		err_clear(&err);		/* none: the same work on this thread */
 		workers_set_spin(cache.wk, WAL_PUSH_SPIN_US);
 	}
-	if (wal_push_file_wk(cache.r, path, &wn, cache.wk, &res, &err) != 0)
+	if (wn.kind == WAL_SEGMENT && cache.cfg.push_ahead > 0 && cache.memo == NULL)
+	{
+		cache.memo = push_memo_new(&err);
+		err_clear(&err);		/* none: no look-ahead */
+	}
+	if (wn.kind == WAL_SEGMENT && cache.cfg.push_ahead > 0 && cache.memo != NULL)
+	{
+		/* the look-ahead of wal-push, its records kept in this process */
+		push_records recs = {.memo = cache.memo};
+		push_ahead_result *ahead;
+		int			c = push_record_confirm(cache.r, &recs, path, &wn, &res, &err);
+
+		if (c == 1)
+		{
+			audit(res.object, "ok", "stored ahead by an earlier call", res.bytes, res.stored, t0);
+			if (cache.cfg.log_level >= LOG_LEVEL_DEBUG)
+				ereport(LOG, (errmsg(PROGRAM ": %s was stored ahead (%.1f ms)", file, now_ms() - t0)));
+			alert_outcome(0, NULL);
+			return true;
+		}
+		if (c < 0)
+		{
+			ereport(WARNING, (errmsg(PROGRAM ": could not confirm the look-ahead record of %s, pushing it again: %s",
+									 file, err.msg)));
+			err_clear(&err);
+		}
+		if ((ahead = malloc(sizeof(*ahead))) != NULL)
+		{
+			pushed = 1;
+			rc = wal_push_ahead(cache.r, &recs, path, &wn, cache.cfg.push_ahead, push_ahead_threads(&cache.cfg),
+								cache.wk, &res, ahead, &err);
+			for (int i = 0; i < ahead->nitems; i++)
+			{
+				push_ahead_item *it = &ahead->items[i];
+
+				if (!it->ran)
+					continue;
+				if (it->ok)
+					audit_action("push-ahead", it->res.object, it->res.outcome == WAL_PUSH_STORED ? "ok" : "exists",
+								 it->recorded ? NULL : it->err.msg, it->res.bytes, it->res.stored, t0);
+				else
+					audit_action("push-ahead", it->res.object[0] ? it->res.object : it->name,
+								 err_kind_name(it->err.kind), it->err.msg, it->res.bytes, 0, t0);
+				if (!it->ok || !it->recorded)
+					ereport(WARNING, (errmsg(PROGRAM ": look-ahead for %s: %s", it->name, it->err.msg),
+									  errdetail("Its own call will push it.")));
+			}
+			free(ahead);
+		}
+	}
+	if (!pushed)
+		rc = wal_push_file_wk(cache.r, path, &wn, cache.wk, &res, &err);
+	if (rc != 0)
 	{
 		int			conflict = (err.kind == PGARK_ERR_CONFLICT || err.kind == PGARK_ERR_MISMATCH);
 

@@ -41,6 +41,7 @@ main(int argc, char **argv)
 	wal_push_result res;
 	push_ahead_result *ahead = NULL;
 	char		spool[PATH_MAX];
+	push_records recs = {.dir = spool};
 	int			look_ahead = 0;
 	int			rc;
 
@@ -83,7 +84,7 @@ main(int argc, char **argv)
 	{
 		/* stored by an earlier call's look-ahead? Confirmed against the
 		 * store, never on the record's word alone */
-		int			c = push_record_confirm(r, spool, path, &wn, &res, &err);
+		int			c = push_record_confirm(r, &recs, path, &wn, &res, &err);
 
 		if (c == 1)
 		{
@@ -102,7 +103,8 @@ main(int argc, char **argv)
 	}
 	if (look_ahead)
 	{
-		rc = wal_push_ahead(r, spool, path, &wn, p.cfg.push_ahead, p.cfg.s3_transfers, &res, ahead, &err);
+		rc = wal_push_ahead(r, &recs, path, &wn, p.cfg.push_ahead, push_ahead_threads(&p.cfg), NULL, &res,
+							ahead, &err);
 		for (int i = 0; i < ahead->nitems; i++)
 		{
 			push_ahead_item *it = &ahead->items[i];

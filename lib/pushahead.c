@@ -35,12 +35,86 @@ record_path(const char *dir, const char *name, char *out, size_t outlen)
 	return (size_t) snprintf(out, outlen, "%s/%s", dir, name) >= outlen ? -1 : 0;
 }
 
+/* ---- records in memory (the archive library) ---- */
+
+#define MEMO_MAX (2 * PUSH_AHEAD_MAX)
+
+typedef struct memo_entry
+{
+	int			used;
+	char		name[25];
+	char		object[128];
+	uint64_t	stored;
+	int64_t		obj_mtime;
+	char		ident[256];
+} memo_entry;
+
+struct push_memo
+{
+	pthread_mutex_t mu;			/* record_write runs on look-ahead threads */
+	memo_entry	e[MEMO_MAX];
+};
+
+push_memo *
+push_memo_new(pgark_err *err)
+{
+	push_memo  *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&m->mu, NULL);
+	return m;
+}
+
+void
+push_memo_free(push_memo *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}
+
+/* the entry for name, or NULL; the caller holds m->mu */
+static memo_entry *
+memo_find(push_memo *m, const char *name)
+{
+	for (int i = 0; i < MEMO_MAX; i++)
+		if (m->e[i].used && strcmp(m->e[i].name, name) == 0)
+			return &m->e[i];
+	return NULL;
+}
+
+/* ---- records, in either place ---- */
+
+/* Forget name's record. */
+static void
+record_remove(const push_records *recs, const char *name)
+{
+	char		path[PATH_MAX];
+
+	if (recs->memo != NULL)
+	{
+		memo_entry *e;
+
+		pthread_mutex_lock(&recs->memo->mu);
+		if ((e = memo_find(recs->memo, name)) != NULL)
+			e->used = 0;
+		pthread_mutex_unlock(&recs->memo->mu);
+	}
+	else if (record_path(recs->dir, name, path, sizeof(path)) == 0)
+		unlink(path);
+}
+
 /*
- * Read dir/name's record: 0 with the object, stored size and file identity,
+ * Read name's record: 0 with the object, stored size and file identity,
  * 1 if there is none or it is not a well-formed record (it is then removed).
  */
 static int
-record_read(const char *dir, const char *name, char *object, size_t objlen, uint64_t *stored,
+record_read(const push_records *recs, const char *name, char *object, size_t objlen, uint64_t *stored,
 			int64_t *obj_mtime, char *ident, size_t identlen)
 {
 	char		path[PATH_MAX], buf[RECORD_MAX + 1];
@@ -50,7 +124,25 @@ record_read(const char *dir, const char *name, char *object, size_t objlen, uint
 	int			fd;
 	ssize_t		n;
 
-	if (record_path(dir, name, path, sizeof(path)) != 0)
+	if (recs->memo != NULL)
+	{
+		memo_entry *e;
+		int			rc = 1;
+
+		pthread_mutex_lock(&recs->memo->mu);
+		if ((e = memo_find(recs->memo, name)) != NULL && strlen(e->object) < objlen &&
+			strlen(e->ident) < identlen)
+		{
+			snprintf(object, objlen, "%s", e->object);
+			snprintf(ident, identlen, "%s", e->ident);
+			*stored = e->stored;
+			*obj_mtime = e->obj_mtime;
+			rc = 0;
+		}
+		pthread_mutex_unlock(&recs->memo->mu);
+		return rc;
+	}
+	if (record_path(recs->dir, name, path, sizeof(path)) != 0)
 		return 1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return 1;
@@ -76,17 +168,43 @@ bad:
 /* A record for name, written after its object is durable. Not fsync'd: a
  * record lost in a crash only means the segment is pushed again. */
 static int
-record_write(const char *dir, const char *name, const struct stat *sb, const wal_push_result *res,
+record_write(const push_records *recs, const char *name, const struct stat *sb, const wal_push_result *res,
 			 int64_t obj_mtime, pgark_err *err)
 {
 	char		path[PATH_MAX], tmp[PATH_MAX], ident[256], text[RECORD_MAX];
 	int			fd, len;
 
 	file_identity(sb, ident, sizeof(ident));
+	if (recs->memo != NULL)
+	{
+		memo_entry *e;
+
+		if (strlen(name) >= sizeof(e->name) || strlen(res->object) >= sizeof(e->object))
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "look-ahead record for %s: name too long", name);
+		pthread_mutex_lock(&recs->memo->mu);
+		if ((e = memo_find(recs->memo, name)) == NULL)
+			for (int i = 0; i < MEMO_MAX && e == NULL; i++)
+				if (!recs->memo->e[i].used)
+					e = &recs->memo->e[i];
+		if (e != NULL)
+		{
+			e->used = 1;
+			snprintf(e->name, sizeof(e->name), "%s", name);
+			snprintf(e->object, sizeof(e->object), "%s", res->object);
+			snprintf(e->ident, sizeof(e->ident), "%s", ident);
+			e->stored = res->stored;
+			e->obj_mtime = obj_mtime;
+		}
+		pthread_mutex_unlock(&recs->memo->mu);
+		if (e == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "look-ahead record for %s: no room (%d records kept)",
+						   name, MEMO_MAX);
+		return 0;
+	}
 	len = snprintf(text, sizeof(text), RECORD_MAGIC "\nobject %s\nstored %llu\nmtime %lld\nfile %s\n",
 				   res->object, (unsigned long long) res->stored, (long long) obj_mtime, ident);
-	if (len < 0 || (size_t) len >= sizeof(text) || record_path(dir, name, path, sizeof(path)) != 0 ||
-		(size_t) snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", dir, name, (int) getpid()) >= sizeof(tmp))
+	if (len < 0 || (size_t) len >= sizeof(text) || record_path(recs->dir, name, path, sizeof(path)) != 0 ||
+		(size_t) snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", recs->dir, name, (int) getpid()) >= sizeof(tmp))
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "look-ahead record for %s: path too long", name);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
 		return err_sys(err, PGARK_ERR_IO, "could not create look-ahead record %s", tmp);
@@ -108,13 +226,13 @@ record_write(const char *dir, const char *name, const struct stat *sb, const wal
 
 /* Does the record for name match the file at path as it is now? */
 static int
-record_matches_file(const char *dir, const char *name, const char *path, char *object, size_t objlen,
+record_matches_file(const push_records *recs, const char *name, const char *path, char *object, size_t objlen,
 					uint64_t *stored, int64_t *obj_mtime)
 {
 	char		rec_ident[256], now_ident[256];
 	struct stat sb;
 
-	if (record_read(dir, name, object, objlen, stored, obj_mtime, rec_ident, sizeof(rec_ident)) != 0)
+	if (record_read(recs, name, object, objlen, stored, obj_mtime, rec_ident, sizeof(rec_ident)) != 0)
 		return 0;
 	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
 		return 0;
@@ -123,22 +241,20 @@ record_matches_file(const char *dir, const char *name, const char *path, char *o
 }
 
 int
-push_record_confirm(repo *r, const char *dir, const char *path, const walname *wn,
+push_record_confirm(repo *r, const push_records *recs, const char *path, const walname *wn,
 					wal_push_result *res, pgark_err *err)
 {
-	char		rpath[PATH_MAX], object[256];
+	char		object[256];
 	uint64_t	stored;
 	int64_t		obj_mtime;
 	store_stat	hs;
 
 	memset(res, 0, sizeof(*res));
 	walname_object(wn, res->object, sizeof(res->object));
-	if (record_path(dir, wn->name, rpath, sizeof(rpath)) != 0)
-		return 0;
-	if (!record_matches_file(dir, wn->name, path, object, sizeof(object), &stored, &obj_mtime) ||
+	if (!record_matches_file(recs, wn->name, path, object, sizeof(object), &stored, &obj_mtime) ||
 		strcmp(object, res->object) != 0)
 	{
-		unlink(rpath);
+		record_remove(recs, wn->name);
 		return 0;
 	}
 	/* the record alone proves nothing: the store must still hold the object */
@@ -147,17 +263,17 @@ push_record_confirm(repo *r, const char *dir, const char *path, const walname *w
 		if (err->kind != PGARK_ERR_NOTFOUND)
 			return -1;
 		err_clear(err);
-		unlink(rpath);
+		record_remove(recs, wn->name);
 		return 0;
 	}
 	/* the same object, not one deleted and stored again with other content
 	 * of the same size (a rolled-back storage snapshot, another writer) */
 	if (hs.size != stored || hs.mtime != obj_mtime)
 	{
-		unlink(rpath);
+		record_remove(recs, wn->name);
 		return 0;
 	}
-	unlink(rpath);
+	record_remove(recs, wn->name);
 	res->outcome = WAL_PUSH_STORED;
 	res->bytes = r->meta.wal_seg_size;
 	res->stored = stored;
@@ -169,7 +285,7 @@ push_record_confirm(repo *r, const char *dir, const char *path, const walname *w
 typedef struct ahead_ctx
 {
 	repo	   *r;
-	const char *dir;
+	const push_records *recs;
 	char		waldir[PATH_MAX];
 	/* item 0 is the segment PostgreSQL asked for, 1.. the look-ahead */
 	walname		wn[PUSH_AHEAD_MAX + 1];
@@ -279,7 +395,7 @@ push_one(void *arg, size_t i, pgark_err *err)
 			return 0;
 		rc = store_head(st, res->object, &hs, e);
 		give_store(c, slot);
-		if (rc == 0 && record_write(c->dir, c->wn[i].name, &sb, res, hs.mtime, e) == 0)
+		if (rc == 0 && record_write(c->recs, c->wn[i].name, &sb, res, hs.mtime, e) == 0)
 			it->recorded = 1;
 	}
 	return 0;
@@ -293,11 +409,11 @@ cmp_str(const void *a, const void *b)
 
 /*
  * The .ready segments beside wn, sorted, into names (at most max); also
- * removes records (and leftover temporary records) in dir whose segment is
- * no longer .ready.
+ * removes records (and leftover temporary records) whose segment is no
+ * longer .ready.
  */
 static int
-list_ready(const char *waldir, const char *dir, char (*names)[41], int max, int *count, pgark_err *err)
+list_ready(const char *waldir, const push_records *recs, char (*names)[41], int max, int *count, pgark_err *err)
 {
 	char		status[PATH_MAX];
 	DIR		   *d;
@@ -326,8 +442,20 @@ list_ready(const char *waldir, const char *dir, char (*names)[41], int max, int 
 	qsort(names, (size_t) n, sizeof(names[0]), cmp_str);
 	*count = n;
 
-	/* records of segments PostgreSQL has marked .done (or removed) */
-	if ((d = opendir(dir)) != NULL)
+	/* records of segments PostgreSQL has marked .done (or removed); of a
+	 * partial list, what cannot be judged is kept */
+	if (recs->memo != NULL)
+	{
+		if (n >= max)
+			return 0;
+		pthread_mutex_lock(&recs->memo->mu);
+		for (int i = 0; i < MEMO_MAX; i++)
+			if (recs->memo->e[i].used &&
+				bsearch(recs->memo->e[i].name, names, (size_t) n, sizeof(names[0]), cmp_str) == NULL)
+				recs->memo->e[i].used = 0;
+		pthread_mutex_unlock(&recs->memo->mu);
+	}
+	else if ((d = opendir(recs->dir)) != NULL)
 	{
 		time_t		now = time(NULL);
 
@@ -340,7 +468,7 @@ list_ready(const char *waldir, const char *dir, char (*names)[41], int max, int 
 			if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp") != NULL)
 			{
 				/* a killed wal-push's half-written record */
-				if ((size_t) snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p) &&
+				if ((size_t) snprintf(p, sizeof(p), "%s/%s", recs->dir, de->d_name) < sizeof(p) &&
 					lstat(p, &sb) == 0 && now - sb.st_mtime > 60)
 					unlink(p);
 				continue;
@@ -352,7 +480,7 @@ list_ready(const char *waldir, const char *dir, char (*names)[41], int max, int 
 				continue;
 			if (n >= max)
 				continue;		/* the list is partial: keep what we cannot judge */
-			if ((size_t) snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p))
+			if ((size_t) snprintf(p, sizeof(p), "%s/%s", recs->dir, de->d_name) < sizeof(p))
 				unlink(p);
 		}
 		closedir(d);
@@ -363,8 +491,25 @@ list_ready(const char *waldir, const char *dir, char (*names)[41], int max, int 
 #define READY_SCAN_MAX 4096
 
 int
-wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, int n, int threads,
-			   wal_push_result *res, push_ahead_result *ahead, pgark_err *err)
+push_ahead_threads(const pgark_config *cfg)
+{
+	int			n = cfg->s3_transfers;
+
+	if (strcmp(cfg->repo_type, "local") == 0)
+	{
+		int			local = 2 * workers_default();
+
+		if (local > 4)
+			local = 4;
+		if (n < local)
+			n = local;
+	}
+	return n;
+}
+
+int
+wal_push_ahead(repo *r, const push_records *recs, const char *path, const walname *wn, int n, int threads,
+			   workers *wk, wal_push_result *res, push_ahead_result *ahead, pgark_err *err)
 {
 	ahead_ctx  *c = NULL;
 	char		(*ready)[41] = NULL;
@@ -389,7 +534,7 @@ wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, in
 		return -1;
 	}
 	c->r = r;
-	c->dir = dir;
+	c->recs = recs;
 	c->res0 = res;
 	c->ahead = ahead;
 	c->wn[0] = *wn;
@@ -400,7 +545,7 @@ wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, in
 	 * record that still matches their file. A failure to list them only
 	 * means no look-ahead this time. */
 	err_clear(&lerr);
-	if (n > 0 && list_ready(c->waldir, dir, ready, READY_SCAN_MAX, &nready, &lerr) == 0)
+	if (n > 0 && list_ready(c->waldir, recs, ready, READY_SCAN_MAX, &nready, &lerr) == 0)
 	{
 		for (int i = 0; i < nready && nitems <= n; i++)
 		{
@@ -418,7 +563,7 @@ wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, in
 			if ((size_t) snprintf(p, sizeof(p), "%s/%s", c->waldir, ready[i]) >= sizeof(p) ||
 				access(p, F_OK) != 0)
 				continue;
-			if (record_matches_file(dir, ready[i], p, obj, sizeof(obj), &stored, &mt))
+			if (record_matches_file(recs, ready[i], p, obj, sizeof(obj), &stored, &mt))
 				continue;
 			c->wn[nitems] = cand;
 			snprintf(ahead->items[nitems - 1].name, sizeof(ahead->items[0].name), "%s", ready[i]);
@@ -431,7 +576,7 @@ wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, in
 	if (nitems == 1)
 	{
 		/* nothing to look ahead for: the one segment's frames in parallel */
-		rc = wal_push_one(r, path, wn, res, err);
+		rc = wk != NULL ? wal_push_file_wk(r, path, wn, wk, res, err) : wal_push_one(r, path, wn, res, err);
 		goto done;
 	}
 	/* load the data key once, before the threads share the keyring's store */

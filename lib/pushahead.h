@@ -20,8 +20,25 @@
 #include "repo.h"
 #include "wal.h"
 #include "walarchive.h"
+#include "workers.h"
 
 #define PUSH_AHEAD_MAX 64
+
+/*
+ * Where records are kept: files in a spool directory (wal-push: a record
+ * must outlive the process that wrote it), or a push_memo in memory (the
+ * archive library: the archiver process lives on between calls, and its
+ * records die with it). Exactly one of the two is set.
+ */
+typedef struct push_memo push_memo;
+typedef struct push_records
+{
+	const char *dir;
+	push_memo  *memo;
+} push_records;
+
+push_memo  *push_memo_new(pgark_err *err);
+void		push_memo_free(push_memo *m);
 
 typedef struct push_ahead_item
 {
@@ -46,7 +63,7 @@ typedef struct push_ahead_result
  * usable record (a stale one is removed). -1: the check itself failed (err);
  * callers then push as usual.
  */
-int			push_record_confirm(repo *r, const char *dir, const char *path, const walname *wn,
+int			push_record_confirm(repo *r, const push_records *recs, const char *path, const walname *wn,
 								wal_push_result *res, pgark_err *err);
 
 /*
@@ -55,9 +72,17 @@ int			push_record_confirm(repo *r, const char *dir, const char *path, const waln
  * are those of path's own push, exactly as wal_push_file gives them; the
  * look-ahead's outcome per segment is in ahead (its failures are left for
  * PostgreSQL's own call and never change the return value). Records go to
- * dir. Also removes records whose segment is no longer .ready.
+ * recs. Also removes records whose segment is no longer .ready. When there
+ * is nothing to look ahead for, path alone is pushed with its frames sealed
+ * on wk's threads (NULL: on threads of its own).
  */
-int			wal_push_ahead(repo *r, const char *dir, const char *path, const walname *wn, int n,
-						   int threads, wal_push_result *res, push_ahead_result *ahead, pgark_err *err);
+int			wal_push_ahead(repo *r, const push_records *recs, const char *path, const walname *wn, int n,
+						   int threads, workers *wk, wal_push_result *res, push_ahead_result *ahead,
+						   pgark_err *err);
+
+/* How many segments look-ahead pushes at once for cfg: [repo] transfers;
+ * on a local repository at least two per CPU (up to 4), so that one thread
+ * seals while another waits for its fsync. */
+int			push_ahead_threads(const pgark_config *cfg);
 
 #endif

@@ -105,10 +105,12 @@ cmp_ok($st->{archived}, '>', 5, "pg_stat_archiver: $st->{archived} files archive
 ok(repo_object_exists($env, wal_object_name($_)), "switched segment $_ is in the repository") for @switched;
 
 my @audit = grep { $_->{program} ne 'repo-init' } audit_of($env->{audit});
-is_deeply([ grep { $_->{program} ne 'pgark_archive' || $_->{result} ne 'ok' || $_->{action} ne 'push' } @audit ], [],
-	'every audit record: program pgark_archive, push, ok');
-is_deeply([ sort map { $_->{object} } @audit ], [ repo_list_objects($env, 'wal/') ],
-	'one audit record per archived object');
+# a call that finds others .ready stores them too (push-ahead); their own
+# calls then find them stored (push, "stored ahead by an earlier call")
+is_deeply([ grep { $_->{program} ne 'pgark_archive' || $_->{result} ne 'ok' || $_->{action} !~ /^push(-ahead)?$/ } @audit ],
+	[], 'every audit record: program pgark_archive, push or push-ahead, ok');
+is_deeply([ sort map { $_->{object} } grep { $_->{action} eq 'push' } @audit ], [ repo_list_objects($env, 'wal/') ],
+	'one push record per archived object');
 is_deeply([ grep { $_->{pid} != $archiver_pid } @audit ], [],
 	'every push ran inside the archiver process (no process started per segment)');
 unlike(slurp_file($node->logfile), qr/archive command/, 'no archive_command ran');
@@ -286,6 +288,39 @@ note 'configuration: a new pgark.config after a reload; an edited file; key_comm
 	like(slurp_file($node->logfile), qr/LOG:\s+pgark_archive: \Q$n\E was already archived with identical content/,
 		'the server log says it was already archived');
 	ok(fetches_back_exact($n), "$n fetches back byte-exact");
+}
+
+# ---------------------------------------------------------------------------
+note 'look-ahead: a backlog is stored in parallel by its first call, the others find theirs stored';
+{
+	# archiving held back by a failure, as after an outage: segments pile up
+	chmod 0644, $env->{key} or die;
+	my $before = stat_archiver()->{failed};
+	my @backlog;
+	for (1 .. 5)
+	{
+		$node->safe_psql('postgres', 'INSERT INTO pgbench_history SELECT * FROM pgbench_history LIMIT 100');
+		push @backlog, switch_wal($node);
+	}
+	ok(wait_failed($backlog[0], $before, 1), "archiving $backlog[0] failed while the key file was unsafe");
+	my $lines = scalar(audit_of($env->{audit}));
+	chmod 0600, $env->{key} or die;
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	ok(wait_for_archive($node, $backlog[-1]), "fixed: the backlog up to $backlog[-1] is archived");
+	my @all = audit_of($env->{audit});
+	my @new = @all[ $lines .. $#all ];
+	my %ahead = map { $_->{object} => $_ } grep { $_->{action} eq 'push-ahead' && $_->{result} eq 'ok' } @new;
+	my %own = map { $_->{object} => $_ } grep { $_->{action} eq 'push' && $_->{result} eq 'ok' } @new;
+	ok(!exists $ahead{ wal_object_name($backlog[0]) }, "$backlog[0], the segment asked for, is pushed as itself");
+	for my $s (@backlog[ 1 .. $#backlog ])
+	{
+		my $o = wal_object_name($s);
+		ok($ahead{$o}, "$s was stored ahead by the call for an earlier segment");
+		is($own{$o} && $own{$o}{detail}, 'stored ahead by an earlier call', "$s: its own call found it stored");
+		is($ahead{$o} && $ahead{$o}{pid}, $archiver_pid, "$s: stored ahead inside the archiver");
+	}
+	ok(fetches_back_exact($_), "$_ fetches back byte-exact") for @backlog;
+	is(stat_archiver()->{last_archived}, $backlog[-1], "pg_stat_archiver: last archived $backlog[-1]");
 }
 
 # ---------------------------------------------------------------------------
