@@ -1,7 +1,10 @@
 #!/bin/sh
 # bench/archive-library.sh — time per WAL segment archived by PostgreSQL's own
 # archiver through pgark_archive.so (archive_library) against archive_command
-# = wal-push, same segments, same repository, interleaved rounds.
+# = wal-push, same segments, same repository, interleaved rounds; each with
+# look-ahead ([archive] push_ahead = 16: the library keeps its records in
+# the archiver's memory, wal-push in [archive] spool) and without
+# (push_ahead = 0, one segment per call).
 #
 #   sh bench/archive-library.sh [ROUNDS] [SEGMENTS]   (default 5 rounds of 64; run `make` first)
 #
@@ -11,8 +14,9 @@
 # repository's WAL, marks those segments .ready again, wakes the archiver and
 # waits until it has archived them all. Per round and method: the wall time
 # from the wake-up to the last .done, divided by SEGMENTS ("per segment"),
-# and the audit log's own duration_ms (time inside wal-push's main() or inside
-# the library's callback). Every push is durable; local repository.
+# and the audit log's own duration_ms summed over the round's calls and
+# divided by SEGMENTS (time inside wal-push's main() or inside the library's
+# callback). Every push is durable; local repository.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-5}
@@ -41,6 +45,10 @@ cat >>"$work/pgark.conf" <<CONF
 audit = $work/audit.jsonl
 CONF
 "$top/bin/repo-init" --config "$work/pgark.conf" 2>/dev/null
+# look-ahead (the default push_ahead = 16; wal-push also needs a spool) and
+# one segment per call
+{ cat "$work/pgark.conf"; printf '[archive]\nspool = %s\npush_ahead = 16\n' "$work/spool"; } >"$work/ahead.conf"
+{ cat "$work/pgark.conf"; printf '[archive]\npush_ahead = 0\n'; } >"$work/sync.conf"
 
 # --- real WAL, archiving held back -----------------------------------------------
 cat >>"$work/pg/postgresql.conf" <<CONF
@@ -49,7 +57,7 @@ max_wal_size = 8GB
 checkpoint_timeout = 1h
 archive_mode = on
 archive_command = ''
-pgark.config = '$work/pgark.conf'
+pgark.config = '$work/sync.conf'
 synchronous_commit = off
 CONF
 pg_ctl -D "$work/pg" -l "$work/pg.log" -w start >/dev/null || die "the cluster did not start: $(tail -n 5 "$work/pg.log")"
@@ -71,19 +79,21 @@ done
 echo "segments: $nseg of 16 MiB of pgbench WAL (scale 10), $rounds rounds per method, interleaved" >&2
 
 archiver_pid() { sql "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'archiver'"; }
-# use METHOD: archive_library or archive_command (the archiver restarts on a
-# change of archive_library, at most once per 10 s)
+# use METHOD: library, library-sync, command or command-sync (the archiver
+# restarts on a change of archive_library, at most once per 10 s)
 use() {
   old=$(archiver_pid)
-  if [ "$1" = library ]; then
+  case $1 in *-sync) conf=$work/sync.conf ;; *) conf=$work/ahead.conf ;; esac
+  if [ "${1%-sync}" = library ]; then
     sql "ALTER SYSTEM SET archive_library = '$top/bin/pgark_archive.so'" >/dev/null
     sql "ALTER SYSTEM SET archive_command = ''" >/dev/null
+    sql "ALTER SYSTEM SET pgark.config = '$conf'" >/dev/null
   else
     sql "ALTER SYSTEM SET archive_library = ''" >/dev/null
-    sql "ALTER SYSTEM SET archive_command = '$top/bin/wal-push --config $work/pgark.conf %p'" >/dev/null
+    sql "ALTER SYSTEM SET archive_command = '$top/bin/wal-push --config $conf %p'" >/dev/null
   fi
   sql "SELECT pg_reload_conf()" >/dev/null
-  if [ "$1" != "$current" ]; then
+  if [ "${1%-sync}" != "${current%-sync}" ]; then
     deadline=$(( $(date +%s) + 120 ))
     while :; do
       p=$(archiver_pid); [ "$p" != 0 ] && [ "$p" != "$old" ] && break
@@ -110,35 +120,46 @@ round() {
   done
   t1=$(now_ms)
   tail -n +$((lines + 1)) "$work/audit.jsonl" >"$work/round.jsonl"
-  ok=$(grep -c '"result":"ok"' "$work/round.jsonl" || true)
+  # one "push" record per segment PostgreSQL asked for (look-ahead adds
+  # "push-ahead" records, and its calls find their segment stored)
+  ok=$(grep '"action":"push"' "$work/round.jsonl" | grep -c '"result":"ok"' || true)
   [ "$ok" = "$nseg" ] || { echo "round: $ok of $nseg pushed with result ok ($method)" >&2; exit 1; }
-  inside=$(sed -n 's/.*"duration_ms":\([0-9.]*\).*/\1/p' "$work/round.jsonl" | sort -n |
-    awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  # the time inside pgark per segment: every call's duration_ms summed
+  inside=$(grep '"action":"push"' "$work/round.jsonl" | sed -n 's/.*"duration_ms":\([0-9.]*\).*/\1/p' |
+    awk -v n="$nseg" '{s += $1} END {printf "%.1f", s / n}')
   echo "$(( (t1 - t0) * 1000 / nseg )) $inside" >>"$work/t.$method"
 }
 
-: >"$work/t.library"; : >"$work/t.command"
+methods="library library-sync command command-sync"
+for m in $methods; do : >"$work/t.$m"; done
 i=0
 while [ $i -lt "$rounds" ]; do
-  if [ $((i % 2)) = 0 ]; then round library; round command; else round command; round library; fi
+  # the order alternates; the two library methods side by side (one archiver restart per switch)
+  if [ $((i % 2)) = 0 ]; then order="library library-sync command command-sync"; else order="command-sync command library-sync library"; fi
+  for m in $order; do round "$m"; done
   i=$((i + 1))
 done
 
-# per segment: microseconds in column 1; the audit log's median duration_ms in column 2
+# per segment: microseconds in column 1; pgark's own time per segment in column 2
 stats() { cut -d' ' -f"$2" "$1" | sort -n | awk -v d="$3" '{a[NR]=$1/d} END {printf "%8.1f  %6.1f-%-7.1f", a[int((NR+1)/2)], a[1], a[NR]}'; }
 med() { cut -d' ' -f1 "$1" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '\n%-46s %8s  %-14s %s\n' "one 16 MiB segment through the archiver" "median" "min-max (ms)" "ratio"
-for m in library command; do
-  case $m in
-    library) label="archive_library = pgark_archive.so" ;;
-    command) label="archive_command = wal-push" ;;
+label() {
+  case $1 in
+    library) echo "archive_library, look-ahead (push_ahead 16)" ;;
+    library-sync) echo "archive_library, one segment per call" ;;
+    command) echo "wal-push, look-ahead (push_ahead 16, spool)" ;;
+    command-sync) echo "wal-push, one segment per call (sync)" ;;
   esac
-  printf '%-46s %s %5.2fx wal-push\n' "$label" "$(stats "$work/t.$m" 1 1000)" \
-    "$(echo "$(med "$work/t.$m") $(med "$work/t.command")" | awk '{print $1/$2}')"
+}
+printf '\n%-46s %8s  %-14s %s\n' "one 16 MiB segment through the archiver" "median" "min-max (ms)" "ratio"
+for m in $methods; do
+  printf '%-46s %s %5.2fx wal-push sync\n' "$(label $m)" "$(stats "$work/t.$m" 1 1000)" \
+    "$(echo "$(med "$work/t.$m") $(med "$work/t.command-sync")" | awk '{print $1/$2}')"
 done
-printf '\n%-46s %8s  %s\n' "inside pgark (audit duration_ms, round medians)" "median" "min-max (ms)"
-printf '%-46s %s\n' "pgark_archive.so callback" "$(stats "$work/t.library" 2 1 | sed 's/ *$//')"
-printf '%-46s %s\n' "wal-push main()" "$(stats "$work/t.command" 2 1 | sed 's/ *$//')"
+printf '\n%-46s %8s  %s\n' "inside pgark per segment (audit duration_ms)" "median" "min-max (ms)"
+for m in $methods; do
+  printf '%-46s %s\n' "$(label $m)" "$(stats "$work/t.$m" 2 1 | sed 's/ *$//')"
+done
 echo
 echo "command: sh bench/archive-library.sh $rounds $nseg"
 echo "machine: $(nproc) cores, $(uname -r), $(df -T "$work" | awk 'NR==2 {print $2}') filesystem for the cluster and the repository"
