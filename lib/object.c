@@ -203,7 +203,8 @@ writer_emit(obj_writer *w, const uint8_t *buf, size_t len, pgark_err *err)
 {
 	if (w->sink(w->sink_arg, buf, len, err) != 0)
 		return -1;
-	sha256_update(w->sha, buf, len);
+	if (w->sha != NULL)
+		sha256_update(w->sha, buf, len);
 	w->stored += len;
 	return 0;
 }
@@ -526,7 +527,10 @@ obj_writer_finish(obj_writer *w, obj_summary *out, pgark_err *err)
 		out->stored_len = w->stored;
 		out->frames = data_frames;
 		out->xxh64 = xxh64_digest(&w->xx);
-		sha256_final(w->sha, out->sha256);
+		if (w->sha != NULL)
+			sha256_final(w->sha, out->sha256);
+		else
+			memset(out->sha256, 0, sizeof(out->sha256));
 	}
 	w->failed = 1;				/* finished: no more writes */
 	return 0;
@@ -848,6 +852,13 @@ obj_reader_read(obj_reader *r, void *buf, size_t len, size_t *got, pgark_err *er
 	}
 	*got = done;
 	return 0;
+}
+
+void
+obj_writer_skip_stored_sha256(obj_writer *w)
+{
+	sha256_free(w->sha);
+	w->sha = NULL;
 }
 
 void

@@ -131,6 +131,9 @@ int			obj_writer_write_side(obj_writer *w, const void *buf, size_t len, obj_side
  */
 struct workers;
 int			obj_writer_use_workers(obj_writer *w, struct workers *wk, pgark_err *err);
+/* Do not compute the SHA-256 of the stored bytes (the summary's sha256 is
+ * all zero): for callers that do not record it. The bytes are the same. */
+void		obj_writer_skip_stored_sha256(obj_writer *w);
 /* Seal the last data frame and the trailer. Fails if plain_len was given and
  * differs from what was written. */
 int			obj_writer_finish(obj_writer *w, obj_summary *out, pgark_err *err);

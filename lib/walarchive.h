@@ -26,7 +26,6 @@ typedef struct wal_push_result
 	char		object[128];
 	uint64_t	bytes;
 	uint64_t	stored;
-	uint8_t		sha256[32];		/* of the stored object */
 	struct stat file;			/* fstat of the file read (when it was opened) */
 } wal_push_result;
 
