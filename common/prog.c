@@ -1,7 +1,9 @@
 #include "prog.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,4 +406,55 @@ prog_target_option(prog *p, restore_opts *ro, int *ntargets, int c, const char *
 	ro->target = t;
 	ro->target_value = arg;
 	return -1;
+}
+
+/* posix_spawn rather than fork: the caller does not copy its address space,
+ * it only waits for the exec. */
+void
+prog_spawn_helper(prog *p, const char *opt, const char *arg1, const char *arg2)
+{
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t	none, dfl;
+	const char *argv[8];
+	int			n = 0;
+	pid_t		pid;
+	int			rc;
+
+	argv[n++] = p->name;
+	if (p->config_path)
+	{
+		argv[n++] = "--config";
+		argv[n++] = p->config_path;
+	}
+	argv[n++] = opt;
+	argv[n++] = arg1;
+	if (arg2 != NULL)
+		argv[n++] = arg2;
+	argv[n] = NULL;
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGQUIT);
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return;
+	if (posix_spawnattr_init(&attr) != 0)
+	{
+		posix_spawn_file_actions_destroy(&fa);
+		return;
+	}
+	if ((rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDWR, 0)) != 0 ||
+		(rc = posix_spawn_file_actions_adddup2(&fa, STDIN_FILENO, STDOUT_FILENO)) != 0 ||
+		(rc = posix_spawn_file_actions_adddup2(&fa, STDIN_FILENO, STDERR_FILENO)) != 0 ||
+		(rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0 ||
+		(rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+									   POSIX_SPAWN_SETSIGDEF)) != 0 ||
+		(rc = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
+		(rc = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0 ||
+		(rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, (char *const *) argv, environ)) != 0)
+		log_debug("%s: could not start a helper: %s", opt, strerror(rc));
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
 }

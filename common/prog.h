@@ -87,6 +87,17 @@ int			prog_success(prog *p);
 int			prog_usage_error(prog *p, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
 /* Append an audit record if [log] audit is set; a failure is only a warning. */
+/*
+ * Start this program again as a helper, detached: "NAME [--config FILE] OPT
+ * ARG1 [ARG2]", in a new session (signals to PostgreSQL's process groups do
+ * not reach it), stdin, stdout and stderr on /dev/null (what it does goes to
+ * the audit log; nobody waits for its output), no other descriptor
+ * inherited, signals unblocked. Not waited for: the caller exits soon, and
+ * the helper, adopted by init, is nobody's zombie. A fresh process: no store
+ * connection, no key material of the caller's. A failure to start one is
+ * only logged (debug).
+ */
+void		prog_spawn_helper(prog *p, const char *opt, const char *arg1, const char *arg2);
 void		prog_audit(prog *p, const char *action, const char *object, const char *result,
 					   const char *detail, uint64_t bytes, uint64_t stored);
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "spool.h"
 #include "util.h"
 
 #define META_NAME "meta"
@@ -397,49 +398,7 @@ get_want(const char *dir, walname *wn)
 int
 prefetch_helper_running(const char *dir)
 {
-	char		path[PATH_MAX];
-	pgark_err	ignore;
-	int			fd;
-	int			running = 0;
-
-	if (dir_path(dir, LOCK_NAME, path, sizeof(path), &ignore) != 0)
-		return 0;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
-		running = errno == EWOULDBLOCK;
-	close(fd);
-	return running;
-}
-
-/* 0 locked (*fd), 1 another process has it, -1 error. The lock file holds
- * the pid of its holder, for people (and tests) looking for the helper. */
-static int
-take_lock(const char *dir, int *fd, pgark_err *err)
-{
-	char		path[PATH_MAX], pid[32];
-
-	*fd = -1;
-	if (dir_path(dir, LOCK_NAME, path, sizeof(path), err) != 0)
-		return -1;
-	if ((*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-		return err_sys(err, PGARK_ERR_IO, "could not open %s", path);
-	if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
-	{
-		int			busy = errno == EWOULDBLOCK;
-
-		if (!busy)
-			err_sys(err, PGARK_ERR_IO, "could not lock %s", path);
-		close(*fd);
-		*fd = -1;
-		return busy ? 1 : -1;
-	}
-	snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
-	if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, strlen(pid), 0) < 0)
-	{
-		/* only informative */
-	}
-	return 0;
+	return spool_lock_held(dir, LOCK_NAME);
 }
 
 static void
@@ -600,7 +559,7 @@ prefetch_run(repo *r, const char *dir, int ahead, double deadline_ms, prefetch_r
 
 	if (ahead <= 0)
 		return 0;
-	if ((rc = take_lock(dir, &lock, err)) != 0)
+	if ((rc = spool_lock_take(dir, LOCK_NAME, &lock, err)) != 0)
 		return rc > 0 ? 0 : -1;
 	memset(&m, 0, sizeof(m));
 	m.sysid = r->meta.sysid;
@@ -665,7 +624,7 @@ prefetch_run(repo *r, const char *dir, int ahead, double deadline_ms, prefetch_r
 			release_lock(&lock);
 			if (get_want(dir, &next) != 0 || strcmp(next.name, want.name) == 0)
 				return 0;
-			if ((rc = take_lock(dir, &lock, err)) != 0)
+			if ((rc = spool_lock_take(dir, LOCK_NAME, &lock, err)) != 0)
 				return rc > 0 ? 0 : -1;
 			continue;
 		}

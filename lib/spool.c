@@ -1,8 +1,11 @@
 #include "spool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,4 +76,49 @@ spool_dir(const pgark_config *cfg, const char *purpose, char *out, size_t outlen
 					   "anyone who can write there could make a segment look archived",
 					   out, (unsigned) (sb.st_mode & 0777));
 	return 0;
+}
+
+int
+spool_lock_take(const char *dir, const char *name, int *fd, pgark_err *err)
+{
+	char		path[PATH_MAX], pid[32];
+
+	*fd = -1;
+	if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return err_set(err, PGARK_ERR_IO, 0, "path too long: %s/%s", dir, name);
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+		return err_sys(err, PGARK_ERR_IO, "could not open %s", path);
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		int			busy = errno == EWOULDBLOCK;
+
+		if (!busy)
+			err_sys(err, PGARK_ERR_IO, "could not lock %s", path);
+		close(*fd);
+		*fd = -1;
+		return busy ? 1 : -1;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+	if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, strlen(pid), 0) < 0)
+	{
+		/* only informative */
+	}
+	return 0;
+}
+
+int
+spool_lock_held(const char *dir, const char *name)
+{
+	char		path[PATH_MAX];
+	int			fd;
+	int			held = 0;
+
+	if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+		held = errno == EWOULDBLOCK;
+	close(fd);
+	return held;
 }

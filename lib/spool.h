@@ -23,4 +23,14 @@
 int			spool_dir(const pgark_config *cfg, const char *purpose, char *out, size_t outlen,
 					  pgark_err *err);
 
+/*
+ * A helper's lock in a spool directory: the file dir/name, flock'ed
+ * exclusively by the helper for its life (released by the kernel when it
+ * dies, however it dies). spool_lock_take: 0 locked (*fd to keep open),
+ * 1 another process has it, -1 error. The file holds the holder's pid, for
+ * people (and tests) looking for it. spool_lock_held: does a process hold it?
+ */
+int			spool_lock_take(const char *dir, const char *name, int *fd, pgark_err *err);
+int			spool_lock_held(const char *dir, const char *name);
+
 #endif

@@ -17,8 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,62 +49,6 @@ fetch_opt(prog *p, int opt, const char *arg)
 	return prog_usage_error(p, "unknown option");
 }
 
-/*
- * Start a helper, detached: in a new session (signals to PostgreSQL's
- * process groups do not reach it), stdin, stdout and stderr on /dev/null
- * (what it does goes to the audit log; nobody waits for its output), no other
- * descriptor inherited, signals unblocked. Not waited for: this process exits
- * at once, and the helper, adopted by init, is nobody's zombie. It is this
- * program again, a fresh process (no store connection, no key material of
- * ours). posix_spawn rather than fork: the caller does not copy its address
- * space, it only waits for the exec.
- */
-static void
-spawn_helper(prog *p, const char *name)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t	none, dfl;
-	const char *argv[8];
-	int			n = 0;
-	pid_t		pid;
-	int			rc;
-
-	argv[n++] = p->name;
-	if (p->config_path)
-	{
-		argv[n++] = "--config";
-		argv[n++] = p->config_path;
-	}
-	argv[n++] = "--prefetch-helper";
-	argv[n++] = name;
-	argv[n] = NULL;
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGQUIT);
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		return;
-	if (posix_spawnattr_init(&attr) != 0)
-	{
-		posix_spawn_file_actions_destroy(&fa);
-		return;
-	}
-	if ((rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDWR, 0)) != 0 ||
-		(rc = posix_spawn_file_actions_adddup2(&fa, STDIN_FILENO, STDOUT_FILENO)) != 0 ||
-		(rc = posix_spawn_file_actions_adddup2(&fa, STDIN_FILENO, STDERR_FILENO)) != 0 ||
-		(rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0 ||
-		(rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-									   POSIX_SPAWN_SETSIGDEF)) != 0 ||
-		(rc = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-		(rc = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0 ||
-		(rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, (char *const *) argv, environ)) != 0)
-		log_debug("prefetch: could not start a helper: %s", strerror(rc));
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-}
-
 /* After wn was delivered: move the helper's window and make sure one runs. */
 static void
 start_prefetch(prog *p, const char *dir, const walname *wn)
@@ -121,7 +63,7 @@ start_prefetch(prog *p, const char *dir, const walname *wn)
 		return;
 	}
 	if (!prefetch_helper_running(dir))
-		spawn_helper(p, wn->name);
+		prog_spawn_helper(p, "--prefetch-helper", wn->name, NULL);
 }
 
 static void
