@@ -25,6 +25,13 @@
  * With [crypto] key_command the command runs once per opening, i.e. once
  * per archiver process and again after each failure or change above; not
  * per segment.
+ *
+ * Look-ahead ([archive] push_ahead, as wal-push's): a call that finds other
+ * segments .ready stores them too, on threads that live only inside the
+ * call, and keeps a record of each in memory (push_memo, dropped with the
+ * opening above); the calls for them check the record against the file and
+ * the repository and return. Those threads never call into PostgreSQL: what
+ * they report is logged here, on the archiver's own thread.
  */
 #include "postgres.h"
 
@@ -346,7 +353,7 @@ pgark_archive_file(const char *file, const char *path)
 		{
 			pushed = 1;
 			rc = wal_push_ahead(cache.r, &recs, path, &wn, cache.cfg.push_ahead, push_ahead_threads(&cache.cfg),
-								cache.wk, &res, ahead, &err);
+								cache.wk, NULL, NULL, &res, ahead, &err);
 			for (int i = 0; i < ahead->nitems; i++)
 			{
 				push_ahead_item *it = &ahead->items[i];
@@ -375,6 +382,8 @@ pgark_archive_file(const char *file, const char *path)
 		audit(res.object[0] ? res.object : wn.name, err_kind_name(err.kind), err.msg, res.bytes, 0, t0);
 		ereport(WARNING,
 				(errmsg(PROGRAM ": %s", err.msg[0] ? err.msg : err_kind_name(err.kind)),
+				 pushed ?
+				 errdetail("\"%s\" stays in pg_wal and PostgreSQL will retry; it was not stored.", file) :
 				 errdetail("\"%s\" stays in pg_wal and PostgreSQL will retry; nothing in the repository was changed.", file),
 				 conflict ?
 				 errhint("Find out which cluster wrote %s before anything else.", res.object[0] ? res.object : wn.name) : 0));

@@ -20,6 +20,94 @@
 #include "wal.h"
 #include "walarchive.h"
 
+#define OPT_PUSH_HELPER 2000
+
+/* how long a call waits for the look-ahead helper to store its segment
+ * before it stores it itself (both then store the same bytes: safe) */
+#define HELPER_WAIT_MS (120 * 1000.0)
+
+static int	push_helper_mode;
+
+static int
+push_opt(prog *p, int opt, const char *arg)
+{
+	(void) arg;
+	if (opt == OPT_PUSH_HELPER)
+	{
+		push_helper_mode = 1;
+		return -1;
+	}
+	return prog_usage_error(p, "unknown option");
+}
+
+/* A look-ahead push's outcome: audited ("push-ahead"), and a warning unless
+ * it was stored and recorded. */
+static void
+ahead_report(void *arg, const push_ahead_item *it)
+{
+	prog	   *p = arg;
+
+	if (!it->ran)
+		return;
+	if (it->ok)
+		prog_audit(p, "push-ahead", it->res.object, it->res.outcome == WAL_PUSH_STORED ? "ok" : "exists",
+				   it->recorded ? NULL : it->err.msg, it->res.bytes, it->res.stored);
+	else
+		prog_audit(p, "push-ahead", it->res.object[0] ? it->res.object : it->name,
+				   err_kind_name(it->err.kind), it->err.msg, it->res.bytes, 0);
+	if (!it->ok || !it->recorded)
+		log_warning("look-ahead for %s: %s (PostgreSQL's own call for it will push it)", it->name, it->err.msg);
+}
+
+typedef struct helper_start
+{
+	prog	   *p;
+	const char *spool;
+	const char *path;
+} helper_start;
+
+/* More segments wait than this call takes: a helper stores those after the
+ * last it took, unless one already runs. */
+static void
+ahead_started(void *arg, const push_ahead_result *ahead)
+{
+	helper_start *hs = arg;
+
+	if (hs->p->cfg.push_helper && ahead->more && ahead->nitems > 0 && !push_helper_running(hs->spool))
+		prog_spawn_helper(hs->p, "--push-helper", ahead->items[ahead->nitems - 1].name, hs->path);
+}
+
+/* wal-push --push-helper AFTER WALPATH: the detached look-ahead helper, for
+ * the segments .ready after AFTER beside WALPATH. Always exit 0: what it
+ * does is in the audit log. */
+static int
+helper_main(prog *p)
+{
+	pgark_err	err;
+	char		spool[PATH_MAX], path[PATH_MAX];
+	walname		floor;
+	repo	   *r;
+
+	err_clear(&err);
+	if (p->argc != 2 || walname_parse(p->argv[0], &floor, &err) != 0 ||
+		path_resolve(NULL, p->argv[1], path, sizeof(path)) != 0)
+		return prog_usage_error(p, "--push-helper: expected the last segment taken and a WAL file path");
+	if (prog_load_config(p, &err) >= 0)
+		return 0;
+	if (p->cfg.push_ahead <= 0 || !p->cfg.push_helper || spool_dir(&p->cfg, "push", spool, sizeof(spool), &err) != 0)
+		return 0;
+	if ((r = repo_open(&p->cfg, &err)) == NULL)
+	{
+		prog_audit(p, "push-ahead", floor.name, err_kind_name(err.kind), err.msg, 0, 0);
+		return 0;
+	}
+	if (push_helper_run(r, spool, path, floor.name, p->cfg.push_ahead, push_ahead_threads(&p->cfg), ahead_report,
+						p, &err) < 0)
+		prog_audit(p, "push-ahead", floor.name, err_kind_name(err.kind), err.msg, 0, 0);
+	repo_close(r);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -42,12 +130,19 @@ main(int argc, char **argv)
 	push_ahead_result *ahead = NULL;
 	char		spool[PATH_MAX];
 	push_records recs = {.dir = spool};
+	helper_start hs = {&p, spool, path};
+	static const struct option opts[] = {
+		{"push-helper", no_argument, NULL, OPT_PUSH_HELPER},
+		{NULL, 0, NULL, 0}
+	};
 	int			look_ahead = 0;
 	int			rc;
 
 	err_clear(&err);
-	if ((rc = prog_start(&p, argc, argv, NULL, NULL, NULL)) >= 0)
+	if ((rc = prog_start(&p, argc, argv, opts, "", push_opt)) >= 0)
 		return rc;
+	if (push_helper_mode)
+		return helper_main(&p);
 	if (p.argc != 1)
 		return prog_usage_error(&p, "expected one WAL file path (%%p)");
 	arg = p.argv[0];
@@ -86,6 +181,9 @@ main(int argc, char **argv)
 		 * store, never on the record's word alone */
 		int			c = push_record_confirm(r, &recs, path, &wn, &res, &err);
 
+		/* a helper is storing it: its record is on the way */
+		if (c == 0 && push_helper_running(spool))
+			c = push_wait_helper(r, spool, path, &wn, HELPER_WAIT_MS, &res, &err);
 		if (c == 1)
 		{
 			prog_audit(&p, "push", res.object, "ok", "stored ahead by an earlier wal-push", res.bytes, res.stored);
@@ -103,24 +201,10 @@ main(int argc, char **argv)
 	}
 	if (look_ahead)
 	{
-		rc = wal_push_ahead(r, &recs, path, &wn, p.cfg.push_ahead, push_ahead_threads(&p.cfg), NULL, &res,
-							ahead, &err);
+		rc = wal_push_ahead(r, &recs, path, &wn, p.cfg.push_ahead, push_ahead_threads(&p.cfg), NULL,
+							ahead_started, &hs, &res, ahead, &err);
 		for (int i = 0; i < ahead->nitems; i++)
-		{
-			push_ahead_item *it = &ahead->items[i];
-
-			if (!it->ran)
-				continue;
-			if (it->ok)
-				prog_audit(&p, "push-ahead", it->res.object, it->res.outcome == WAL_PUSH_STORED ? "ok" : "exists",
-						   it->recorded ? NULL : it->err.msg, it->res.bytes, it->res.stored);
-			else
-				prog_audit(&p, "push-ahead", it->res.object[0] ? it->res.object : it->name,
-						   err_kind_name(it->err.kind), it->err.msg, it->res.bytes, 0);
-			if (!it->ok || !it->recorded)
-				log_warning("look-ahead for %s: %s (PostgreSQL's own call for it will push it)",
-							it->name, it->err.msg);
-		}
+			ahead_report(&p, &ahead->items[i]);
 		free(ahead);
 	}
 	else

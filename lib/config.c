@@ -73,6 +73,7 @@ static const opt_def options[] = {
 	OPT("postgres", "bindir", OPT_PATH, bindir),
 	OPT("archive", "spool", OPT_PATH, spool),
 	OPT_RANGE("archive", "push_ahead", OPT_INT, push_ahead, 0, 64),
+	OPT("archive", "push_helper", OPT_BOOL, push_helper),
 	OPT_RANGE("archive", "fetch_ahead", OPT_INT, fetch_ahead, 0, 64),
 	OPT_RANGE("backup", "workers", OPT_INT, workers, 0, 64),
 	OPT("backup", "archive_timeout", OPT_SECONDS, archive_timeout),
@@ -130,6 +131,7 @@ config_defaults(pgark_config *cfg)
 	cfg->s3_part_size = 16 * MIB;
 	cfg->s3_transfers = 2;
 	cfg->push_ahead = 16;
+	cfg->push_helper = 1;
 	cfg->fetch_ahead = 8;
 	cfg->archive_timeout = 60;
 	cfg->scratch_reserve = 1024 * MIB;

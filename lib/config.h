@@ -66,6 +66,7 @@ typedef struct pgark_config
 	/* [archive] */
 	char		spool[PATH_MAX];	/* "": no look-ahead, no prefetch */
 	int			push_ahead;		/* .ready segments wal-push stores ahead; 0 off */
+	int			push_helper;	/* more .ready than that: a detached helper stores the rest */
 	int			fetch_ahead;	/* segments wal-fetch prefetches; 0 off */
 
 	/* [backup] */

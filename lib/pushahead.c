@@ -12,10 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "spool.h"
 #include "util.h"
 #include "workers.h"
 
 #define RECORD_MAGIC "pgark push record 2"
+#define HELPER_LOCK "helper.lock"
+#define CLAIM_PREFIX "claim-"
 #define RECORD_MAX 1024
 
 /* The identity of a local file as the record binds it. */
@@ -287,8 +290,14 @@ typedef struct ahead_ctx
 	repo	   *r;
 	const push_records *recs;
 	char		waldir[PATH_MAX];
-	/* item 0 is the segment PostgreSQL asked for, 1.. the look-ahead */
+	/* with own, item 0 is the segment PostgreSQL asked for (no record; its
+	 * result in res0) and 1.. the look-ahead (ahead->items[i - 1]); without,
+	 * every item is one of ahead->items[i], recorded */
+	int			own;
 	walname		wn[PUSH_AHEAD_MAX + 1];
+	/* a helper's spool directory: each item's claim file is removed there
+	 * once the item is done, recorded or not */
+	const char *claims;
 	wal_push_result *res0;
 	push_ahead_result *ahead;
 	/* one store connection per thread at a time */
@@ -340,6 +349,61 @@ give_store(ahead_ctx *c, int slot)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Record look-ahead item it (its segment at path, just stored): bound to
+ * the file that was read (its identity when it was opened, and still the one
+ * at path) and to the object as it is stored now (size and modification
+ * time). */
+static void
+record_item(ahead_ctx *c, push_ahead_item *it, const walname *wn, const char *path)
+{
+	struct stat sb;
+	char		was[256], now[256];
+	store_stat	hs;
+	store	   *st;
+	int			slot, rc;
+
+	if (stat(path, &sb) != 0)
+	{
+		err_sys(&it->err, PGARK_ERR_IO, "could not stat %s", path);
+		return;
+	}
+	file_identity(&it->res.file, was, sizeof(was));
+	file_identity(&sb, now, sizeof(now));
+	if (strcmp(was, now) != 0)
+	{
+		err_set(&it->err, PGARK_ERR_MISMATCH, 0, "%s changed while it was stored: no record", path);
+		return;
+	}
+	if ((st = take_store(c, &slot, &it->err)) == NULL)
+		return;
+	rc = store_head(st, it->res.object, &hs, &it->err);
+	give_store(c, slot);
+	if (rc != 0)
+		return;
+	/* the size as stored now: for a push that found the object already
+	 * there (identical), the other writer's; for one that stored it, its
+	 * own, or the object changed since */
+	if (it->res.outcome == WAL_PUSH_STORED && hs.size != it->res.stored)
+	{
+		err_set(&it->err, PGARK_ERR_MISMATCH, 0, "%s changed in the repository right after it was stored: no record",
+				it->res.object);
+		return;
+	}
+	{
+		wal_push_result rec = it->res;
+
+		rec.stored = hs.size;
+		if (record_write(c->recs, wn->name, &sb, &rec, hs.mtime, &it->err) == 0)
+			it->recorded = 1;
+	}
+}
+
+static void
+claim_path(const char *dir, const char *name, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/" CLAIM_PREFIX "%s", dir, name);
+}
+
 static int
 push_one(void *arg, size_t i, pgark_err *err)
 {
@@ -348,55 +412,37 @@ push_one(void *arg, size_t i, pgark_err *err)
 	int			slot = -1;
 	repo		tr;
 	store	   *st;
-	wal_push_result *res = i == 0 ? c->res0 : &c->ahead->items[i - 1].res;
-	pgark_err  *e = i == 0 ? err : &c->ahead->items[i - 1].err;
-	int			rc;
+	int			own = c->own && i == 0;
+	push_ahead_item *it = own ? NULL : &c->ahead->items[i - (size_t) c->own];
+	wal_push_result *res = own ? c->res0 : &it->res;
+	pgark_err  *e = own ? err : &it->err;
+	int			rc = -1;
 
-	if (i > 0)
-		c->ahead->items[i - 1].ran = 1;
+	if (it != NULL)
+		it->ran = 1;
 	if ((size_t) snprintf(path, sizeof(path), "%s/%s", c->waldir, c->wn[i].name) >= sizeof(path))
-	{
 		err_set(e, PGARK_ERR_INTERNAL, 0, "path too long: %s/%s", c->waldir, c->wn[i].name);
-		return i == 0 ? -1 : 0;
+	else if ((st = take_store(c, &slot, e)) != NULL)
+	{
+		/* the keyring is shared (it locks itself); the connection is this thread's */
+		tr = *c->r;
+		tr.st = st;
+		rc = wal_push_file(&tr, path, &c->wn[i], res, e);
+		give_store(c, slot);
 	}
-	if ((st = take_store(c, &slot, e)) == NULL)
-		return i == 0 ? -1 : 0;
-	/* the keyring is shared (it locks itself); the connection is this thread's */
-	tr = *c->r;
-	tr.st = st;
-	rc = wal_push_file(&tr, path, &c->wn[i], res, e);
-	give_store(c, slot);
-	if (i == 0)
+	if (own)
 		return rc;
 	if (rc == 0)
 	{
-		push_ahead_item *it = &c->ahead->items[i - 1];
-		struct stat sb;
-		char		was[256], now[256];
-		store_stat	hs;
-
 		it->ok = 1;
-		/* bind the record to the file that was read (its identity when it
-		 * was opened, and still the one at path) and to the object as it
-		 * is stored now (size and modification time) */
-		if (stat(path, &sb) != 0)
-		{
-			err_sys(e, PGARK_ERR_IO, "could not stat %s", path);
-			return 0;
-		}
-		file_identity(&res->file, was, sizeof(was));
-		file_identity(&sb, now, sizeof(now));
-		if (strcmp(was, now) != 0)
-		{
-			err_set(e, PGARK_ERR_MISMATCH, 0, "%s changed while it was stored: no record", path);
-			return 0;
-		}
-		if ((st = take_store(c, &slot, e)) == NULL)
-			return 0;
-		rc = store_head(st, res->object, &hs, e);
-		give_store(c, slot);
-		if (rc == 0 && record_write(c->recs, c->wn[i].name, &sb, res, hs.mtime, e) == 0)
-			it->recorded = 1;
+		record_item(c, it, &c->wn[i], path);
+	}
+	if (c->claims != NULL)
+	{
+		char		cp[PATH_MAX];
+
+		claim_path(c->claims, c->wn[i].name, cp, sizeof(cp));
+		unlink(cp);
 	}
 	return 0;
 }
@@ -407,10 +453,34 @@ cmp_str(const void *a, const void *b)
 	return strcmp((const char *) a, (const char *) b);
 }
 
+/* names[0..n) as a max-heap: restore it below i */
+static void
+heap_down(char (*names)[41], int n, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1, r = l + 1, m = i;
+		char		t[41];
+
+		if (l < n && strcmp(names[l], names[m]) > 0)
+			m = l;
+		if (r < n && strcmp(names[r], names[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		memcpy(t, names[i], sizeof(t));
+		memcpy(names[i], names[m], sizeof(t));
+		memcpy(names[m], t, sizeof(t));
+		i = m;
+	}
+}
+
 /*
- * The .ready segments beside wn, sorted, into names (at most max); also
- * removes records (and leftover temporary records) whose segment is no
- * longer .ready.
+ * The .ready segments beside wn, sorted, into names: the max oldest (the
+ * first in PostgreSQL's order) when there are more. Also removes records
+ * (and leftover temporary records) whose segment is no longer .ready; with
+ * more than max .ready, only those up to the last name listed (beyond it,
+ * what cannot be judged is kept).
  */
 static int
 list_ready(const char *waldir, const push_records *recs, char (*names)[41], int max, int *count, pgark_err *err)
@@ -418,7 +488,7 @@ list_ready(const char *waldir, const push_records *recs, char (*names)[41], int 
 	char		status[PATH_MAX];
 	DIR		   *d;
 	struct dirent *de;
-	int			n = 0;
+	int			n = 0, partial = 0;
 
 	*count = 0;
 	if ((size_t) snprintf(status, sizeof(status), "%s/archive_status", waldir) >= sizeof(status))
@@ -435,22 +505,32 @@ list_ready(const char *waldir, const push_records *recs, char (*names)[41], int 
 		{
 			memcpy(names[n], de->d_name, 24);
 			names[n][24] = '\0';
-			n++;
+			if (++n == max)
+				for (int i = max / 2 - 1; i >= 0; i--)
+					heap_down(names, n, i);
+		}
+		else
+		{
+			/* full: keep the max smallest (the heap's top is the largest) */
+			partial = 1;
+			if (strncmp(de->d_name, names[0], 24) < 0)
+			{
+				memcpy(names[0], de->d_name, 24);
+				names[0][24] = '\0';
+				heap_down(names, n, 0);
+			}
 		}
 	}
 	closedir(d);
 	qsort(names, (size_t) n, sizeof(names[0]), cmp_str);
 	*count = n;
 
-	/* records of segments PostgreSQL has marked .done (or removed); of a
-	 * partial list, what cannot be judged is kept */
+	/* records of segments PostgreSQL has marked .done (or removed) */
 	if (recs->memo != NULL)
 	{
-		if (n >= max)
-			return 0;
 		pthread_mutex_lock(&recs->memo->mu);
 		for (int i = 0; i < MEMO_MAX; i++)
-			if (recs->memo->e[i].used &&
+			if (recs->memo->e[i].used && (!partial || strcmp(recs->memo->e[i].name, names[n - 1]) <= 0) &&
 				bsearch(recs->memo->e[i].name, names, (size_t) n, sizeof(names[0]), cmp_str) == NULL)
 				recs->memo->e[i].used = 0;
 		pthread_mutex_unlock(&recs->memo->mu);
@@ -476,10 +556,10 @@ list_ready(const char *waldir, const push_records *recs, char (*names)[41], int 
 			if (strlen(de->d_name) != 24)
 				continue;
 			memcpy(key, de->d_name, 25);
-			if (n < max && bsearch(key, names, (size_t) n, sizeof(names[0]), cmp_str) != NULL)
+			if (bsearch(key, names, (size_t) n, sizeof(names[0]), cmp_str) != NULL)
 				continue;
-			if (n >= max)
-				continue;		/* the list is partial: keep what we cannot judge */
+			if (partial && strcmp(key, names[n - 1]) > 0)
+				continue;		/* beyond the list: cannot be judged */
 			if ((size_t) snprintf(p, sizeof(p), "%s/%s", recs->dir, de->d_name) < sizeof(p))
 				unlink(p);
 		}
@@ -497,9 +577,9 @@ push_ahead_threads(const pgark_config *cfg)
 
 	if (strcmp(cfg->repo_type, "local") == 0)
 	{
-		int			local = 2 * workers_default();
+		int			local = cfg->workers > 0 ? cfg->workers : 2 * workers_default();
 
-		if (local > 4)
+		if (cfg->workers <= 0 && local > 4)
 			local = 4;
 		if (n < local)
 			n = local;
@@ -507,90 +587,256 @@ push_ahead_threads(const pgark_config *cfg)
 	return n;
 }
 
-int
-wal_push_ahead(repo *r, const push_records *recs, const char *path, const walname *wn, int n, int threads,
-			   workers *wk, wal_push_result *res, push_ahead_result *ahead, pgark_err *err)
+/*
+ * Look-ahead candidates into c->wn[first..] and ahead->items[..].name: the
+ * .ready segments in PostgreSQL's order, other than exclude and after floor
+ * (when given), without a record that still matches their file; at most n.
+ * *more: there are further ones. Returns how many. A failure to list them
+ * only means no look-ahead this time.
+ */
+static int
+select_candidates(ahead_ctx *c, char (*ready)[41], const char *exclude, const char *floor, int first, int n,
+				  int *more)
 {
-	ahead_ctx  *c = NULL;
-	char		(*ready)[41] = NULL;
-	int			nready = 0, nitems = 1;
-	workers    *w = NULL;
-	obj_params	params;
-	int			rc = -1;
+	int			nready = 0, k = 0;
 	pgark_err	lerr;
 
-	memset(ahead, 0, sizeof(*ahead));
-	memset(res, 0, sizeof(*res));
-	if (n > PUSH_AHEAD_MAX)
-		n = PUSH_AHEAD_MAX;
-	if (threads < 1)
-		threads = 1;
-	if (threads > WORKERS_MAX)
-		threads = WORKERS_MAX;
-	if ((c = calloc(1, sizeof(*c))) == NULL || (ready = calloc(READY_SCAN_MAX, sizeof(*ready))) == NULL)
+	*more = 0;
+	err_clear(&lerr);
+	if (n <= 0 || list_ready(c->waldir, c->recs, ready, READY_SCAN_MAX, &nready, &lerr) != 0)
+		return 0;
+	for (int i = 0; i < nready; i++)
+	{
+		char		p[PATH_MAX], obj[256];
+		uint64_t	stored;
+		int64_t		mt;
+		walname		cand;
+
+		if ((exclude != NULL && strcmp(ready[i], exclude) == 0) ||
+			(floor != NULL && strcmp(ready[i], floor) <= 0) ||
+			walname_parse(ready[i], &cand, &lerr) != 0 || cand.kind != WAL_SEGMENT)
+		{
+			err_clear(&lerr);
+			continue;
+		}
+		if ((size_t) snprintf(p, sizeof(p), "%s/%s", c->waldir, ready[i]) >= sizeof(p) ||
+			access(p, F_OK) != 0)
+			continue;
+		if (record_matches_file(c->recs, ready[i], p, obj, sizeof(obj), &stored, &mt))
+			continue;
+		if (k == n)
+		{
+			*more = 1;
+			break;
+		}
+		c->wn[first + k] = cand;
+		snprintf(c->ahead->items[k].name, sizeof(c->ahead->items[0].name), "%s", ready[i]);
+		k++;
+	}
+	return k;
+}
+
+static ahead_ctx *
+ctx_new(repo *r, const push_records *recs, const char *path, push_ahead_result *ahead, char (**ready)[41],
+		pgark_err *err)
+{
+	ahead_ctx  *c = calloc(1, sizeof(*c));
+
+	*ready = NULL;
+	if (c == NULL || (*ready = calloc(READY_SCAN_MAX, sizeof(**ready))) == NULL)
 	{
 		free(c);
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-		return -1;
+		return NULL;
 	}
 	c->r = r;
 	c->recs = recs;
-	c->res0 = res;
 	c->ahead = ahead;
-	c->wn[0] = *wn;
 	path_dirname(path, c->waldir, sizeof(c->waldir));
 	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
 
-	/* The candidates: other .ready segments in PostgreSQL's order, without a
-	 * record that still matches their file. A failure to list them only
-	 * means no look-ahead this time. */
-	err_clear(&lerr);
-	if (n > 0 && list_ready(c->waldir, recs, ready, READY_SCAN_MAX, &nready, &lerr) == 0)
-	{
-		for (int i = 0; i < nready && nitems <= n; i++)
-		{
-			char		p[PATH_MAX], obj[256];
-			uint64_t	stored;
-			int64_t		mt;
-			walname		cand;
-
-			if (strcmp(ready[i], wn->name) == 0 || walname_parse(ready[i], &cand, &lerr) != 0 ||
-				cand.kind != WAL_SEGMENT)
-			{
-				err_clear(&lerr);
-				continue;
-			}
-			if ((size_t) snprintf(p, sizeof(p), "%s/%s", c->waldir, ready[i]) >= sizeof(p) ||
-				access(p, F_OK) != 0)
-				continue;
-			if (record_matches_file(recs, ready[i], p, obj, sizeof(obj), &stored, &mt))
-				continue;
-			c->wn[nitems] = cand;
-			snprintf(ahead->items[nitems - 1].name, sizeof(ahead->items[0].name), "%s", ready[i]);
-			nitems++;
-		}
-	}
-	ahead->nitems = nitems - 1;
-	c->nstores = threads < nitems ? threads : nitems;
-
-	if (nitems == 1)
-	{
-		/* nothing to look ahead for: the one segment's frames in parallel */
-		rc = wk != NULL ? wal_push_file_wk(r, path, wn, wk, res, err) : wal_push_one(r, path, wn, res, err);
-		goto done;
-	}
-	/* load the data key once, before the threads share the keyring's store */
-	if (repo_object_params(r, r->meta.wal_seg_size, &params, err) != 0)
-		goto done;
-	if ((w = workers_new(c->nstores, err)) == NULL)
-		goto done;
-	rc = workers_for(w, (size_t) nitems, push_one, c, err);
-done:
-	workers_free(w);
+static void
+ctx_free(ahead_ctx *c, char (*ready)[41])
+{
+	if (c == NULL)
+		return;
 	for (int i = 0; i < c->nstores; i++)
 		store_free(c->stores[i]);
 	pthread_mutex_destroy(&c->mu);
 	free(ready);
 	free(c);
+}
+
+/* Push c's nitems items on up to threads threads (with store connections
+ * of their own, opened on first use and kept in c). */
+static int
+run_items(ahead_ctx *c, int nitems, int threads, pgark_err *err)
+{
+	workers    *w;
+	obj_params	params;
+	int			rc;
+
+	for (int i = 0; i < c->nstores; i++)
+		store_free(c->stores[i]);
+	memset(c->stores, 0, sizeof(c->stores));
+	memset(c->busy, 0, sizeof(c->busy));
+	c->nstores = threads < nitems ? threads : nitems;
+	/* load the data key once, before the threads share the keyring's store */
+	if (repo_object_params(c->r, c->r->meta.wal_seg_size, &params, err) != 0)
+		return -1;
+	if ((w = workers_new(c->nstores, err)) == NULL)
+		return -1;
+	rc = workers_for(w, (size_t) nitems, push_one, c, err);
+	workers_free(w);
 	return rc;
+}
+
+static int
+clamp_threads(int threads)
+{
+	return threads < 1 ? 1 : threads > WORKERS_MAX ? WORKERS_MAX : threads;
+}
+
+int
+wal_push_ahead(repo *r, const push_records *recs, const char *path, const walname *wn, int n, int threads,
+			   workers *wk, push_ahead_started_fn started, void *started_arg, wal_push_result *res,
+			   push_ahead_result *ahead, pgark_err *err)
+{
+	ahead_ctx  *c;
+	char		(*ready)[41];
+	int			nitems;
+	int			rc = -1;
+
+	memset(ahead, 0, sizeof(*ahead));
+	memset(res, 0, sizeof(*res));
+	if (n > PUSH_AHEAD_MAX)
+		n = PUSH_AHEAD_MAX;
+	if ((c = ctx_new(r, recs, path, ahead, &ready, err)) == NULL)
+		return -1;
+	c->own = 1;
+	c->res0 = res;
+	c->wn[0] = *wn;
+	ahead->nitems = select_candidates(c, ready, wn->name, NULL, 1, n, &ahead->more);
+	nitems = ahead->nitems + 1;
+	if (started != NULL)
+		started(started_arg, ahead);
+	if (nitems == 1)
+		/* nothing to look ahead for: the one segment's frames in parallel */
+		rc = wk != NULL ? wal_push_file_wk(r, path, wn, wk, res, err) : wal_push_one(r, path, wn, res, err);
+	else
+		rc = run_items(c, nitems, clamp_threads(threads), err);
+	ctx_free(c, ready);
+	return rc;
+}
+
+/* ---- the helper ---- */
+
+int
+push_helper_running(const char *dir)
+{
+	return spool_lock_held(dir, HELPER_LOCK);
+}
+
+#define HELPER_ROUNDS_MAX 64
+
+int
+push_helper_run(repo *r, const char *dir, const char *path, const char *floor, int n, int threads,
+				push_helper_report_fn report, void *arg, pgark_err *err)
+{
+	push_records recs = {.dir = dir};
+	push_ahead_result *ahead = NULL;
+	ahead_ctx  *c = NULL;
+	char		(*ready)[41] = NULL;
+	char		last[41];
+	int			lock = -1, rc;
+
+	if ((rc = spool_lock_take(dir, HELPER_LOCK, &lock, err)) != 0)
+		return rc;
+	/* claims left by a helper that died: ours now */
+	{
+		DIR		   *d = opendir(dir);
+		struct dirent *de;
+
+		while (d != NULL && (de = readdir(d)) != NULL)
+		{
+			char		p[PATH_MAX];
+
+			if (strncmp(de->d_name, CLAIM_PREFIX, strlen(CLAIM_PREFIX)) == 0 &&
+				(size_t) snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p))
+				unlink(p);
+		}
+		if (d != NULL)
+			closedir(d);
+	}
+	if (n > PUSH_AHEAD_MAX)
+		n = PUSH_AHEAD_MAX;
+	rc = -1;
+	if ((ahead = malloc(sizeof(*ahead))) == NULL)
+	{
+		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		goto done;
+	}
+	memset(ahead, 0, sizeof(*ahead));
+	if ((c = ctx_new(r, &recs, path, ahead, &ready, err)) == NULL)
+		goto done;
+	c->claims = dir;
+	snprintf(last, sizeof(last), "%s", floor);
+	for (int round = 0; round < HELPER_ROUNDS_MAX; round++)
+	{
+		int			more, k;
+
+		memset(ahead, 0, sizeof(*ahead));
+		if ((k = select_candidates(c, ready, NULL, last, 0, n, &more)) == 0)
+			break;
+		ahead->nitems = k;
+		/* claimed before any is pushed: a call for one of them waits for
+		 * its record instead of pushing it too */
+		for (int i = 0; i < k; i++)
+		{
+			char		cp[PATH_MAX];
+			int			fd;
+
+			claim_path(dir, ahead->items[i].name, cp, sizeof(cp));
+			if ((fd = open(cp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0)
+				close(fd);
+		}
+		if (run_items(c, k, clamp_threads(threads), err) != 0)
+			goto done;
+		for (int i = 0; i < k; i++)
+			report(arg, &ahead->items[i]);
+		snprintf(last, sizeof(last), "%s", ahead->items[k - 1].name);
+	}
+	rc = 0;
+done:
+	ctx_free(c, ready);
+	free(ahead);
+	close(lock);
+	return rc;
+}
+
+int
+push_wait_helper(repo *r, const char *dir, const char *path, const walname *wn, double max_ms,
+				 wal_push_result *res, pgark_err *err)
+{
+	push_records recs = {.dir = dir};
+	char		cp[PATH_MAX];
+	struct stat sb;
+	double		t0 = now_ms();
+
+	claim_path(dir, wn->name, cp, sizeof(cp));
+	for (int i = 0;; i++)
+	{
+		int			c = push_record_confirm(r, &recs, path, wn, res, err);
+
+		if (c != 0)
+			return c;
+		if (lstat(cp, &sb) != 0)
+			/* not claimed, or done: its record (if any) was written before */
+			return push_record_confirm(r, &recs, path, wn, res, err);
+		if ((i % 20 == 0 && !push_helper_running(dir)) || now_ms() - t0 > max_ms)
+			return 0;
+		usleep(500);
+	}
 }

@@ -53,8 +53,12 @@ typedef struct push_ahead_item
 typedef struct push_ahead_result
 {
 	int			nitems;
+	int			more;			/* further candidates than were taken */
 	push_ahead_item items[PUSH_AHEAD_MAX];
 } push_ahead_result;
+
+/* Told which segments were taken (before any is pushed). */
+typedef void (*push_ahead_started_fn) (void *arg, const push_ahead_result *ahead);
 
 /*
  * Is the WAL file at path (named wn) already stored by an earlier look-ahead?
@@ -77,12 +81,39 @@ int			push_record_confirm(repo *r, const push_records *recs, const char *path, c
  * on wk's threads (NULL: on threads of its own).
  */
 int			wal_push_ahead(repo *r, const push_records *recs, const char *path, const walname *wn, int n,
-						   int threads, workers *wk, wal_push_result *res, push_ahead_result *ahead,
-						   pgark_err *err);
+						   int threads, workers *wk, push_ahead_started_fn started, void *started_arg,
+						   wal_push_result *res, push_ahead_result *ahead, pgark_err *err);
+
+/*
+ * The look-ahead helper (wal-push, spool records only). When a call finds
+ * more segments .ready than it takes, a detached helper stores the rest
+ * while PostgreSQL works through the calls already answered:
+ *
+ * push_helper_run holds dir's helper lock for its life (1: another process
+ * has it; nothing done) and, round after round, takes up to n .ready
+ * segments after floor (path names one file in pg_wal) without a matching
+ * record, claims them (a file per segment in dir, removed once its push is
+ * done and recorded, or failed), stores them on up to threads threads with
+ * a record each, and reports each; it ends when none is left (or after 64
+ * rounds). Only the records speak for what it stored: a helper killed at
+ * any point leaves at most claims, which a call ignores once no helper
+ * holds the lock.
+ *
+ * push_wait_helper: while a helper holds the lock and claims wn, wait (up
+ * to max_ms) for its record; then as push_record_confirm. 0 means: push it
+ * yourself.
+ */
+typedef void (*push_helper_report_fn) (void *arg, const push_ahead_item *item);
+int			push_helper_running(const char *dir);
+int			push_helper_run(repo *r, const char *dir, const char *path, const char *floor, int n, int threads,
+							push_helper_report_fn report, void *arg, pgark_err *err);
+int			push_wait_helper(repo *r, const char *dir, const char *path, const walname *wn, double max_ms,
+							 wal_push_result *res, pgark_err *err);
 
 /* How many segments look-ahead pushes at once for cfg: [repo] transfers;
- * on a local repository at least two per CPU (up to 4), so that one thread
- * seals while another waits for its fsync. */
+ * on a local repository at least [backup] workers, or when that is not set
+ * two per CPU (up to 4), so that one thread seals while another waits for
+ * its fsync. */
 int			push_ahead_threads(const pgark_config *cfg);
 
 #endif

@@ -31,7 +31,9 @@ shared_buffers = '32MB'
 });
 my $spool = "$env->{dir}/spool";
 my $conf  = env_variant($env, "$env->{dir}/ahead.conf",  { archive => { spool => $spool, push_ahead => 8 } });
-my $conf2 = env_variant($env, "$env->{dir}/ahead2.conf", { archive => { spool => $spool, push_ahead => 2 } });
+# step by step, one call at a time: no helper racing ahead (push_helper, below)
+my $conf2 = env_variant($env, "$env->{dir}/ahead2.conf",
+	{ archive => { spool => $spool, push_ahead => 2, push_helper => 'off' } });
 my $pgdata = $node->data_dir;
 my $wal    = "$pgdata/pg_wal";
 
@@ -201,6 +203,147 @@ like($stderr, qr/look-ahead is off for this call: .*\Q$spool\E" is writable by a
 	'look-ahead off, naming the directory');
 chmod 0755, $spool or die;
 
+# --- the helper: more .ready than a call takes; a detached helper stores the rest ---
+use Fcntl qw(:flock);
+my $conf3 = env_variant($env, "$env->{dir}/ahead3.conf", { archive => { spool => $spool, push_ahead => 2 } });
+
+sub helper_lock { return record_dir() . '/helper.lock'; }
+
+# is a helper holding the lock?
+sub helper_running
+{
+	open my $fh, '<', helper_lock() or return 0;
+	my $free = flock($fh, LOCK_SH | LOCK_NB);
+	close $fh;
+	return !$free;
+}
+
+sub wait_helper_gone
+{
+	for (1 .. 600)
+	{
+		return 1 unless helper_running();
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}
+
+sub claims { return sort grep { /^claim-/ } list_dir(record_dir()); }
+
+# every segment .ready now is archived by its own calls, in order
+sub drain_ready
+{
+	my ($cf) = @_;
+	for my $s (ready_segments())
+	{
+		my ($rc2, undef, $err2) = push_as_archiver($cf, $s);
+		return "$s: exit $rc2: $err2" if $rc2 != 0;
+	}
+	return '';
+}
+is(drain_ready($conf2), '', 'what was left .ready is archived (no helper)');
+
+switch_wal($node) for 1 .. 8;
+my @h = ready_segments();
+cmp_ok(scalar(@h), '>=', 8, scalar(@h) . ' segments .ready');
+($rc, $recs, $stderr) = push_as_archiver($conf3, $h[0]);
+is($rc, 0, "wal-push $h[0] exit 0, two stored ahead, more .ready") or diag $stderr;
+my $own_pid = own_push($recs, $h[0])->{pid} // -1;
+is_deeply([ ahead_names([ grep { $_->{pid} == $own_pid } @$recs ], 'ok') ], [ @h[ 1, 2 ] ],
+	"the call itself stored $h[1] and $h[2] ahead");
+ok(wait_helper_gone(), 'a helper ran and ended');
+my @hrecs = grep { $_->{action} eq 'push-ahead' && $_->{result} eq 'ok' } read_audit($env);
+my %hpid = map { basename($_->{object}) => $_->{pid} } @hrecs;
+is_deeply([ grep { $hpid{$_} } @h[ 3 .. $#h ] ], [ @h[ 3 .. $#h ] ], 'the helper stored all the others ahead');
+isnt($hpid{ $h[3] }, $hpid{ $h[1] }, 'in a process of its own');
+is_deeply([ records() ], [ @h[ 1 .. $#h ] ], 'a record for each');
+is_deeply([ claims() ], [], 'no claim left');
+my @not_confirmed;
+for my $s (@h[ 1 .. $#h ])
+{
+	($rc, $recs, $stderr) = push_as_archiver($conf3, $s);
+	push @not_confirmed, "$s: exit $rc " . (own_push($recs, $s)->{detail} // '')
+	  unless $rc == 0 && (own_push($recs, $s)->{detail} // '') eq 'stored ahead by an earlier wal-push';
+}
+is_deeply(\@not_confirmed, [], "each later call answered from its record");
+
+# a claim whose helper is gone (killed) is no reason to wait
+# (one segment .ready at a time: no look-ahead stores the next one)
+switch_wal($node);
+my @k = ready_segments();
+is(scalar(@k), 1, "only $k[0] is .ready");
+open my $cf, '>', record_dir() . "/claim-$k[0]" or die $!;
+close $cf;
+my $t0 = time();
+($rc, $recs, $stderr) = push_as_archiver($conf2, $k[0]);
+is($rc, 0, "wal-push $k[0] exit 0 with a stale claim") or diag $stderr;
+is(own_push($recs, $k[0])->{result}, 'ok', "$k[0] pushed by its own call");
+cmp_ok(time() - $t0, '<', 10, 'without waiting');
+unlink record_dir() . "/claim-$k[0]";
+
+# a claim of a running helper: the call waits for its record; the helper
+# ending without one, the call stores it itself
+switch_wal($node);
+push @k, ready_segments();
+is(scalar(@k), 2, "only $k[1] is .ready");
+open my $lock, '>>', helper_lock() or die $!;
+flock($lock, LOCK_EX) or die "flock: $!";
+open $cf, '>', record_dir() . "/claim-$k[1]" or die $!;
+close $cf;
+my ($wo, $we) = ('', '');
+my $waiter = IPC::Run::start([ pgark_bin('wal-push'), '--config', $conf2, "$wal/$k[1]" ], '>', \$wo, '2>', \$we,
+	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+sleep 2;
+ok($waiter->pumpable, "the call for $k[1] waits while a helper holds the lock and claims it");
+ok(!repo_object_exists($env, wal_object_name($k[1])), "... and has not stored it");
+close $lock;    # the helper "dies"
+$waiter->finish;
+is($waiter->result(0), 0, "once no helper holds the lock, the call stores $k[1] itself") or diag $we;
+ok(repo_object_exists($env, wal_object_name($k[1])), "$k[1] is in the repository");
+rename("$wal/archive_status/$k[1].ready", "$wal/archive_status/$k[1].done");
+unlink record_dir() . "/claim-$k[1]";
+
+# far more .ready than one scan keeps (4096): the oldest are taken, whatever the
+# directory's order (20000 names of later segments, without their files)
+{
+	my @fake = map { sprintf('00000001000000FF%08X', $_) } 1 .. 20000;
+	for my $f (@fake)
+	{
+		open my $fh, '>', "$wal/archive_status/$f.ready" or die $!;
+		close $fh;
+	}
+	switch_wal($node) for 1 .. 3;
+	my @r3 = grep { !/^00000001000000FF/ } ready_segments();
+	is(scalar(@r3), 3, '3 real segments .ready among 20000 others');
+	($rc, $recs, $stderr) = push_as_archiver($conf2, $r3[0]);
+	is($rc, 0, "wal-push $r3[0] exit 0") or diag $stderr;
+	is_deeply([ ahead_names($recs, 'ok') ], [ @r3[ 1, 2 ] ], 'the next two in order were stored ahead');
+	unlink "$wal/archive_status/$_.ready" for @fake;
+	is(drain_ready($conf2), '', 'and are answered from their records');
+}
+
+# kill -9 of the helper while it works: every call still archives its segment
+switch_wal($node) for 1 .. 12;
+my @kh = ready_segments();
+($rc, $recs, $stderr) = push_as_archiver($conf3, $kh[0]);
+is($rc, 0, "wal-push $kh[0] exit 0 (a helper started)") or diag $stderr;
+my $hp = slurp_file(helper_lock());
+chomp $hp;
+kill 'KILL', $hp if $hp =~ /^\d+$/ && helper_running();
+ok(wait_helper_gone(), "the helper (pid $hp) is gone");
+my (@fail, $from_record);
+for my $s (@kh[ 1 .. $#kh ])
+{
+	($rc, $recs, $stderr) = push_as_archiver($conf3, $s);
+	push @fail, "$s: exit $rc: $stderr" if $rc != 0;
+	$from_record++ if (own_push($recs, $s)->{detail} // '') eq 'stored ahead by an earlier wal-push';
+}
+is_deeply(\@fail, [], 'after the kill every call exits 0');
+note 'answered from records: ' . ($from_record // 0) . ' of ' . $#kh;
+ok(wait_helper_gone(), 'no helper left running');
+ok(repo_object_exists($env, wal_object_name($_)), "$_ is in the repository") for @kh;
+is_deeply([ records() ], [], 'no record left');
+
 # --- the archiver itself through a backlog, push_ahead = 8 ---
 switch_wal($node) for 1 .. 24;
 my $last = switch_wal($node);
@@ -247,9 +390,11 @@ my $bench = IPC::Run::start(
 	'>', \$bo, '2>', \$be, IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 # archive_command runs wal-push through a wrapper that, for two calls in three,
 # sends it SIGKILL after 0-79 ms: at any point of a push, a look-ahead,
-# a record's writing or a confirmation
+# a record's writing or a confirmation; and kills the look-ahead helper, when
+# one runs, after one call in four
 my $killer = "$env->{dir}/kill-wrapper";
 my $killed = "$env->{dir}/killed";
+my $killed_helpers = "$env->{dir}/killed-helpers";
 open my $kw, '>', $killer or die $!;
 print $kw <<"SH";
 #!/bin/sh
@@ -261,6 +406,15 @@ if [ \$((r % 3)) -ne 0 ]; then
 fi
 wait \$pid
 st=\$?
+# and one call in four, afterwards, SIGKILL for a look-ahead helper at work
+if [ \$((r % 4)) -eq 1 ]; then
+	for l in $spool/push-*/helper.lock; do
+		hp=\$(cat "\$l" 2>/dev/null)
+		case "\$hp" in ''|*[!0-9]*) continue ;; esac
+		grep -q -- --push-helper /proc/\$hp/cmdline 2>/dev/null && kill -9 \$hp 2>/dev/null &&
+			echo "\$hp" >>$killed_helpers
+	done
+fi
 # above 128, PostgreSQL's archiver would exit (and restart only 10 s later)
 [ \$st -eq 137 ] && echo "\$*" >>$killed && exit 1
 exit \$st
@@ -279,6 +433,9 @@ is($bench->result(0), 0, 'pgbench ran') or diag $be;
 my $kills = 0;
 $kills = scalar(my @k = split /\n/, slurp_file($killed)) if -e $killed;
 cmp_ok($kills, '>', 5, "wal-push killed -9 $kills times");
+my $hkills = 0;
+$hkills = scalar(my @hk = split /\n/, slurp_file($killed_helpers)) if -e $killed_helpers;
+note "look-ahead helpers killed -9: $hkills";
 set_archive_command($real_command);
 $last = switch_wal($node);
 ok(wait_for_archive($node, $last), "the archiver caught up to $last after the kills");
