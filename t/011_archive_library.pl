@@ -7,6 +7,8 @@
 # kept open between calls; a different-content conflict is never reported
 # archived, an identical copy already archived is success; a new pgark.config after a reload, and an edited configuration
 # file, are picked up; key_command runs once per opening, not per segment;
+# a backlog is stored by look-ahead inside the archiver (records in its
+# memory), a failing look-ahead is reported and never taken for archived;
 # and the archiver process never dies.
 use strict;
 use warnings;
@@ -321,6 +323,40 @@ note 'look-ahead: a backlog is stored in parallel by its first call, the others 
 	}
 	ok(fetches_back_exact($_), "$_ fetches back byte-exact") for @backlog;
 	is(stat_archiver()->{last_archived}, $backlog[-1], "pg_stat_archiver: last archived $backlog[-1]");
+
+	# a look-ahead that fails (damaged bytes already under the last one's
+	# name) is reported, never taken for archived, and leaves that segment
+	# to its own call, which fails too until the name is cleared
+	chmod 0644, $env->{key} or die;
+	$before = stat_archiver()->{failed};
+	my @b2;
+	for (1 .. 3)
+	{
+		$node->safe_psql('postgres', 'INSERT INTO pgbench_history SELECT * FROM pgbench_history LIMIT 100');
+		push @b2, switch_wal($node);
+	}
+	ok(wait_failed($b2[0], $before, 1), "archiving $b2[0] failed while the key file was unsafe");
+	my $bad = wal_object_name($b2[2]);
+	repo_write_object($env, $bad, 'PGARKOBJ' . ("\0" x 100));
+	$lines = scalar(audit_of($env->{audit}));
+	$before = stat_archiver()->{failed};
+	chmod 0600, $env->{key} or die;
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	ok(wait_failed($b2[2], $before, 1), "$b2[2], whose name holds damaged bytes, fails");
+	ok(-f "$wal/archive_status/$b2[2].ready", "$b2[2] stays .ready");
+	@all = audit_of($env->{audit});
+	@new = @all[ $lines .. $#all ];
+	my @fa = grep { $_->{action} eq 'push-ahead' && $_->{object} eq $bad } @new;
+	ok(@fa && $fa[0]{result} ne 'ok', "its look-ahead failed and was audited ($fa[0]{result})");
+	like(slurp_file($node->logfile), qr/WARNING:\s+pgark_archive: look-ahead for \Q$b2[2]\E: /,
+		'with a WARNING naming it');
+	ok(!grep({ $_->{action} eq 'push' && $_->{object} eq $bad && $_->{result} eq 'ok' } @new),
+		"$b2[2] was never reported archived");
+	ok(-f "$wal/archive_status/$b2[1].done", "$b2[1], stored ahead beside it, is archived");
+	repo_remove_object($env, $bad);
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	ok(wait_for_archive($node, $b2[2]), "the name cleared: $b2[2] is archived");
+	ok(fetches_back_exact($_), "$_ fetches back byte-exact") for @b2;
 }
 
 # ---------------------------------------------------------------------------
