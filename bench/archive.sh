@@ -86,10 +86,14 @@ tstart=$(date +%s)
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 port=$((30000 + $$ % 20000))
 # wait (at most 60 s) for a pgBackRest async archive-push of this run to end
+# untimed: neither pgBackRest's async archive-push nor pgark's look-ahead
+# helper (a burst's last calls may return before either has exited) is left
+# running into the next timed operation
 wait_async() {
   n=0
   while pgrep -u "$(id -u)" -f "pgbackrest --config=$work/.*archive-push:async" >/dev/null 2>&1 ||
-        pgrep -u "$(id -u)" -f "archive-push:async.*$work" >/dev/null 2>&1; do
+        pgrep -u "$(id -u)" -f "archive-push:async.*$work" >/dev/null 2>&1 ||
+        pgrep -u "$(id -u)" -f "wal-push --config $work/.* --push-helper" >/dev/null 2>&1; do
     n=$((n + 1)); [ $n -lt 600 ] || return 1
     sleep 0.1
   done
@@ -282,7 +286,7 @@ burst_pgbr() {
   burst_run pgbr "pgbackrest --config='$work/pgbackrest.conf' --stanza=bench --archive-async=y archive-push '$W/%f' >>'$work/pgbr.log' 2>&1"
 }
 burst_prepare() {  # untimed: the objects removed, the segments .ready
-  wait_async || { echo "pgBackRest's async archive-push did not end" >&2; exit 1; }
+  wait_async || { echo "pgBackRest's async archive-push or pgark's look-ahead helper did not end" >&2; exit 1; }
   for s in $all; do
     case $1 in pgark) rm_pgark "$s" ;; pgbr) rm_pgbr "$s" ;; esac
   done
