@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "prog.h"
 #include "pushahead.h"
@@ -87,6 +88,7 @@ helper_main(prog *p)
 	char		spool[PATH_MAX], path[PATH_MAX];
 	walname		floor;
 	repo	   *r;
+	int			lock = -1;
 
 	err_clear(&err);
 	if (p->argc != 2 || walname_parse(p->argv[0], &floor, &err) != 0 ||
@@ -96,15 +98,16 @@ helper_main(prog *p)
 		return 0;
 	if (p->cfg.push_ahead <= 0 || !p->cfg.push_helper || spool_dir(&p->cfg, "push", spool, sizeof(spool), &err) != 0)
 		return 0;
-	if ((r = repo_open(&p->cfg, &err)) == NULL)
-	{
-		prog_audit(p, "push-ahead", floor.name, err_kind_name(err.kind), err.msg, 0, 0);
+	/* one helper at a time, decided before anything costly is opened */
+	if (push_helper_lock(spool, &lock, &err) != 0)
 		return 0;
-	}
-	if (push_helper_run(r, spool, path, floor.name, p->cfg.push_ahead, push_ahead_threads(&p->cfg), ahead_report,
-						p, &err) < 0)
+	if ((r = repo_open(&p->cfg, &err)) == NULL)
+		prog_audit(p, "push-ahead", floor.name, err_kind_name(err.kind), err.msg, 0, 0);
+	else if (push_helper_run(r, spool, path, floor.name, p->cfg.push_ahead, push_ahead_threads(&p->cfg),
+							 ahead_report, p, &err) < 0)
 		prog_audit(p, "push-ahead", floor.name, err_kind_name(err.kind), err.msg, 0, 0);
 	repo_close(r);
+	close(lock);
 	return 0;
 }
 
@@ -215,7 +218,7 @@ main(int argc, char **argv)
 		if (err.kind == PGARK_ERR_CONFLICT || err.kind == PGARK_ERR_MISMATCH)
 		{
 			log_error("%s", err.msg);
-			log_error("%s stays in pg_wal and PostgreSQL will retry; nothing in the repository was changed. "
+			log_error("%s stays in pg_wal and PostgreSQL will retry; it was not stored. "
 					  "Find out which cluster wrote %s before anything else.", wn.name, res.object);
 			prog_alert(&p, 1, err.msg);
 			repo_close(r);

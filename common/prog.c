@@ -422,6 +422,26 @@ prog_spawn_helper(prog *p, const char *opt, const char *arg1, const char *arg2)
 	pid_t		pid;
 	int			rc;
 
+	/* A detached process is adopted by PID 1. Where that is PostgreSQL's
+	 * postmaster (a container started without an init), a helper that died
+	 * by a signal (the OOM killer) would count as a crashed server process
+	 * and restart every backend: no helper there. */
+	{
+		char		comm[32] = "";
+		FILE	   *f = fopen("/proc/1/comm", "re");
+
+		if (f != NULL)
+		{
+			if (fgets(comm, sizeof(comm), f) == NULL)
+				comm[0] = '\0';
+			fclose(f);
+		}
+		if (strcmp(comm, "postgres\n") == 0 || strcmp(comm, "postmaster\n") == 0)
+		{
+			log_debug("%s: no helper: PID 1 is PostgreSQL (a container without an init)", opt);
+			return;
+		}
+	}
 	argv[n++] = p->name;
 	if (p->config_path)
 	{
@@ -433,11 +453,12 @@ prog_spawn_helper(prog *p, const char *opt, const char *arg1, const char *arg2)
 	if (arg2 != NULL)
 		argv[n++] = arg2;
 	argv[n] = NULL;
+	/* every disposition the caller inherited (PostgreSQL's archiver ignores
+	 * SIGPIPE and others) back to the default */
 	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGQUIT);
+	sigfillset(&dfl);
+	sigdelset(&dfl, SIGKILL);
+	sigdelset(&dfl, SIGSTOP);
 	if (posix_spawn_file_actions_init(&fa) != 0)
 		return;
 	if (posix_spawnattr_init(&attr) != 0)

@@ -227,6 +227,24 @@ record_write(const push_records *recs, const char *name, const struct stat *sb, 
 	return 0;
 }
 
+/* Is there a record for name (well-formed or not)? */
+static int
+record_exists(const push_records *recs, const char *name)
+{
+	char		path[PATH_MAX];
+	struct stat sb;
+	int			found;
+
+	if (recs->memo != NULL)
+	{
+		pthread_mutex_lock(&recs->memo->mu);
+		found = memo_find(recs->memo, name) != NULL;
+		pthread_mutex_unlock(&recs->memo->mu);
+		return found;
+	}
+	return record_path(recs->dir, name, path, sizeof(path)) == 0 && lstat(path, &sb) == 0;
+}
+
 /* Does the record for name match the file at path as it is now? */
 static int
 record_matches_file(const push_records *recs, const char *name, const char *path, char *object, size_t objlen,
@@ -254,6 +272,8 @@ push_record_confirm(repo *r, const push_records *recs, const char *path, const w
 
 	memset(res, 0, sizeof(*res));
 	walname_object(wn, res->object, sizeof(res->object));
+	if (!record_exists(recs, wn->name))
+		return 0;				/* nothing to remove (a helper may be writing it now) */
 	if (!record_matches_file(recs, wn->name, path, object, sizeof(object), &stored, &obj_mtime) ||
 		strcmp(object, res->object) != 0)
 	{
@@ -398,6 +418,18 @@ record_item(ahead_ctx *c, push_ahead_item *it, const walname *wn, const char *pa
 	}
 }
 
+/* Is name still .ready in waldir? (A look-ahead for one that is not is
+ * pointless: PostgreSQL archived it meanwhile, and may recycle its file.) */
+static int
+still_ready(const char *waldir, const char *name)
+{
+	char		p[PATH_MAX];
+	struct stat sb;
+
+	return (size_t) snprintf(p, sizeof(p), "%s/archive_status/%s.ready", waldir, name) < sizeof(p) &&
+		lstat(p, &sb) == 0;
+}
+
 static void
 claim_path(const char *dir, const char *name, char *out, size_t outlen)
 {
@@ -418,6 +450,8 @@ push_one(void *arg, size_t i, pgark_err *err)
 	pgark_err  *e = own ? err : &it->err;
 	int			rc = -1;
 
+	if (it != NULL && !still_ready(c->waldir, c->wn[i].name))
+		goto unclaim;			/* not run: nothing to report */
 	if (it != NULL)
 		it->ran = 1;
 	if ((size_t) snprintf(path, sizeof(path), "%s/%s", c->waldir, c->wn[i].name) >= sizeof(path))
@@ -435,8 +469,13 @@ push_one(void *arg, size_t i, pgark_err *err)
 	if (rc == 0)
 	{
 		it->ok = 1;
-		record_item(c, it, &c->wn[i], path);
+		if (still_ready(c->waldir, c->wn[i].name))
+			record_item(c, it, &c->wn[i], path);
+		else
+			err_set(&it->err, PGARK_ERR_NOTFOUND, 0, "%s is no longer .ready (archived meanwhile): no record",
+					c->wn[i].name);
 	}
+unclaim:
 	if (c->claims != NULL)
 	{
 		char		cp[PATH_MAX];
@@ -489,8 +528,17 @@ list_ready(const char *waldir, const push_records *recs, char (*names)[41], int 
 	DIR		   *d;
 	struct dirent *de;
 	int			n = 0, partial = 0;
+	struct timespec scan_start;
 
 	*count = 0;
+	/* file times come from a coarse clock, up to a tick behind this one */
+	clock_gettime(CLOCK_REALTIME, &scan_start);
+	scan_start.tv_nsec -= 20 * 1000 * 1000;
+	if (scan_start.tv_nsec < 0)
+	{
+		scan_start.tv_nsec += 1000 * 1000 * 1000;
+		scan_start.tv_sec--;
+	}
 	if ((size_t) snprintf(status, sizeof(status), "%s/archive_status", waldir) >= sizeof(status))
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "path too long: %s/archive_status", waldir);
 	if ((d = opendir(status)) == NULL)
@@ -560,7 +608,12 @@ list_ready(const char *waldir, const push_records *recs, char (*names)[41], int 
 				continue;
 			if (partial && strcmp(key, names[n - 1]) > 0)
 				continue;		/* beyond the list: cannot be judged */
-			if ((size_t) snprintf(p, sizeof(p), "%s/%s", recs->dir, de->d_name) < sizeof(p))
+			/* a record written since the scan began (20 ms of margin) may
+			 * be of a segment that became .ready after it: kept */
+			if ((size_t) snprintf(p, sizeof(p), "%s/%s", recs->dir, de->d_name) < sizeof(p) &&
+				lstat(p, &sb) == 0 &&
+				(sb.st_mtim.tv_sec < scan_start.tv_sec ||
+				 (sb.st_mtim.tv_sec == scan_start.tv_sec && sb.st_mtim.tv_nsec < scan_start.tv_nsec)))
 				unlink(p);
 		}
 		closedir(d);
@@ -579,8 +632,8 @@ push_ahead_threads(const pgark_config *cfg)
 	{
 		int			local = cfg->workers > 0 ? cfg->workers : 2 * workers_default();
 
-		if (cfg->workers <= 0 && local > 4)
-			local = 4;
+		if (local > 4)
+			local = 4;			/* each holds about 4 MiB; the CPUs are shared */
 		if (n < local)
 			n = local;
 	}
@@ -742,6 +795,21 @@ push_helper_running(const char *dir)
 #define HELPER_ROUNDS_MAX 64
 
 int
+push_helper_lock(const char *dir, int *fd, pgark_err *err)
+{
+	int			rc = 1;
+
+	/* a call probing the lock holds it shared for a moment: try again */
+	for (int i = 0; i < 5 && rc == 1; i++)
+	{
+		if (i > 0)
+			usleep(2000);
+		rc = spool_lock_take(dir, HELPER_LOCK, fd, err);
+	}
+	return rc;
+}
+
+int
 push_helper_run(repo *r, const char *dir, const char *path, const char *floor, int n, int threads,
 				push_helper_report_fn report, void *arg, pgark_err *err)
 {
@@ -750,10 +818,8 @@ push_helper_run(repo *r, const char *dir, const char *path, const char *floor, i
 	ahead_ctx  *c = NULL;
 	char		(*ready)[41] = NULL;
 	char		last[41];
-	int			lock = -1, rc;
+	int			rc;
 
-	if ((rc = spool_lock_take(dir, HELPER_LOCK, &lock, err)) != 0)
-		return rc;
 	/* claims left by a helper that died: ours now */
 	{
 		DIR		   *d = opendir(dir);
@@ -785,7 +851,7 @@ push_helper_run(repo *r, const char *dir, const char *path, const char *floor, i
 	snprintf(last, sizeof(last), "%s", floor);
 	for (int round = 0; round < HELPER_ROUNDS_MAX; round++)
 	{
-		int			more, k;
+		int			more, k, ok;
 
 		memset(ahead, 0, sizeof(*ahead));
 		if ((k = select_candidates(c, ready, NULL, last, 0, n, &more)) == 0)
@@ -804,15 +870,22 @@ push_helper_run(repo *r, const char *dir, const char *path, const char *floor, i
 		}
 		if (run_items(c, k, clamp_threads(threads), err) != 0)
 			goto done;
+		ok = 0;
 		for (int i = 0; i < k; i++)
+		{
 			report(arg, &ahead->items[i]);
+			ok += ahead->items[i].ok;
+		}
+		/* not one stored (the repository unreachable, full, refusing):
+		 * the calls themselves are told why, without waiting for us */
+		if (ok == 0)
+			break;
 		snprintf(last, sizeof(last), "%s", ahead->items[k - 1].name);
 	}
 	rc = 0;
 done:
 	ctx_free(c, ready);
 	free(ahead);
-	close(lock);
 	return rc;
 }
 
@@ -829,14 +902,17 @@ push_wait_helper(repo *r, const char *dir, const char *path, const walname *wn, 
 	for (int i = 0;; i++)
 	{
 		int			c = push_record_confirm(r, &recs, path, wn, res, err);
+		double		waited = now_ms() - t0;
 
 		if (c != 0)
 			return c;
 		if (lstat(cp, &sb) != 0)
 			/* not claimed, or done: its record (if any) was written before */
 			return push_record_confirm(r, &recs, path, wn, res, err);
-		if ((i % 20 == 0 && !push_helper_running(dir)) || now_ms() - t0 > max_ms)
+		if ((i % 10 == 0 && !push_helper_running(dir)) || waited > max_ms)
 			return 0;
-		usleep(500);
+		/* a segment takes the helper some 10-50 ms: poll at 1 ms at first,
+		 * then less often */
+		usleep(waited < 200 ? 1000 : 10000);
 	}
 }

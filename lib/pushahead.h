@@ -89,13 +89,13 @@ int			wal_push_ahead(repo *r, const push_records *recs, const char *path, const 
  * more segments .ready than it takes, a detached helper stores the rest
  * while PostgreSQL works through the calls already answered:
  *
- * push_helper_run holds dir's helper lock for its life (1: another process
- * has it; nothing done) and, round after round, takes up to n .ready
+ * push_helper_run, its caller holding dir's helper lock (push_helper_lock)
+ * for its life, round after round takes up to n .ready
  * segments after floor (path names one file in pg_wal) without a matching
  * record, claims them (a file per segment in dir, removed once its push is
  * done and recorded, or failed), stores them on up to threads threads with
- * a record each, and reports each; it ends when none is left (or after 64
- * rounds). Only the records speak for what it stored: a helper killed at
+ * a record each, and reports each; it ends when none is left, after a
+ * round that stored none, or after 64 rounds. Only the records speak for what it stored: a helper killed at
  * any point leaves at most claims, which a call ignores once no helper
  * holds the lock.
  *
@@ -105,6 +105,9 @@ int			wal_push_ahead(repo *r, const push_records *recs, const char *path, const 
  */
 typedef void (*push_helper_report_fn) (void *arg, const push_ahead_item *item);
 int			push_helper_running(const char *dir);
+/* Take dir's helper lock, to hold (*fd) for the helper's life: 0, 1 if
+ * another process has it, -1 error. Before anything costly is opened. */
+int			push_helper_lock(const char *dir, int *fd, pgark_err *err);
 int			push_helper_run(repo *r, const char *dir, const char *path, const char *floor, int n, int threads,
 							push_helper_report_fn report, void *arg, pgark_err *err);
 int			push_wait_helper(repo *r, const char *dir, const char *path, const walname *wn, double max_ms,
@@ -112,8 +115,8 @@ int			push_wait_helper(repo *r, const char *dir, const char *path, const walname
 
 /* How many segments look-ahead pushes at once for cfg: [repo] transfers;
  * on a local repository at least [backup] workers, or when that is not set
- * two per CPU (up to 4), so that one thread seals while another waits for
- * its fsync. */
+ * two per CPU, up to 4 either way, so that one thread seals while another
+ * waits for its fsync. */
 int			push_ahead_threads(const pgark_config *cfg);
 
 #endif

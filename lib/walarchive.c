@@ -260,13 +260,31 @@ wal_push_file_wk(repo *r, const char *path, const walname *wn, workers *wk, wal_
 				goto done;
 		}
 	}
+	/* Nothing may have written or renamed the file while it was read (a
+	 * segment PostgreSQL no longer protects, recycled under a reader that
+	 * outlived its call): else what was read may mix two segments. A
+	 * write changes mtime, a rename ctime. */
 	if (fstat(fd, &sb2) != 0 || sb2.st_size != sb.st_size)
 	{
 		err_set(err, PGARK_ERR_MISMATCH, 0, "WAL file %s changed size while being archived", path);
 		goto done;
 	}
+	if (sb2.st_mtim.tv_sec != sb.st_mtim.tv_sec || sb2.st_mtim.tv_nsec != sb.st_mtim.tv_nsec ||
+		sb2.st_ctim.tv_sec != sb.st_ctim.tv_sec || sb2.st_ctim.tv_nsec != sb.st_ctim.tv_nsec)
+	{
+		err_set(err, PGARK_ERR_MISMATCH, 0,
+				"WAL file %s was written or renamed while being archived (recycled by PostgreSQL?): not stored",
+				path);
+		goto done;
+	}
 	if (obj_writer_finish(ow, &sum, err) != 0)
 		goto done;
+	if (sum.plain_len != (uint64_t) sb.st_size)
+	{
+		err_set(err, PGARK_ERR_MISMATCH, 0, "WAL file %s: %llu bytes read of %lld: not stored", path,
+				(unsigned long long) sum.plain_len, (long long) sb.st_size);
+		goto done;
+	}
 	if (store_put_commit(sw, STORE_NO_OVERWRITE, err) != 0)
 	{
 		sw = NULL;

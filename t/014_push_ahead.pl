@@ -251,6 +251,12 @@ is($rc, 0, "wal-push $h[0] exit 0, two stored ahead, more .ready") or diag $stde
 my $own_pid = own_push($recs, $h[0])->{pid} // -1;
 is_deeply([ ahead_names([ grep { $_->{pid} == $own_pid } @$recs ], 'ok') ], [ @h[ 1, 2 ] ],
 	"the call itself stored $h[1] and $h[2] ahead");
+# the helper may not even have taken its lock yet: wait for its records first
+for (1 .. 600)
+{
+	last if scalar(my @rr = records()) == $#h;
+	select(undef, undef, undef, 0.1);
+}
 ok(wait_helper_gone(), 'a helper ran and ended');
 my @hrecs = grep { $_->{action} eq 'push-ahead' && $_->{result} eq 'ok' } read_audit($env);
 my %hpid = map { basename($_->{object}) => $_->{pid} } @hrecs;
@@ -303,6 +309,32 @@ ok(repo_object_exists($env, wal_object_name($k[1])), "$k[1] is in the repository
 rename("$wal/archive_status/$k[1].ready", "$wal/archive_status/$k[1].done");
 unlink record_dir() . "/claim-$k[1]";
 
+# the same wait, answered from the record once it comes: here the record
+# of k3 is made by the look-ahead of a call for k2 (no helper of its own)
+switch_wal($node) for 1 .. 2;
+my @k23 = grep { $_ gt $k[1] } ready_segments();
+is(scalar(@k23), 2, "$k23[0] and $k23[1] are .ready");
+open $lock, '>>', helper_lock() or die $!;
+flock($lock, LOCK_EX) or die "flock: $!";
+open $cf, '>', record_dir() . "/claim-$k23[1]" or die $!;
+close $cf;
+my $before_w = () = read_audit($env);
+($wo, $we) = ('', '');
+$waiter = IPC::Run::start([ pgark_bin('wal-push'), '--config', $conf2, "$wal/$k23[1]" ], '>', \$wo, '2>', \$we,
+	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+sleep 1;
+ok($waiter->pumpable, "the call for $k23[1] waits for the helper's record");
+($rc, $recs, $stderr) = push_as_archiver($conf2, $k23[0]);
+is($rc, 0, "wal-push $k23[0] exit 0, storing $k23[1] ahead with a record") or diag $stderr;
+$waiter->finish;
+is($waiter->result(0), 0, "the waiting call for $k23[1] exit 0") or diag $we;
+my @wrecs = read_audit($env);
+my ($wpush) = grep { $_->{action} eq 'push' && $_->{object} eq wal_object_name($k23[1]) } @wrecs[ $before_w .. $#wrecs ];
+is($wpush && $wpush->{detail}, 'stored ahead by an earlier wal-push', '... answered from the record it waited for');
+close $lock;
+unlink record_dir() . "/claim-$k23[1]";
+rename("$wal/archive_status/$k23[1].ready", "$wal/archive_status/$k23[1].done");
+
 # far more .ready than one scan keeps (4096): the oldest are taken, whatever the
 # directory's order (20000 names of later segments, without their files)
 {
@@ -327,10 +359,20 @@ switch_wal($node) for 1 .. 12;
 my @kh = ready_segments();
 ($rc, $recs, $stderr) = push_as_archiver($conf3, $kh[0]);
 is($rc, 0, "wal-push $kh[0] exit 0 (a helper started)") or diag $stderr;
-my $hp = slurp_file(helper_lock());
-chomp $hp;
-kill 'KILL', $hp if $hp =~ /^\d+$/ && helper_running();
-ok(wait_helper_gone(), "the helper (pid $hp) is gone");
+# the helper's pid once it holds the lock (the file names the holder)
+my $hp = '';
+for (1 .. 100)
+{
+	$hp = -e helper_lock() ? slurp_file(helper_lock()) : '';
+	chomp $hp;
+	last if $hp =~ /^\d+$/ && helper_running() && (eval { slurp_file("/proc/$hp/cmdline") } // '') =~ /--push-helper/;
+	$hp = '';
+	select(undef, undef, undef, 0.05);
+}
+my $claims_then = scalar(my @cl = claims());
+kill 'KILL', $hp if $hp ne '';
+note $hp ne '' ? "killed the helper (pid $hp) with $claims_then claims left" : 'the helper had ended before it could be killed';
+ok(wait_helper_gone(), 'the helper is gone');
 my (@fail, $from_record);
 for my $s (@kh[ 1 .. $#kh ])
 {
@@ -379,6 +421,35 @@ sub check_archive
 	return;
 }
 check_archive('backlog');
+
+# --- a segment written or renamed while it is read is not stored ---
+# (a reader that outlived PostgreSQL's protection of the file: recycled
+# under it). wal-push is held 3 s in the posix_fadvise that follows the
+# segment's open (strace: the second fadvise64, the first being
+# pgark.repo's), and the file is touched meanwhile.
+SKIP:
+{
+	my ($so, $se) = ('', '');
+	my $strace_ok = eval { IPC::Run::run([ 'strace', '-o', '/dev/null', 'true' ], '>', \$so, '2>', \$se, IPC::Run::timeout(30)) };
+	skip 'strace is not usable here', 5 unless $strace_ok;
+	set_archive_command('false');    # the archiver held: this test's wal-push alone
+	is(drain_ready($conf2), '', 'nothing left .ready');
+	my $s = switch_wal($node);
+	my $asan = join(':', grep { defined && $_ ne '' } $ENV{ASAN_OPTIONS}, 'detect_leaks=0');
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'env', "ASAN_OPTIONS=$asan", 'strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=fadvise64',
+		  '-e', 'inject=fadvise64:delay_exit=3000000:when=2', pgark_bin('wal-push'), '--config', $env->{conf}, "$wal/$s" ],
+		'>', \$o, '2>', \$e, IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	sleep 1;
+	utime(undef, undef, "$wal/$s") or die "utime: $!";
+	$h->finish;
+	is($h->result(0), 1, "wal-push $s exit 1: the file changed while it was read");
+	like($e, qr/was written or renamed while being archived/, 'saying so');
+	ok(!repo_object_exists($env, wal_object_name($s)), "$s was not stored");
+	is(drain_ready($conf2), '', "and is stored by the next call");
+	set_archive_command($real_command);
+}
 
 # --- kill -9 of wal-push at random points under pgbench ---
 my $r = base_push($env->{conf}, '--fast');
@@ -450,5 +521,6 @@ $rn->start(fail_ok => 1);
 ok(wait_for_recovery_end($rn), 'the restore replayed to the end') or diag tail_of($rn->logfile);
 is(table_hash($rn, $_), $hash{$_}, "$_ identical after the restore") for sort keys %hash;
 $rn->stop;
+ok(wait_helper_gone(), 'no look-ahead helper left running at the end');
 $node->stop;
 done_testing();
