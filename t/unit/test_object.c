@@ -1019,6 +1019,45 @@ test_reader_misc(void)
 		free(bad);
 	}
 	membuf_free(&obj);
+
+	/*
+	 * A caller's buffer with room for a whole frame gets the plaintext
+	 * decoded in place. A stored (incompressible) frame is decrypted there
+	 * before its tag is checked: when the tag fails, none of it stays.
+	 */
+	{
+		uint8_t		rnd[3 * SMALL_FRAME];
+		obj_params	pr = params(OBJ_CIPHER_AES256GCM, SMALL_FRAME, sizeof(rnd));
+		memsrc		src;
+		obj_reader *r;
+		uint8_t		buf[2 * SMALL_FRAME];
+		size_t		got;
+		frame_map	m;
+		int			wiped = 1;
+
+		fill_random(rnd, sizeof(rnd), 21);
+		if (write_object(&pr, rnd, sizeof(rnd), 0, &obj, &sum, &err) != 0)
+			bail_out("write: %s", err.msg);
+		map_frames(obj.buf, obj.len, &m);
+		ok(get_be32(obj.buf + m.start[1]) == SMALL_FRAME && obj.buf[m.start[1] + 4] == 0,
+		   "random plaintext: frame 1 is stored, not compressed");
+		obj.buf[m.start[2] - 1] ^= 1;	/* frame 1's tag */
+		src = (memsrc) {obj.buf, obj.len, 0, 0};
+		r = obj_reader_new(mem_source, &src, lookup_one, &test_dek, &err);
+		if (ok(r != NULL, "reader on an object whose frame 1 has a damaged tag"))
+		{
+			memset(buf, 0xA5, sizeof(buf));
+			ok(obj_reader_read(r, buf, SMALL_FRAME, &got, &err) == 0 && got == SMALL_FRAME &&
+			   memcmp(buf, rnd, SMALL_FRAME) == 0, "frame 0 is read into a buffer of one frame");
+			is_int(obj_reader_read(r, buf, sizeof(buf), &got, &err), -1, "frame 1 fails its tag");
+			is_kind(err, PGARK_ERR_CORRUPT, "... as CORRUPT");
+			for (size_t i = 0; i < SMALL_FRAME; i++)
+				wiped &= buf[i] == 0;
+			ok(wiped, "... and none of its plaintext is left in the caller's buffer");
+			obj_reader_free(r);
+		}
+		membuf_free(&obj);
+	}
 }
 
 /* The decoder's own edges: a buffer too small, a read without an open, reuse after failures. */
