@@ -538,13 +538,12 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	fp.or = or;
 	fp.fd = fd;
 	fp.dest = dest;
-	fp.buf[0] = malloc(IO_CHUNK);
-	fp.buf[1] = malloc(IO_CHUNK);
-	if (fp.buf[0] == NULL || fp.buf[1] == NULL)
+	if ((fp.buf[0] = alloc_bulk(2 * IO_CHUNK)) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
 	}
+	fp.buf[1] = fp.buf[0] + IO_CHUNK;
 	if (wal_push_threads(r->cfg) > 1)
 	{
 		wk = workers_new(2, err);
@@ -618,7 +617,6 @@ done:
 		unlink(tmp);
 	workers_free(wk);
 	free(fp.buf[0]);
-	free(fp.buf[1]);
 	obj_reader_free(or);
 	store_reader_close(sr);
 	return rc;
