@@ -575,7 +575,11 @@ typedef struct frame_check
 	uint64_t	total;
 	size_t		last_data_len;
 	xxh64_state xx;
+	int			defer_xx;		/* the caller hashes (obj_reader_defer_xxh64) */
+	uint64_t	trailer_xx;		/* then the trailer's XXH64, kept for it */
 } frame_check;
+
+#define XXH64_MISMATCH "plaintext checksum (XXH64) mismatch"
 
 static int
 check_corrupt(const frame_check *f, pgark_err *err, const char *what)
@@ -670,8 +674,10 @@ check_frame_body(frame_check *f, const uint8_t *fh, uint32_t plen, uint8_t flags
 			return check_corrupt(f, err, "trailer disagrees with the frames read");
 		if (f->h.plain_len != OBJ_LEN_UNKNOWN && f->h.plain_len != total)
 			return check_corrupt(f, err, "trailer disagrees with the header's length");
-		if (xx != xxh64_digest(&f->xx))
-			return check_corrupt(f, err, "plaintext checksum (XXH64) mismatch");
+		if (f->defer_xx)
+			f->trailer_xx = xx;
+		else if (xx != xxh64_digest(&f->xx))
+			return check_corrupt(f, err, XXH64_MISMATCH);
 		*out_len = 0;
 		*last = 1;
 		return 0;
@@ -696,7 +702,8 @@ check_frame_body(frame_check *f, const uint8_t *fh, uint32_t plen, uint8_t flags
 		return check_corrupt(f, err, "more data than the header announces");
 	f->last_data_len = n;
 	f->total += n;
-	xxh64_update(&f->xx, out, n);
+	if (!f->defer_xx)
+		xxh64_update(&f->xx, out, n);
 	f->frame_no++;
 	*out_len = n;
 	return 0;
@@ -723,6 +730,8 @@ struct obj_reader
 	int			failed;
 	sha256_ctx *sha;
 	obj_summary sum;
+	xxh64_state caller_xx;		/* obj_reader_hash's, with f.defer_xx */
+	int			hash_checked;	/* obj_reader_check_hash passed */
 };
 
 /* Read exactly n bytes; *short_read set if the source ended first. */
@@ -812,7 +821,7 @@ reader_next_frame(obj_reader *r, uint8_t *out, size_t *out_len, pgark_err *err)
 			goto failed;
 		r->sum.plain_len = r->f.total;
 		r->sum.frames = r->f.frame_no;
-		r->sum.xxh64 = xxh64_digest(&r->f.xx);
+		r->sum.xxh64 = r->f.defer_xx ? r->f.trailer_xx : xxh64_digest(&r->f.xx);
 		if (r->sha != NULL)
 			sha256_final(r->sha, r->sum.sha256);
 		r->done = 1;
@@ -876,6 +885,33 @@ obj_reader_skip_stored_sha256(obj_reader *r)
 	memset(r->sum.sha256, 0, sizeof(r->sum.sha256));
 }
 
+void
+obj_reader_defer_xxh64(obj_reader *r)
+{
+	r->f.defer_xx = 1;
+	xxh64_init(&r->caller_xx, 0);
+}
+
+void
+obj_reader_hash(obj_reader *r, const void *data, size_t n)
+{
+	xxh64_update(&r->caller_xx, data, n);
+}
+
+int
+obj_reader_check_hash(obj_reader *r, pgark_err *err)
+{
+	if (!r->done || r->failed)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "object not read to its end");
+	if (r->f.defer_xx && xxh64_digest(&r->caller_xx) != r->f.trailer_xx)
+	{
+		r->failed = 1;
+		return check_corrupt(&r->f, err, XXH64_MISMATCH);
+	}
+	r->hash_checked = 1;
+	return 0;
+}
+
 const obj_header *
 obj_reader_header(const obj_reader *r)
 {
@@ -885,7 +921,7 @@ obj_reader_header(const obj_reader *r)
 const obj_summary *
 obj_reader_summary(const obj_reader *r)
 {
-	return r->done ? &r->sum : NULL;
+	return r->done && (!r->f.defer_xx || r->hash_checked) ? &r->sum : NULL;
 }
 
 void
