@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -54,6 +55,12 @@ ossl_fail(pgark_err *err, const char *what)
 	ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
 	return err_set(err, PGARK_ERR_INTERNAL, 0, "OpenSSL %s failed: %s", what, buf);
+}
+
+void
+crypto_skip_exit_cleanup(void)
+{
+	(void) OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 }
 
 static int

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "prefetch.h"
 #include "prog.h"
 #include "repo.h"
@@ -247,6 +248,9 @@ main(int argc, char **argv)
 			log_warning("not using a prefetched file: %s", serr.msg);
 	}
 
+	/* from here on OpenSSL is used, and nothing it holds needs freeing
+	 * before this process exits */
+	crypto_skip_exit_cleanup();
 	if ((r = repo_open(&p.cfg, &err)) == NULL)
 	{
 		prog_audit(&p, "fetch", wn.name, err_kind_name(err.kind), err.msg, 0, 0);
