@@ -58,9 +58,13 @@ ossl_fail(pgark_err *err, const char *what)
 }
 
 void
-crypto_skip_exit_cleanup(void)
+crypto_program_init(int own_use_only)
 {
-	(void) OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+	uint64_t	opts = OPENSSL_INIT_NO_ATEXIT;
+
+	if (own_use_only)
+		opts |= OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS;
+	(void) OPENSSL_init_crypto(opts, NULL);
 }
 
 static int
