@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -54,6 +55,16 @@ ossl_fail(pgark_err *err, const char *what)
 	ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
 	return err_set(err, PGARK_ERR_INTERNAL, 0, "OpenSSL %s failed: %s", what, buf);
+}
+
+void
+crypto_program_init(int own_use_only)
+{
+	uint64_t	opts = OPENSSL_INIT_NO_ATEXIT;
+
+	if (own_use_only)
+		opts |= OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS;
+	(void) OPENSSL_init_crypto(opts, NULL);
 }
 
 static int

@@ -66,6 +66,24 @@ void		sha256_plain(const void *data, size_t len, uint8_t out[SHA256_LEN]);
 
 int			random_bytes(uint8_t *out, size_t n, pgark_err *err);
 
+/*
+ * For a program that exits right after its work (wal-fetch), called before
+ * anything else in the process uses OpenSSL:
+ *  - OpenSSL frees nothing at exit (OPENSSL_INIT_NO_ATEXIT), as the kernel
+ *    takes the whole process back anyway: 0.1-0.3 ms;
+ *  - with own_use_only (nothing but pgark's own code will use OpenSSL in
+ *    this process: no libcurl, whose TLS may look names up there), the
+ *    table of legacy algorithm names (EVP_get_cipherbyname and co.) is not
+ *    filled (OPENSSL_INIT_NO_ADD_ALL_CIPHERS and _DIGESTS): pgark fetches
+ *    its algorithms from the providers by name and never looks there;
+ *    about 0.3 ms.
+ * The configuration file is still read at the first use, and its providers
+ * and default properties (a FIPS setup) apply as before. Never from the
+ * archive library: these are process-wide choices, not the library's to
+ * make for the server that loaded it.
+ */
+void		crypto_program_init(int own_use_only);
+
 /* Incremental XXH64 (seed 0 in the container). */
 typedef struct xxh64_state
 {

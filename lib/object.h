@@ -151,8 +151,23 @@ int			obj_reader_read(obj_reader *r, void *buf, size_t len, size_t *got, pgark_e
  * all zero): for callers that do not use it. Every check is still made (the
  * frames are authenticated, the plaintext has its XXH64). */
 void		obj_reader_skip_stored_sha256(obj_reader *r);
+/*
+ * For a caller that hashes the plaintext itself, e.g. on another thread
+ * beside the next read (wal-fetch): the reader no longer computes the XXH64
+ * of the plaintext. The caller passes every byte obj_reader_read returned,
+ * in order, to obj_reader_hash (one call at a time, on any thread), and
+ * after the end (got == 0) calls obj_reader_check_hash: 0 if the trailer's
+ * XXH64 matches, else -1 with CORRUPT as obj_reader_read would have said it.
+ * Until then the end means every frame authenticated and the trailer agrees
+ * with them, NOT that the plaintext is verified; obj_reader_summary is NULL.
+ * Call before the first read.
+ */
+void		obj_reader_defer_xxh64(obj_reader *r);
+void		obj_reader_hash(obj_reader *r, const void *data, size_t n);
+int			obj_reader_check_hash(obj_reader *r, pgark_err *err);
 const obj_header *obj_reader_header(const obj_reader *r);
-/* Valid after the end was reached. */
+/* Valid after the end was reached (with obj_reader_defer_xxh64: after
+ * obj_reader_check_hash passed). */
 const obj_summary *obj_reader_summary(const obj_reader *r);
 void		obj_reader_free(obj_reader *r);
 

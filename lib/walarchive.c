@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,50 +451,152 @@ done:
 	return rc;
 }
 
-/* wal_fetch_file's copy: step 0 decodes the next chunk into buf[cur], step
- * 1 writes the chunk before it (buf[cur ^ 1]) meanwhile */
+/*
+ * wal_fetch_file's copy, a pipeline of two threads over a ring of
+ * FETCH_BUFS chunks: the decoder (the calling thread) reads chunk after
+ * chunk into the ring, the writer reserves the file's blocks, then hashes
+ * (XXH64) and writes each chunk in order. Each side waits only for the
+ * other (a chunk to write, a free slot), not at every chunk for both: the
+ * chunks differ in cost (their frames compress differently), and a thread
+ * preempted for a moment stalls the other less.
+ *
+ * Errors: the decoder decodes to the end (or its failure) whatever the
+ * writer meets, so that damage is always the one reported (the reader's
+ * error wins; after a failed write the writer only frees the slots).
+ */
+#define FETCH_BUFS 4
+
 typedef struct fetch_pipe
 {
 	obj_reader *or;
 	int			fd;
 	const char *dest;
-	uint8_t    *buf[2];
-	size_t		got[2];
-	int			cur;
+	uint8_t    *buf[FETCH_BUFS];
+	size_t		got[FETCH_BUFS];
+	uint64_t	prealloc;		/* bytes to reserve first, or 0 */
+	/* total and the WAL header, from the decoder */
+	uint64_t	total;
+	uint8_t		hdr[WAL_LONG_HEADER_LEN];
+	size_t		hdr_have;
+	/* the ring, under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t	decoded;		/* chunks decoded: slot decoded % FETCH_BUFS next */
+	uint64_t	written;		/* chunks the writer is done with */
+	int			decode_over;	/* the decoder has reached the end, or failed */
 	int			read_failed;	/* the error is the reader's */
 } fetch_pipe;
 
+/* The decoder's next chunk: 0, with got 0 at the end of the object. */
 static int
-fetch_step(void *arg, size_t i, pgark_err *err)
+fetch_decode(fetch_pipe *fp, uint8_t *buf, size_t *got, pgark_err *err)
 {
-	fetch_pipe *fp = arg;
-	int			w = fp->cur ^ 1;
+	if (obj_reader_read(fp->or, buf, IO_CHUNK, got, err) != 0)
+		return -1;
+	fp->hdr_have = wal_hdr_take(fp->hdr, fp->hdr_have, buf, *got);
+	fp->total += *got;
+	return 0;
+}
 
-	if (i == 0)
-	{
-		if (obj_reader_read(fp->or, fp->buf[fp->cur], IO_CHUNK, &fp->got[fp->cur], err) != 0)
-		{
-			fp->read_failed = 1;
-			return -1;
-		}
-		return 0;
-	}
-	if (write_full(fp->fd, fp->buf[w], fp->got[w]) != 0)
+/* The writer's work on one chunk. */
+static int
+fetch_write(fetch_pipe *fp, const uint8_t *buf, size_t len, pgark_err *err)
+{
+	obj_reader_hash(fp->or, buf, len);
+	if (write_full(fp->fd, buf, len) != 0)
 		return err_sys(err, PGARK_ERR_IO, "could not write the file fetched for %s", fp->dest);
 	return 0;
 }
 
-/* steps 0 .. n-1 of fetch_step, on wk's threads if there are (the reader's
- * error first when both fail) */
-static int
-fetch_steps(workers *wk, size_t n, fetch_pipe *fp, pgark_err *err)
+/*
+ * The blocks of a whole segment at once: the buffered writes then find them
+ * allocated rather than reserving them page by page (ext4: 2.9 -> 2.1 ms of
+ * CPU for 16 MiB in 1 MiB writes). KEEP_SIZE: the size stays what was
+ * written. Only a hint: where it fails (ENOSPC, a filesystem without it),
+ * the writes say what is wrong, as before.
+ */
+static void
+fetch_prealloc(fetch_pipe *fp)
 {
-	if (wk != NULL)
-		return workers_for(wk, n, fetch_step, fp, err);
-	for (size_t i = 0; i < n; i++)
-		if (fetch_step(fp, i, err) != 0)
+	if (fp->prealloc > 0)
+		(void) fallocate(fp->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t) fp->prealloc);
+}
+
+/* Without a second thread: decode, hash and write in turn. */
+static int
+fetch_serial(fetch_pipe *fp, pgark_err *err)
+{
+	fetch_prealloc(fp);
+	for (;;)
+	{
+		size_t		got;
+
+		if (fetch_decode(fp, fp->buf[0], &got, err) != 0)
+		{
+			fp->read_failed = 1;
 			return -1;
-	return 0;
+		}
+		if (got == 0)
+			return 0;
+		if (fetch_write(fp, fp->buf[0], got, err) != 0)
+			return -1;
+	}
+}
+
+/* workers_for item 0: the decoder; item 1: the writer (see fetch_pipe) */
+static int
+fetch_side(void *arg, size_t i, pgark_err *err)
+{
+	fetch_pipe *fp = arg;
+	int			rc = 0;
+
+	if (i == 0)
+	{
+		for (;;)
+		{
+			uint8_t    *buf;
+			size_t		got = 0;
+
+			pthread_mutex_lock(&fp->mu);
+			while (fp->decoded - fp->written == FETCH_BUFS)
+				pthread_cond_wait(&fp->cv, &fp->mu);
+			buf = fp->buf[fp->decoded % FETCH_BUFS];
+			pthread_mutex_unlock(&fp->mu);
+			rc = fetch_decode(fp, buf, &got, err);
+			pthread_mutex_lock(&fp->mu);
+			fp->read_failed = rc != 0;
+			if (rc != 0 || got == 0)
+				fp->decode_over = 1;
+			else
+				fp->got[fp->decoded++ % FETCH_BUFS] = got;
+			pthread_cond_signal(&fp->cv);
+			pthread_mutex_unlock(&fp->mu);
+			if (rc != 0 || got == 0)
+				return rc;
+		}
+	}
+	fetch_prealloc(fp);
+	for (;;)
+	{
+		size_t		slot;
+
+		pthread_mutex_lock(&fp->mu);
+		while (fp->written == fp->decoded && !fp->decode_over)
+			pthread_cond_wait(&fp->cv, &fp->mu);
+		if (fp->written == fp->decoded || fp->read_failed)
+		{
+			pthread_mutex_unlock(&fp->mu);
+			return rc;
+		}
+		slot = fp->written % FETCH_BUFS;
+		pthread_mutex_unlock(&fp->mu);
+		if (rc == 0)
+			rc = fetch_write(fp, fp->buf[slot], fp->got[slot], err);
+		pthread_mutex_lock(&fp->mu);
+		fp->written++;
+		pthread_cond_signal(&fp->cv);
+		pthread_mutex_unlock(&fp->mu);
+	}
 }
 
 int
@@ -505,9 +608,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	workers    *wk = NULL;
 	char		dir[PATH_MAX], tmp[PATH_MAX];
 	int			fd = -1;
-	uint8_t		hdr[WAL_LONG_HEADER_LEN];
-	size_t		hdr_have = 0;
-	uint64_t	total = 0;
+	int			copied;
 	int			unnamed = 0;	/* fd is an O_TMPFILE */
 	int			tmp_named = 0;	/* tmp exists and must go on failure */
 	int			published = 0;
@@ -553,39 +654,51 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		if (fstatat(AT_FDCWD, dir, &dsb, 0) == 0 && (dsb.st_mode & S_IRGRP))
 			(void) fchmod(fd, 0640);
 	}
-	/* each chunk is decoded while the one before is written, on two
-	 * threads (a thread more: about 3 ms less for a segment) */
+	/* each chunk is decoded while those before are written, on two threads
+	 * (fetch_pipe) */
 	fp.or = or;
 	fp.fd = fd;
 	fp.dest = dest;
-	fp.buf[0] = malloc(IO_CHUNK);
-	fp.buf[1] = malloc(IO_CHUNK);
-	if (fp.buf[0] == NULL || fp.buf[1] == NULL)
+	if ((fp.buf[0] = alloc_bulk(FETCH_BUFS * IO_CHUNK)) == NULL)
 	{
 		err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
 		goto done;
 	}
+	for (int i = 1; i < FETCH_BUFS; i++)
+		fp.buf[i] = fp.buf[0] + (size_t) i * IO_CHUNK;
 	if (wal_push_threads(r->cfg) > 1)
 	{
 		wk = workers_new(2, err);
 		err_clear(err);			/* no thread: the same work on this one */
 	}
-	for (int cur = 0, pending = 0;; cur ^= 1, pending = 1)
+	if (wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL)
+		fp.prealloc = r->meta.wal_seg_size;
+	/*
+	 * The plaintext's XXH64 on the writing side, checked once all is
+	 * written, before DEST gets its name: about 1 ms of a segment off the
+	 * decoding side
+	 */
+	obj_reader_defer_xxh64(or);
+	if (wk != NULL && workers_count(wk) == 2)
 	{
-		fp.cur = cur;
-		if (fetch_steps(wk, pending ? 2 : 1, &fp, err) != 0)
-		{
-			if (fp.read_failed)
-				goto bad_object;
-			goto done;
-		}
-		if (fp.got[cur] == 0)
-			break;
-		hdr_have = wal_hdr_take(hdr, hdr_have, fp.buf[cur], fp.got[cur]);
-		total += fp.got[cur];
+		pthread_mutex_init(&fp.mu, NULL);
+		pthread_cond_init(&fp.cv, NULL);
+		copied = workers_for(wk, 2, fetch_side, &fp, err);	/* the reader's error first */
+		pthread_mutex_destroy(&fp.mu);
+		pthread_cond_destroy(&fp.cv);
 	}
-	/* the reader has verified every frame and the trailer; now the WAL itself */
-	if (wal_object_check(r, wn, total, hdr, hdr_have, err) != 0)
+	else
+		copied = fetch_serial(&fp, err);
+	if (copied != 0)
+	{
+		if (fp.read_failed)
+			goto bad_object;
+		goto done;
+	}
+	/* the reader has verified every frame and the trailer, and with it the
+	 * XXH64 of all that was written; now the WAL itself */
+	if (obj_reader_check_hash(or, err) != 0 ||
+		wal_object_check(r, wn, fp.total, fp.hdr, fp.hdr_have, err) != 0)
 		goto bad_object;
 	if (unnamed)
 	{
@@ -625,7 +738,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		goto done;
 	}
 	tmp_named = 0;
-	res->bytes = total;
+	res->bytes = fp.total;
 	res->stored = obj_reader_summary(or)->stored_len;
 	rc = 0;
 	goto done;
@@ -638,7 +751,6 @@ done:
 		unlink(tmp);
 	workers_free(wk);
 	free(fp.buf[0]);
-	free(fp.buf[1]);
 	obj_reader_free(or);
 	store_reader_close(sr);
 	return rc;

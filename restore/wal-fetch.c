@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alert.h"
+#include "crypto.h"
 #include "prefetch.h"
 #include "prog.h"
 #include "repo.h"
@@ -189,6 +191,10 @@ main(int argc, char **argv)
 			log_warning("not using a prefetched file: %s", serr.msg);
 	}
 
+	/* from here on OpenSSL is used, and nothing it holds needs freeing
+	 * before this process exits; only by pgark's own code unless libcurl
+	 * may be loaded (an S3 repository, alerts) */
+	crypto_program_init(strcmp(p.cfg.repo_type, "local") == 0 && !alert_enabled(&p.cfg));
 	if ((r = repo_open(&p.cfg, &err)) == NULL)
 	{
 		prog_audit(&p, "fetch", wn.name, err_kind_name(err.kind), err.msg, 0, 0);

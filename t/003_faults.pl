@@ -254,6 +254,9 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	my $frame1 = 80 + 8 + $plen0 + 16;
 	my @limited = ('sh', '-c', 'trap "" XFSZ; ulimit -f 1024; exec "$0" "$@"', pgark_bin('wal-fetch'),
 		'--config', $envB->{conf}, $s1, "$dest_dir/$s1");
+	# the limit alone: the intact object (the loop above left it damaged,
+	# and the decoding goes on to the end whatever the writes meet)
+	repo_write_object($envB, $obj1, $good);
 	$r = run_cmd(@limited);
 	is($r->{rc}, 200, 'DEST past a 512 KiB file size limit: wal-fetch exits 200');
 	like($r->{stderr}, qr/could not write/, '... saying it could not write DEST') or diag show($r);
@@ -264,9 +267,18 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	like($r->{stderr}, qr/is damaged: frame failed authentication.*\(frame 1\)/,
 		'... and reports the damage (the reader\'s error wins)') or diag show($r);
 	nothing_left_in_dest('frame 1 damaged while the write of chunk 0 fails');
+	# the damage far behind the failed write (its last 100 bytes cut off):
+	# the decoding goes on to the end whatever the writes meet, so the
+	# damage is what is reported, whichever thread was faster
+	repo_write_object($envB, $obj1, substr($good, 0, length($good) - 100));
+	$r = run_cmd(@limited);
+	is($r->{rc}, 200, 'truncated object while the write of chunk 0 fails: wal-fetch exits 200');
+	like($r->{stderr}, qr/is damaged: object truncated/, '... and reports the damage, not the write')
+	  or diag show($r);
+	nothing_left_in_dest('a truncated object while the write of chunk 0 fails');
 	repo_write_object($envB, $obj1, $good);
 	my @audit = grep { $_->{program} eq 'wal-fetch' && $_->{result} ne 'ok' } read_audit($envB);
-	is(scalar(@audit), 2 * scalar(keys %damage) + 2, 'every failed fetch is in the audit log');
+	is(scalar(@audit), 2 * scalar(keys %damage) + 3, 'every failed fetch is in the audit log');
 	$r = fetch_b($s1, "$dest_dir/$s1");
 	is($r->{rc}, 0, 'repaired object fetches again');
 	unlink "$dest_dir/$s1";

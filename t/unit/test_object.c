@@ -133,6 +133,7 @@ static void decode_twin(const uint8_t *obj, size_t len, obj_key_fn keys, void *k
 
 /* read_object skips the SHA-256 of the stored bytes (obj_reader_skip_stored_sha256) */
 static int	skip_stored_sha256;
+static int	defer_xxh64;		/* read_object hashes, as wal-fetch does */
 
 /*
  * Read the object obj[0..len) with source pieces of src_chunk (0: as much as
@@ -162,12 +163,21 @@ read_object(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg,
 	res->hdr = *obj_reader_header(r);
 	if (skip_stored_sha256)
 		obj_reader_skip_stored_sha256(r);
+	if (defer_xxh64)
+		obj_reader_defer_xxh64(r);
 	for (;;)
 	{
 		size_t		got = 12345;
 
 		if (obj_reader_read(r, buf, rchunk, &got, &res->err) != 0)
 			break;
+		if (got == 0 && defer_xxh64)
+		{
+			if (obj_reader_summary(r) != NULL)
+				bail_out("a summary before the caller's XXH64 was checked");
+			if (obj_reader_check_hash(r, &res->err) != 0)
+				break;
+		}
 		if (got == 0)
 		{
 			const obj_summary *s = obj_reader_summary(r);
@@ -182,6 +192,8 @@ read_object(const uint8_t *obj, size_t len, obj_key_fn keys, void *keys_arg,
 		}
 		if (got > rchunk)
 			bail_out("reader returned more than asked");
+		if (defer_xxh64)
+			obj_reader_hash(r, buf, got);
 		membuf_append(&res->plain, buf, got);
 	}
 	obj_reader_free(r);
@@ -894,6 +906,32 @@ damage_suite(obj_cipher cipher, int len_known)
 	membuf_free(&obj);
 }
 
+#define FOUR_FRAMES (3 * SMALL_FRAME + 20)
+
+/* An encrypted object of FOUR_FRAMES bytes of text (seed), its summary */
+static void
+four_frame_object(uint8_t plain[FOUR_FRAMES], uint64_t seed, membuf *obj, obj_summary *ws)
+{
+	obj_params	p = params(OBJ_CIPHER_AES256GCM, SMALL_FRAME, FOUR_FRAMES);
+	pgark_err	err;
+
+	fill_text(plain, FOUR_FRAMES, seed);
+	err_clear(&err);
+	if (write_object(&p, plain, FOUR_FRAMES, 0, obj, ws, &err) != 0)
+		bail_out("cannot write the test object: %s", err.msg);
+}
+
+/* every flip, truncation, splice ... of damage_suite, both ciphers */
+static void
+damage_suites(void)
+{
+	for (int known = 1; known >= 0; known--)
+	{
+		damage_suite(OBJ_CIPHER_AES256GCM, known);
+		damage_suite(OBJ_CIPHER_NONE, known);
+	}
+}
+
 /*
  * obj_reader_skip_stored_sha256: the same plaintext and checks, the summary
  * without the SHA-256 (all zero); every damage still detected.
@@ -901,19 +939,14 @@ damage_suite(obj_cipher cipher, int len_known)
 static void
 test_skip_stored_sha256(void)
 {
-	size_t		n = 3 * SMALL_FRAME + 20;
-	uint8_t		plain[3 * SMALL_FRAME + 20];
-	obj_params	p = params(OBJ_CIPHER_AES256GCM, SMALL_FRAME, n);
+	size_t		n = FOUR_FRAMES;
+	uint8_t		plain[FOUR_FRAMES];
 	membuf		obj = {0};
 	obj_summary ws;
-	pgark_err	err;
 	read_result rr;
 	uint8_t		zero[SHA256_LEN] = {0};
 
-	fill_text(plain, n, 9);
-	err_clear(&err);
-	if (write_object(&p, plain, n, 0, &obj, &ws, &err) != 0)
-		bail_out("cannot write the test object: %s", err.msg);
+	four_frame_object(plain, 9, &obj, &ws);
 	skip_stored_sha256 = 1;
 	read_object(obj.buf, obj.len, lookup_one, &test_dek, 0, 1000, &rr);
 	ok(rr.rc == 0 && rr.plain.len == n && memcmp(rr.plain.buf, plain, n) == 0,
@@ -922,13 +955,62 @@ test_skip_stored_sha256(void)
 	   rr.sum.frames == ws.frames && memcmp(rr.sum.sha256, zero, SHA256_LEN) == 0,
 	   "stored SHA-256 skipped: summary without it (all zero), the rest as the writer's");
 	membuf_free(&rr.plain);
-	/* every flip, truncation, splice ... still detected */
-	for (int known = 1; known >= 0; known--)
-	{
-		damage_suite(OBJ_CIPHER_AES256GCM, known);
-		damage_suite(OBJ_CIPHER_NONE, known);
-	}
+	damage_suites();			/* every damage still detected */
 	skip_stored_sha256 = 0;
+	membuf_free(&obj);
+}
+
+/* The caller hashes the plaintext (wal-fetch's writing thread): the same
+ * verdicts; a wrong hash is the reader's XXH64 mismatch. */
+static void
+test_defer_xxh64(void)
+{
+	size_t		n = FOUR_FRAMES;
+	uint8_t		plain[FOUR_FRAMES];
+	membuf		obj = {0};
+	obj_summary ws;
+	pgark_err	err;
+	read_result rr;
+
+	four_frame_object(plain, 10, &obj, &ws);
+	defer_xxh64 = 1;
+	for (size_t rchunk = 1; rchunk <= 2 * SMALL_FRAME; rchunk += SMALL_FRAME / 2 - 1)
+	{
+		read_object(obj.buf, obj.len, lookup_one, &test_dek, 0, rchunk, &rr);
+		ok(rr.rc == 0 && rr.plain.len == n && memcmp(rr.plain.buf, plain, n) == 0 &&
+		   rr.have_sum && rr.sum.xxh64 == ws.xxh64 && rr.sum.frames == ws.frames,
+		   "XXH64 by the caller, reads of %zu: same plaintext, verified end, the writer's summary", rchunk);
+		membuf_free(&rr.plain);
+	}
+	damage_suites();			/* every damage still detected */
+	defer_xxh64 = 0;
+
+	/* the caller hashed something else than what it was given */
+	{
+		memsrc		src = {obj.buf, obj.len, 0, 0};
+		obj_reader *r = obj_reader_new(mem_source, &src, lookup_one, &test_dek, &err);
+		uint8_t		buf[4 * SMALL_FRAME];
+		size_t		got = 0, total = 0;
+
+		if (r == NULL)
+			bail_out("reader: %s", err.msg);
+		obj_reader_defer_xxh64(r);
+		is_int(obj_reader_check_hash(r, &err), -1, "obj_reader_check_hash before the end fails");
+		while (obj_reader_read(r, buf, sizeof(buf), &got, &err) == 0 && got > 0)
+		{
+			buf[0] ^= total == 0;	/* one bit of the first byte */
+			obj_reader_hash(r, buf, got);
+			total += got;
+		}
+		ok(got == 0 && total == n, "a damaged hash: the object itself reads to its end");
+		ok(obj_reader_summary(r) == NULL, "... with no summary before the check");
+		is_int(obj_reader_check_hash(r, &err), -1, "... and the check fails");
+		is_kind(err, PGARK_ERR_CORRUPT, "... as CORRUPT");
+		like(err.msg, "plaintext checksum (XXH64) mismatch (frame 4)",
+			 "... with the reader's own message");
+		ok(obj_reader_summary(r) == NULL, "... and no summary after it");
+		obj_reader_free(r);
+	}
 	membuf_free(&obj);
 }
 
@@ -1019,6 +1101,45 @@ test_reader_misc(void)
 		free(bad);
 	}
 	membuf_free(&obj);
+
+	/*
+	 * A caller's buffer with room for a whole frame gets the plaintext
+	 * decoded in place. A stored (incompressible) frame is decrypted there
+	 * before its tag is checked: when the tag fails, none of it stays.
+	 */
+	{
+		uint8_t		rnd[3 * SMALL_FRAME];
+		obj_params	pr = params(OBJ_CIPHER_AES256GCM, SMALL_FRAME, sizeof(rnd));
+		memsrc		src;
+		obj_reader *r;
+		uint8_t		buf[2 * SMALL_FRAME];
+		size_t		got;
+		frame_map	m;
+		int			wiped = 1;
+
+		fill_random(rnd, sizeof(rnd), 21);
+		if (write_object(&pr, rnd, sizeof(rnd), 0, &obj, &sum, &err) != 0)
+			bail_out("write: %s", err.msg);
+		map_frames(obj.buf, obj.len, &m);
+		ok(get_be32(obj.buf + m.start[1]) == SMALL_FRAME && obj.buf[m.start[1] + 4] == 0,
+		   "random plaintext: frame 1 is stored, not compressed");
+		obj.buf[m.start[2] - 1] ^= 1;	/* frame 1's tag */
+		src = (memsrc) {obj.buf, obj.len, 0, 0};
+		r = obj_reader_new(mem_source, &src, lookup_one, &test_dek, &err);
+		if (ok(r != NULL, "reader on an object whose frame 1 has a damaged tag"))
+		{
+			memset(buf, 0xA5, sizeof(buf));
+			ok(obj_reader_read(r, buf, SMALL_FRAME, &got, &err) == 0 && got == SMALL_FRAME &&
+			   memcmp(buf, rnd, SMALL_FRAME) == 0, "frame 0 is read into a buffer of one frame");
+			is_int(obj_reader_read(r, buf, sizeof(buf), &got, &err), -1, "frame 1 fails its tag");
+			is_kind(err, PGARK_ERR_CORRUPT, "... as CORRUPT");
+			for (size_t i = 0; i < SMALL_FRAME; i++)
+				wiped &= buf[i] == 0;
+			ok(wiped, "... and none of its plaintext is left in the caller's buffer");
+			obj_reader_free(r);
+		}
+		membuf_free(&obj);
+	}
 }
 
 /* The decoder's own edges: a buffer too small, a read without an open, reuse after failures. */
@@ -1343,6 +1464,7 @@ main(void)
 	for (int c = 0; c < 2; c++)
 		for (int known = 1; known >= 0; known--)
 			damage_suite(c ? OBJ_CIPHER_NONE : OBJ_CIPHER_AES256GCM, known);
+	test_defer_xxh64();
 	test_reader_misc();
 	test_decoder_misc();
 	test_skip_stored_sha256();
