@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/wal-push.sh — time wal-push for one 16 MiB WAL segment (lz4 +
-# AES-256-GCM + SHA-256, local repository, durable) beside `cp` + fsync of the
+# AES-256-GCM, local repository, durable) beside `cp` + fsync of the
 # same segment and a plain `lz4 | openssl enc | sha256sum` pipeline, in one
 # run, interleaved. Prints a table: median, min-max (ms), and peak RSS.
 #
@@ -79,7 +79,7 @@ printf '\n%-44s %8s  %-14s %s\n' "one 16 MiB WAL segment, durable" "median" "min
 med_cp=$(sort -n "$work/t.cp" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 for tool in pgark cp pipe; do
   case $tool in
-    pgark) label="wal-push (lz4 + AES-256-GCM + SHA-256)" ;;
+    pgark) label="wal-push (lz4 + AES-256-GCM)" ;;
     cp) label="cp + fsync (no compression, no encryption)" ;;
     pipe) label="lz4 | openssl enc | sha256sum, fsync" ;;
   esac
