@@ -276,43 +276,43 @@ is_deeply(\@not_confirmed, [], "each later call answered from its record");
 # a claim whose helper is gone (killed) is no reason to wait
 # (one segment .ready at a time: no look-ahead stores the next one)
 switch_wal($node);
-my @k = ready_segments();
-is(scalar(@k), 1, "only $k[0] is .ready");
-open my $cf, '>', record_dir() . "/claim-$k[0]" or die $!;
+my @one = ready_segments();
+is(scalar(@one), 1, "only $one[0] is .ready");
+open my $cf, '>', record_dir() . "/claim-$one[0]" or die $!;
 close $cf;
 my $t0 = time();
-($rc, $recs, $stderr) = push_as_archiver($conf2, $k[0]);
-is($rc, 0, "wal-push $k[0] exit 0 with a stale claim") or diag $stderr;
-is(own_push($recs, $k[0])->{result}, 'ok', "$k[0] pushed by its own call");
+($rc, $recs, $stderr) = push_as_archiver($conf2, $one[0]);
+is($rc, 0, "wal-push $one[0] exit 0 with a stale claim") or diag $stderr;
+is(own_push($recs, $one[0])->{result}, 'ok', "$one[0] pushed by its own call");
 cmp_ok(time() - $t0, '<', 10, 'without waiting');
-unlink record_dir() . "/claim-$k[0]";
+unlink record_dir() . "/claim-$one[0]";
 
 # a claim of a running helper: the call waits for its record; the helper
 # ending without one, the call stores it itself
 switch_wal($node);
-push @k, ready_segments();
-is(scalar(@k), 2, "only $k[1] is .ready");
+push @one, ready_segments();
+is(scalar(@one), 2, "only $one[1] is .ready");
 open my $lock, '>>', helper_lock() or die $!;
 flock($lock, LOCK_EX) or die "flock: $!";
-open $cf, '>', record_dir() . "/claim-$k[1]" or die $!;
+open $cf, '>', record_dir() . "/claim-$one[1]" or die $!;
 close $cf;
 my ($wo, $we) = ('', '');
-my $waiter = IPC::Run::start([ pgark_bin('wal-push'), '--config', $conf2, "$wal/$k[1]" ], '>', \$wo, '2>', \$we,
+my $waiter = IPC::Run::start([ pgark_bin('wal-push'), '--config', $conf2, "$wal/$one[1]" ], '>', \$wo, '2>', \$we,
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 sleep 2;
-ok($waiter->pumpable, "the call for $k[1] waits while a helper holds the lock and claims it");
-ok(!repo_object_exists($env, wal_object_name($k[1])), "... and has not stored it");
+ok($waiter->pumpable, "the call for $one[1] waits while a helper holds the lock and claims it");
+ok(!repo_object_exists($env, wal_object_name($one[1])), "... and has not stored it");
 close $lock;    # the helper "dies"
 $waiter->finish;
-is($waiter->result(0), 0, "once no helper holds the lock, the call stores $k[1] itself") or diag $we;
-ok(repo_object_exists($env, wal_object_name($k[1])), "$k[1] is in the repository");
-rename("$wal/archive_status/$k[1].ready", "$wal/archive_status/$k[1].done");
-unlink record_dir() . "/claim-$k[1]";
+is($waiter->result(0), 0, "once no helper holds the lock, the call stores $one[1] itself") or diag $we;
+ok(repo_object_exists($env, wal_object_name($one[1])), "$one[1] is in the repository");
+rename("$wal/archive_status/$one[1].ready", "$wal/archive_status/$one[1].done");
+unlink record_dir() . "/claim-$one[1]";
 
 # the same wait, answered from the record once it comes: here the record
 # of k3 is made by the look-ahead of a call for k2 (no helper of its own)
 switch_wal($node) for 1 .. 2;
-my @k23 = grep { $_ gt $k[1] } ready_segments();
+my @k23 = grep { $_ gt $one[1] } ready_segments();
 is(scalar(@k23), 2, "$k23[0] and $k23[1] are .ready");
 open $lock, '>>', helper_lock() or die $!;
 flock($lock, LOCK_EX) or die "flock: $!";
@@ -425,8 +425,8 @@ check_archive('backlog');
 # --- a segment written or renamed while it is read is not stored ---
 # (a reader that outlived PostgreSQL's protection of the file: recycled
 # under it). wal-push is held 3 s in the posix_fadvise that follows the
-# segment's open (strace: the second fadvise64, the first being
-# pgark.repo's), and the file is touched meanwhile.
+# segment's open (strace -P: only that file's), and the file is touched
+# meanwhile.
 SKIP:
 {
 	my ($so, $se) = ('', '');
@@ -438,8 +438,8 @@ SKIP:
 	my $asan = join(':', grep { defined && $_ ne '' } $ENV{ASAN_OPTIONS}, 'detect_leaks=0');
 	my ($o, $e) = ('', '');
 	my $h = IPC::Run::start(
-		[ 'env', "ASAN_OPTIONS=$asan", 'strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=fadvise64',
-		  '-e', 'inject=fadvise64:delay_exit=3000000:when=2', pgark_bin('wal-push'), '--config', $env->{conf}, "$wal/$s" ],
+		[ 'env', "ASAN_OPTIONS=$asan", 'strace', '-f', '-qq', '-o', '/dev/null', '-P', "$wal/$s", '-e', 'trace=fadvise64',
+		  '-e', 'inject=fadvise64:delay_exit=3000000', pgark_bin('wal-push'), '--config', $env->{conf}, "$wal/$s" ],
 		'>', \$o, '2>', \$e, IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	sleep 1;
 	utime(undef, undef, "$wal/$s") or die "utime: $!";
