@@ -54,18 +54,8 @@ sub ready_segments
 	return sort map { /^([0-9A-F]{24})\.ready$/ ? ($1) : () } list_dir("$wal/archive_status");
 }
 
-sub records
-{
-	my @dirs = grep { -d } glob("$spool/push-*");
-	return () unless @dirs == 1;
-	return sort grep { /^[0-9A-F]{24}$/ } list_dir($dirs[0]);
-}
-
-sub record_dir
-{
-	my @dirs = grep { -d } glob("$spool/push-*");
-	return $dirs[0];
-}
+sub records    { return push_records($spool); }
+sub record_dir { return push_record_dir($spool); }
 
 # One call as PostgreSQL's archiver makes it; on success the file is marked
 # .done as the archiver would. Returns (exit status, audit records of it, stderr).
@@ -207,41 +197,7 @@ chmod 0755, $spool or die;
 use Fcntl qw(:flock);
 my $conf3 = env_variant($env, "$env->{dir}/ahead3.conf", { archive => { spool => $spool, push_ahead => 2 } });
 
-sub helper_lock { return record_dir() . '/helper.lock'; }
-
-# is a helper holding the lock?
-sub helper_running
-{
-	open my $fh, '<', helper_lock() or return 0;
-	my $free = flock($fh, LOCK_SH | LOCK_NB);
-	close $fh;
-	return !$free;
-}
-
-sub wait_helper_gone
-{
-	for (1 .. 600)
-	{
-		return 1 unless helper_running();
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
-
-sub claims { return sort grep { /^claim-/ } list_dir(record_dir()); }
-
-# every segment .ready now is archived by its own calls, in order
-sub drain_ready
-{
-	my ($cf) = @_;
-	for my $s (ready_segments())
-	{
-		my ($rc2, undef, $err2) = push_as_archiver($cf, $s);
-		return "$s: exit $rc2: $err2" if $rc2 != 0;
-	}
-	return '';
-}
-is(drain_ready($conf2), '', 'what was left .ready is archived (no helper)');
+is(push_each(\&push_as_archiver, $conf2, ready_segments()), '', 'what was left .ready is archived (no helper)');
 
 switch_wal($node) for 1 .. 8;
 my @h = ready_segments();
@@ -257,13 +213,13 @@ for (1 .. 600)
 	last if scalar(my @rr = records()) == $#h;
 	select(undef, undef, undef, 0.1);
 }
-ok(wait_helper_gone(), 'a helper ran and ended');
+ok(wait_push_helper_gone($spool), 'a helper ran and ended');
 my @hrecs = grep { $_->{action} eq 'push-ahead' && $_->{result} eq 'ok' } read_audit($env);
 my %hpid = map { basename($_->{object}) => $_->{pid} } @hrecs;
 is_deeply([ grep { $hpid{$_} } @h[ 3 .. $#h ] ], [ @h[ 3 .. $#h ] ], 'the helper stored all the others ahead');
 isnt($hpid{ $h[3] }, $hpid{ $h[1] }, 'in a process of its own');
 is_deeply([ records() ], [ @h[ 1 .. $#h ] ], 'a record for each');
-is_deeply([ claims() ], [], 'no claim left');
+is_deeply([ push_claims($spool) ], [], 'no claim left');
 my @not_confirmed;
 for my $s (@h[ 1 .. $#h ])
 {
@@ -292,7 +248,7 @@ unlink record_dir() . "/claim-$one[0]";
 switch_wal($node);
 push @one, ready_segments();
 is(scalar(@one), 2, "only $one[1] is .ready");
-open my $lock, '>>', helper_lock() or die $!;
+open my $lock, '>>', push_helper_lock($spool) or die $!;
 flock($lock, LOCK_EX) or die "flock: $!";
 open $cf, '>', record_dir() . "/claim-$one[1]" or die $!;
 close $cf;
@@ -314,7 +270,7 @@ unlink record_dir() . "/claim-$one[1]";
 switch_wal($node) for 1 .. 2;
 my @k23 = grep { $_ gt $one[1] } ready_segments();
 is(scalar(@k23), 2, "$k23[0] and $k23[1] are .ready");
-open $lock, '>>', helper_lock() or die $!;
+open $lock, '>>', push_helper_lock($spool) or die $!;
 flock($lock, LOCK_EX) or die "flock: $!";
 open $cf, '>', record_dir() . "/claim-$k23[1]" or die $!;
 close $cf;
@@ -351,7 +307,7 @@ rename("$wal/archive_status/$k23[1].ready", "$wal/archive_status/$k23[1].done");
 	is($rc, 0, "wal-push $r3[0] exit 0") or diag $stderr;
 	is_deeply([ ahead_names($recs, 'ok') ], [ @r3[ 1, 2 ] ], 'the next two in order were stored ahead');
 	unlink "$wal/archive_status/$_.ready" for @fake;
-	is(drain_ready($conf2), '', 'and are answered from their records');
+	is(push_each(\&push_as_archiver, $conf2, ready_segments()), '', 'and are answered from their records');
 }
 
 # kill -9 of the helper while it works: every call still archives its segment
@@ -363,16 +319,16 @@ is($rc, 0, "wal-push $kh[0] exit 0 (a helper started)") or diag $stderr;
 my $hp = '';
 for (1 .. 100)
 {
-	$hp = -e helper_lock() ? slurp_file(helper_lock()) : '';
+	$hp = -e push_helper_lock($spool) ? slurp_file(push_helper_lock($spool)) : '';
 	chomp $hp;
-	last if $hp =~ /^\d+$/ && helper_running() && (eval { slurp_file("/proc/$hp/cmdline") } // '') =~ /--push-helper/;
+	last if $hp =~ /^\d+$/ && push_helper_running($spool) && (eval { slurp_file("/proc/$hp/cmdline") } // '') =~ /--push-helper/;
 	$hp = '';
 	select(undef, undef, undef, 0.05);
 }
-my $claims_then = scalar(my @cl = claims());
+my $claims_then = scalar(my @cl = push_claims($spool));
 kill 'KILL', $hp if $hp ne '';
 note $hp ne '' ? "killed the helper (pid $hp) with $claims_then claims left" : 'the helper had ended before it could be killed';
-ok(wait_helper_gone(), 'the helper is gone');
+ok(wait_push_helper_gone($spool), 'the helper is gone');
 my (@fail, $from_record);
 for my $s (@kh[ 1 .. $#kh ])
 {
@@ -382,7 +338,7 @@ for my $s (@kh[ 1 .. $#kh ])
 }
 is_deeply(\@fail, [], 'after the kill every call exits 0');
 note 'answered from records: ' . ($from_record // 0) . ' of ' . $#kh;
-ok(wait_helper_gone(), 'no helper left running');
+ok(wait_push_helper_gone($spool), 'no helper left running');
 ok(repo_object_exists($env, wal_object_name($_)), "$_ is in the repository") for @kh;
 is_deeply([ records() ], [], 'no record left');
 
@@ -433,7 +389,7 @@ SKIP:
 	my $strace_ok = eval { IPC::Run::run([ 'strace', '-o', '/dev/null', 'true' ], '>', \$so, '2>', \$se, IPC::Run::timeout(30)) };
 	skip 'strace is not usable here', 5 unless $strace_ok;
 	set_archive_command('false');    # the archiver held: this test's wal-push alone
-	is(drain_ready($conf2), '', 'nothing left .ready');
+	is(push_each(\&push_as_archiver, $conf2, ready_segments()), '', 'nothing left .ready');
 	my $s = switch_wal($node);
 	my $asan = join(':', grep { defined && $_ ne '' } $ENV{ASAN_OPTIONS}, 'detect_leaks=0');
 	my ($o, $e) = ('', '');
@@ -447,7 +403,7 @@ SKIP:
 	is($h->result(0), 1, "wal-push $s exit 1: the file changed while it was read");
 	like($e, qr/was written or renamed while being archived/, 'saying so');
 	ok(!repo_object_exists($env, wal_object_name($s)), "$s was not stored");
-	is(drain_ready($conf2), '', "and is stored by the next call");
+	is(push_each(\&push_as_archiver, $conf2, ready_segments()), '', "and is stored by the next call");
 	set_archive_command($real_command);
 }
 
@@ -521,6 +477,6 @@ $rn->start(fail_ok => 1);
 ok(wait_for_recovery_end($rn), 'the restore replayed to the end') or diag tail_of($rn->logfile);
 is(table_hash($rn, $_), $hash{$_}, "$_ identical after the restore") for sort keys %hash;
 $rn->stop;
-ok(wait_helper_gone(), 'no look-ahead helper left running at the end');
+ok(wait_push_helper_gone($spool), 'no look-ahead helper left running at the end');
 $node->stop;
 done_testing();

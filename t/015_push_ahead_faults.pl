@@ -25,6 +25,15 @@
 #    the call with look-ahead exits non-zero within 60 s (a bound for a loaded
 #    2-core machine; about 7 s here), no record, the segment stays .ready;
 #    once the stalls are gone it is stored.
+# 5. S3 dead for the look-ahead helper's segments only (s3): the call stores
+#    its own and two ahead; the detached helper tries one round (two
+#    segments), audits both as failed, leaves no record and no claim and
+#    ends; PostgreSQL's own call for one of them fails at once; with S3 back
+#    every call stores its segment.
+# 6. S3 stalling the helper's segments (s3): a call for a segment the helper
+#    has claimed waits for it, then pushes it itself and fails on its own
+#    within a bound; the helper ends, no claim or record is left, and once S3
+#    is fast every call stores its segment.
 # Runs wal-push itself, the way PostgreSQL's archiver does; the server's
 # archiver is held (archive_command = 'false') while .ready files pile up.
 use strict;
@@ -58,15 +67,6 @@ $node->start;
 sub ready_segments
 {
 	return sort map { /^([0-9A-F]{24})\.ready$/ ? ($1) : () } list_dir("$wal/archive_status");
-}
-
-# the records in a spool (one repository: one push-* directory)
-sub records
-{
-	my ($spool) = @_;
-	my @dirs = grep { -d } glob("$spool/push-*");
-	return () unless @dirs == 1;
-	return sort grep { /^[0-9A-F]{24}$/ } list_dir($dirs[0]);
 }
 
 # One call as PostgreSQL's archiver makes it (cwd = pgdata, pg_wal/NAME); on
@@ -105,6 +105,19 @@ sub ahead_failed
 	my ($recs) = @_;
 	return sort map { basename($_->{object}) }
 	  grep { $_->{action} eq 'push-ahead' && $_->{result} ne 'ok' && $_->{result} ne 'exists' } @$recs;
+}
+
+# push-ahead audit records that are failures, for the given segments
+sub ahead_failed_recs
+{
+	my ($recs, @names) = @_;
+	my %want = map { $_ => 1 } @names;
+	return grep {
+		     $_->{action} eq 'push-ahead'
+		  && $_->{result} ne 'ok'
+		  && $_->{result} ne 'exists'
+		  && $want{ basename($_->{object} // '') }
+	} @$recs;
 }
 
 sub in_repo
@@ -259,7 +272,7 @@ EOS
 SKIP:
 {
 	my $b = backend();
-	skip "dead or slow S3: the fault proxy is plain http, only for PGARK_TEST_BACKEND=s3 (this is '$b')", 61
+	skip "dead or slow S3: the fault proxy is plain http, only for PGARK_TEST_BACKEND=s3 (this is '$b')", 114
 	  unless $b eq 's3';
 	skip 'dead or slow S3: node is not installed', 61 unless grep { -x "$_/node" } split /:/, $ENV{PATH};
 
@@ -295,7 +308,7 @@ SKIP:
 			"dead S3: $name was PUT (" . scalar(@puts) . ' times), answered 503 every time')
 		  or diag FaultProxy::describe(@log);
 	}
-	is_deeply([ records($pspool) ], [], 'dead S3: no record');
+	is_deeply([ push_records($pspool) ], [], 'dead S3: no record');
 	ok(!in_repo($_), "dead S3: $_ is not in the repository") for @y[ 0 .. 2 ];
 	is_deeply([ ready_segments() ], [ @y[ 0 .. 2 ] ], 'dead S3: all three still .ready');
 
@@ -319,7 +332,7 @@ SKIP:
 	is_deeply([ ahead_failed($recs) ], [ $y[1] ], "one segment faulty: the look-ahead for $y[1] audited as failed");
 	like($stderr, qr/look-ahead for \Q$y[1]\E: .*PostgreSQL's own call for it will push it/,
 		"one segment faulty: a warning for $y[1]");
-	is_deeply([ records($pspool) ], [ $y[2] ], "one segment faulty: a record for $y[2], none for $y[1]");
+	is_deeply([ push_records($pspool) ], [ $y[2] ], "one segment faulty: a record for $y[2], none for $y[1]");
 	ok(in_repo($y[0]),  "one segment faulty: $y[0] is in the repository");
 	ok(in_repo($y[2]),  "one segment faulty: $y[2] is in the repository");
 	ok(!in_repo($y[1]), "one segment faulty: $y[1] is not");
@@ -357,7 +370,7 @@ SKIP:
 		  or diag FaultProxy::describe(@log);
 	}
 	is_deeply([ ahead_failed($recs) ], [ @y[ 1, 2 ] ], "slow S3: the look-ahead for $y[1] and $y[2] audited as failed");
-	is_deeply([ records($pspool) ], [], 'slow S3: no record');
+	is_deeply([ push_records($pspool) ], [], 'slow S3: no record');
 	ok(-e "$wal/archive_status/$y[0].ready", "slow S3: $y[0] stays .ready");
 	ok(!in_repo($_), "slow S3: $_ is not in the repository") for @y;
 
@@ -372,6 +385,84 @@ SKIP:
 	}
 	ok(in_repo($_), "S3 fast again: $_ is in the repository") for @y;
 	is_deeply([ ready_segments() ], [], 'S3 fast again: nothing left .ready');
+
+	# ---- 5. S3 dead for the look-ahead helper's segments ----
+	my $one_of = sub { '/wal/[0-9A-F]{16}/(' . join('|', @_) . ')$' };
+	@y = new_segments(7, 'dead S3 for the helper');
+	$proxy->clear;
+	$proxy->fault(match => { method => 'PUT', path => $one_of->(@y[ 3 .. 6 ]) }, action => '503', count => -1);
+	($rc, $recs, $stderr) = push_as_archiver($pconf, $y[0]);
+	is($rc, 0, "dead S3 for the helper: wal-push $y[0] exit 0") or diag $stderr;
+	my $call_pid = own_push($recs, $y[0])->{pid} // -1;
+	is_deeply([ ahead_names([ grep { $_->{pid} == $call_pid } @$recs ], 'ok') ], [ @y[ 1, 2 ] ],
+		"dead S3 for the helper: the call stored $y[1] and $y[2] ahead");
+	my $t0 = time;
+	my @hfail;
+	while (time - $t0 < $bound)
+	{
+		@hfail = grep { $_->{pid} != $call_pid } ahead_failed_recs([ read_audit($env) ], @y[ 3 .. 6 ]);
+		last if @hfail >= 2 && !push_helper_running($pspool);
+		select(undef, undef, undef, 0.1);
+	}
+	ok(!push_helper_running($pspool), sprintf('dead S3 for the helper: a helper ran and ended (%.1f s)', time - $t0));
+	is_deeply([ sort map { basename($_->{object}) } @hfail ], [ @y[ 3, 4 ] ],
+		"dead S3 for the helper: it audited $y[3] and $y[4] as failed, and tried no further round");
+	isnt($hfail[0]{pid} // $call_pid, $call_pid, 'dead S3 for the helper: in a process of its own');
+	is_deeply([ push_records($pspool) ], [ @y[ 1, 2 ] ], "dead S3 for the helper: records only for $y[1] and $y[2]");
+	is_deeply([ push_claims($pspool) ], [], 'dead S3 for the helper: no claim left');
+	ok(!in_repo($_), "dead S3 for the helper: $_ is not in the repository") for @y[ 3 .. 6 ];
+	is_deeply([ ready_segments() ], [ @y[ 1 .. 6 ] ], 'dead S3 for the helper: the others still .ready');
+	for my $name (@y[ 1, 2 ])
+	{
+		($rc, $recs, $stderr) = push_as_archiver($pconf, $name);
+		is(own_push($recs, $name)->{detail} // "exit $rc", 'stored ahead by an earlier wal-push',
+			"dead S3 for the helper: $name answered from its record");
+	}
+	# PostgreSQL's own call for a segment the helper failed on: told at once
+	my $secs3;
+	($rc, $recs, $stderr, $secs3) = push_as_archiver($pconf, $y[3]);
+	is($rc, 1, "dead S3 for the helper: wal-push $y[3] exit 1") or diag $stderr;
+	cmp_ok($secs3, '<', $bound, sprintf('dead S3 for the helper: within %d s (%.1f s)', $bound, $secs3));
+	ok(!in_repo($y[3]), "dead S3 for the helper: $y[3] still not in the repository");
+	ok(wait_push_helper_gone($pspool), 'dead S3 for the helper: no helper left running');
+
+	$proxy->clear;
+	is(push_each(\&push_as_archiver, $pconf, ready_segments()), '', 'dead S3 for the helper: once S3 is back, every call exits 0');
+	ok(wait_push_helper_gone($pspool), 'dead S3 for the helper: no helper left running at the end');
+	ok(in_repo($_), "dead S3 for the helper: $_ is in the repository at the end") for @y;
+	is_deeply([ ready_segments() ], [], 'dead S3 for the helper: nothing left .ready');
+
+	# ---- 6. S3 stalls the helper's segments: a call waits for its claim, then fails on its own ----
+	@y = new_segments(7, 'slow S3 for the helper');
+	$proxy->clear;
+	$proxy->fault(match => { method => 'PUT', path => $one_of->(@y[ 3 .. 6 ]) }, action => 'stall',
+		forward => JSON::PP::false, then => 'drop', stall_ms => ($timeout + 5) * 1000, count => -1);
+	($rc, $recs, $stderr) = push_as_archiver($pconf, $y[0]);
+	is($rc, 0, "slow S3 for the helper: wal-push $y[0] exit 0") or diag $stderr;
+	$t0 = time;
+	select(undef, undef, undef, 0.05) until (grep { $_ eq "claim-$y[3]" } push_claims($pspool)) || time - $t0 > $bound;
+	ok((grep { $_ eq "claim-$y[3]" } push_claims($pspool)), "slow S3 for the helper: the helper claimed $y[3]");
+	for my $name (@y[ 1, 2 ])
+	{
+		($rc, $recs, $stderr) = push_as_archiver($pconf, $name);
+		is($rc, 0, "slow S3 for the helper: wal-push $name exit 0 (from its record) while the helper stalls")
+		  or diag $stderr;
+	}
+	($rc, $recs, $stderr, $secs3) = push_as_archiver($pconf, $y[3]);
+	note sprintf('slow S3 for the helper: wal-push %s took %.1f s', $y[3], $secs3);
+	isnt($rc, 0, "slow S3 for the helper: wal-push $y[3] exits non-zero (exit $rc)");
+	cmp_ok($secs3, '<', 2 * $bound, sprintf('slow S3 for the helper: within %d s (%.1f s)', 2 * $bound, $secs3));
+	ok(-e "$wal/archive_status/$y[3].ready", "slow S3 for the helper: $y[3] stays .ready");
+	ok(wait_push_helper_gone($pspool), 'slow S3 for the helper: the helper ended');
+	is_deeply([ push_claims($pspool) ], [], 'slow S3 for the helper: no claim left');
+	ok(!in_repo($_), "slow S3 for the helper: $_ is not in the repository") for @y[ 3 .. 6 ];
+	is_deeply([ grep { my $n = $_; grep { $_ eq $n } @y[ 3 .. 6 ] } push_records($pspool) ], [],
+		'slow S3 for the helper: no record for a stalled segment');
+
+	$proxy->clear;
+	is(push_each(\&push_as_archiver, $pconf, ready_segments()), '', 'slow S3 for the helper: once S3 is fast, every call exits 0');
+	ok(wait_push_helper_gone($pspool), 'slow S3 for the helper: no helper left running at the end');
+	ok(in_repo($_), "slow S3 for the helper: $_ is in the repository at the end") for @y;
 	$proxy->stop;
 }
 

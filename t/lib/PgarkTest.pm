@@ -39,7 +39,7 @@ use Carp;
 use Cwd ();
 use Digest::SHA ();
 use Exporter 'import';
-use Fcntl qw(:mode);
+use Fcntl qw(:mode :flock);
 use File::Basename qw(basename dirname);
 use File::Copy qw(copy);
 use File::Find ();
@@ -63,6 +63,8 @@ our @EXPORT = qw(
   backup_cluster base_push pitr_prepare backups_in_repo restored_node
   setup_restored wait_for_recovery_end table_hash tree_snapshot utc_now_text
   postmaster_alive show tail_of query_once wait_for_query
+  push_record_dir push_records push_claims push_helper_lock push_helper_running
+  wait_push_helper_gone push_each
 );
 
 our $SEG_SIZE = 16 * 1024 * 1024;
@@ -807,6 +809,95 @@ sub list_dir
 	my @n = sort grep { $_ ne '.' && $_ ne '..' } readdir $dh;
 	closedir $dh;
 	return @n;
+}
+
+=pod
+
+=head2 wal-push's look-ahead spool
+
+=over
+
+=item push_record_dir($spool)
+
+The directory of look-ahead records in a spool (one repository: one push-*
+directory); undef while there is none, or more than one.
+
+=item push_records($spool), push_claims($spool)
+
+The segment names recorded there; the helper's claim files (claim-NAME).
+
+=item push_helper_lock($spool), push_helper_running($spool), wait_push_helper_gone($spool)
+
+The look-ahead helper's lock file; whether a helper holds it; wait (up to
+60 s) until none does, true if so.
+
+=item push_each($push, $config, @names)
+
+Calls $push->($config, NAME) (a test's own call as the archiver makes it,
+returning the exit status first, the stderr third) for each name in order;
+'' if each exited 0, else what the first failure said.
+
+=back
+
+=cut
+
+sub push_record_dir
+{
+	my ($spool) = @_;
+	my @dirs = grep { -d } glob("$spool/push-*");
+	return @dirs == 1 ? $dirs[0] : undef;
+}
+
+sub push_records
+{
+	my ($spool) = @_;
+	my $d = push_record_dir($spool) // return ();
+	return sort grep { /^[0-9A-F]{24}$/ } list_dir($d);
+}
+
+sub push_claims
+{
+	my ($spool) = @_;
+	my $d = push_record_dir($spool) // return ();
+	return sort grep { /^claim-/ } list_dir($d);
+}
+
+sub push_helper_lock
+{
+	my ($spool) = @_;
+	my $d = push_record_dir($spool) // return "$spool/no-record-dir";
+	return "$d/helper.lock";
+}
+
+sub push_helper_running
+{
+	my ($spool) = @_;
+	open my $fh, '<', push_helper_lock($spool) or return 0;
+	my $free = flock($fh, LOCK_SH | LOCK_NB);
+	close $fh;
+	return !$free;
+}
+
+sub wait_push_helper_gone
+{
+	my ($spool) = @_;
+	for (1 .. 600)
+	{
+		return 1 unless push_helper_running($spool);
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}
+
+sub push_each
+{
+	my ($push, $config, @names) = @_;
+	for my $name (@names)
+	{
+		my ($rc, undef, $err) = $push->($config, $name);
+		return "$name: exit $rc: $err" if $rc != 0;
+	}
+	return '';
 }
 
 sub temp_files_in
