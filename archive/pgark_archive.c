@@ -357,16 +357,12 @@ pgark_archive_file(const char *file, const char *path)
 			for (int i = 0; i < ahead->nitems; i++)
 			{
 				push_ahead_item *it = &ahead->items[i];
+				push_ahead_report d;
 
-				if (!it->ran)
+				if (!push_ahead_describe(it, &d))
 					continue;
-				if (it->ok)
-					audit_action("push-ahead", it->res.object, it->res.outcome == WAL_PUSH_STORED ? "ok" : "exists",
-								 it->recorded ? NULL : it->err.msg, it->res.bytes, it->res.stored, t0);
-				else
-					audit_action("push-ahead", it->res.object[0] ? it->res.object : it->name,
-								 err_kind_name(it->err.kind), it->err.msg, it->res.bytes, 0, t0);
-				if (!it->ok || !it->recorded)
+				audit_action("push-ahead", d.object, d.result, d.detail, d.bytes, d.stored, t0);
+				if (d.warn)
 					ereport(WARNING, (errmsg(PROGRAM ": look-ahead for %s: %s", it->name, it->err.msg),
 									  errdetail("Its own call will push it.")));
 			}

@@ -47,16 +47,12 @@ static void
 ahead_report(void *arg, const push_ahead_item *it)
 {
 	prog	   *p = arg;
+	push_ahead_report d;
 
-	if (!it->ran)
+	if (!push_ahead_describe(it, &d))
 		return;
-	if (it->ok)
-		prog_audit(p, "push-ahead", it->res.object, it->res.outcome == WAL_PUSH_STORED ? "ok" : "exists",
-				   it->recorded ? NULL : it->err.msg, it->res.bytes, it->res.stored);
-	else
-		prog_audit(p, "push-ahead", it->res.object[0] ? it->res.object : it->name,
-				   err_kind_name(it->err.kind), it->err.msg, it->res.bytes, 0);
-	if (!it->ok || !it->recorded)
+	prog_audit(p, "push-ahead", d.object, d.result, d.detail, d.bytes, d.stored);
+	if (d.warn)
 		log_warning("look-ahead for %s: %s (PostgreSQL's own call for it will push it)", it->name, it->err.msg);
 }
 

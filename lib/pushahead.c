@@ -784,6 +784,29 @@ wal_push_ahead(repo *r, const push_records *recs, const char *path, const walnam
 	return rc;
 }
 
+int
+push_ahead_describe(const push_ahead_item *it, push_ahead_report *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!it->ran)
+		return 0;
+	out->object = it->res.object[0] ? it->res.object : it->name;
+	out->bytes = it->res.bytes;
+	if (it->ok)
+	{
+		out->result = it->res.outcome == WAL_PUSH_STORED ? "ok" : "exists";
+		out->detail = it->recorded ? NULL : it->err.msg;
+		out->stored = it->res.stored;
+	}
+	else
+	{
+		out->result = err_kind_name(it->err.kind);
+		out->detail = it->err.msg;
+	}
+	out->warn = !it->ok || !it->recorded;
+	return 1;
+}
+
 /* ---- the helper ---- */
 
 int

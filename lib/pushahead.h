@@ -57,6 +57,25 @@ typedef struct push_ahead_result
 	push_ahead_item items[PUSH_AHEAD_MAX];
 } push_ahead_result;
 
+/*
+ * How one look-ahead item is reported, the same by wal-push and the archive
+ * library: its audit record ("push-ahead": object, result, detail, bytes,
+ * stored) and, when warn is set, a warning that item->err.msg says why and
+ * that PostgreSQL's own call for it will push it. Returns 0 for an item
+ * never tried (nothing to report), 1 otherwise.
+ */
+typedef struct push_ahead_report
+{
+	const char *object;
+	const char *result;
+	const char *detail;
+	uint64_t	bytes;
+	uint64_t	stored;
+	int			warn;
+} push_ahead_report;
+
+int			push_ahead_describe(const push_ahead_item *it, push_ahead_report *out);
+
 /* Told which segments were taken (before any is pushed). */
 typedef void (*push_ahead_started_fn) (void *arg, const push_ahead_result *ahead);
 
