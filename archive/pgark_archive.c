@@ -97,6 +97,7 @@ static struct
 	int			have_cfg;		/* cfg loaded (for the audit log) */
 	workers    *wk;				/* seal a segment's frames; NULL: one at a time */
 	push_memo  *memo;			/* look-ahead records; NULL: none yet */
+	char		memo_repo[PATH_MAX + 1200];	/* the repository they are of */
 } cache;
 
 static void
@@ -156,12 +157,31 @@ cache_drop(void)
 	cache.r = NULL;
 	workers_free(cache.wk);		/* their number may come from the new config */
 	cache.wk = NULL;
-	/* records of the repository that was open */
-	push_memo_free(cache.memo);
-	cache.memo = NULL;
+	/* the look-ahead records stay: a failure of one segment says nothing of
+	 * those stored ahead (each is still checked against the store when
+	 * used); cache_open drops them if the repository opened is another */
 	/* it may hold an S3 secret key */
 	secure_zero(&cache.cfg, sizeof(cache.cfg));
 	cache.have_cfg = 0;
+}
+
+/* The look-ahead records are kept only for the repository they were made
+ * in: the same place (type, endpoint, where) and the same pgark.repo. */
+static void
+memo_keep_if_same_repo(void)
+{
+	char		where[PATH_MAX + 1024];
+	char		id[sizeof(cache.memo_repo)];
+
+	snprintf(id, sizeof(id), "%s\n%s\n%s\n%llu\n%s", cache.cfg.repo_type,
+			 strcmp(cache.cfg.repo_type, "s3") == 0 ? cache.cfg.s3_endpoint : "",
+			 config_repo_where(&cache.cfg, where, sizeof(where)), (unsigned long long) cache.r->meta.sysid,
+			 cache.r->meta.created);
+	if (strcmp(id, cache.memo_repo) == 0)
+		return;
+	push_memo_free(cache.memo);
+	cache.memo = NULL;
+	snprintf(cache.memo_repo, sizeof(cache.memo_repo), "%s", id);
 }
 
 /* Is the open repository still valid for the current settings and files? */
@@ -219,6 +239,7 @@ cache_open(pgark_err *err)
 		cache.r = NULL;
 		return -1;
 	}
+	memo_keep_if_same_repo();
 	return 0;
 }
 
@@ -407,6 +428,8 @@ static void
 pgark_archive_shutdown(void)
 {
 	cache_drop();
+	push_memo_free(cache.memo);
+	cache.memo = NULL;
 }
 
 #if PG_VERSION_NUM >= 160000

@@ -8,7 +8,9 @@
 # archived, an identical copy already archived is success; a new pgark.config after a reload, and an edited configuration
 # file, are picked up; key_command runs once per opening, not per segment;
 # a backlog is stored by look-ahead inside the archiver (records in its
-# memory), a failing look-ahead is reported and never taken for archived;
+# memory), a failing look-ahead is reported and never taken for archived, a
+# failing segment keeps the records of those stored ahead beside it (its
+# retries do not store them again);
 # and the archiver process never dies.
 use strict;
 use warnings;
@@ -292,19 +294,28 @@ note 'configuration: a new pgark.config after a reload; an edited file; key_comm
 	ok(fetches_back_exact($n), "$n fetches back byte-exact");
 }
 
+# $n new segments, held .ready: archiving fails while the key file is
+# unsafe (it stays so until the caller makes it 0600 again)
+sub held_backlog
+{
+	my ($n) = @_;
+	chmod 0644, $env->{key} or die;
+	my $before = stat_archiver()->{failed};
+	my @segs;
+	for (1 .. $n)
+	{
+		$node->safe_psql('postgres', 'INSERT INTO pgbench_history SELECT * FROM pgbench_history LIMIT 100');
+		push @segs, switch_wal($node);
+	}
+	ok(wait_failed($segs[0], $before, 1), "archiving $segs[0] failed while the key file was unsafe");
+	return @segs;
+}
+
 # ---------------------------------------------------------------------------
 note 'look-ahead: a backlog is stored in parallel by its first call, the others find theirs stored';
 {
 	# archiving held back by a failure, as after an outage: segments pile up
-	chmod 0644, $env->{key} or die;
-	my $before = stat_archiver()->{failed};
-	my @backlog;
-	for (1 .. 5)
-	{
-		$node->safe_psql('postgres', 'INSERT INTO pgbench_history SELECT * FROM pgbench_history LIMIT 100');
-		push @backlog, switch_wal($node);
-	}
-	ok(wait_failed($backlog[0], $before, 1), "archiving $backlog[0] failed while the key file was unsafe");
+	my @backlog = held_backlog(5);
 	my $lines = scalar(audit_of($env->{audit}));
 	chmod 0600, $env->{key} or die;
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
@@ -327,19 +338,11 @@ note 'look-ahead: a backlog is stored in parallel by its first call, the others 
 	# a look-ahead that fails (damaged bytes already under the last one's
 	# name) is reported, never taken for archived, and leaves that segment
 	# to its own call, which fails too until the name is cleared
-	chmod 0644, $env->{key} or die;
-	$before = stat_archiver()->{failed};
-	my @b2;
-	for (1 .. 3)
-	{
-		$node->safe_psql('postgres', 'INSERT INTO pgbench_history SELECT * FROM pgbench_history LIMIT 100');
-		push @b2, switch_wal($node);
-	}
-	ok(wait_failed($b2[0], $before, 1), "archiving $b2[0] failed while the key file was unsafe");
+	my @b2 = held_backlog(3);
 	my $bad = wal_object_name($b2[2]);
 	repo_write_object($env, $bad, 'PGARKOBJ' . ("\0" x 100));
 	$lines = scalar(audit_of($env->{audit}));
-	$before = stat_archiver()->{failed};
+	my $before = stat_archiver()->{failed};
 	chmod 0600, $env->{key} or die;
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 	ok(wait_failed($b2[2], $before, 1), "$b2[2], whose name holds damaged bytes, fails");
@@ -357,6 +360,32 @@ note 'look-ahead: a backlog is stored in parallel by its first call, the others 
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 	ok(wait_for_archive($node, $b2[2]), "the name cleared: $b2[2] is archived");
 	ok(fetches_back_exact($_), "$_ fetches back byte-exact") for @b2;
+
+	# the segment asked for fails (damaged bytes under its name) while the
+	# look-ahead stores the two after it: the archiver's retries find those
+	# recorded and do not store them again
+	my @b3 = held_backlog(3);
+	my $bad3 = wal_object_name($b3[0]);
+	repo_write_object($env, $bad3, 'PGARKOBJ' . ("\0" x 100));
+	$lines = scalar(audit_of($env->{audit}));
+	$before = stat_archiver()->{failed};
+	chmod 0600, $env->{key} or die;
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	ok(wait_failed($b3[0], $before, 3), "$b3[0], whose name holds damaged bytes, fails three times");
+	repo_remove_object($env, $bad3);
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	ok(wait_for_archive($node, $b3[2]), "the name cleared: $b3[0] to $b3[2] are archived");
+	@all = audit_of($env->{audit});
+	@new = @all[ $lines .. $#all ];
+	for my $s (@b3[ 1, 2 ])
+	{
+		my $o = wal_object_name($s);
+		my @pa = map { $_->{result} } grep { $_->{action} eq 'push-ahead' && $_->{object} eq $o } @new;
+		is_deeply(\@pa, ['ok'], "$s was stored ahead once, not again by the retries of $b3[0]");
+		my ($own) = grep { $_->{action} eq 'push' && $_->{object} eq $o } @new;
+		is($own && $own->{detail}, 'stored ahead by an earlier call', "$s: its own call found it stored");
+	}
+	ok(fetches_back_exact($_), "$_ fetches back byte-exact") for @b3;
 }
 
 # ---------------------------------------------------------------------------
