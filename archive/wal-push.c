@@ -85,12 +85,19 @@ helper_main(prog *p)
 	walname		floor;
 	repo	   *r;
 	int			lock = -1;
+	char		cwd[PATH_MAX];
 
 	err_clear(&err);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return 0;
 	if (p->argc != 2 || walname_parse(p->argv[0], &floor, &err) != 0 ||
-		path_resolve(NULL, p->argv[1], path, sizeof(path)) != 0)
+		path_resolve(cwd, p->argv[1], path, sizeof(path)) != 0)
 		return prog_usage_error(p, "--push-helper: expected the last segment taken and a WAL file path");
 	if (prog_load_config(p, &err) >= 0)
+		return 0;
+	/* its paths are absolute from here on (PATH's made so above): not to
+	 * keep the data directory, PostgreSQL's working directory, as its own */
+	if (chdir("/") != 0)
 		return 0;
 	if (p->cfg.push_ahead <= 0 || !p->cfg.push_helper || spool_dir(&p->cfg, "push", spool, sizeof(spool), &err) != 0)
 		return 0;
