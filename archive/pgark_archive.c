@@ -37,6 +37,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,6 +101,7 @@ static struct
 	workers    *wk;				/* seal a segment's frames; NULL: one at a time */
 	push_memo  *memo;			/* look-ahead records; NULL: none yet */
 	char		memo_repo[PATH_MAX + 1200];	/* the repository they are of */
+	int			trim_due;		/* a look-ahead stored others since the last trim */
 } cache;
 
 static void
@@ -305,6 +309,28 @@ pgark_archive_configured(void)
 	return true;
 }
 
+/*
+ * A backlog's look-ahead leaves its threads' buffers (read buffers, frames,
+ * on S3 each compressed segment) free in glibc's arenas, where the archiver
+ * would keep them for its life: about 30 MiB after a backlog on S3 with
+ * transfers = 4. They are given back once the backlog is over (a call whose
+ * look-ahead found nothing else .ready), not after each batch (their pages
+ * would only be faulted in again).
+ */
+static void
+release_burst_memory(int took_others)
+{
+	if (took_others)
+		cache.trim_due = 1;
+	else if (cache.trim_due)
+	{
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+		cache.trim_due = 0;
+	}
+}
+
 static bool
 pgark_archive_file(const char *file, const char *path)
 {
@@ -375,6 +401,7 @@ pgark_archive_file(const char *file, const char *path)
 			pushed = 1;
 			rc = wal_push_ahead(cache.r, &recs, path, &wn, cache.cfg.push_ahead, push_ahead_threads(&cache.cfg),
 								cache.wk, NULL, NULL, &res, ahead, &err);
+			release_burst_memory(ahead->nitems > 0);
 			for (int i = 0; i < ahead->nitems; i++)
 			{
 				push_ahead_item *it = &ahead->items[i];
