@@ -28,9 +28,10 @@
  *
  * Look-ahead ([archive] push_ahead, as wal-push's): a call that finds other
  * segments .ready stores them too, on threads that live only inside the
- * call, and keeps a record of each in memory (push_memo, dropped with the
- * opening above); the calls for them check the record against the file and
- * the repository and return. Those threads never call into PostgreSQL: what
+ * call, and keeps a record of each in memory (push_memo; kept when the
+ * repository is opened afresh, dropped when the one opened is another); the
+ * calls for them check the record against the file and the repository and
+ * return. Those threads never call into PostgreSQL: what
  * they report is logged here, on the archiver's own thread.
  */
 #include "postgres.h"

@@ -9,8 +9,8 @@
 # file, are picked up; key_command runs once per opening, not per segment;
 # a backlog is stored by look-ahead inside the archiver (records in its
 # memory), a failing look-ahead is reported and never taken for archived, a
-# failing segment keeps the records of those stored ahead beside it (its
-# retries do not store them again);
+# failure keeps the records of the segments stored ahead (the retries and
+# the calls after them do not store them again);
 # and the archiver process never dies.
 use strict;
 use warnings;
@@ -361,31 +361,42 @@ note 'look-ahead: a backlog is stored in parallel by its first call, the others 
 	ok(wait_for_archive($node, $b2[2]), "the name cleared: $b2[2] is archived");
 	ok(fetches_back_exact($_), "$_ fetches back byte-exact") for @b2;
 
-	# the segment asked for fails (damaged bytes under its name) while the
-	# look-ahead stores the two after it: the archiver's retries find those
-	# recorded and do not store them again
-	my @b3 = held_backlog(3);
-	my $bad3 = wal_object_name($b3[0]);
-	repo_write_object($env, $bad3, 'PGARKOBJ' . ("\0" x 100));
+	# a failure keeps the records of segments stored ahead: here a .backup
+	# file (archived after the segment it names, before the next ones) holds
+	# damaged bytes under its name; the archiver's retries of it fail, and
+	# once it is cleared the segments after it are answered from their
+	# records, not stored again
+	chmod 0644, $env->{key} or die;
+	$before = stat_archiver()->{failed};
+	$node->safe_psql('postgres', "SELECT pg_backup_start('t011', true); SELECT pg_backup_stop(false)");
+	switch_wal($node) for 1 .. 2;
+	my @held = sort map { /^(.*)\.ready$/ ? ($1) : () } list_dir("$wal/archive_status");
+	my ($bk) = grep { /\.backup$/ } @held;
+	my @after = grep { /^[0-9A-F]{24}$/ && $_ gt ($bk // 'F') } @held;
+	ok(defined $bk && @after >= 2, 'a .backup file and ' . scalar(@after) . ' segments after it are .ready');
+	ok(wait_failed($held[0], $before, 1), "archiving $held[0] failed while the key file was unsafe");
+	my $badbk = wal_object_name($bk);
+	repo_write_object($env, $badbk, 'PGARKOBJ' . ("\0" x 100));
 	$lines = scalar(audit_of($env->{audit}));
 	$before = stat_archiver()->{failed};
 	chmod 0600, $env->{key} or die;
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	ok(wait_failed($b3[0], $before, 3), "$b3[0], whose name holds damaged bytes, fails three times");
-	repo_remove_object($env, $bad3);
+	ok(wait_failed($bk, $before, 3), "$bk, whose name holds damaged bytes, failed three times");
+	ok(-f "$wal/archive_status/$_.ready", "$_ is still .ready") for @after;
+	repo_remove_object($env, $badbk);
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	ok(wait_for_archive($node, $b3[2]), "the name cleared: $b3[0] to $b3[2] are archived");
+	ok(wait_for_archive($node, $after[-1]), "the name cleared: everything up to $after[-1] is archived");
 	@all = audit_of($env->{audit});
 	@new = @all[ $lines .. $#all ];
-	for my $s (@b3[ 1, 2 ])
+	for my $s (@after)
 	{
 		my $o = wal_object_name($s);
 		my @pa = map { $_->{result} } grep { $_->{action} eq 'push-ahead' && $_->{object} eq $o } @new;
-		is_deeply(\@pa, ['ok'], "$s was stored ahead once, not again by the retries of $b3[0]");
+		is_deeply(\@pa, ['ok'], "$s was stored ahead once, not again after the failures of $bk");
 		my ($own) = grep { $_->{action} eq 'push' && $_->{object} eq $o } @new;
 		is($own && $own->{detail}, 'stored ahead by an earlier call', "$s: its own call found it stored");
 	}
-	ok(fetches_back_exact($_), "$_ fetches back byte-exact") for @b3;
+	ok(fetches_back_exact($_), "$_ fetches back byte-exact") for @after;
 }
 
 # ---------------------------------------------------------------------------
