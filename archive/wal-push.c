@@ -88,16 +88,11 @@ helper_main(prog *p)
 	char		cwd[PATH_MAX];
 
 	err_clear(&err);
-	if (getcwd(cwd, sizeof(cwd)) == NULL)
-		return 0;
 	if (p->argc != 2 || walname_parse(p->argv[0], &floor, &err) != 0 ||
-		path_resolve(cwd, p->argv[1], path, sizeof(path)) != 0)
+		(p->argv[1][0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL) ||
+		path_resolve(p->argv[1][0] == '/' ? NULL : cwd, p->argv[1], path, sizeof(path)) != 0)
 		return prog_usage_error(p, "--push-helper: expected the last segment taken and a WAL file path");
 	if (prog_load_config(p, &err) >= 0)
-		return 0;
-	/* its paths are absolute from here on (PATH's made so above): not to
-	 * keep the data directory, PostgreSQL's working directory, as its own */
-	if (chdir("/") != 0)
 		return 0;
 	if (p->cfg.push_ahead <= 0 || !p->cfg.push_helper || spool_dir(&p->cfg, "push", spool, sizeof(spool), &err) != 0)
 		return 0;
@@ -106,6 +101,11 @@ helper_main(prog *p)
 		return 0;
 	if ((r = repo_open(&p->cfg, &err)) == NULL)
 		prog_audit(p, "push-ahead", floor.name, err_kind_name(err.kind), err.msg, 0, 0);
+	/* every path it uses from here on is absolute (PATH made so above; a
+	 * key_command ran from where the call's would): not to keep the data
+	 * directory, PostgreSQL's working directory, as its own */
+	else if (chdir("/") != 0)
+		prog_audit(p, "push-ahead", floor.name, err_kind_name(PGARK_ERR_IO), "could not change to the directory \"/\"", 0, 0);
 	else if (push_helper_run(r, spool, path, floor.name, p->cfg.push_ahead, push_ahead_threads(&p->cfg),
 							 ahead_report, p, &err) < 0)
 		prog_audit(p, "push-ahead", floor.name, err_kind_name(err.kind), err.msg, 0, 0);
