@@ -227,6 +227,22 @@ record_write(const push_records *recs, const char *name, const struct stat *sb, 
 	return 0;
 }
 
+/* How many more records there is room for: in memory MEMO_MAX in all; in
+ * a directory, no limit of ours (a full disk fails the record's write). */
+static int
+records_room(const push_records *recs)
+{
+	int			room = 0;
+
+	if (recs->memo == NULL)
+		return INT_MAX;
+	pthread_mutex_lock(&recs->memo->mu);
+	for (int i = 0; i < MEMO_MAX; i++)
+		room += !recs->memo->e[i].used;
+	pthread_mutex_unlock(&recs->memo->mu);
+	return room;
+}
+
 /* Is there a record for name (well-formed or not)? */
 static int
 record_exists(const push_records *recs, const char *name)
@@ -658,6 +674,11 @@ select_candidates(ahead_ctx *c, char (*ready)[41], const char *exclude, const ch
 	err_clear(&lerr);
 	if (n <= 0 || list_ready(c->waldir, c->recs, ready, READY_SCAN_MAX, &nready, &lerr) != 0)
 		return 0;
+	/* no more than can be recorded (records of segments no longer .ready
+	 * were just dropped): a segment stored without a record is only stored
+	 * again by its own call */
+	if (n > records_room(c->recs))
+		n = records_room(c->recs);
 	for (int i = 0; i < nready; i++)
 	{
 		char		p[PATH_MAX], obj[256];
