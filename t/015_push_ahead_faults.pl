@@ -267,14 +267,14 @@ EOS
 }
 
 # ====================================================================
-# 2-4. a dead or slow S3, through the fault proxy
+# 2-6. a dead or slow S3, through the fault proxy
 # ====================================================================
 SKIP:
 {
 	my $b = backend();
 	skip "dead or slow S3: the fault proxy is plain http, only for PGARK_TEST_BACKEND=s3 (this is '$b')", 114
 	  unless $b eq 's3';
-	skip 'dead or slow S3: node is not installed', 61 unless grep { -x "$_/node" } split /:/, $ENV{PATH};
+	skip 'dead or slow S3: node is not installed', 114 unless grep { -x "$_/node" } split /:/, $ENV{PATH};
 
 	my $proxy = FaultProxy->start;
 	my $pspool = "$env->{dir}/spool-proxy";
