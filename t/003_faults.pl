@@ -303,6 +303,29 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	unlink "$dest_dir/$s1";
 }
 
+# ---------------------------------------------------------------- (f2)
+note '(f2) OpenSSL failing (its configuration activates a provider that does not exist)';
+{
+	my $cnf = "$envB->{dir}/bad-openssl.cnf";
+	write_bytes($cnf, "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n"
+		  . "[provider_sect]\nnosuch = nosuch_sect\n[nosuch_sect]\nactivate = 1\n");
+	my $r = run_pgark({ env => { OPENSSL_CONF => $cnf } }, 'wal-fetch', '--config', $envB->{conf}, $s1,
+		"$dest_dir/$s1");
+	is($r->{rc}, 200, 'OpenSSL failing: wal-fetch exits 200');
+	nothing_left_in_dest('OpenSSL failing');
+	SKIP:
+	{
+		skip 'OpenSSL error strings are loaded where libcurl may use OpenSSL', 1 unless backend_is_local();
+		# a local repository: OpenSSL's error strings are not loaded (0.2
+		# ms), the error is told by its code and the command that spells it
+		like($r->{stderr}, qr/OpenSSL .* failed: error:[0-9A-F]{8}:.*"openssl errstr [0-9A-F]{8}" says what it means/,
+			'OpenSSL failing: its error code, and how to read it') or diag show($r);
+	}
+	$r = fetch_b($s1, "$dest_dir/$s1");
+	is($r->{rc}, 0, 'OpenSSL configured again: wal-fetch exits 0');
+	unlink "$dest_dir/$s1";
+}
+
 # ---------------------------------------------------------------- (g)
 note '(g) the wrong master key';
 {
