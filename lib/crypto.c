@@ -54,6 +54,9 @@ ossl_fail(pgark_err *err, const char *what)
 
 	ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
+	if (e != 0 && ERR_reason_error_string(e) == NULL)	/* crypto_program_init */
+		return err_set(err, PGARK_ERR_INTERNAL, 0,
+					   "OpenSSL %s failed: %s (\"openssl errstr %08lX\" says what it means)", what, buf, e);
 	return err_set(err, PGARK_ERR_INTERNAL, 0, "OpenSSL %s failed: %s", what, buf);
 }
 
@@ -63,7 +66,8 @@ crypto_program_init(int own_use_only)
 	uint64_t	opts = OPENSSL_INIT_NO_ATEXIT;
 
 	if (own_use_only)
-		opts |= OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS;
+		opts |= OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
+			OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS;
 	(void) OPENSSL_init_crypto(opts, NULL);
 }
 

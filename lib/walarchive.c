@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -345,17 +346,15 @@ wal_object_read_err(repo *r, const char *object, pgark_err *err)
 	wal_object_err(r, object, err);
 }
 
-/* The reader of wn's object (in *sr its store reader, closed by the caller),
- * its header's length checked for a segment; NULL with err set (NOTFOUND
- * as the store says it, unprefixed). */
+/* The reader of wn's object over sr, an open store reader of it: its
+ * header read and its key looked up, the header's length checked for a
+ * segment; NULL with err set. */
 static obj_reader *
-wal_object_open(repo *r, const walname *wn, const char *object, store_reader **sr, pgark_err *err)
+wal_object_reader(repo *r, const walname *wn, const char *object, store_reader *sr, pgark_err *err)
 {
 	obj_reader *or;
 
-	if ((*sr = store_get(r->st, object, 0, 0, err)) == NULL)
-		return NULL;
-	if ((or = repo_object_reader(r, store_read_source, *sr, err)) == NULL)
+	if ((or = repo_object_reader(r, store_read_source, sr, err)) == NULL)
 	{
 		wal_object_err(r, object, err);
 		return NULL;
@@ -373,6 +372,16 @@ wal_object_open(repo *r, const walname *wn, const char *object, store_reader **s
 		return NULL;
 	}
 	return or;
+}
+
+/* The reader of wn's object (in *sr its store reader, closed by the caller);
+ * NULL with err set (NOTFOUND as the store says it, unprefixed). */
+static obj_reader *
+wal_object_open(repo *r, const walname *wn, const char *object, store_reader **sr, pgark_err *err)
+{
+	if ((*sr = store_get(r->st, object, 0, 0, err)) == NULL)
+		return NULL;
+	return wal_object_reader(r, wn, object, *sr, err);
 }
 
 /* the first WAL_LONG_HEADER_LEN bytes of what is read, gathered in hdr:
@@ -453,39 +462,85 @@ done:
 
 /*
  * wal_fetch_file's copy, a pipeline of two threads over a ring of
- * FETCH_BUFS chunks: the decoder (the calling thread) reads chunk after
- * chunk into the ring, the writer reserves the file's blocks, then hashes
- * (XXH64) and writes each chunk in order. Each side waits only for the
- * other (a chunk to write, a free slot), not at every chunk for both: the
- * chunks differ in cost (their frames compress differently), and a thread
- * preempted for a moment stalls the other less.
+ * FETCH_BUFS chunks. The decoder opens the object (its header, its key:
+ * OpenSSL's initialisation, about 1 ms, comes with the first use) and
+ * reads chunk after chunk into the ring; meanwhile the helper reserves the
+ * file's blocks and faults the ring's pages in, then hashes (XXH64) and
+ * writes each decoded chunk in order.
  *
- * Errors: the decoder decodes to the end (or its failure) whatever the
- * writer meets, so that damage is always the one reported (the reader's
- * error wins; after a failed write the writer only frees the slots).
+ * The writing is shared: it needs a token (one writer at a time, so that
+ * the chunks are hashed and written in order), and whichever thread finds
+ * a chunk to write and the token free takes it. The helper writes as long
+ * as there are chunks; the decoder writes only when it cannot decode (the
+ * ring is full, or the object is at its end). A helper that is not yet
+ * running (woken on a busy CPU: measured 1-2 ms late on a loaded machine)
+ * or that was preempted then costs the time of its work, not a stall of
+ * the whole ring until it runs again; in the worst case the decoder does
+ * everything, as fetch_serial does.
+ *
+ * Errors: the object is decoded to its end (or its failure) whatever a
+ * write meets, so that damage is always the one reported (the reader's
+ * error wins). After a failed write the chunks are only freed, and the
+ * write's error is reported once the object proved sound.
  */
 #define FETCH_BUFS 4
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14; older kernels: EINVAL */
+#endif
+
 typedef struct fetch_pipe
 {
+	/* the object, opened by the decoder (fetch_open) */
+	repo	   *r;
+	const walname *wn;
+	const char *object;
+	store_reader *sr;
 	obj_reader *or;
+	/* DEST */
 	int			fd;
+	uint64_t	prealloc;		/* bytes to reserve first, or 0 */
 	const char *dest;
 	uint8_t    *buf[FETCH_BUFS];
 	size_t		got[FETCH_BUFS];
-	uint64_t	prealloc;		/* bytes to reserve first, or 0 */
 	/* total and the WAL header, from the decoder */
 	uint64_t	total;
 	uint8_t		hdr[WAL_LONG_HEADER_LEN];
 	size_t		hdr_have;
-	/* the ring, under mu */
+	/* the writing token holder's: the blocks reserved; a write failed, and
+	 * why */
+	int			prepared;
+	int			write_failed;
+	pgark_err	write_err;
+	/* the ring and the tokens, under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	int			opened;			/* fetch_open succeeded */
 	uint64_t	decoded;		/* chunks decoded: slot decoded % FETCH_BUFS next */
-	uint64_t	written;		/* chunks the writer is done with */
-	int			decode_over;	/* the decoder has reached the end, or failed */
-	int			read_failed;	/* the error is the reader's */
+	uint64_t	hashed;			/* chunks added to the XXH64 */
+	uint64_t	written;		/* chunks written (or dropped after a failure) */
+	int			decoding;		/* a thread holds the token */
+	int			hashing;
+	int			writing;
+	int			decode_over;	/* the object's end was reached, or reading failed */
+	int			read_failed;	/* and read_err says why */
+	pgark_err	read_err;
 } fetch_pipe;
+
+/* The decoder's first step: the object's header read and its key
+ * unwrapped, the first use of OpenSSL in wal-fetch (its initialisation,
+ * about 1 ms), while the helper gets DEST and the ring ready. */
+static int
+fetch_open(fetch_pipe *fp, pgark_err *err)
+{
+	if ((fp->or = wal_object_reader(fp->r, fp->wn, fp->object, fp->sr, err)) == NULL)
+		return -1;
+	/* the plaintext's XXH64 on the writing side, checked once all is
+	 * written, before DEST gets its name: about 1 ms of a segment off the
+	 * decoding side */
+	obj_reader_defer_xxh64(fp->or);
+	return 0;
+}
 
 /* The decoder's next chunk: 0, with got 0 at the end of the object. */
 static int
@@ -495,16 +550,6 @@ fetch_decode(fetch_pipe *fp, uint8_t *buf, size_t *got, pgark_err *err)
 		return -1;
 	fp->hdr_have = wal_hdr_take(fp->hdr, fp->hdr_have, buf, *got);
 	fp->total += *got;
-	return 0;
-}
-
-/* The writer's work on one chunk. */
-static int
-fetch_write(fetch_pipe *fp, const uint8_t *buf, size_t len, pgark_err *err)
-{
-	obj_reader_hash(fp->or, buf, len);
-	if (write_full(fp->fd, buf, len) != 0)
-		return err_sys(err, PGARK_ERR_IO, "could not write the file fetched for %s", fp->dest);
 	return 0;
 }
 
@@ -518,15 +563,30 @@ fetch_write(fetch_pipe *fp, const uint8_t *buf, size_t len, pgark_err *err)
 static void
 fetch_prealloc(fetch_pipe *fp)
 {
-	if (fp->prealloc > 0)
+	if (!fp->prepared && fp->prealloc > 0)
 		(void) fallocate(fp->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t) fp->prealloc);
+	fp->prepared = 1;
+}
+
+/* One chunk written (with the token, or without threads). */
+static int
+fetch_write(fetch_pipe *fp, const uint8_t *buf, size_t len, pgark_err *err)
+{
+	fetch_prealloc(fp);
+	if (write_full(fp->fd, buf, len) != 0)
+		return err_sys(err, PGARK_ERR_IO, "could not write the file fetched for %s", fp->dest);
+	return 0;
 }
 
 /* Without a second thread: decode, hash and write in turn. */
 static int
 fetch_serial(fetch_pipe *fp, pgark_err *err)
 {
-	fetch_prealloc(fp);
+	if (fetch_open(fp, err) != 0)
+	{
+		fp->read_failed = 1;
+		return -1;
+	}
 	for (;;)
 	{
 		size_t		got;
@@ -538,65 +598,134 @@ fetch_serial(fetch_pipe *fp, pgark_err *err)
 		}
 		if (got == 0)
 			return 0;
+		obj_reader_hash(fp->or, fp->buf[0], got);
 		if (fetch_write(fp, fp->buf[0], got, err) != 0)
 			return -1;
 	}
 }
 
-/* workers_for item 0: the decoder; item 1: the writer (see fetch_pipe) */
+/*
+ * With mu held: the next task any thread may take, done with mu released
+ * (held again on return); 0 if there is none now. In order of preference:
+ * decoding (the longest of the three: about 2.6 ms of a segment, against
+ * 1.3 for the XXH64 and 1.7 for the writes), hashing, writing. err: this
+ * thread's scratch (a decoding failure goes to fp->read_err).
+ */
+static int
+fetch_task(fetch_pipe *fp, pgark_err *err)
+{
+	uint64_t	freed = fp->hashed < fp->written ? fp->hashed : fp->written;
+
+	if (fp->opened && !fp->decoding && !fp->decode_over && fp->decoded - freed < FETCH_BUFS)
+	{
+		size_t		slot = fp->decoded % FETCH_BUFS;
+		size_t		got = 0;
+		int			rc;
+
+		fp->decoding = 1;
+		pthread_mutex_unlock(&fp->mu);
+		rc = fetch_decode(fp, fp->buf[slot], &got, err);
+		pthread_mutex_lock(&fp->mu);
+		fp->decoding = 0;
+		if (rc != 0)
+		{
+			fp->read_failed = 1;
+			fp->read_err = *err;
+		}
+		if (rc != 0 || got == 0)
+			fp->decode_over = 1;
+		else
+		{
+			fp->got[slot] = got;
+			fp->decoded++;
+		}
+	}
+	else if (!fp->hashing && fp->hashed < fp->decoded)
+	{
+		size_t		slot = fp->hashed % FETCH_BUFS;
+
+		fp->hashing = 1;
+		pthread_mutex_unlock(&fp->mu);
+		obj_reader_hash(fp->or, fp->buf[slot], fp->got[slot]);
+		pthread_mutex_lock(&fp->mu);
+		fp->hashing = 0;
+		fp->hashed++;
+	}
+	else if (!fp->writing && fp->written < fp->decoded)
+	{
+		size_t		slot = fp->written % FETCH_BUFS;
+
+		fp->writing = 1;
+		pthread_mutex_unlock(&fp->mu);
+		if (!fp->write_failed && fetch_write(fp, fp->buf[slot], fp->got[slot], &fp->write_err) != 0)
+			fp->write_failed = 1;
+		pthread_mutex_lock(&fp->mu);
+		fp->writing = 0;
+		fp->written++;
+	}
+	else
+		return 0;
+	pthread_cond_broadcast(&fp->cv);
+	return 1;
+}
+
+/* workers_for items 0 and 1, the two threads (see fetch_pipe) */
 static int
 fetch_side(void *arg, size_t i, pgark_err *err)
 {
 	fetch_pipe *fp = arg;
+	pgark_err	scratch;
 	int			rc = 0;
 
-	if (i == 0)
+	if (i == 1)
 	{
-		for (;;)
+		/*
+		 * While the other opens the object: the segment's blocks, and the
+		 * ring's pages, which the decoding would otherwise fault in (the
+		 * kernel zeroing 4 MiB) on the way to its first chunks.
+		 * MADV_POPULATE_WRITE only faults in what is not there yet: the
+		 * ring may already be written into. A hint (Linux 5.14), its
+		 * failure ignored.
+		 */
+		(void) madvise(fp->buf[0], FETCH_BUFS * IO_CHUNK, MADV_POPULATE_WRITE);
+		pthread_mutex_lock(&fp->mu);
+		if (!fp->writing && !fp->prepared)
 		{
-			uint8_t    *buf;
-			size_t		got = 0;
-
-			pthread_mutex_lock(&fp->mu);
-			while (fp->decoded - fp->written == FETCH_BUFS)
-				pthread_cond_wait(&fp->cv, &fp->mu);
-			buf = fp->buf[fp->decoded % FETCH_BUFS];
+			fp->writing = 1;
 			pthread_mutex_unlock(&fp->mu);
-			rc = fetch_decode(fp, buf, &got, err);
+			fetch_prealloc(fp);
 			pthread_mutex_lock(&fp->mu);
-			fp->read_failed = rc != 0;
-			if (rc != 0 || got == 0)
-				fp->decode_over = 1;
-			else
-				fp->got[fp->decoded++ % FETCH_BUFS] = got;
-			pthread_cond_signal(&fp->cv);
-			pthread_mutex_unlock(&fp->mu);
-			if (rc != 0 || got == 0)
-				return rc;
+			fp->writing = 0;
+			pthread_cond_broadcast(&fp->cv);
 		}
 	}
-	fetch_prealloc(fp);
-	for (;;)
+	else
 	{
-		size_t		slot;
-
+		rc = fetch_open(fp, err);
 		pthread_mutex_lock(&fp->mu);
-		while (fp->written == fp->decoded && !fp->decode_over)
-			pthread_cond_wait(&fp->cv, &fp->mu);
-		if (fp->written == fp->decoded || fp->read_failed)
-		{
-			pthread_mutex_unlock(&fp->mu);
-			return rc;
-		}
-		slot = fp->written % FETCH_BUFS;
-		pthread_mutex_unlock(&fp->mu);
-		if (rc == 0)
-			rc = fetch_write(fp, fp->buf[slot], fp->got[slot], err);
-		pthread_mutex_lock(&fp->mu);
-		fp->written++;
-		pthread_cond_signal(&fp->cv);
-		pthread_mutex_unlock(&fp->mu);
+		if (rc != 0)
+			fp->read_failed = fp->decode_over = 1;
+		else
+			fp->opened = 1;
+		pthread_cond_broadcast(&fp->cv);
 	}
+	while (!fp->read_failed)	/* after which nothing written is of any use */
+	{
+		if (fetch_task(fp, &scratch))
+			continue;
+		if (fp->decode_over && fp->hashed == fp->decoded && fp->written == fp->decoded)
+			break;
+		pthread_cond_wait(&fp->cv, &fp->mu);
+	}
+	/* a failure to read, met by either thread, is item 0's to report (the
+	 * lowest item's error is workers_for's) */
+	if (i == 0 && rc == 0 && fp->read_failed)
+	{
+		*err = fp->read_err;
+		rc = -1;
+	}
+	pthread_mutex_unlock(&fp->mu);
+	return rc;
 }
 
 int
@@ -617,7 +746,9 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	memset(res, 0, sizeof(*res));
 	walname_object(wn, res->object, sizeof(res->object));
 
-	if ((or = wal_object_open(r, wn, res->object, &sr, err)) == NULL)
+	/* the object first: where the archive ends (a standby asks again and
+	 * again), nothing else is done */
+	if ((sr = store_get(r->st, res->object, 0, 0, err)) == NULL)
 		goto done;				/* NOTFOUND passes through */
 
 	path_dirname(dest, dir, sizeof(dir));
@@ -656,7 +787,10 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	}
 	/* each chunk is decoded while those before are written, on two threads
 	 * (fetch_pipe) */
-	fp.or = or;
+	fp.r = r;
+	fp.wn = wn;
+	fp.object = res->object;
+	fp.sr = sr;
 	fp.fd = fd;
 	fp.dest = dest;
 	if ((fp.buf[0] = alloc_bulk(FETCH_BUFS * IO_CHUNK)) == NULL)
@@ -673,27 +807,27 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	}
 	if (wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL)
 		fp.prealloc = r->meta.wal_seg_size;
-	/*
-	 * The plaintext's XXH64 on the writing side, checked once all is
-	 * written, before DEST gets its name: about 1 ms of a segment off the
-	 * decoding side
-	 */
-	obj_reader_defer_xxh64(or);
 	if (wk != NULL && workers_count(wk) == 2)
 	{
 		pthread_mutex_init(&fp.mu, NULL);
 		pthread_cond_init(&fp.cv, NULL);
-		copied = workers_for(wk, 2, fetch_side, &fp, err);	/* the reader's error first */
+		copied = workers_for(wk, 2, fetch_side, &fp, err);	/* only the reader's */
 		pthread_mutex_destroy(&fp.mu);
 		pthread_cond_destroy(&fp.cv);
+		if (copied == 0 && fp.write_failed)
+		{
+			*err = fp.write_err;	/* the object is sound: the write's error */
+			copied = -1;
+		}
 	}
 	else
 		copied = fetch_serial(&fp, err);
+	or = fp.or;
 	if (copied != 0)
 	{
-		if (fp.read_failed)
+		if (or != NULL && fp.read_failed)
 			goto bad_object;
-		goto done;
+		goto done;				/* not opened: told as wal_object_reader tells it */
 	}
 	/* the reader has verified every frame and the trailer, and with it the
 	 * XXH64 of all that was written; now the WAL itself */

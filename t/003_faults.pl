@@ -276,11 +276,53 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	like($r->{stderr}, qr/is damaged: object truncated/, '... and reports the damage, not the write')
 	  or diag show($r);
 	nothing_left_in_dest('a truncated object while the write of chunk 0 fails');
+	# Either of wal-fetch's two threads decodes the next frame, whichever
+	# is free first: damage in each frame in turn, and in the trailer, is
+	# reported as that frame's (the thread that met it is not the one that
+	# reports it), and nothing is left at DEST.
+	my @frames;
+	for (my $at = 80; $at < length($good);)
+	{
+		push @frames, $at;
+		$at += 8 + unpack('N', substr($good, $at, 4)) + 16;
+	}
+	for my $k (0 .. $#frames)
+	{
+		repo_write_object($envB, $obj1, $flip->($good, $frames[$k] + 8 + 3));
+		$r = fetch_b($s1, "$dest_dir/$s1");
+		is($r->{rc}, 200, "frame $k of $#frames damaged: wal-fetch exits 200");
+		like($r->{stderr}, qr/is damaged: frame failed authentication.*\(frame $k\)/,
+			"frame $k of $#frames damaged: reported as frame $k") or diag show($r);
+		nothing_left_in_dest("frame $k of $#frames damaged");
+	}
 	repo_write_object($envB, $obj1, $good);
 	my @audit = grep { $_->{program} eq 'wal-fetch' && $_->{result} ne 'ok' } read_audit($envB);
-	is(scalar(@audit), 2 * scalar(keys %damage) + 3, 'every failed fetch is in the audit log');
+	is(scalar(@audit), 2 * scalar(keys %damage) + 3 + scalar(@frames), 'every failed fetch is in the audit log');
 	$r = fetch_b($s1, "$dest_dir/$s1");
 	is($r->{rc}, 0, 'repaired object fetches again');
+	unlink "$dest_dir/$s1";
+}
+
+# ---------------------------------------------------------------- (f2)
+note '(f2) OpenSSL failing (its configuration activates a provider that does not exist)';
+{
+	my $cnf = "$envB->{dir}/bad-openssl.cnf";
+	write_bytes($cnf, "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n"
+		  . "[provider_sect]\nnosuch = nosuch_sect\n[nosuch_sect]\nactivate = 1\n");
+	my $r = run_pgark({ env => { OPENSSL_CONF => $cnf } }, 'wal-fetch', '--config', $envB->{conf}, $s1,
+		"$dest_dir/$s1");
+	is($r->{rc}, 200, 'OpenSSL failing: wal-fetch exits 200');
+	nothing_left_in_dest('OpenSSL failing');
+	SKIP:
+	{
+		skip 'OpenSSL error strings are loaded where libcurl may use OpenSSL', 1 unless backend_is_local();
+		# a local repository: OpenSSL's error strings are not loaded (0.2
+		# ms), the error is told by its code and the command that spells it
+		like($r->{stderr}, qr/OpenSSL .* failed: error:[0-9A-F]{8}:.*"openssl errstr [0-9A-F]{8}" says what it means/,
+			'OpenSSL failing: its error code, and how to read it') or diag show($r);
+	}
+	$r = fetch_b($s1, "$dest_dir/$s1");
+	is($r->{rc}, 0, 'OpenSSL configured again: wal-fetch exits 0');
 	unlink "$dest_dir/$s1";
 }
 
