@@ -97,7 +97,13 @@ helper_main(prog *p)
 		prog_audit(p, "prefetch", p->argv[0], err_kind_name(err.kind), err.msg, 0, 0);
 		return 0;
 	}
-	if (prefetch_run(r, dir, p->cfg.fetch_ahead, now_ms() + HELPER_MAX_MS, helper_report, p, &err) != 0)
+	/* every path it uses from here on is absolute (a key_command ran where
+	 * the call's would): not to keep the data directory, PostgreSQL's working
+	 * directory, as its own */
+	if (chdir("/") != 0)
+		prog_audit(p, "prefetch", p->argv[0], err_kind_name(PGARK_ERR_IO), "could not change to the directory \"/\"",
+				   0, 0);
+	else if (prefetch_run(r, dir, p->cfg.fetch_ahead, now_ms() + HELPER_MAX_MS, helper_report, p, &err) != 0)
 		prog_audit(p, "prefetch", p->argv[0], err_kind_name(err.kind), err.msg, 0, 0);
 	repo_close(r);
 	return 0;

@@ -128,9 +128,44 @@ sub helper_pids
 # the end no helper and at most fetch_ahead segments in the spool.
 my $spool = "$env->{dir}/spool";
 my ($r1, $conf1, $aud1) = restore_node('restored', $spool, archive => 1);
+# meanwhile, the working directory of each helper seen holding the lock (it
+# takes it once it has left the data directory)
+my $cwds = "$env->{dir}/helper-cwds";
+my $watcher = fork() // die "fork: $!";
+if ($watcher == 0)
+{
+	$SIG{TERM} = sub { POSIX::_exit(0) };
+	while (1)
+	{
+		my $fd = fetch_dir($spool);
+		my $holder = '';
+		if (defined $fd && open(my $lf, '<', "$fd/helper.lock"))
+		{
+			$holder = <$lf> // '';
+			close $lf;
+			chomp $holder;
+		}
+		if ($holder =~ /^\d+$/ && grep { $_ eq $holder } helper_pids($conf1))
+		{
+			my $cwd = readlink("/proc/$holder/cwd");
+			if (defined $cwd && open(my $out, '>>', $cwds))
+			{
+				print $out "$holder $cwd\n";
+				close $out;
+			}
+		}
+		select(undef, undef, undef, 0.01);
+	}
+}
 $r1->start;
 ok(wait_for_recovery_end($r1), 'recovery with prefetch finished and the node promoted')
   or diag tail_of($r1->logfile);
+kill 'TERM', $watcher;
+waitpid($watcher, 0);
+my %cwd_of = map { split / /, $_, 2 } -e $cwds ? split(/\n/, slurp_file($cwds)) : ();
+note 'helpers seen holding the lock: ' . scalar(keys %cwd_of);
+ok(%cwd_of && !(grep { $_ ne '/' } values %cwd_of),
+	'every helper seen works from / (not the data directory): ' . join(', ', sort values %cwd_of));
 is($r1->safe_psql('postgres', $checksum_sql), $expected, 'restored data is exactly what the primary committed');
 like(slurp_file($r1->logfile), qr/restored log file "\Q$segs[-1]\E" from archive/, "replayed up to $segs[-1]");
 my @a1 = read_audit($aud1);
