@@ -462,26 +462,27 @@ done:
 
 /*
  * wal_fetch_file's copy, a pipeline of two threads over a ring of
- * FETCH_BUFS chunks. The decoder opens the object (its header, its key:
- * OpenSSL's initialisation, about 1 ms, comes with the first use) and
- * reads chunk after chunk into the ring; meanwhile the helper reserves the
- * file's blocks and faults the ring's pages in, then hashes (XXH64) and
- * writes each decoded chunk in order.
+ * FETCH_BUFS chunks. One thread opens the object (its header, its key:
+ * OpenSSL's initialisation, about 1 ms, comes with the first use) while
+ * the other reserves the file's blocks and faults the ring's pages in.
  *
- * The writing is shared: it needs a token (one writer at a time, so that
- * the chunks are hashed and written in order), and whichever thread finds
- * a chunk to write and the token free takes it. The helper writes as long
- * as there are chunks; the decoder writes only when it cannot decode (the
- * ring is full, or the object is at its end). A helper that is not yet
- * running (woken on a busy CPU: measured 1-2 ms late on a loaded machine)
- * or that was preempted then costs the time of its work, not a stall of
- * the whole ring until it runs again; in the worst case the decoder does
- * everything, as fetch_serial does.
+ * Then the work is shared: decoding a frame into the ring, hashing (XXH64)
+ * and writing each decoded chunk each need a token (one thread at a time
+ * each, so that chunks are decoded, hashed and written in order), and
+ * either thread takes the next task whose token is free, in this order of
+ * preference: decoding, hashing, writing (fetch_task). A thread that is
+ * not yet running (woken on a busy CPU: measured 1-2 ms late on a loaded
+ * machine) or that was preempted then costs the time of its work, not a
+ * stall of the whole ring until it runs again; in the worst case one thread
+ * does everything, as fetch_serial does.
  *
  * Errors: the object is decoded to its end (or its failure) whatever a
  * write meets, so that damage is always the one reported (the reader's
  * error wins). After a failed write the chunks are only freed, and the
- * write's error is reported once the object proved sound.
+ * write's error is reported once the object proved sound, its XXH64 and
+ * the WAL's header and size included (wal_fetch_file). The temporary file
+ * is made before the object's header is read: a DEST that cannot be
+ * written is told even for a damaged object or a missing key.
  */
 #define FETCH_BUFS 4
 
@@ -599,8 +600,10 @@ fetch_serial(fetch_pipe *fp, pgark_err *err)
 		if (got == 0)
 			return 0;
 		obj_reader_hash(fp->or, fp->buf[0], got);
-		if (fetch_write(fp, fp->buf[0], got, err) != 0)
-			return -1;
+		/* after a failed write the decoding goes on to the end, as with two
+		 * threads: a damaged object is what is reported, not the write */
+		if (!fp->write_failed && fetch_write(fp, fp->buf[0], got, &fp->write_err) != 0)
+			fp->write_failed = 1;
 	}
 }
 
@@ -685,9 +688,11 @@ fetch_side(void *arg, size_t i, pgark_err *err)
 		 * kernel zeroing 4 MiB) on the way to its first chunks.
 		 * MADV_POPULATE_WRITE only faults in what is not there yet: the
 		 * ring may already be written into. A hint (Linux 5.14), its
-		 * failure ignored.
+		 * failure ignored. Only for a segment: a history or backup-label
+		 * file of a few hundred bytes needs none of it.
 		 */
-		(void) madvise(fp->buf[0], FETCH_BUFS * IO_CHUNK, MADV_POPULATE_WRITE);
+		if (fp->prealloc > 0)
+			(void) madvise(fp->buf[0], FETCH_BUFS * IO_CHUNK, MADV_POPULATE_WRITE);
 		pthread_mutex_lock(&fp->mu);
 		if (!fp->writing && !fp->prepared)
 		{
@@ -814,11 +819,6 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		copied = workers_for(wk, 2, fetch_side, &fp, err);	/* only the reader's */
 		pthread_mutex_destroy(&fp.mu);
 		pthread_cond_destroy(&fp.cv);
-		if (copied == 0 && fp.write_failed)
-		{
-			*err = fp.write_err;	/* the object is sound: the write's error */
-			copied = -1;
-		}
 	}
 	else
 		copied = fetch_serial(&fp, err);
@@ -830,10 +830,18 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 		goto done;				/* not opened: told as wal_object_reader tells it */
 	}
 	/* the reader has verified every frame and the trailer, and with it the
-	 * XXH64 of all that was written; now the WAL itself */
+	 * XXH64 of all that was decoded; now the WAL itself. Before any failed
+	 * write is told: an object that is not this segment (another's bytes
+	 * under its name) is damage, which a standby must not retry as if the
+	 * disk were full. */
 	if (obj_reader_check_hash(or, err) != 0 ||
 		wal_object_check(r, wn, fp.total, fp.hdr, fp.hdr_have, err) != 0)
 		goto bad_object;
+	if (fp.write_failed)
+	{
+		*err = fp.write_err;	/* the object is sound: the write's error */
+		goto done;
+	}
 	if (unnamed)
 	{
 		char		self[64];

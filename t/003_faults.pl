@@ -276,6 +276,33 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	like($r->{stderr}, qr/is damaged: object truncated/, '... and reports the damage, not the write')
 	  or diag show($r);
 	nothing_left_in_dest('a truncated object while the write of chunk 0 fails');
+	# damage only the whole object shows (another segment's sound object
+	# under this name: its WAL header says so) while a write failed: the
+	# damage is reported, never the write (a standby would retry that)
+	my $other = repo_object_exists($envB, wal_object_name($s2)) ? undef : push_b("$segs/$s2");
+	ok(!defined $other || $other->{rc} == 0, "$s2 stored in the second repository") or diag show($other);
+	repo_write_object($envB, $obj1, repo_read_object($envB, wal_object_name($s2)));
+	$r = run_cmd(@limited);
+	is($r->{rc}, 200, "$s2\'s object under $s1\'s name while the write of chunk 0 fails: wal-fetch exits 200");
+	like($r->{stderr}, qr/starts at [0-9A-F]+\/[0-9A-F]+, not at/, '... and reports the misnamed WAL, not the write')
+	  or diag show($r);
+	nothing_left_in_dest('a misnamed object while the write of chunk 0 fails');
+	# the same with one thread ([backup] workers = 1: no pipeline), and a
+	# truncated object: the decoding goes on after the failed write there too
+	my $one = env_variant($envB, "$envB->{dir}/one-thread.conf", { backup => { workers => 1 } });
+	my @limited1 = ('sh', '-c', 'trap "" XFSZ; ulimit -f 1024; exec "$0" "$@"', pgark_bin('wal-fetch'),
+		'--config', $one, $s1, "$dest_dir/$s1");
+	repo_write_object($envB, $obj1, substr($good, 0, length($good) - 100));
+	$r = run_cmd(@limited1);
+	is($r->{rc}, 200, 'one thread, truncated object while a write fails: wal-fetch exits 200');
+	like($r->{stderr}, qr/is damaged: object truncated/, '... and reports the damage, not the write')
+	  or diag show($r);
+	nothing_left_in_dest('one thread, a truncated object while a write fails');
+	repo_write_object($envB, $obj1, $good);
+	$r = run_cmd(@limited1);
+	is($r->{rc}, 200, 'one thread, DEST past a 512 KiB file size limit: wal-fetch exits 200');
+	like($r->{stderr}, qr/could not write/, '... saying it could not write DEST') or diag show($r);
+	nothing_left_in_dest('one thread, a failed write of DEST');
 	# Either of wal-fetch's two threads decodes the next frame, whichever
 	# is free first: damage in each frame in turn, and in the trailer, is
 	# reported as that frame's (the thread that met it is not the one that
@@ -297,7 +324,7 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	}
 	repo_write_object($envB, $obj1, $good);
 	my @audit = grep { $_->{program} eq 'wal-fetch' && $_->{result} ne 'ok' } read_audit($envB);
-	is(scalar(@audit), 2 * scalar(keys %damage) + 3 + scalar(@frames), 'every failed fetch is in the audit log');
+	is(scalar(@audit), 2 * scalar(keys %damage) + 6 + scalar(@frames), 'every failed fetch is in the audit log');
 	$r = fetch_b($s1, "$dest_dir/$s1");
 	is($r->{rc}, 0, 'repaired object fetches again');
 	unlink "$dest_dir/$s1";
