@@ -52,9 +52,13 @@ ossl_fail(pgark_err *err, const char *what)
 	unsigned long e = ERR_get_error();
 	char		buf[256];
 
+	if (e == 0)
+		return err_set(err, PGARK_ERR_INTERNAL, 0, "OpenSSL %s failed (OpenSSL gave no error code)", what);
 	ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
-	if (e != 0 && ERR_reason_error_string(e) == NULL)	/* crypto_program_init */
+	/* without its strings (crypto_program_init) a code alone: say how to
+	 * read it; a system error's text is there either way */
+	if (!ERR_SYSTEM_ERROR(e) && ERR_reason_error_string(e) == NULL)
 		return err_set(err, PGARK_ERR_INTERNAL, 0,
 					   "OpenSSL %s failed: %s (\"openssl errstr %08lX\" says what it means)", what, buf, e);
 	return err_set(err, PGARK_ERR_INTERNAL, 0, "OpenSSL %s failed: %s", what, buf);
@@ -65,6 +69,9 @@ crypto_program_init(int own_use_only)
 {
 	uint64_t	opts = OPENSSL_INIT_NO_ATEXIT;
 
+	/* NO_LOAD_CRYPTO_STRINGS uses up OpenSSL's one loading of its error
+	 * strings: nothing else in the process (libpq's or libcurl's TLS) may
+	 * then want them, hence only with own_use_only */
 	if (own_use_only)
 		opts |= OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
 			OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS;
