@@ -252,54 +252,53 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	# under standby.signal), and nothing is left at DEST.
 	my $plen0 = unpack('N', substr($good, 80, 4));
 	my $frame1 = 80 + 8 + $plen0 + 16;
-	my @limited = ('sh', '-c', 'trap "" XFSZ; ulimit -f 1024; exec "$0" "$@"', pgark_bin('wal-fetch'),
-		'--config', $envB->{conf}, $s1, "$dest_dir/$s1");
+	# wal-fetch of $s1 with the configuration $_[0] under that limit
+	my $limited = sub {
+		return run_cmd('sh', '-c', 'trap "" XFSZ; ulimit -f 1024; exec "$0" "$@"', pgark_bin('wal-fetch'),
+			'--config', $_[0], $s1, "$dest_dir/$s1");
+	};
 	# the limit alone: the intact object (the loop above left it damaged,
 	# and the decoding goes on to the end whatever the writes meet)
 	repo_write_object($envB, $obj1, $good);
-	$r = run_cmd(@limited);
+	$r = $limited->($envB->{conf});
 	is($r->{rc}, 200, 'DEST past a 512 KiB file size limit: wal-fetch exits 200');
 	like($r->{stderr}, qr/could not write/, '... saying it could not write DEST') or diag show($r);
 	nothing_left_in_dest('a failed write of DEST');
 	repo_write_object($envB, $obj1, $flip->($good, $frame1 + 8 + 10));
-	$r = run_cmd(@limited);
+	$r = $limited->($envB->{conf});
 	is($r->{rc}, 200, 'frame 1 damaged while the write of chunk 0 fails: wal-fetch exits 200');
 	like($r->{stderr}, qr/is damaged: frame failed authentication.*\(frame 1\)/,
 		'... and reports the damage (the reader\'s error wins)') or diag show($r);
 	nothing_left_in_dest('frame 1 damaged while the write of chunk 0 fails');
 	# the damage far behind the failed write (its last 100 bytes cut off):
 	# the decoding goes on to the end whatever the writes meet, so the
-	# damage is what is reported, whichever thread was faster
-	repo_write_object($envB, $obj1, substr($good, 0, length($good) - 100));
-	$r = run_cmd(@limited);
-	is($r->{rc}, 200, 'truncated object while the write of chunk 0 fails: wal-fetch exits 200');
-	like($r->{stderr}, qr/is damaged: object truncated/, '... and reports the damage, not the write')
-	  or diag show($r);
-	nothing_left_in_dest('a truncated object while the write of chunk 0 fails');
+	# damage is what is reported, whichever thread was faster; the same with
+	# one thread ([backup] workers = 1: no pipeline)
+	my $one = env_variant($envB, "$envB->{dir}/one-thread.conf", { backup => { workers => 1 } });
+	for my $t ([ 'two threads', $envB->{conf} ], [ 'one thread', $one ])
+	{
+		my ($how, $cf) = @$t;
+		repo_write_object($envB, $obj1, substr($good, 0, length($good) - 100));
+		$r = $limited->($cf);
+		is($r->{rc}, 200, "$how, truncated object while a write fails: wal-fetch exits 200");
+		like($r->{stderr}, qr/is damaged: object truncated/, '... and reports the damage, not the write')
+		  or diag show($r);
+		nothing_left_in_dest("$how, a truncated object while a write fails");
+	}
 	# damage only the whole object shows (another segment's sound object
 	# under this name: its WAL header says so) while a write failed: the
 	# damage is reported, never the write (a standby would retry that)
 	my $other = repo_object_exists($envB, wal_object_name($s2)) ? undef : push_b("$segs/$s2");
 	ok(!defined $other || $other->{rc} == 0, "$s2 stored in the second repository") or diag show($other);
 	repo_write_object($envB, $obj1, repo_read_object($envB, wal_object_name($s2)));
-	$r = run_cmd(@limited);
+	$r = $limited->($envB->{conf});
 	is($r->{rc}, 200, "$s2\'s object under $s1\'s name while the write of chunk 0 fails: wal-fetch exits 200");
 	like($r->{stderr}, qr/starts at [0-9A-F]+\/[0-9A-F]+, not at/, '... and reports the misnamed WAL, not the write')
 	  or diag show($r);
 	nothing_left_in_dest('a misnamed object while the write of chunk 0 fails');
-	# the same with one thread ([backup] workers = 1: no pipeline), and a
-	# truncated object: the decoding goes on after the failed write there too
-	my $one = env_variant($envB, "$envB->{dir}/one-thread.conf", { backup => { workers => 1 } });
-	my @limited1 = ('sh', '-c', 'trap "" XFSZ; ulimit -f 1024; exec "$0" "$@"', pgark_bin('wal-fetch'),
-		'--config', $one, $s1, "$dest_dir/$s1");
-	repo_write_object($envB, $obj1, substr($good, 0, length($good) - 100));
-	$r = run_cmd(@limited1);
-	is($r->{rc}, 200, 'one thread, truncated object while a write fails: wal-fetch exits 200');
-	like($r->{stderr}, qr/is damaged: object truncated/, '... and reports the damage, not the write')
-	  or diag show($r);
-	nothing_left_in_dest('one thread, a truncated object while a write fails');
+	# the limit alone with one thread
 	repo_write_object($envB, $obj1, $good);
-	$r = run_cmd(@limited1);
+	$r = $limited->($one);
 	is($r->{rc}, 200, 'one thread, DEST past a 512 KiB file size limit: wal-fetch exits 200');
 	like($r->{stderr}, qr/could not write/, '... saying it could not write DEST') or diag show($r);
 	nothing_left_in_dest('one thread, a failed write of DEST');
