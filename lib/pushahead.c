@@ -744,23 +744,23 @@ ctx_free(ahead_ctx *c, char (*ready)[41])
 }
 
 /* Push c's nitems items on up to threads threads (with store connections
- * of their own, opened on first use and kept in c). */
+ * of their own, opened on first use and kept in c: a helper's rounds reuse
+ * them; ctx_free closes them). */
 static int
 run_items(ahead_ctx *c, int nitems, int threads, pgark_err *err)
 {
 	workers    *w;
 	obj_params	params;
 	int			rc;
+	int			want = threads < nitems ? threads : nitems;
 
-	for (int i = 0; i < c->nstores; i++)
-		store_free(c->stores[i]);
-	memset(c->stores, 0, sizeof(c->stores));
-	memset(c->busy, 0, sizeof(c->busy));
-	c->nstores = threads < nitems ? threads : nitems;
+	/* every connection is free again between rounds (workers_for joined) */
+	if (c->nstores < want)
+		c->nstores = want;
 	/* load the data key once, before the threads share the keyring's store */
 	if (repo_object_params(c->r, c->r->meta.wal_seg_size, &params, err) != 0)
 		return -1;
-	if ((w = workers_new(c->nstores, err)) == NULL)
+	if ((w = workers_new(want, err)) == NULL)
 		return -1;
 	rc = workers_for(w, (size_t) nitems, push_one, c, err);
 	workers_free(w);
