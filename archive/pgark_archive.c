@@ -101,7 +101,7 @@ static struct
 	int			have_cfg;		/* cfg loaded (for the audit log) */
 	workers    *wk;				/* seal a segment's frames; NULL: one at a time */
 	push_memo  *memo;			/* look-ahead records; NULL: none yet */
-	char		memo_repo[PATH_MAX + 1200];	/* the repository they are of */
+	char		memo_repo[PATH_MAX + 1300];	/* the repository they are of */
 	int			trim_due;		/* a look-ahead stored others since the last trim */
 } cache;
 
@@ -175,13 +175,11 @@ cache_drop(void)
 static void
 memo_keep_if_same_repo(void)
 {
-	char		where[PATH_MAX + 1024];
+	char		place[1200 + PATH_MAX];
 	char		id[sizeof(cache.memo_repo)];
 
-	snprintf(id, sizeof(id), "%s\n%s\n%s\n%llu\n%s", cache.cfg.repo_type,
-			 strcmp(cache.cfg.repo_type, "s3") == 0 ? cache.cfg.s3_endpoint : "",
-			 config_repo_where(&cache.cfg, where, sizeof(where)), (unsigned long long) cache.r->meta.sysid,
-			 cache.r->meta.created);
+	snprintf(id, sizeof(id), "%s\n%llu\n%s", config_repo_id(&cache.cfg, place, sizeof(place)),
+			 (unsigned long long) cache.r->meta.sysid, cache.r->meta.created);
 	if (strcmp(id, cache.memo_repo) == 0)
 		return;
 	push_memo_free(cache.memo);

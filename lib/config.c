@@ -646,6 +646,17 @@ config_repo_where(const pgark_config *cfg, char *buf, size_t len)
 	return buf;
 }
 
+const char *
+config_repo_id(const pgark_config *cfg, char *buf, size_t len)
+{
+	char		where[PATH_MAX + 1024];
+
+	/* the endpoint too: one bucket name on two S3 services is two repositories */
+	snprintf(buf, len, "%s\n%s\n%s", cfg->repo_type, strcmp(cfg->repo_type, "s3") == 0 ? cfg->s3_endpoint : "",
+			 config_repo_where(cfg, where, sizeof(where)));
+	return buf;
+}
+
 int
 config_cipher_is_none(const pgark_config *cfg)
 {

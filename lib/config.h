@@ -142,5 +142,8 @@ int			config_parse_space(const char *value, double *percent, uint64_t *bytes);
 
 /* The repository for messages: its path, or s3://bucket/prefix. */
 const char *config_repo_where(const pgark_config *cfg, char *buf, size_t len);
+/* Which repository cfg names, as text: its type, the S3 endpoint (for s3)
+ * and config_repo_where, one per line. The same text, the same place. */
+const char *config_repo_id(const pgark_config *cfg, char *buf, size_t len);
 
 #endif

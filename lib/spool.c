@@ -15,7 +15,6 @@
 int
 spool_dir(const pgark_config *cfg, const char *purpose, char *out, size_t outlen, pgark_err *err)
 {
-	char		where[PATH_MAX + 1024];
 	char		id[1200 + PATH_MAX];
 	uint8_t		h[SHA256_LEN];
 	char		hex[2 * SHA256_LEN + 1];
@@ -23,10 +22,7 @@ spool_dir(const pgark_config *cfg, const char *purpose, char *out, size_t outlen
 
 	if (cfg->spool[0] == '\0')
 		return 1;
-	/* the endpoint too: one bucket name on two S3 services is two repositories */
-	snprintf(id, sizeof(id), "%s\n%s\n%s", cfg->repo_type,
-			 strcmp(cfg->repo_type, "s3") == 0 ? cfg->s3_endpoint : "",
-			 config_repo_where(cfg, where, sizeof(where)));
+	config_repo_id(cfg, id, sizeof(id));
 	/* not sha256_once: a wal-fetch served from the spool uses nothing else
 	 * of OpenSSL, and would pay its initialisation for this name */
 	sha256_plain(id, strlen(id), h);
