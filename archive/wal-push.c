@@ -110,7 +110,7 @@ helper_main(prog *p)
 							 ahead_report, p, &err) < 0)
 		prog_audit(p, "push-ahead", floor.name, err_kind_name(err.kind), err.msg, 0, 0);
 	repo_close(r);
-	close(lock);
+	spool_lock_release(&lock);
 	return 0;
 }
 

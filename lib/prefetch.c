@@ -401,17 +401,6 @@ prefetch_helper_running(const char *dir)
 	return spool_lock_held(dir, LOCK_NAME);
 }
 
-static void
-release_lock(int *fd)
-{
-	if (*fd >= 0)
-	{
-		(void) ftruncate(*fd, 0);
-		close(*fd);
-	}
-	*fd = -1;
-}
-
 /* The timelines segments after a file of timeline tli may be on, newest
  * first, as PostgreSQL's XLogFileReadAnyTLI looks for them. */
 typedef struct tl_plan
@@ -571,7 +560,7 @@ prefetch_run(repo *r, const char *dir, int ahead, double deadline_ms, prefetch_r
 		prune(dir, NULL, 0, 0, 0);
 		if (write_meta(dir, &m, err) != 0)
 		{
-			release_lock(&lock);
+			spool_lock_release(&lock);
 			return -1;
 		}
 	}
@@ -621,7 +610,7 @@ prefetch_run(repo *r, const char *dir, int ahead, double deadline_ms, prefetch_r
 			/* Release the lock, then look at want once more: a wal-fetch
 			 * writes want before it looks at the lock, so either it saw the
 			 * lock free (and started a helper), or we see its want here. */
-			release_lock(&lock);
+			spool_lock_release(&lock);
 			if (get_want(dir, &next) != 0 || strcmp(next.name, want.name) == 0)
 				return 0;
 			if ((rc = spool_lock_take(dir, LOCK_NAME, &lock, err)) != 0)
@@ -642,7 +631,7 @@ prefetch_run(repo *r, const char *dir, int ahead, double deadline_ms, prefetch_r
 					continue;	/* an older timeline may have it */
 				if (report)
 					report(arg, &c[i], NULL, &ferr);
-				release_lock(&lock);
+				spool_lock_release(&lock);
 				return 0;
 			}
 			if (report)
@@ -653,6 +642,6 @@ prefetch_run(repo *r, const char *dir, int ahead, double deadline_ms, prefetch_r
 		if (!found)
 			break;				/* the end of the archive, for now */
 	}
-	release_lock(&lock);
+	spool_lock_release(&lock);
 	return 0;
 }

@@ -102,6 +102,17 @@ spool_lock_take(const char *dir, const char *name, int *fd, pgark_err *err)
 	return 0;
 }
 
+void
+spool_lock_release(int *fd)
+{
+	if (*fd >= 0)
+	{
+		(void) ftruncate(*fd, 0);
+		close(*fd);
+	}
+	*fd = -1;
+}
+
 int
 spool_lock_held(const char *dir, const char *name)
 {

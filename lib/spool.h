@@ -29,8 +29,10 @@ int			spool_dir(const pgark_config *cfg, const char *purpose, char *out, size_t 
  * dies, however it dies). spool_lock_take: 0 locked (*fd to keep open),
  * 1 another process has it, -1 error. The file holds the holder's pid, for
  * people (and tests) looking for it. spool_lock_held: does a process hold it?
+ * spool_lock_release: let it go, the pid cleared first (*fd becomes -1).
  */
 int			spool_lock_take(const char *dir, const char *name, int *fd, pgark_err *err);
 int			spool_lock_held(const char *dir, const char *name);
+void		spool_lock_release(int *fd);
 
 #endif

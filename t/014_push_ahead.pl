@@ -214,6 +214,7 @@ for (1 .. 600)
 	select(undef, undef, undef, 0.1);
 }
 ok(wait_push_helper_gone($spool), 'a helper ran and ended');
+is(-s push_helper_lock($spool), 0, 'its lock file no longer names it');
 my @hrecs = grep { $_->{action} eq 'push-ahead' && $_->{result} eq 'ok' } read_audit($env);
 my %hpid = map { basename($_->{object}) => $_->{pid} } @hrecs;
 is_deeply([ grep { $hpid{$_} } @h[ 3 .. $#h ] ], [ @h[ 3 .. $#h ] ], 'the helper stored all the others ahead');
