@@ -395,7 +395,9 @@ struct chunk_reader
 	/* decoders not in use (under kmu): one per decoding thread at most */
 	struct chunk_dec *decs[WORKERS_MAX + 1];
 	int			ndecs;
-	uint8_t    *buf;			/* a run that spans blocks, assembled */
+	uint8_t    *buf;			/* a range that spans blocks, assembled */
+	uint8_t    *gather;			/* a run of several ranges, back to back */
+	size_t		gather_cap;
 	size_t		cap;
 	uint8_t    *span;			/* a fetch of several blocks */
 	size_t		span_cap;
@@ -1104,7 +1106,6 @@ typedef struct decode_ctx
 	const uint8_t *run;
 	size_t	   *offs;
 	uint8_t    *out;
-	const char *name;
 	int			n;
 	chunk_sink_fn sink;
 	void	   *sink_arg;
@@ -1147,7 +1148,12 @@ decode_chunk(decode_ctx *d, chunk_dec *cd, size_t i, pgark_err *err)
 	}
 	return 0;
 damaged:
-	return err_prefix(err, "pack %s, chunk at offset %llu", d->name, (unsigned long long) d->refs[i].offset);
+	{
+		char		name[128];
+
+		pack_object_name(d->refs[i].pack, name, sizeof(name));
+		return err_prefix(err, "pack %s, chunk at offset %llu", name, (unsigned long long) d->refs[i].offset);
+	}
 }
 
 static int
@@ -1203,27 +1209,54 @@ int
 chunk_read_run_to(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
 				  uint8_t *out, chunk_sink_fn sink, void *sink_arg, pgark_err *err)
 {
-	char		name[128];
 	uint64_t	total = 0;
-	size_t		used = 0;
+	size_t		used = 0,
+				gathered = 0;
 	const uint8_t *run = NULL;
 	int			rc = 0;
 
 	for (int i = 0; i < n; i++)
-	{
-		if (i > 0 && (memcmp(refs[i].pack, refs[0].pack, PACK_ID_LEN) != 0 ||
-					  refs[i].offset != refs[i - 1].offset + refs[i - 1].len))
-			return err_set(err, PGARK_ERR_INTERNAL, 0, "chunk run is not contiguous");
 		total += refs[i].len;
-	}
 	if (total > RUN_MAX_BYTES + PACK_CHUNK_SIZE * 2)
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "chunk run too long");
-	pack_object_name(refs[0].pack, name, sizeof(name));
-	if (cache_read(cr, refs[0].pack, refs[0].offset, total, &run, err) != 0)
-		return -1;
+	/*
+	 * The run's stored bytes, range by range (chunks back to back in one
+	 * pack): one range is decoded where it lies; several (a file whose
+	 * unchanged chunks lie in older packs between its new ones) are gathered
+	 * back to back first, so that the run still goes to the decoding threads
+	 * whole.
+	 */
+	for (int i = 0, j; i < n; i = j)
+	{
+		uint64_t	len = refs[i].len;
+		const uint8_t *p = NULL;
+
+		for (j = i + 1; j < n && memcmp(refs[j].pack, refs[i].pack, PACK_ID_LEN) == 0 &&
+			 refs[j].offset == refs[j - 1].offset + refs[j - 1].len; j++)
+			len += refs[j].len;
+		if (cache_read(cr, refs[i].pack, refs[i].offset, len, &p, err) != 0)
+			return -1;
+		if (i == 0 && j == n)
+		{
+			run = p;			/* one range */
+			break;
+		}
+		if (cr->gather_cap < total)
+		{
+			uint8_t    *nb = realloc(cr->gather, total);
+
+			if (nb == NULL)
+				return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+			cr->gather = nb;
+			cr->gather_cap = total;
+		}
+		memcpy(cr->gather + gathered, p, len);
+		gathered += len;
+		run = cr->gather;
+	}
 
 	{
-		decode_ctx	d = {cr, refs, plain_lens, run, NULL, out, name, n, sink, sink_arg};
+		decode_ctx	d = {cr, refs, plain_lens, run, NULL, out, n, sink, sink_arg};
 		workers_fn	fn = sink ? decode_group : decode_one;
 		size_t		items = sink ? ((size_t) n + CHUNK_GROUP - 1) / CHUNK_GROUP : (size_t) n;
 
@@ -1273,5 +1306,6 @@ chunk_reader_free(chunk_reader *cr)
 	free(cr->span);
 	free(cr->sizes);
 	free(cr->buf);
+	free(cr->gather);
 	free(cr);
 }

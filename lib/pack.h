@@ -65,9 +65,10 @@ uint64_t	pack_writer_bytes(const pack_writer *pw);	/* stored bytes so far */
 void		pack_writer_free(pack_writer *pw);	/* aborts an uncommitted pack */
 
 /*
- * Read chunks: fetch a run of chunk objects stored back to back in one pack
- * (one range read), decode each, and check its length and its id (the HMAC
- * of what came out). out receives the plaintexts, each at i * PACK_CHUNK_SIZE.
+ * Read chunks: fetch a run of chunk objects (each range of them stored back
+ * to back in one pack in one read; a run may span several ranges and packs),
+ * decode each, and check its length and its id (the HMAC of what came out).
+ * out receives the plaintexts, each at i * PACK_CHUNK_SIZE.
  */
 typedef struct chunk_reader chunk_reader;
 

@@ -476,8 +476,9 @@ restore_file(restore_ctx *c, const mf_entry *e, mf_reader *rd, const chunk_ref *
 
 	while (i < e->nchunks)
 	{
-		/* a run: chunks to fetch that lie back to back in one pack, within
-		 * the window of references read from the manifest */
+		/* a run: consecutive chunks of the file to fetch, within the window
+		 * of references read from the manifest (from one pack or several:
+		 * an incremental backup's file is new chunks between older ones) */
 		uint32_t	n = 0;
 		uint32_t	lens[RUN_CHUNKS];
 		uint64_t	first = i;
@@ -519,9 +520,6 @@ restore_file(restore_ctx *c, const mf_entry *e, mf_reader *rd, const chunk_ref *
 					continue;	/* already right */
 				}
 			}
-			if (n > 0 && (memcmp(ref->pack, c->win[first - wbase].pack, PACK_ID_LEN) != 0 ||
-						  ref->offset != ref[-1].offset + ref[-1].len))
-				break;
 			if (n > 0 && c->o->delta && off + len <= have)
 				break;			/* let the next round compare it first */
 			lens[n++] = len;

@@ -463,6 +463,38 @@ sink_copy(void *arg, size_t i, const uint8_t *data, size_t len, pgark_err *err)
 	return 0;
 }
 
+/* random plaintext for n chunks, room to read them back, a sink log */
+typedef struct run_fixture
+{
+	uint8_t    *data;
+	uint8_t    *out;
+	sink_log	s;
+} run_fixture;
+
+static void
+run_fixture_init(run_fixture *f, size_t n, unsigned int seed)
+{
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->s.mu, NULL);
+	f->s.fail_at = (size_t) -1;
+	f->data = malloc(n * PACK_CHUNK_SIZE);
+	f->out = malloc(n * PACK_CHUNK_SIZE);
+	f->s.copy = calloc(n, PACK_CHUNK_SIZE);
+	if (f->data == NULL || f->out == NULL || f->s.copy == NULL)
+		bail_out("out of memory");
+	for (size_t i = 0; i < n * PACK_CHUNK_SIZE; i++)
+		f->data[i] = (uint8_t) (rand_r(&seed) >> 9);
+}
+
+static void
+run_fixture_free(run_fixture *f)
+{
+	pthread_mutex_destroy(&f->s.mu);
+	free(f->s.copy);
+	free(f->data);
+	free(f->out);
+}
+
 /*
  * A run read through a sink, on three threads: every group of CHUNK_GROUP
  * chunks reaches the sink once, back to back, exactly; a failing sink fails
@@ -477,26 +509,21 @@ test_run_to_sink(void)
 	};
 	repo	   *r = open_repo("aes-256-gcm");
 	pgark_err	err;
-	uint8_t    *data = malloc((size_t) N * PACK_CHUNK_SIZE);
-	uint8_t    *out = malloc((size_t) N * PACK_CHUNK_SIZE);
+	run_fixture f;
+	uint8_t    *data, *out;
 	chunk_ref	refs[N];
 	uint32_t	lens[N];
 	chunk_reader *cr;
 	workers    *wk;
-	sink_log	s;
-	unsigned int seed = 11;
+	sink_log   *s = &f.s;
 	size_t		total = 0;
 	int			seen[4] = {0};
 
 	note("a run read through a sink, on threads");
 	err_clear(&err);
-	memset(&s, 0, sizeof(s));
-	pthread_mutex_init(&s.mu, NULL);
-	s.copy = calloc(N, PACK_CHUNK_SIZE);
-	if (data == NULL || out == NULL || s.copy == NULL)
-		bail_out("out of memory");
-	for (size_t i = 0; i < (size_t) N * PACK_CHUNK_SIZE; i++)
-		data[i] = (uint8_t) (rand_r(&seed) >> 9);
+	run_fixture_init(&f, N, 11);
+	data = f.data;
+	out = f.out;
 	for (int i = 0; i < N; i++)
 	{
 		lens[i] = i == N - 1 ? 500 : PACK_CHUNK_SIZE;
@@ -507,40 +534,37 @@ test_run_to_sink(void)
 	wk = workers_new(3, &err);
 	chunk_reader_set_workers(cr, wk);
 
-	s.fail_at = (size_t) -1;
-	if (!is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, &s, &err), 0, "the run read through the sink"))
+	s->fail_at = (size_t) -1;
+	if (!is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, s, &err), 0, "the run read through the sink"))
 		diag("%s", err.msg);
-	is_int(s.calls, 4, "... in 4 groups");
-	for (int k = 0; k < s.calls && k < 4; k++)
+	is_int(s->calls, 4, "... in 4 groups");
+	for (int k = 0; k < s->calls && k < 4; k++)
 	{
-		size_t		g = s.starts[k] / CHUNK_GROUP;
+		size_t		g = s->starts[k] / CHUNK_GROUP;
 		size_t		want = g < 3 ? (size_t) CHUNK_GROUP * PACK_CHUNK_SIZE : 3 * PACK_CHUNK_SIZE + 500;
 
-		if (s.starts[k] % CHUNK_GROUP == 0 && g < 4 && s.lens[k] == want)
+		if (s->starts[k] % CHUNK_GROUP == 0 && g < 4 && s->lens[k] == want)
 			seen[g]++;
 	}
 	ok(seen[0] == 1 && seen[1] == 1 && seen[2] == 1 && seen[3] == 1,
 	   "... each starting at a multiple of %d, with its chunks' bytes back to back", CHUNK_GROUP);
-	ok(memcmp(s.copy, data, total) == 0, "... the sink got every byte exactly");
+	ok(memcmp(s->copy, data, total) == 0, "... the sink got every byte exactly");
 	ok(memcmp(out, data, total) == 0, "... and so did out");
 
-	s.fail_at = 2 * CHUNK_GROUP;
-	is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, &s, &err), -1, "a failing sink fails the run");
+	s->fail_at = 2 * CHUNK_GROUP;
+	is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, s, &err), -1, "a failing sink fails the run");
 	like(err.msg, "sink full at chunk 64", "... with the sink's error");
 	is_kind(err, PGARK_ERR_NOSPACE, "... and its kind");
 
-	s.fail_at = (size_t) -1;
+	s->fail_at = (size_t) -1;
 	lens[5]--;
-	is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, &s, &err), -1,
+	is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, s, &err), -1,
 		   "a chunk of another length inside a run is refused");
 	lens[5]++;
 
 	chunk_reader_free(cr);
 	workers_free(wk);
-	pthread_mutex_destroy(&s.mu);
-	free(s.copy);
-	free(data);
-	free(out);
+	run_fixture_free(&f);
 	repo_close(r);
 }
 
@@ -557,6 +581,89 @@ flip_pack_byte(const chunk_ref *ref, uint64_t off, uint8_t x)
 	if ((f = fopen(path, "r+")) == NULL || fseek(f, (long) off, SEEK_SET) != 0 || (c = fgetc(f)) == EOF ||
 		fseek(f, (long) off, SEEK_SET) != 0 || fputc(c ^ x, f) == EOF || fclose(f) != 0)
 		bail_out("cannot flip a byte of %s", path);
+}
+
+/*
+ * A run whose chunks lie in several ranges of two packs (an incremental
+ * backup's file: new chunks between older ones), some of them across the
+ * cache's 1 MiB blocks, in and out of pack order: it reads back exactly, on
+ * threads, through the sink; damage in one range fails the run and names
+ * that range's pack.
+ */
+static void
+test_run_across_packs(void)
+{
+	enum
+	{
+	N = 300
+	};
+	repo	   *r = open_repo("aes-256-gcm");
+	pgark_err	err;
+	run_fixture f;
+	uint8_t    *data, *out;
+	chunk_ref	in_a[N], in_b[N], refs[N];
+	uint32_t	lens[N];
+	chunk_reader *cr;
+	workers    *wk;
+	sink_log   *s = &f.s;
+	char		name_b[128];
+	int			ranges = 0, first_b = -1;
+
+	note("a run across ranges of two packs");
+	err_clear(&err);
+	run_fixture_init(&f, N, 5);
+	data = f.data;
+	out = f.out;
+	for (int i = 0; i < N; i++)
+		lens[i] = i == N - 1 ? 700 : PACK_CHUNK_SIZE;
+	store_chunks(r, data, lens, N, in_a);
+	store_chunks(r, data, lens, N, in_b);
+	/* from pack A but every 7th to 9th chunk of each 10, those from B; the
+	 * last 40 from A in reverse pack order (one range each) */
+	for (int i = 0; i < N; i++)
+	{
+		refs[i] = i % 10 >= 7 ? in_b[i] : in_a[i];
+		if (i >= N - 40 && i % 10 < 7)
+			refs[i] = in_a[i];
+		if (i > 0 && (memcmp(refs[i].pack, refs[i - 1].pack, PACK_ID_LEN) != 0 ||
+					  refs[i].offset != refs[i - 1].offset + refs[i - 1].len))
+			ranges++;
+		if (first_b < 0 && refs[i].pack[0] == in_b[0].pack[0] &&
+			memcmp(refs[i].pack, in_b[0].pack, PACK_ID_LEN) == 0)
+			first_b = i;
+	}
+	ok(memcmp(in_a[0].pack, in_b[0].pack, PACK_ID_LEN) != 0 && ranges > 50 && first_b == 7,
+	   "two packs, the run in %d ranges", ranges + 1);
+	cr = chunk_reader_new(r, &err);
+	wk = workers_new(2, &err);
+	chunk_reader_set_workers(cr, wk);
+
+	s->fail_at = (size_t) -1;
+	if (!is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, s, &err), 0, "the run reads"))
+		diag("%s", err.msg);
+	ok(memcmp(out, data, (size_t) (N - 1) * PACK_CHUNK_SIZE + 700) == 0 &&
+	   memcmp(s->copy, data, (size_t) (N - 1) * PACK_CHUNK_SIZE + 700) == 0, "... exactly, through the sink too");
+
+	/* (a new reader each time: the last one holds the packs' blocks) */
+	chunk_reader_free(cr);
+	flip_pack_byte(&refs[first_b], refs[first_b].offset + refs[first_b].len / 2, 0x04);
+	cr = chunk_reader_new(r, &err);
+	chunk_reader_set_workers(cr, wk);
+	is_int(chunk_read_run_to(cr, refs, lens, N, out, sink_copy, s, &err), -1, "a damaged chunk in pack B fails the run");
+	is_kind(err, PGARK_ERR_CORRUPT, "... as damage");
+	pack_object_name(in_b[0].pack, name_b, sizeof(name_b));
+	like(err.msg, name_b, "... naming pack B");
+	chunk_reader_free(cr);
+	flip_pack_byte(&refs[first_b], refs[first_b].offset + refs[first_b].len / 2, 0x04);
+	cr = chunk_reader_new(r, &err);
+	chunk_reader_set_workers(cr, wk);
+	if (!is_int(chunk_read_run_to(cr, refs, lens, N, out, NULL, NULL, &err), 0, "mended, the run reads again"))
+		diag("%s", err.msg);
+
+	chunk_reader_free(cr);
+	workers_free(wk);
+	run_fixture_free(&f);
+	repo_close(r);
 }
 
 /*
@@ -718,6 +825,7 @@ main(void)
 	test_chunk_lines();
 	test_run_to_sink();
 	test_chunk_cache();
+	test_run_across_packs();
 	test_chunk_damage("aes-256-gcm", 1);
 	test_chunk_damage("aes-256-gcm", 2);
 	test_chunk_damage("none", 2);
