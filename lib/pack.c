@@ -1206,6 +1206,12 @@ chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_le
 }
 
 int
+chunk_follows(const chunk_ref *a, const chunk_ref *b)
+{
+	return memcmp(b->pack, a->pack, PACK_ID_LEN) == 0 && b->offset == a->offset + a->len;
+}
+
+int
 chunk_read_run_to(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
 				  uint8_t *out, chunk_sink_fn sink, void *sink_arg, pgark_err *err)
 {
@@ -1213,12 +1219,26 @@ chunk_read_run_to(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain
 	size_t		used = 0,
 				gathered = 0;
 	const uint8_t *run = NULL;
-	int			rc = 0;
+	int			rc = 0,
+				ranges = 1;
 
 	for (int i = 0; i < n; i++)
+	{
 		total += refs[i].len;
+		if (i > 0 && !chunk_follows(&refs[i - 1], &refs[i]))
+			ranges++;
+	}
 	if (total > RUN_MAX_BYTES + PACK_CHUNK_SIZE * 2)
 		return err_set(err, PGARK_ERR_INTERNAL, 0, "chunk run too long");
+	if (ranges > 1 && cr->gather_cap < total)
+	{
+		uint8_t    *nb = realloc(cr->gather, total);
+
+		if (nb == NULL)
+			return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
+		cr->gather = nb;
+		cr->gather_cap = total;
+	}
 	/*
 	 * The run's stored bytes, range by range (chunks back to back in one
 	 * pack): one range is decoded where it lies; several (a file whose
@@ -1231,24 +1251,14 @@ chunk_read_run_to(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain
 		uint64_t	len = refs[i].len;
 		const uint8_t *p = NULL;
 
-		for (j = i + 1; j < n && memcmp(refs[j].pack, refs[i].pack, PACK_ID_LEN) == 0 &&
-			 refs[j].offset == refs[j - 1].offset + refs[j - 1].len; j++)
+		for (j = i + 1; j < n && chunk_follows(&refs[j - 1], &refs[j]); j++)
 			len += refs[j].len;
 		if (cache_read(cr, refs[i].pack, refs[i].offset, len, &p, err) != 0)
 			return -1;
-		if (i == 0 && j == n)
+		if (ranges == 1)
 		{
-			run = p;			/* one range */
+			run = p;
 			break;
-		}
-		if (cr->gather_cap < total)
-		{
-			uint8_t    *nb = realloc(cr->gather, total);
-
-			if (nb == NULL)
-				return err_set(err, PGARK_ERR_INTERNAL, 0, "out of memory");
-			cr->gather = nb;
-			cr->gather_cap = total;
 		}
 		memcpy(cr->gather + gathered, p, len);
 		gathered += len;

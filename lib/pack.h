@@ -72,6 +72,9 @@ void		pack_writer_free(pack_writer *pw);	/* aborts an uncommitted pack */
  */
 typedef struct chunk_reader chunk_reader;
 
+/* Is b stored right after a, in the same pack (one range read)? */
+int			chunk_follows(const chunk_ref *a, const chunk_ref *b);
+
 chunk_reader *chunk_reader_new(repo *r, pgark_err *err);
 int			chunk_read_run(chunk_reader *cr, const chunk_ref *refs, const uint32_t *plain_lens, int n,
 						   uint8_t *out, pgark_err *err);

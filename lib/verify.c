@@ -95,8 +95,7 @@ verify_file(repo *r, chunk_reader *cr, mf_reader *rd, const char *id, const mf_e
 			uint32_t	n = 1;
 			char		pack[128];
 
-			while (k + n < got && memcmp(refs[k + n].pack, refs[k].pack, PACK_ID_LEN) == 0 &&
-				   refs[k + n].offset == refs[k + n - 1].offset + refs[k + n - 1].len)
+			while (k + n < got && chunk_follows(&refs[k + n - 1], &refs[k + n]))
 				n++;
 			if (chunk_read_run(cr, refs + k, lens + k, (int) n, buf, &e2) != 0)
 			{
