@@ -11,7 +11,10 @@
 #   incremental  after UPDATEs of 0.1% of pgbench_accounts' rows (random aids)
 #                and a new 1000-row table: bytes stored by a second base-push
 #                against the first, pgbackrest --type=incr against its full,
-#                and a --delta restore over the copy of the first backup
+#                a --delta restore over the copy of the first backup, and
+#                (ROUNDS times, interleaved) a restore of the second backup
+#                into an empty directory: its files are new chunks between
+#                ones in the first backup's packs
 #   memory       peak RSS of base-push and pitr-prepare at SCALE and at a
 #                small scale (10, or 1 when SCALE <= 10), on a second cluster
 #
@@ -239,6 +242,20 @@ t0=$(now)
 pgbr --pg1-path="$work/r.delta-pgbr" --delta restore >>"$work/pgbr.log" 2>&1
 t1=$(now); t_br3=$(((t1 - t0) / 1000000))
 rm -rf "$work/r.delta-pgbr"
+i=1
+while [ $i -le "$rounds" ]; do
+  for tool in $(order $i); do
+    [ $tool = pipe ] && continue
+    say "round $i/$rounds: restore of the second backup, $tool"
+    case $tool in
+      pgark) timed incr.pgark "$B/pitr-prepare" --config "$work/pgark.conf" --pgdata "$work/r.incr" \
+               --json >"$work/pp.incr.json" 2>>"$work/pgark.log" ;;
+      pgbr) mkdir -m 700 "$work/r.incr"; timed incr.pgbr pgbr --pg1-path="$work/r.incr" restore >>"$work/pgbr.log" 2>&1 ;;
+    esac
+    rm -rf "$work/r.incr"
+  done
+  i=$((i + 1))
+done
 
 # the --delta copy must hold the state of the second backup: start it
 say "check: start the --delta copy, compare with the primary"
@@ -330,6 +347,11 @@ printf '%-50s %12s %14s %8s\n' "restore of the second over a copy of the first" 
 printf '%-50s %12s %14s %8.1f\n' "pitr-prepare --delta" "$(mib "$(jfield bytes_fetched "$work/pp.delta.json")")" \
   "$(jfield files_unchanged "$work/pp.delta.json")/$(jfield files "$work/pp.delta.json")" "$(echo "$t_pp2" | awk '{print $1/1000}')"
 printf '%-50s %12s %14s %8.1f\n' "pgbackrest restore --delta" "-" "-" "$(echo "$t_br3" | awk '{print $1/1000}')"
+printf '%-50s %7s  %-14s %s\n' "restore of the second into an empty directory" median "min-max (s)" "vs pgbackrest"
+printf '%-50s %s %s\n' "pitr-prepare (syncfs)" "$(stats "$work/t.incr.pgark")" \
+  "$(ratio "$(med "$work/t.incr.pgark")" "$(med "$work/t.incr.pgbr")")"
+printf '%-50s %s %s\n' "pgbackrest restore (of its incr)" "$(stats "$work/t.incr.pgbr")" "$(ratio 1 1)"
+printf '  (pitr-prepare: %s MiB fetched)\n' "$(mib "$(jfield bytes_fetched "$work/pp.incr.json")")"
 echo "  check: the --delta copy, started, replayed to the end and matches the primary (sum/count, new table): $got"
 
 printf '\n%-50s %14s %14s\n' "peak RSS (MiB)" "scale $scale" "scale $small"
