@@ -75,6 +75,7 @@ verify_file(repo *r, chunk_reader *cr, mf_reader *rd, const char *id, const mf_e
 	while (idx < e->nchunks)
 	{
 		uint32_t	got = 0;
+		uint64_t	bytes = 0;
 		pgark_err	e2;
 
 		err_clear(&e2);
@@ -89,6 +90,22 @@ verify_file(repo *r, chunk_reader *cr, mf_reader *rd, const char *id, const mf_e
 			uint64_t	off = (idx + k) * PACK_CHUNK_SIZE;
 
 			lens[k] = (uint32_t) (e->size - off < PACK_CHUNK_SIZE ? e->size - off : PACK_CHUNK_SIZE);
+			bytes += lens[k];
+		}
+		/* all of them as one run (an incremental backup's file is ranges of
+		 * several packs); only when that fails, range by range, to tell
+		 * which pack is at fault */
+		if (chunk_read_run(cr, refs, lens, (int) got, buf, &e2) == 0)
+		{
+			out->bytes += bytes;
+			out->chunks += got;
+			idx += got;
+			continue;
+		}
+		if (cannot_go_on(&e2))
+		{
+			*err = e2;
+			return -1;
 		}
 		for (uint32_t k = 0; k < got;)
 		{

@@ -152,4 +152,38 @@ like($r->{stderr}, qr/no backup 20000101T000000Z-0000 in the repository/, '... s
 $r = run_pgark('repo-verify', '--config', $conf, '--all', '--backup', $id);
 is($r->{rc}, 2, '--all with --backup: usage error (exit 2)');
 
+# --- a backup taken after another: its files are new chunks between chunks
+# of the first backup's packs, read together in one run; damage in a pack of
+# either backup is still found and named
+$node->safe_psql('postgres', q{UPDATE t SET v = 'changed' WHERE g % 499 = 0; CHECKPOINT;});
+my $b2 = base_push($conf, '--fast');
+is($b2->{rc}, 0, 'a second base-push') or diag $b2->{stderr};
+my $id2 = $b2->{json}{backup_id};
+my %old = map { $_ => 1 } @packs;
+my @new = grep { !$old{$_} } sort grep { m{^packs/../[0-9a-f]+$} } repo_list_objects($env, 'packs/');
+ok(@new >= 1 && $b2->{json}{chunks_reused} > 0, 'it stored ' . scalar(@new) . ' new pack(s) and reused chunks of the first');
+$r = verify('--backup', $id2);
+is($r->{rc}, 0, 'the second backup verifies') or diag "$r->{stdout}\n$r->{stderr}";
+is($r->{json}{backups}[0]{bytes}, $b2->{json}{bytes_total}, '... every byte it covers');
+{
+	my $orig2 = repo_read_object($env, $new[0]);
+	my $bad = $orig2;
+	substr($bad, int(length($bad) / 2), 1) ^= "\x40";
+	repo_remove_object($env, $new[0]);
+	repo_write_object($env, $new[0], $bad);
+	$r = verify('--backup', $id2);
+	is($r->{rc}, 1, 'a flipped byte in its new pack: exit 1');
+	@p = all_problems($r->{json});
+	ok((grep { /\Q$new[0]\E \(damaged\)/ } @p), "... naming $new[0]") or diag explain \@p;
+	repo_remove_object($env, $new[0]);
+	repo_write_object($env, $new[0], $orig2);
+}
+repo_remove_object($env, $pack);
+$r = verify('--backup', $id2);
+is($r->{rc}, 1, "the first backup's pack missing: the second fails too (exit 1)");
+@p = all_problems($r->{json});
+ok((grep { /\Q$pack\E \(missing\)/ } @p), "... naming $pack") or diag explain \@p;
+repo_write_object($env, $pack, $orig);
+is(verify('--backup', $id2)->{rc}, 0, 'both back: exit 0');
+
 done_testing();
