@@ -469,7 +469,7 @@ done:
  * not yet running (woken on a busy CPU: measured 1-2 ms late on a loaded
  * machine) or that was preempted then costs the time of its work, not a
  * stall of the whole ring until it runs again; in the worst case one thread
- * does everything, as fetch_serial does.
+ * does everything, as it does without a second thread.
  *
  * Errors: the object is decoded to its end (or its failure) whatever a
  * write meets, so that damage is always the one reported (the reader's
@@ -499,6 +499,9 @@ typedef struct fetch_pipe
 	const char *dest;
 	uint8_t    *buf[FETCH_BUFS];
 	size_t		got[FETCH_BUFS];
+	unsigned	nbufs;			/* of them in use: 1 on one thread, where the
+								 * chunk just decoded is hashed and written
+								 * while still in the CPU's cache */
 	/* total and the WAL header, from the decoder */
 	uint64_t	total;
 	uint8_t		hdr[WAL_LONG_HEADER_LEN];
@@ -512,7 +515,7 @@ typedef struct fetch_pipe
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int			opened;			/* fetch_open succeeded */
-	uint64_t	decoded;		/* chunks decoded: slot decoded % FETCH_BUFS next */
+	uint64_t	decoded;		/* chunks decoded: slot decoded % nbufs next */
 	uint64_t	hashed;			/* chunks added to the XXH64 */
 	uint64_t	written;		/* chunks written (or dropped after a failure) */
 	int			decoding;		/* a thread holds the token */
@@ -574,34 +577,6 @@ fetch_write(fetch_pipe *fp, const uint8_t *buf, size_t len, pgark_err *err)
 	return 0;
 }
 
-/* Without a second thread: decode, hash and write in turn. */
-static int
-fetch_serial(fetch_pipe *fp, pgark_err *err)
-{
-	if (fetch_open(fp, err) != 0)
-	{
-		fp->read_failed = 1;
-		return -1;
-	}
-	for (;;)
-	{
-		size_t		got;
-
-		if (fetch_decode(fp, fp->buf[0], &got, err) != 0)
-		{
-			fp->read_failed = 1;
-			return -1;
-		}
-		if (got == 0)
-			return 0;
-		obj_reader_hash(fp->or, fp->buf[0], got);
-		/* after a failed write the decoding goes on to the end, as with two
-		 * threads: a damaged object is what is reported, not the write */
-		if (!fp->write_failed && fetch_write(fp, fp->buf[0], got, &fp->write_err) != 0)
-			fp->write_failed = 1;
-	}
-}
-
 /*
  * With mu held: the next task any thread may take, done with mu released
  * (held again on return); 0 if there is none now. In order of preference:
@@ -614,9 +589,9 @@ fetch_task(fetch_pipe *fp, pgark_err *err)
 {
 	uint64_t	freed = fp->hashed < fp->written ? fp->hashed : fp->written;
 
-	if (fp->opened && !fp->decoding && !fp->decode_over && fp->decoded - freed < FETCH_BUFS)
+	if (fp->opened && !fp->decoding && !fp->decode_over && fp->decoded - freed < fp->nbufs)
 	{
-		size_t		slot = fp->decoded % FETCH_BUFS;
+		size_t		slot = fp->decoded % fp->nbufs;
 		size_t		got = 0;
 		int			rc;
 
@@ -640,7 +615,7 @@ fetch_task(fetch_pipe *fp, pgark_err *err)
 	}
 	else if (!fp->hashing && fp->hashed < fp->decoded)
 	{
-		size_t		slot = fp->hashed % FETCH_BUFS;
+		size_t		slot = fp->hashed % fp->nbufs;
 
 		fp->hashing = 1;
 		pthread_mutex_unlock(&fp->mu);
@@ -651,7 +626,7 @@ fetch_task(fetch_pipe *fp, pgark_err *err)
 	}
 	else if (!fp->writing && fp->written < fp->decoded)
 	{
-		size_t		slot = fp->written % FETCH_BUFS;
+		size_t		slot = fp->written % fp->nbufs;
 
 		fp->writing = 1;
 		pthread_mutex_unlock(&fp->mu);
@@ -667,7 +642,8 @@ fetch_task(fetch_pipe *fp, pgark_err *err)
 	return 1;
 }
 
-/* workers_for items 0 and 1, the two threads (see fetch_pipe) */
+/* workers_for items 0 and 1, the two threads (see fetch_pipe); item 0
+ * alone, without a second thread, does all of it in turn */
 static int
 fetch_side(void *arg, size_t i, pgark_err *err)
 {
@@ -807,16 +783,15 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 	}
 	if (wn->kind == WAL_SEGMENT || wn->kind == WAL_PARTIAL)
 		fp.prealloc = r->meta.wal_seg_size;
-	if (wk != NULL && workers_count(wk) == 2)
-	{
-		pthread_mutex_init(&fp.mu, NULL);
-		pthread_cond_init(&fp.cv, NULL);
+	pthread_mutex_init(&fp.mu, NULL);
+	pthread_cond_init(&fp.cv, NULL);
+	fp.nbufs = wk != NULL && workers_count(wk) == 2 ? FETCH_BUFS : 1;
+	if (fp.nbufs > 1)
 		copied = workers_for(wk, 2, fetch_side, &fp, err);	/* only the reader's */
-		pthread_mutex_destroy(&fp.mu);
-		pthread_cond_destroy(&fp.cv);
-	}
 	else
-		copied = fetch_serial(&fp, err);
+		copied = fetch_side(&fp, 0, err);
+	pthread_mutex_destroy(&fp.mu);
+	pthread_cond_destroy(&fp.cv);
 	or = fp.or;
 	if (copied != 0)
 	{

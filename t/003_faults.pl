@@ -302,6 +302,11 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	is($r->{rc}, 200, 'one thread, DEST past a 512 KiB file size limit: wal-fetch exits 200');
 	like($r->{stderr}, qr/could not write/, '... saying it could not write DEST') or diag show($r);
 	nothing_left_in_dest('one thread, a failed write of DEST');
+	# and without the limit: one thread fetches the segment byte-exact
+	$r = run_pgark('wal-fetch', '--config', $one, $s1, "$dest_dir/$s1");
+	is($r->{rc}, 0, 'one thread, the intact object: wal-fetch exits 0') or diag show($r);
+	ok(slurp_bytes("$dest_dir/$s1") eq slurp_bytes("$segs/$s1"), '... byte-exact');
+	unlink "$dest_dir/$s1";
 	# Either of wal-fetch's two threads decodes the next frame, whichever
 	# is free first: damage in each frame in turn, and in the trailer, is
 	# reported as that frame's (the thread that met it is not the one that
