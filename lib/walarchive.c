@@ -457,7 +457,8 @@ done:
 
 /*
  * wal_fetch_file's copy, a pipeline of two threads over a ring of
- * FETCH_BUFS chunks. One thread opens the object (its header, its key:
+ * FETCH_BUFS chunks (without a second thread, the first runs it alone on a
+ * ring of one chunk: decode, hash, write in turn). One thread opens the object (its header, its key:
  * OpenSSL's initialisation, about 1 ms, comes with the first use) while
  * the other reserves the file's blocks and faults the ring's pages in.
  *
@@ -528,7 +529,8 @@ typedef struct fetch_pipe
 
 /* The decoder's first step: the object's header read and its key
  * unwrapped, the first use of OpenSSL in wal-fetch (its initialisation,
- * about 1 ms), while the helper gets DEST and the ring ready. */
+ * about 1 ms), while the other thread, if any, gets DEST and the ring
+ * ready. */
 static int
 fetch_open(fetch_pipe *fp, pgark_err *err)
 {
@@ -567,7 +569,7 @@ fetch_prealloc(fetch_pipe *fp)
 	fp->prepared = 1;
 }
 
-/* One chunk written (with the token, or without threads). */
+/* One chunk written (with the writing token). */
 static int
 fetch_write(fetch_pipe *fp, const uint8_t *buf, size_t len, pgark_err *err)
 {
@@ -762,7 +764,7 @@ wal_fetch_file(repo *r, const walname *wn, const char *dest, wal_fetch_result *r
 			(void) fchmod(fd, 0640);
 	}
 	/* each chunk is decoded while those before are written, on two threads
-	 * (fetch_pipe) */
+	 * when there are (fetch_pipe) */
 	fp.r = r;
 	fp.wn = wn;
 	fp.object = res->object;

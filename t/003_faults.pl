@@ -273,7 +273,7 @@ note '(f) a damaged object is a hard failure (200), also under standby.signal';
 	# the damage far behind the failed write (its last 100 bytes cut off):
 	# the decoding goes on to the end whatever the writes meet, so the
 	# damage is what is reported, whichever thread was faster; the same with
-	# one thread ([backup] workers = 1: no pipeline)
+	# one thread ([backup] workers = 1: the pipeline on one chunk)
 	my $one = env_variant($envB, "$envB->{dir}/one-thread.conf", { backup => { workers => 1 } });
 	for my $t ([ 'two threads', $envB->{conf} ], [ 'one thread', $one ])
 	{
